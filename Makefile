@@ -1,0 +1,45 @@
+# OneCloud Analytics. `make run` starts the product; `make test` runs every test.
+# Both build .venv from PyPI on first use; nothing else is downloaded.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck check bench clean docs
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m collector serve
+
+test: $(STAMP) system-deps
+	$(PY) -m ruff check collector aggregator dashboards tests bench
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check collector aggregator dashboards tests bench
+	$(PY) -m ruff format --check collector aggregator dashboards tests bench
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+# Debian packages the tests start for real (browser, servers), installed when missing.
+.PHONY: system-deps
+system-deps:
+	@bash scripts/system-deps.sh
+
+docs: $(STAMP)
+	$(PY) -m collector settings --format env > .env.example
+
+bench: $(STAMP)
+	$(PY) bench/collector_bench.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""OneCloud Analytics aggregator: the DuckDB lake, rollups, retention and queries."""

@@ -1,0 +1,113 @@
+"""A tiny typed settings loader: frozen dataclass fields, each with a default and a help line.
+
+Every package declares one settings dataclass with :func:`setting` fields; this
+module turns ``ANALYTICS_*`` environment variables into it and renders the
+``.env.example`` / README table from the same declaration, so docs cannot drift.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+PREFIX = "ANALYTICS_"
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+def setting(default: Any, help: str, *, secret: bool = False) -> Any:
+    """Declare a settings field with its default and a one-line help text."""
+    meta = {"help": help, "secret": secret}
+    if isinstance(default, list | dict | set):
+        raise TypeError("use tuples for sequence defaults")
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def env_name(field_name: str) -> str:
+    return PREFIX + field_name.upper()
+
+
+def _parse(raw: str, tp: Any, name: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and type(None) in args:
+        if raw.strip() == "":
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _parse(raw, inner, name)
+    if tp is bool:
+        low = raw.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off", ""):
+            return False
+        raise SettingsError(f"{name}: expected a boolean (1/0, true/false), got {raw!r}")
+    if tp is int:
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise SettingsError(f"{name}: expected an integer, got {raw!r}") from None
+    if tp is float:
+        try:
+            return float(raw.strip())
+        except ValueError:
+            raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
+    if tp is Path:
+        return Path(raw.strip())
+    if tp is str:
+        return raw.strip()
+    if origin is tuple:
+        return tuple(p.strip() for p in raw.split(",") if p.strip())
+    raise TypeError(f"unsupported settings type {tp!r} for {name}")
+
+
+def from_env(cls: type[T], environ: Mapping[str, str]) -> T:
+    """Build ``cls`` from ``ANALYTICS_<FIELD>`` variables; unset ones keep their default."""
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        key = env_name(f.name)
+        if key in environ:
+            values[f.name] = _parse(environ[key], hints[f.name], key)
+    return cls(**values)
+
+
+def _render(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def describe(cls: type[Any]) -> list[tuple[str, str, str]]:
+    """(variable, default as written in the environment, help) for every field."""
+    rows = []
+    for f in dataclasses.fields(cls):
+        rows.append((env_name(f.name), _render(f.default), str(f.metadata.get("help", ""))))
+    return rows
+
+
+def env_example(cls: type[Any], title: str) -> str:
+    lines = [f"# {title}"]
+    for var, default, help_ in describe(cls):
+        lines.append(f"# {help_}")
+        lines.append(f"{var}={default}")
+    return "\n".join(lines) + "\n"
+
+
+def markdown_table(cls: type[Any]) -> str:
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for var, default, help_ in describe(cls):
+        shown = f"`{default}`" if default else "(empty)"
+        lines.append(f"| `{var}` | {shown} | {help_} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,56 @@
+"""Prometheus counters. Labels are fixed reason codes only: never request data."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+DROP_REASONS = ("bot", "opt_out", "unknown_site", "unknown_event", "localhost", "spam")
+REJECT_REASONS = ("bad_request", "too_large", "unsupported_media_type", "unavailable", "internal_error")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.received = Counter(
+            "analytics_events_received", "Requests to /api/event", registry=self.registry
+        )
+        self.accepted = Counter(
+            "analytics_events_accepted", "Events written to the spool (answered 202)", registry=self.registry
+        )
+        self.dropped = Counter(
+            "analytics_events_dropped",
+            "Events answered 202 and deliberately not stored, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "analytics_events_rejected",
+            "Requests answered with an error status, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.commit_seconds = Histogram(
+            "analytics_spool_commit_seconds",
+            "Time of one spool group commit (write + fsync)",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=self.registry,
+        )
+        self.commit_events = Counter(
+            "analytics_spool_committed_events", "Events made durable by group commits", registry=self.registry
+        )
+        # Pre-create every label so dashboards see zeros instead of gaps.
+        self._drop = {r: self.dropped.labels(r) for r in DROP_REASONS}
+        self._reject = {r: self.rejected.labels(r) for r in REJECT_REASONS}
+
+    def drop(self, reason: str) -> None:
+        self._drop[reason].inc()
+
+    def reject(self, reason: str) -> None:
+        self._reject[reason].inc()
+
+    def on_commit(self, events: int, seconds: float) -> None:
+        self.commit_seconds.observe(seconds)
+        self.commit_events.inc(events)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

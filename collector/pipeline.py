@@ -1,0 +1,123 @@
+"""Gate and de-identify: a :class:`Hit` (the raw request view) in, an :class:`Event` out.
+
+The ``Hit`` carries the IP address and the UA string; it exists only inside the
+request handler and is never stored, logged or passed to the spool. Everything
+that leaves this module is an ``Event``, which has no field for either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from collector.isp import UNKNOWN_ISP, IspDatabase, IspInfo
+from collector.paths import NO_UTM, extract_utm, scrub_path
+from collector.payload import Payload
+from collector.referrer import channel_of, parse_referrer, source_of
+from collector.salts import DayKeys
+from collector.schema import MAX_TEXT, Event
+from collector.settings import Settings
+from collector.useragent import UAInfo, UAParser
+
+BUILTIN_EVENTS = frozenset({"pageview", "engagement"})
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1", ""})
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """The raw request view. Never leaves the request handler."""
+
+    payload: Payload
+    ip: str | None
+    ua: str
+    ts: int
+    network_domain: str | None = None
+
+
+class Dropped(Exception):
+    """A deliberate, counted drop: answered 202 with ``X-Drop-Reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, ua: UAParser, isp: IspDatabase | None, keys: DayKeys) -> None:
+        self.settings = settings
+        self.ua = ua
+        self.isp = isp
+        self.keys = keys
+        self.custom_events = frozenset(settings.custom_events)
+        # Normalised allowlist: "www.x" and "x" name the same site.
+        self.sites = {s.strip().lower().removeprefix("www."): s.strip().lower() for s in settings.sites}
+
+    def site_for(self, domain: str) -> str | None:
+        # Plausible allows "a.com,b.com" (roll-up): the first allowed domain wins.
+        for candidate in domain.split(","):
+            site = self.sites.get(candidate.strip().removeprefix("www."))
+            if site is not None:
+                return site
+        return None
+
+    def classify_ua(self, ua: str) -> UAInfo:
+        return self.ua.parse(ua)
+
+    def isp_of(self, ip: str | None) -> IspInfo:
+        if ip is None or self.isp is None:
+            return UNKNOWN_ISP
+        return self.isp.lookup(ip)
+
+    def build(self, hit: Hit) -> Event:
+        """Gate the hit, then reduce it to an Event. Raises :class:`Dropped`."""
+        p = hit.payload
+        site = self.site_for(p.domain)
+        if site is None:
+            raise Dropped("unknown_site")
+        if p.name not in BUILTIN_EVENTS and p.name not in self.custom_events:
+            raise Dropped("unknown_event")
+        try:
+            url = urlsplit(p.url)
+        except ValueError:
+            raise Dropped("spam") from None
+        host = (url.hostname or "").lower()
+        if not self.settings.allow_localhost and (url.scheme == "file" or host in _LOCAL_HOSTS):
+            raise Dropped("localhost")
+        info = self.ua.parse(hit.ua)
+        if info.bot:
+            raise Dropped("bot")
+
+        path = url.path
+        if p.hash_mode and url.fragment.startswith("/"):
+            # Hash-routed single-page apps keep their route in the fragment; the
+            # route is the page. Only its path part is kept, scrubbed like any path.
+            path = url.fragment.split("?", 1)[0]
+        utm = extract_utm(url.query) if url.query else NO_UTM
+        ref = parse_referrer(p.referrer, site)
+        isp = self.isp_of(hit.ip)
+        return Event(
+            site=site,
+            ts=hit.ts,
+            name=p.name[:MAX_TEXT],
+            path=scrub_path(path),
+            referrer_source=source_of(ref, utm) if (ref.source or utm.source) else None,
+            referrer_host=ref.host,
+            referrer_path=ref.path,
+            channel=channel_of(ref, utm),
+            utm_source=utm.source,
+            utm_medium=utm.medium,
+            utm_campaign=utm.campaign,
+            utm_content=utm.content,
+            utm_term=utm.term,
+            browser=info.browser[:MAX_TEXT],
+            browser_version=info.browser_version[:20],
+            os=info.os[:MAX_TEXT],
+            os_version=info.os_version[:20],
+            device=info.device,
+            asn=isp.asn,
+            isp=isp.org[:MAX_TEXT] if isp.org else None,
+            network_domain=hit.network_domain,
+            day_key=self.keys.key(hit.ts, site, hit.ip or "", hit.ua),
+            engaged_ms=p.engaged_ms,
+            scroll_depth=p.scroll_depth,
+        )

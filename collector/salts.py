@@ -1,0 +1,152 @@
+"""Day salts and day keys (PRIVACY.md rule 2).
+
+A salt is 256 random bits drawn from the OS for each UTC day; nothing derives it
+from a long-lived secret, so once it is destroyed the day's keys cannot be
+recomputed from an IP and a UA. Salts are shared by the worker processes of one
+host through files in a collector-only directory (0700, files 0600), created
+race-free (write a temporary file, then ``link`` it into place: exactly one
+worker wins, the others read the winner's salt). Yesterday's salt stays only
+so that a request straddling midnight still finds it; anything older is
+destroyed, which bounds a salt's life to 48 hours.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+SALT_BYTES = 32
+
+
+class SaltStore(Protocol):
+    def salt_for(self, day: dt.date) -> bytes: ...
+
+    def purge(self, today: dt.date) -> list[dt.date]: ...
+
+
+def utc_day(ts: float) -> dt.date:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).date()
+
+
+class FileSaltStore:
+    """Salts as files ``<dir>/<YYYY-MM-DD>.salt``, readable by the collector's user only."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _ensure_dir(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.directory, 0o700)
+
+    def path_for(self, day: dt.date) -> Path:
+        return self.directory / f"{day.isoformat()}.salt"
+
+    def salt_for(self, day: dt.date) -> bytes:
+        path = self.path_for(day)
+        try:
+            data = path.read_bytes()
+            if len(data) == SALT_BYTES:
+                return data
+        except FileNotFoundError:
+            pass
+        self._ensure_dir()
+        tmp = self.directory / f".{day.isoformat()}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, secrets.token_bytes(SALT_BYTES))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # atomic: fails if another worker created the day's salt first
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+        data = path.read_bytes()
+        if len(data) != SALT_BYTES:
+            raise OSError(f"salt file {path.name} is damaged")
+        return data
+
+    def purge(self, today: dt.date) -> list[dt.date]:
+        """Destroy every salt older than yesterday; returns the days destroyed."""
+        removed: list[dt.date] = []
+        if not self.directory.is_dir():
+            return removed
+        keep_from = today - dt.timedelta(days=1)
+        for entry in self.directory.iterdir():
+            name = entry.name
+            if name.endswith(".tmp"):
+                # A worker that died between create and link leaves one behind.
+                if time.time() - entry.stat().st_mtime > 60:
+                    entry.unlink(missing_ok=True)
+                continue
+            if not name.endswith(".salt"):
+                continue
+            try:
+                day = dt.date.fromisoformat(name.removesuffix(".salt"))
+            except ValueError:
+                continue
+            if day < keep_from:
+                _shred(entry)
+                removed.append(day)
+        return removed
+
+
+def _shred(path: Path) -> None:
+    # Overwrite before unlinking: cheap, and it keeps the bytes out of a later
+    # backup of a still-allocated block on simple filesystems.
+    try:
+        with open(path, "r+b", buffering=0) as fh:
+            fh.write(b"\0" * SALT_BYTES)
+            os.fsync(fh.fileno())
+    except OSError:
+        pass
+    path.unlink(missing_ok=True)
+
+
+class DayKeys:
+    """Computes the 64-bit day key; holds the current day's salt in memory only."""
+
+    def __init__(self, store: SaltStore, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._day: dt.date | None = None
+        self._salt = b""
+        self._by_day: dict[dt.date, bytes] = {}
+
+    def _salt_of(self, day: dt.date) -> bytes:
+        salt = self._by_day.get(day)
+        if salt is not None:
+            return salt
+        with self._lock:
+            salt = self._by_day.get(day)
+            if salt is None:
+                salt = self.store.salt_for(day)
+                # Keep at most today and yesterday in memory, like the store.
+                self._by_day = {d: s for d, s in self._by_day.items() if d >= day - dt.timedelta(days=1)}
+                self._by_day[day] = salt
+                self.store.purge(day)
+            return salt
+
+    def rotate(self, now: float | None = None) -> None:
+        """Load today's salt and destroy old ones (called at start and after midnight)."""
+        day = utc_day(self.clock() if now is None else now)
+        self._salt_of(day)
+        with self._lock:
+            self._by_day = {d: s for d, s in self._by_day.items() if d >= day - dt.timedelta(days=1)}
+        self.store.purge(day)
+
+    def key(self, ts: float, site: str, ip: str, ua: str) -> int:
+        salt = self._salt_of(utc_day(ts))
+        # Length-prefixed fields: ("a","bc") and ("ab","c") must not collide.
+        msg = f"{len(site)}:{site}|{len(ip)}:{ip}|{ua}".encode("utf-8", "surrogatepass")
+        return int.from_bytes(hashlib.blake2b(msg, key=salt, digest_size=8).digest(), "big")

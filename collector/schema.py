@@ -1,0 +1,186 @@
+"""The published record format: the data inventory and the ``Event`` it allows.
+
+PRIVACY.md's inventory lives here as one declaration. The ``Event`` type, the
+README's "what we collect" table, the aggregator's lake schema and a test all
+derive from :data:`INVENTORY`; a test fails when they drift apart. ``Event`` has
+no field able to hold an IP address or a user-agent string: the raw request
+never gets past the collector's request handler.
+
+This module must stay importable with the standard library only (the
+aggregator reads spool records with it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+#: Longest stored value of a free-text field (attacker-controlled input is capped at ingest).
+MAX_PATH = 512
+MAX_TEXT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class StoredField:
+    name: str
+    json_type: str  # "str" or "int"
+    nullable: bool
+    lake_type: str  # the DuckDB/Parquet column type in the lake
+    group: str  # the row of PRIVACY.md's inventory this field belongs to
+    derived_from: str
+    kept_as: str
+    policy: str
+
+
+def _f(
+    name: str, json_type: str, nullable: bool, lake_type: str, group: str, derived_from: str, kept_as: str, policy: str
+) -> StoredField:
+    return StoredField(name, json_type, nullable, lake_type, group, derived_from, kept_as, policy)
+
+
+_REF = "the Web page you were on when you link to our sites"
+_UA_BROWSER = "the type of browser"
+
+INVENTORY: tuple[StoredField, ...] = (
+    _f("site", "str", False, "VARCHAR", "site", "payload domain, checked against the allowlist", "hostname",
+       "OneCloud websites"),
+    _f("ts", "int", False, "TIMESTAMP", "timestamp", "server clock", "UTC, whole seconds",
+       "operation of the sites"),
+    _f("name", "str", False, "VARCHAR", "event name", "payload",
+       "`pageview`, `engagement`, allowlisted custom names", "which pages are viewed; interaction"),
+    _f("path", "str", False, "VARCHAR", "page path", "payload URL",
+       "path only, scrubbed; no query, no fragment", "which pages are viewed"),
+    _f("referrer_source", "str", True, "VARCHAR", "referrer", "Referer / payload, UTM source",
+       "source name (named source, else host)", _REF),
+    _f("referrer_host", "str", True, "VARCHAR", "referrer", "Referer / payload",
+       "host of an external referrer; none for internal", _REF),
+    _f("referrer_path", "str", True, "VARCHAR", "referrer", "Referer / payload",
+       "scrubbed path of an external referrer", _REF),
+    _f("channel", "str", False, "VARCHAR", "referrer", "source and UTM medium",
+       "channel class (Direct, Organic Search, Social, ...)", _REF),
+    _f("utm_source", "str", True, "VARCHAR", "campaign", "URL query", "`utm_source` value only", _REF),
+    _f("utm_medium", "str", True, "VARCHAR", "campaign", "URL query", "`utm_medium` value only", _REF),
+    _f("utm_campaign", "str", True, "VARCHAR", "campaign", "URL query", "`utm_campaign` value only", _REF),
+    _f("utm_content", "str", True, "VARCHAR", "campaign", "URL query", "`utm_content` value only", _REF),
+    _f("utm_term", "str", True, "VARCHAR", "campaign", "URL query", "`utm_term` value only", _REF),
+    _f("browser", "str", False, "VARCHAR", "browser, version", "User-Agent", "family", _UA_BROWSER),
+    _f("browser_version", "str", False, "VARCHAR", "browser, version", "User-Agent", "major version", _UA_BROWSER),
+    _f("os", "str", False, "VARCHAR", "operating system, version", "User-Agent", "family",
+       "the operating system"),
+    _f("os_version", "str", False, "VARCHAR", "operating system, version", "User-Agent", "major version",
+       "the operating system"),
+    _f("device", "str", False, "VARCHAR", "device class", "User-Agent", "desktop / mobile / tablet", _UA_BROWSER),
+    _f("asn", "int", True, "INTEGER", "ISP", "IP, looked up in memory", "AS number",
+       "Internet service provider"),
+    _f("isp", "str", True, "VARCHAR", "ISP", "IP, looked up in memory", "AS organisation name",
+       "Internet service provider"),
+    _f("network_domain", "str", True, "VARCHAR", "network domain (off by default)", "IP, reverse DNS",
+       "registrable domain only", "the domain name"),
+    _f("day_key", "int", False, "UBIGINT", "day key", "keyed hash of (salt of the day, site, IP, UA)",
+       "64 bits", "needed to count visitors; cannot identify once the salt is gone"),
+    _f("engaged_ms", "int", True, "INTEGER", "engaged time, scroll depth", "engagement events",
+       "milliseconds, clipped to 30 minutes", "how much time a visitor spends on each page"),
+    _f("scroll_depth", "int", True, "SMALLINT", "engaged time, scroll depth", "engagement events",
+       "percent 0-100", "how much time a visitor spends on each page"),
+)
+
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in INVENTORY)
+
+#: Engaged time above this in one report counts as this much (ARCHITECTURE.md "time on page").
+MAX_ENGAGED_MS = 30 * 60 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One de-identified event, exactly the fields of :data:`INVENTORY`, in that order."""
+
+    site: str
+    ts: int
+    name: str
+    path: str
+    referrer_source: str | None
+    referrer_host: str | None
+    referrer_path: str | None
+    channel: str
+    utm_source: str | None
+    utm_medium: str | None
+    utm_campaign: str | None
+    utm_content: str | None
+    utm_term: str | None
+    browser: str
+    browser_version: str
+    os: str
+    os_version: str
+    device: str
+    asn: int | None
+    isp: str | None
+    network_domain: str | None
+    day_key: int
+    engaged_ms: int | None
+    scroll_depth: int | None
+
+    def to_record(self) -> dict[str, Any]:
+        """The spool record: the schema version first, then every inventory field."""
+        record: dict[str, Any] = {"v": SCHEMA_VERSION}
+        for name in FIELD_NAMES:
+            record[name] = getattr(self, name)
+        return record
+
+    @classmethod
+    def from_record(cls, record: Any) -> Event:
+        """Validate a spool record; raises :class:`RecordError` naming what is wrong."""
+        if not isinstance(record, dict):
+            raise RecordError("record is not a JSON object")
+        version = record.get("v")
+        if version != SCHEMA_VERSION:
+            raise RecordError(f"unsupported schema version {version!r}")
+        extra = set(record) - set(FIELD_NAMES) - {"v"}
+        if extra:
+            raise RecordError(f"fields not in the inventory: {sorted(extra)}")
+        values: dict[str, Any] = {}
+        for f in INVENTORY:
+            if f.name not in record:
+                raise RecordError(f"missing field {f.name}")
+            value = record[f.name]
+            if value is None:
+                if not f.nullable:
+                    raise RecordError(f"field {f.name} may not be null")
+            elif f.json_type == "int":
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise RecordError(f"field {f.name} is not an integer")
+            elif not isinstance(value, str):
+                raise RecordError(f"field {f.name} is not a string")
+            values[f.name] = value
+        if not 0 <= values["day_key"] < 2**64:
+            raise RecordError("field day_key is out of range")
+        return cls(**values)
+
+
+class RecordError(ValueError):
+    """A spool record that does not match the schema."""
+
+
+def parse_line(line: bytes | str) -> Event:
+    try:
+        record = json.loads(line)
+    except ValueError as exc:
+        raise RecordError(f"not JSON: {exc.__class__.__name__}") from None
+    return Event.from_record(record)
+
+
+def inventory_markdown() -> str:
+    """The README's "what we collect" table, generated from :data:`INVENTORY`."""
+    lines = [
+        "| field | group (PRIVACY.md) | derived from | kept as | policy phrase |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for f in INVENTORY:
+        lines.append(f"| `{f.name}` | {f.group} | {f.derived_from} | {f.kept_as} | \"{f.policy}\" |")
+    return "\n".join(lines) + "\n"
+
+
+assert tuple(f.name for f in dataclasses.fields(Event)) == FIELD_NAMES, "Event and INVENTORY differ"

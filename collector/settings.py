@@ -1,0 +1,74 @@
+"""The collector's settings: one frozen dataclass, read from ``ANALYTICS_*`` variables."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.config import SettingsError, from_env, setting
+
+DEMO_SITE = "demo.onecloud.example"
+DEFAULT_CUSTOM_EVENTS = ("Outbound Link: Click", "File Download", "404")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = setting(Path("var"), "Directory for the spool, salts and caches (created if missing).")
+    sites: tuple[str, ...] = setting(
+        (DEMO_SITE,), "Comma-separated allowlist of site domains whose events are accepted."
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        (), "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none)."
+    )
+    isp_db: Path | None = setting(
+        None, "Path to a MaxMind-format ASN/ISP database (GeoLite2-ASN, GeoIP2-ISP, DB-IP ASN); empty: bundled."
+    )
+    respect_dnt: bool = setting(False, "Also treat `DNT: 1` as an opt-out (`Sec-GPC: 1` always is).")
+    allow_headless: bool = setting(False, "Count headless browsers as visitors (for the project's own browser tests).")
+    allow_localhost: bool = setting(False, "Let the beacon report pages served from localhost or file: URLs.")
+    network_domain: bool = setting(
+        False, "Resolve each visitor's reverse DNS and keep the registrable domain (sends the address to the resolver)."
+    )
+    custom_events: tuple[str, ...] = setting(
+        DEFAULT_CUSTOM_EVENTS, "Comma-separated custom event names that are stored; other names are dropped."
+    )
+    max_body_bytes: int = setting(8192, "Largest accepted request body; larger bodies get 413 without being read.")
+    spool_segment_seconds: float = setting(10.0, "Seal the open spool segment after this many seconds.")
+    spool_segment_bytes: int = setting(16 * 1024 * 1024, "Seal the open spool segment once it reaches this size.")
+    spool_batch_events: int = setting(2048, "Most events written by one group commit (one fsync).")
+    ua_cache_size: int = setting(20000, "Parsed user-agent results kept in memory per worker.")
+    host: str = setting("127.0.0.1", "Address `collector serve` listens on.")
+    port: int = setting(8000, "Port `collector serve` listens on.")
+    workers: int = setting(1, "Worker processes for `collector serve`.")
+    log_level: str = setting("info", "Log level: debug, info, warning, error.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        settings = from_env(cls, env)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        for cidr in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise SettingsError(f"ANALYTICS_TRUSTED_PROXIES: {cidr!r} is not a CIDR") from None
+        if not self.sites:
+            raise SettingsError("ANALYTICS_SITES: at least one site domain is needed")
+        if self.max_body_bytes < 256:
+            raise SettingsError("ANALYTICS_MAX_BODY_BYTES: must be at least 256")
+        if self.isp_db is not None and not self.isp_db.is_file():
+            raise SettingsError(f"ANALYTICS_ISP_DB: no file at {self.isp_db}")
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def salt_dir(self) -> Path:
+        return self.data_dir / "salts"

@@ -1,0 +1,332 @@
+"""The durable spool: append-only JSON-lines segments with group commit.
+
+One writer thread per worker process owns the open segment (the single-writer
+pattern: a queue in front of one thread). Request handlers enqueue an encoded
+event and await a future; the thread writes everything queued, calls ``fsync``
+once, and only then resolves the futures. So a 202 is sent only for an event
+that is on disk, and one fsync serves every request that arrived meanwhile.
+
+Layout under the spool directory::
+
+    open/<start>-<host>-<pid>-<seq>.jsonl     being written (flock held by its writer)
+    sealed/<same name>                        complete, ready for the aggregator
+
+A segment is sealed by rename once it is old or large enough. A writer that
+died leaves its open segment behind: the next writer to start takes the file's
+lock (proof that its owner is gone), cuts a torn last line, and seals it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("collector.spool")
+
+_STOP = object()
+
+
+class SpoolUnavailable(Exception):
+    """The event could not be made durable; the caller answers 503."""
+
+
+@dataclass(slots=True)
+class SpoolStats:
+    commits: int = 0
+    events: int = 0
+    failures: int = 0
+    sealed: int = 0
+    recovered: int = 0
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def recover_orphans(open_dir: Path, sealed_dir: Path) -> int:
+    """Seal segments left by dead writers; returns how many were recovered."""
+    recovered = 0
+    if not open_dir.is_dir():
+        return 0
+    for path in sorted(open_dir.glob("*.jsonl")):
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live writer owns it
+            if not path.exists():
+                continue  # sealed by its owner between our glob and our lock
+            size = os.fstat(fd).st_size
+            keep = _complete_length(fd, size)
+            if keep != size:
+                # A torn last line was never acknowledged (the fsync had not returned).
+                os.ftruncate(fd, keep)
+                os.fsync(fd)
+            if keep == 0:
+                path.unlink()
+            else:
+                os.rename(path, sealed_dir / path.name)
+                recovered += 1
+        finally:
+            os.close(fd)
+    if recovered:
+        _fsync_dir(sealed_dir)
+    _fsync_dir(open_dir)
+    return recovered
+
+
+def _complete_length(fd: int, size: int) -> int:
+    """Length of the file up to and including its last newline."""
+    if size == 0:
+        return 0
+    block = 65536
+    pos = size
+    while pos > 0:
+        start = max(0, pos - block)
+        chunk = os.pread(fd, pos - start, start)
+        idx = chunk.rfind(b"\n")
+        if idx >= 0:
+            return start + idx + 1
+        pos = start
+    return 0
+
+
+class Spool:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        segment_seconds: float = 10.0,
+        segment_bytes: int = 16 * 1024 * 1024,
+        batch_events: int = 2048,
+        max_pending: int = 100_000,
+        clock: Callable[[], float] = time.time,
+        on_commit: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self.directory = directory
+        self.open_dir = directory / "open"
+        self.sealed_dir = directory / "sealed"
+        self.segment_seconds = segment_seconds
+        self.segment_bytes = segment_bytes
+        self.batch_events = batch_events
+        self.max_pending = max_pending
+        self.clock = clock
+        self.on_commit = on_commit
+        self.stats = SpoolStats()
+        self.healthy = False
+        self.last_error: str | None = None
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._pending = 0
+        self._thread: threading.Thread | None = None
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._opened_at = 0.0
+        self._size = 0
+        self._seq = 0
+        self._prefix = f"{socket.gethostname()}-{os.getpid()}"
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self.open_dir.mkdir(parents=True, exist_ok=True)
+            self.sealed_dir.mkdir(parents=True, exist_ok=True)
+            self.stats.recovered = recover_orphans(self.open_dir, self.sealed_dir)
+            self.healthy = os.access(self.open_dir, os.W_OK)
+        except OSError as exc:
+            self._fail(exc)
+        self._thread = threading.Thread(target=self._run, name="spool-writer", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Write what is queued, seal the open segment, stop the thread."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join()
+        self._thread = None
+
+    # -- the request side --------------------------------------------------
+
+    async def append(self, line: bytes) -> None:
+        """Resolve once ``line`` (one JSON record with its newline) is on disk."""
+        if self._pending >= self.max_pending:
+            raise SpoolUnavailable("spool backlog is full")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._pending += 1
+        self._queue.put((line, fut, loop))
+        try:
+            await fut
+        finally:
+            self._pending -= 1
+
+    def ready(self) -> bool:
+        return self.healthy and self._thread is not None and self._thread.is_alive()
+
+    # -- the writer thread -------------------------------------------------
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            timeout = self._time_to_seal()
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                self._maybe_seal()
+                continue
+            batch: list[tuple[bytes, asyncio.Future[None], asyncio.AbstractEventLoop]] = []
+            while True:
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)  # type: ignore[arg-type]
+                if len(batch) >= self.batch_events:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._commit(batch)
+            self._maybe_seal()
+        self._seal()
+
+    def _time_to_seal(self) -> float | None:
+        if self._fd is None:
+            return None
+        return max(0.05, self._opened_at + self.segment_seconds - self.clock())
+
+    def _open_segment(self) -> None:
+        self._seq += 1
+        name = f"{time.time_ns():020d}-{self._prefix}-{self._seq:06d}.jsonl"
+        path = self.open_dir / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # The directory entry must be durable too, or an fsynced event could
+            # vanish with a file that was never linked after a crash.
+            _fsync_dir(self.open_dir)
+        except OSError:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        self._fd, self._path, self._size, self._opened_at = fd, path, 0, self.clock()
+
+    def _commit(self, batch: list[tuple[bytes, asyncio.Future[None], asyncio.AbstractEventLoop]]) -> None:
+        data = b"".join(line for line, _, _ in batch)
+        started = time.perf_counter()
+        error: Exception | None = None
+        try:
+            if self._fd is None:
+                self._open_segment()
+            assert self._fd is not None
+            view = memoryview(data)
+            written = 0
+            try:
+                while written < len(data):
+                    written += os.write(self._fd, view[written:])
+                os.fsync(self._fd)
+            except OSError:
+                self._abandon_segment()
+                raise
+            self._size += len(data)
+            self.healthy = True
+            self.last_error = None
+            self.stats.commits += 1
+            self.stats.events += len(batch)
+        except OSError as exc:
+            self._fail(exc)
+            error = SpoolUnavailable(self.last_error or "spool write failed")
+        if self.on_commit is not None and error is None:
+            self.on_commit(len(batch), time.perf_counter() - started)
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for _, fut, loop in batch:
+            by_loop.setdefault(loop, []).append(fut)
+        for loop, futs in by_loop.items():
+            loop.call_soon_threadsafe(_resolve, futs, error)
+
+    def _abandon_segment(self) -> None:
+        """After a failed write or fsync the segment's tail is unknown: cut it back
+        to the last committed size and seal what is known good."""
+        fd, path = self._fd, self._path
+        self._fd = self._path = None
+        if fd is None or path is None:
+            return
+        try:
+            os.ftruncate(fd, self._size)
+            os.fsync(fd)
+        except OSError:
+            pass
+        os.close(fd)
+        if self._size == 0:
+            path.unlink(missing_ok=True)
+            return
+        try:
+            os.rename(path, self.sealed_dir / path.name)
+            self.stats.sealed += 1
+        except OSError:
+            pass  # left in open/: the next start recovers it (the lock is released)
+
+    def _maybe_seal(self) -> None:
+        if self._fd is None:
+            return
+        if self._size >= self.segment_bytes or self.clock() - self._opened_at >= self.segment_seconds:
+            self._seal()
+
+    def _seal(self) -> None:
+        fd, path = self._fd, self._path
+        if fd is None or path is None:
+            return
+        self._fd = self._path = None
+        try:
+            if self._size == 0:
+                os.close(fd)
+                path.unlink(missing_ok=True)
+                return
+            os.rename(path, self.sealed_dir / path.name)
+            _fsync_dir(self.sealed_dir)
+            _fsync_dir(self.open_dir)
+            os.close(fd)  # closing releases the lock only after the rename
+            self.stats.sealed += 1
+        except OSError as exc:
+            self._fail(exc)
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _fail(self, exc: OSError) -> None:
+        self.healthy = False
+        self.stats.failures += 1
+        # strerror only: an OSError's full text can carry a path, never request data,
+        # but keep the message short and predictable.
+        self.last_error = exc.strerror or exc.__class__.__name__
+        log.error("spool: %s", self.last_error)
+
+
+def _resolve(futs: list[asyncio.Future[None]], error: Exception | None) -> None:
+    for fut in futs:
+        if fut.done():
+            continue
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)

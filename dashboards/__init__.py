@@ -1,0 +1,1 @@
+"""OneCloud Analytics dashboards: the internal web UI and the Stats API."""

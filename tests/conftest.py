@@ -1,0 +1,143 @@
+"""Shared fixtures: real collector processes on free loopback ports, real files in tmp_path."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHROME_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build_test_isp_db(path: Path) -> Path:
+    """A small GeoLite2-ASN-layout database with a few real ranges (v4 and v6)."""
+    from mmdb_writer import MMDBWriter
+    from netaddr import IPSet
+
+    writer = MMDBWriter(
+        ip_version=6, database_type="GeoLite2-ASN", description={"en": "test ASN db"}, ipv4_compatible=True
+    )
+    rows = [
+        ("8.8.8.0/24", 15169, "Google LLC"),
+        ("1.1.1.0/24", 13335, "Cloudflare, Inc."),
+        ("81.2.69.0/24", 20712, "Andrews & Arnold Ltd"),
+        ("2001:4860::/32", 15169, "Google LLC"),
+        ("2a00:1450::/32", 15169, "Google LLC"),
+    ]
+    for cidr, asn, org in rows:
+        writer.insert_network(IPSet([cidr]), {"autonomous_system_number": asn, "autonomous_system_organization": org})
+    writer.to_db_file(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def isp_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_test_isp_db(tmp_path_factory.mktemp("isp") / "test-asn.mmdb")
+
+
+@dataclass
+class Server:
+    url: str
+    data_dir: Path
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    log_file: IO[bytes]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
+        self.proc.wait(timeout=30)
+        self.log_file.close()
+
+
+def start_collector(data_dir: Path, env: dict[str, str] | None = None, *, port: int | None = None,
+                    workers: int = 1, timeout: float = 30.0) -> Server:
+    port = port or free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
+    full_env.update({"ANALYTICS_DATA_DIR": str(data_dir), "ANALYTICS_SPOOL_SEGMENT_SECONDS": "1"})
+    full_env.update(env or {})
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir.parent / f"{data_dir.name}-collector-{port}.log"
+    log_file = open(log_path, "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "collector", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers)],
+        cwd=ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    server = Server(f"http://127.0.0.1:{port}", data_dir, proc, log_path, log_file)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"collector exited with {proc.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    server.kill()
+    raise RuntimeError(f"collector did not start:\n{server.log()}")
+
+
+@contextlib.contextmanager
+def running_collector(data_dir: Path, env: dict[str, str] | None = None, **kw: object) -> Iterator[Server]:
+    server = start_collector(data_dir, env, **kw)  # type: ignore[arg-type]
+    try:
+        yield server
+    finally:
+        if server.proc.poll() is None:
+            server.kill(signal.SIGTERM)
+        server.log_file.close()
+
+
+def sealed_records(data_dir: Path) -> list[dict[str, object]]:
+    """Every record in the spool (sealed and open segments)."""
+    import json
+
+    out: list[dict[str, object]] = []
+    spool = data_dir / "spool"
+    for sub in ("sealed", "open"):
+        for seg in sorted((spool / sub).glob("*.jsonl")) if (spool / sub).is_dir() else []:
+            for line in seg.read_bytes().splitlines():
+                if line.strip():
+                    out.append(json.loads(line))
+    return out
+
+
+@pytest.fixture
+def collector_env(isp_db: Path) -> dict[str, str]:
+    return {
+        "ANALYTICS_ISP_DB": str(isp_db),
+        "ANALYTICS_SITES": "www.onecloud.example,demo.onecloud.example",
+        "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32",
+    }
+
+
+@pytest.fixture
+def collector(tmp_path: Path, collector_env: dict[str, str]) -> Iterator[Server]:
+    with running_collector(tmp_path / "data", collector_env) as server:
+        yield server
