@@ -22,10 +22,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from collector.clientip import ClientAddress
-from collector.isp import IspDatabase
+from collector.isp import IspDatabase, bundled_database
 from collector.metrics import Metrics
 from collector.payload import PayloadError, parse_payload
 from collector.pipeline import Dropped, Hit, Pipeline
+from collector.rdns import NetworkDomains
 from collector.salts import DayKeys, FileSaltStore
 from collector.settings import Settings
 from collector.spool import Spool, SpoolUnavailable
@@ -46,6 +47,7 @@ class _Collector:
         self.metrics = Metrics()
         self.client = ClientAddress(settings.trusted_proxies)
         self.isp: IspDatabase | None = None
+        self.rdns: NetworkDomains | None = None
         self.keys = DayKeys(FileSaltStore(settings.salt_dir), clock=clock)
         self.ua = UAParser(settings.ua_cache_size, settings.allow_headless)
         self.pipeline = Pipeline(settings, self.ua, None, self.keys)
@@ -64,10 +66,15 @@ class _Collector:
                 self.origins.add(f"http://{host}")
 
     def load_isp(self) -> None:
-        path = self.settings.isp_db
-        if path is not None:
-            self.isp = IspDatabase(path)
-            self.pipeline.isp = self.isp
+        # No operator database: the one shipped in the package, so ISPs resolve offline from the first run.
+        path = self.settings.isp_db or bundled_database(self.settings.cache_dir)
+        self.isp = IspDatabase(path)
+        self.pipeline.isp = self.isp
+
+    def load_network_domains(self) -> None:
+        s = self.settings
+        if s.network_domain:  # off by default: it sends visitors' addresses to the resolver
+            self.rdns = NetworkDomains(s.dns_server, s.dns_timeout_ms / 1000, s.dns_cache_size)
 
     async def housekeeping(self) -> None:
         """Rotate salts past midnight and pick up a replaced ISP database."""
@@ -148,8 +155,12 @@ async def _event(request: Request) -> Response:
 
     peer = request.client.host if request.client else None
     ip = c.client.resolve(peer, headers.get("x-forwarded-for"))
+    domain = None
+    if c.rdns is not None and ip is not None and c.pipeline.site_for(payload.domain) is not None:
+        # Bounded by the DNS timeout; only for allowlisted sites, so spam sends no address anywhere.
+        domain = await c.rdns.domain_of(ip)
     now = int(c.clock())
-    hit = Hit(payload=payload, ip=ip, ua=headers.get("user-agent", ""), ts=now)
+    hit = Hit(payload=payload, ip=ip, ua=headers.get("user-agent", ""), ts=now, network_domain=domain)
     try:
         ev = c.pipeline.build(hit)
     except Dropped as drop:
@@ -207,6 +218,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(collector.load_isp)
+        await asyncio.to_thread(collector.load_network_domains)
         await asyncio.to_thread(collector.keys.rotate)
         collector.spool.start()
         task = asyncio.create_task(collector.housekeeping())

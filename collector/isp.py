@@ -7,18 +7,37 @@ microseconds and makes no network call. A replaced file is picked up by
 
 Private, loopback and unknown addresses resolve to ``(None, None)``: "unknown".
 No location field is ever read, even from a database that has one.
+
+With no ``ANALYTICS_ISP_DB``, the database shipped in ``collector/data`` is used:
+it is stored xz-compressed (4 MB instead of 11 MB) and decompressed once into
+``<data_dir>/cache/`` so that the C reader can memory-map it (the pages are
+shared between workers and only the touched ones count as resident).
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
+import logging
+import lzma
 import os
 import threading
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import maxminddb
+
+log = logging.getLogger("collector.isp")
+
+BUNDLE_NAME = "asn.mmdb.xz"
+BUNDLE_MANIFEST = "asn.mmdb.json"
+
+
+class UnsupportedDatabase(ValueError):
+    """The file is a MaxMind-format database, but not an ASN/ISP one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +68,18 @@ def _open(path: Path) -> Any:
 
 
 def _layout(database_type: str) -> str:
+    """``asn`` (GeoLite2-ASN, DBIP-ASN-Lite, ours) or ``isp`` (GeoIP2-ISP), from the metadata type."""
     t = database_type.lower()
-    if "isp" in t:
+    if "isp" in t:  # GeoIP2-ISP, DBIP-ISP
         return "isp"
-    return "asn"
+    if "asn" in t:  # GeoLite2-ASN, GeoIP2-ASN, "DBIP-ASN-Lite (compat=GeoLite2-ASN)"
+        return "asn"
+    # A City or Country database would "work" and give nothing useful, and it holds
+    # location data the privacy rules forbid us to touch: refuse it by name.
+    raise UnsupportedDatabase(
+        f"database type {database_type!r} is not an ASN/ISP database "
+        "(expected GeoLite2-ASN, GeoIP2-ISP or DB-IP ASN-lite)"
+    )
 
 
 class IspDatabase:
@@ -60,30 +87,47 @@ class IspDatabase:
         self.path = path
         self._lock = threading.Lock()
         self._reader: Any = None
-        self._stat: tuple[int, int] | None = None
+        self._retired: Any = None
+        self._stat: tuple[int, int, int] | None = None
         self._layout = "asn"
         self.load()
 
     def load(self) -> None:
         st = os.stat(self.path)
         reader = _open(self.path)
-        layout = _layout(reader.metadata().database_type)
+        try:
+            layout = _layout(reader.metadata().database_type)
+        except UnsupportedDatabase:
+            reader.close()
+            raise
         with self._lock:
-            old = self._reader
+            # The event loop may hold a reference to the current reader mid-lookup:
+            # close it only at the next swap, long after any lookup has finished.
+            if self._retired is not None:
+                self._retired.close()
+            self._retired = self._reader
             self._reader, self._layout = reader, layout
-            self._stat = (st.st_mtime_ns, st.st_ino)
-        if old is not None:
-            old.close()
+            self._stat = (st.st_mtime_ns, st.st_ino, st.st_size)
 
     def reload_if_changed(self) -> bool:
-        """Reopen the file if it was replaced (new inode or mtime); blocking: call from a thread."""
+        """Reopen the file if it was replaced (new inode, mtime or size); blocking: call from a thread.
+
+        A replacement that cannot be opened (half-copied, wrong type) leaves the
+        previous database in service; the next change is tried again.
+        """
         try:
             st = os.stat(self.path)
         except OSError:
             return False
-        if (st.st_mtime_ns, st.st_ino) == self._stat:
+        if (st.st_mtime_ns, st.st_ino, st.st_size) == self._stat:
             return False
-        self.load()
+        try:
+            self.load()
+        except (OSError, ValueError) as exc:  # InvalidDatabaseError is a ValueError
+            log.warning("ISP database %s not reloaded: %s; keeping the previous one", self.path, exc)
+            self._stat = (st.st_mtime_ns, st.st_ino, st.st_size)
+            return False
+        log.info("ISP database reloaded: %s", self.path)
         return True
 
     def info(self) -> DatabaseInfo:
@@ -99,7 +143,13 @@ class IspDatabase:
             description=desc,
         )
 
+    def network_count(self) -> int:
+        """Networks (records in the tree) in the file: walks it all, ~4 s for the bundled one."""
+        return sum(1 for _ in self._reader)
+
     def lookup(self, ip: str) -> IspInfo:
+        if ip.startswith("::ffff:") and "." in ip:
+            ip = ip[7:]  # IPv4 seen through a dual-stack socket: not every database aliases it
         try:
             record = self._reader.get(ip)
         except ValueError:  # not an IP address, or IPv6 in an IPv4-only database
@@ -118,9 +168,10 @@ class IspDatabase:
 
     def close(self) -> None:
         with self._lock:
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None
+            for reader in (self._reader, self._retired):
+                if reader is not None:
+                    reader.close()
+            self._reader = self._retired = None
 
 
 def is_public(ip: str) -> bool:
@@ -128,3 +179,47 @@ def is_public(ip: str) -> bool:
         return ipaddress.ip_address(ip).is_global
     except ValueError:
         return False
+
+
+def bundled_manifest() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(resources.files("collector").joinpath("data", BUNDLE_MANIFEST).read_text())
+    return data
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def bundled_database(cache_dir: Path) -> Path:
+    """The shipped database, decompressed into ``cache_dir`` once and reused while intact.
+
+    The cache name carries the content hash, so an upgraded package never reuses
+    an older copy; a truncated or altered copy fails the hash and is rebuilt.
+    Safe with several workers starting at once: each writes a private temp file
+    and renames it over the same (identical) target.
+    """
+    manifest = bundled_manifest()
+    digest = str(manifest["sha256"])
+    target = cache_dir / f"isp-{digest[:16]}.mmdb"
+    if target.is_file() and target.stat().st_size == manifest["size"] and _sha256(target) == digest:
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache_dir / f".isp-{digest[:16]}.{os.getpid()}.tmp"
+    h = hashlib.sha256()
+    src = resources.files("collector").joinpath("data", BUNDLE_NAME)
+    with src.open("rb") as raw, lzma.open(raw) as xz, open(tmp, "wb") as out:
+        while chunk := xz.read(1 << 20):
+            h.update(chunk)
+            out.write(chunk)
+    if h.hexdigest() != digest:
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"bundled ISP database {src} does not match its manifest (damaged install?)")
+    tmp.replace(target)
+    for old in cache_dir.glob("isp-*.mmdb"):  # copies of earlier versions of the bundle
+        if old != target:
+            old.unlink(missing_ok=True)
+    return target

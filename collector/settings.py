@@ -32,6 +32,11 @@ class Settings:
     network_domain: bool = setting(
         False, "Resolve each visitor's reverse DNS and keep the registrable domain (sends the address to the resolver)."
     )
+    dns_server: str = setting(
+        "", "Resolver for the network domain as host or host:port (empty: the system resolver from /etc/resolv.conf)."
+    )
+    dns_timeout_ms: int = setting(300, "Longest a request waits for the reverse DNS answer; no answer stores nothing.")
+    dns_cache_size: int = setting(10000, "Reverse DNS answers kept in memory per worker (never written anywhere).")
     custom_events: tuple[str, ...] = setting(
         DEFAULT_CUSTOM_EVENTS, "Comma-separated custom event names that are stored; other names are dropped."
     )
@@ -64,6 +69,17 @@ class Settings:
             raise SettingsError("ANALYTICS_MAX_BODY_BYTES: must be at least 256")
         if self.isp_db is not None and not self.isp_db.is_file():
             raise SettingsError(f"ANALYTICS_ISP_DB: no file at {self.isp_db}")
+        if not 10 <= self.dns_timeout_ms <= 5000:
+            raise SettingsError("ANALYTICS_DNS_TIMEOUT_MS: must be between 10 and 5000")
+        if self.dns_cache_size < 0:
+            raise SettingsError("ANALYTICS_DNS_CACHE_SIZE: must not be negative")
+        if self.dns_server:
+            from collector.rdns import parse_server
+
+            try:
+                parse_server(self.dns_server)
+            except ValueError as exc:
+                raise SettingsError(f"ANALYTICS_DNS_SERVER: {exc}") from None
 
     @property
     def spool_dir(self) -> Path:
@@ -72,3 +88,7 @@ class Settings:
     @property
     def salt_dir(self) -> Path:
         return self.data_dir / "salts"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
