@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         args = parser.parse_args(["serve", *(argv or [])])
-    logging.basicConfig(level=os.environ.get("ANALYTICS_LOG_LEVEL", "info").upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("ANALYTICS_LOG_LEVEL", "info").upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
     result: int = args.func(args)
     return result
 
