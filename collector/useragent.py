@@ -64,6 +64,9 @@ class UAParser:
         self._crawlers = _crawler_automaton()
         self._allow_headless = allow_headless
         self.parse = lru_cache(maxsize=cache_size)(self._parse_uncached)
+        # ua-parser compiles its matchers on first use (~0.25 s): pay that at
+        # startup, not on a visitor's request.
+        self._parse_uncached("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0")
 
     def _parse_uncached(self, ua: str) -> UAInfo:
         ua = ua[:MAX_UA_CHARS]
