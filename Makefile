@@ -18,13 +18,13 @@ run: $(STAMP)
 	$(PY) -m collector serve
 
 test: $(STAMP) system-deps
-	$(PY) -m ruff check collector aggregator dashboards tests bench
+	$(PY) -m ruff check collector aggregator dashboards tests bench scripts
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(PY) -m ruff check collector aggregator dashboards tests bench
+	$(PY) -m ruff check collector aggregator dashboards tests bench scripts
 	$(PY) -m ruff format --check collector aggregator dashboards tests bench
 
 typecheck: $(STAMP)
@@ -36,7 +36,7 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 docs: $(STAMP)
-	$(PY) -m collector settings --format env > .env.example
+	$(PY) scripts/gendocs.py
 
 bench: $(STAMP)
 	$(PY) bench/collector_bench.py

@@ -1,9 +1,9 @@
 """The collector's ASGI app: the public Events API endpoint and its probes.
 
-Hot path (``POST /api/event``): read at most ``max_body_bytes``, parse, gate,
-de-identify (cached UA parse, in-memory ISP lookup, keyed hash), then await the
-spool's group commit. Nothing on this path blocks the event loop; the only I/O
-is in the spool's writer thread.
+The hot path (``POST /api/event``) lives in :mod:`collector.endpoint`: read at
+most ``max_body_bytes``, parse, gate, de-identify (cached UA parse, in-memory
+ISP lookup, keyed hash), then await the spool's group commit. Nothing on it
+blocks the event loop; the only I/O is in the spool's writer thread.
 """
 
 from __future__ import annotations
@@ -15,30 +15,28 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from collector.clientip import ClientAddress
+from collector.endpoint import EventEndpoint
 from collector.isp import IspDatabase, bundled_database
 from collector.metrics import Metrics
-from collector.payload import PayloadError, parse_payload
-from collector.pipeline import Dropped, Hit, Pipeline
+from collector.pipeline import Pipeline
 from collector.rdns import NetworkDomains
 from collector.salts import DayKeys, FileSaltStore
 from collector.settings import Settings
-from collector.spool import Spool, SpoolUnavailable
+from collector.spool import Spool
 from collector.useragent import UAParser
 
 log = logging.getLogger("collector")
 
-_ACCEPTED_TYPES = ("text/plain", "application/json")
-_RETRY_AFTER = "5"
 
 
-class _Collector:
+class Collector:
     """Per-app resources (kept on ``app.state``; no module-level state)."""
 
     def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
@@ -58,12 +56,13 @@ class _Collector:
             batch_events=settings.spool_batch_events,
             on_commit=self.metrics.on_commit,
         )
-        self.origins = set()
+        # Origins whose pages may post events from the browser (CORS), as header bytes.
+        self.origins: set[bytes] = set()
         for site in settings.sites:
             bare = site.strip().lower().removeprefix("www.")
             for host in (bare, "www." + bare):
-                self.origins.add(f"https://{host}")
-                self.origins.add(f"http://{host}")
+                self.origins.add(f"https://{host}".encode())
+                self.origins.add(f"http://{host}".encode())
 
     def load_isp(self) -> None:
         # No operator database: the one shipped in the package, so ISPs resolve offline from the first run.
@@ -88,116 +87,12 @@ class _Collector:
                 log.error("housekeeping failed: %s", exc.__class__.__name__)
 
 
-def _error(status: int, field: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    body = orjson.dumps({"error": message, "field": field})
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
-
-
-def _cors(c: _Collector, request: Request) -> dict[str, str]:
-    origin = request.headers.get("origin")
-    if origin and origin in c.origins:
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-    return {}
-
-
-async def event(request: Request) -> Response:
-    try:
-        return await _event(request)
-    except Exception as exc:
-        # Log where, never what: an exception's text can quote request data.
-        tb = exc.__traceback__
-        while tb is not None and tb.tb_next is not None:
-            tb = tb.tb_next
-        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
-        log.error("event handler failed: %s at %s", exc.__class__.__name__, where)
-        request.app.state.collector.metrics.reject("internal_error")
-        return _error(500, "server", "internal error")
-
-
-async def _event(request: Request) -> Response:
-    c: _Collector = request.app.state.collector
-    m = c.metrics
-    m.received.inc()
-    headers = request.headers
-    cors = _cors(c, request)
-
-    # The visitor's objection comes first: nothing about the request is examined further.
-    if headers.get("sec-gpc") == "1" or (c.settings.respect_dnt and headers.get("dnt") == "1"):
-        m.drop("opt_out")
-        return PlainTextResponse("ok", 202, headers={"X-Drop-Reason": "opt_out", **cors})
-
-    ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if ctype not in _ACCEPTED_TYPES:
-        m.reject("unsupported_media_type")
-        return _error(415, "content-type", "send text/plain or application/json", cors)
-
-    cap = c.settings.max_body_bytes
-    declared = headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            m.reject("bad_request")
-            return _error(400, "content-length", "invalid Content-Length")
-        if int(declared) > cap:
-            m.reject("too_large")
-            return _error(413, "body", f"body larger than {cap} bytes", cors)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > cap:
-            m.reject("too_large")
-            return _error(413, "body", f"body larger than {cap} bytes", cors)
-
-    try:
-        payload = parse_payload(bytes(body))
-    except PayloadError as exc:
-        m.reject("bad_request")
-        return _error(400, exc.field, exc.message, cors)
-
-    peer = request.client.host if request.client else None
-    ip = c.client.resolve(peer, headers.get("x-forwarded-for"))
-    domain = None
-    if c.rdns is not None and ip is not None and c.pipeline.site_for(payload.domain) is not None:
-        # Bounded by the DNS timeout; only for allowlisted sites, so spam sends no address anywhere.
-        domain = await c.rdns.domain_of(ip)
-    now = int(c.clock())
-    hit = Hit(payload=payload, ip=ip, ua=headers.get("user-agent", ""), ts=now, network_domain=domain)
-    try:
-        ev = c.pipeline.build(hit)
-    except Dropped as drop:
-        m.drop(drop.reason)
-        return PlainTextResponse("ok", 202, headers={"X-Drop-Reason": drop.reason, **cors})
-    del hit  # the raw view ends here
-
-    line = orjson.dumps(ev.to_record(), option=orjson.OPT_APPEND_NEWLINE)
-    try:
-        await c.spool.append(line)
-    except SpoolUnavailable:
-        m.reject("unavailable")
-        return _error(503, "spool", "event could not be stored; retry later", {"Retry-After": _RETRY_AFTER, **cors})
-    m.accepted.inc()
-    return PlainTextResponse("ok", 202, headers=cors)
-
-
-async def preflight(request: Request) -> Response:
-    c: _Collector = request.app.state.collector
-    headers = _cors(c, request)
-    if headers:
-        headers.update(
-            {
-                "Access-Control-Allow-Methods": "POST",
-                "Access-Control-Allow-Headers": "Content-Type",
-                "Access-Control-Max-Age": "86400",
-            }
-        )
-    return Response(status_code=204, headers=headers)
-
-
 async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
 async def readyz(request: Request) -> Response:
-    c: _Collector = request.app.state.collector
+    c: Collector = request.app.state.collector
     checks = {"spool": c.spool.ready(), "isp_database": c.isp is not None}
     body: dict[str, Any] = {"ready": all(checks.values()), "checks": checks}
     if c.spool.last_error:
@@ -206,13 +101,13 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    c: _Collector = request.app.state.collector
+    c: Collector = request.app.state.collector
     return Response(c.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 def create_app(settings: Settings | None = None, *, clock: Callable[[], float] = time.time) -> Starlette:
     settings = settings or Settings.from_env()
-    collector = _Collector(settings, clock)
+    collector = Collector(settings, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -233,12 +128,11 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
                 collector.isp.close()
 
     routes = [
-        Route("/api/event", event, methods=["POST"]),
-        Route("/api/event", preflight, methods=["OPTIONS"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # /api/event is served by EventEndpoint ahead of the router (see endpoint.py).
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(EventEndpoint, collector=collector)])
     app.state.collector = collector
     return app

@@ -16,7 +16,7 @@ from collector.schema import MAX_PATH, MAX_TEXT
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 
 _EMAIL = re.compile(r"[^@/\s]+@[^@/\s]+\.[^@/\s]+")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # Six or more digits: order numbers, phone numbers, user ids. Years (4 digits) stay.
 _LONG_DIGITS = re.compile(r".*\d{6,}.*")
 _HEX_TOKEN = re.compile(r"[0-9a-fA-F]{16,}")

@@ -8,12 +8,13 @@ that leaves this module is an ``Event``, which has no field for either.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from collector.isp import UNKNOWN_ISP, IspDatabase, IspInfo
-from collector.paths import NO_UTM, extract_utm, scrub_path
+from collector.paths import NO_UTM, Utm, extract_utm, scrub_path
 from collector.payload import Payload
-from collector.referrer import channel_of, parse_referrer, source_of
+from collector.referrer import Referrer, channel_of, parse_referrer, source_of
 from collector.salts import DayKeys
 from collector.schema import MAX_TEXT, Event
 from collector.settings import Settings
@@ -51,6 +52,25 @@ class Pipeline:
         self.custom_events = frozenset(settings.custom_events)
         # Normalised allowlist: "www.x" and "x" name the same site.
         self.sites = {s.strip().lower().removeprefix("www."): s.strip().lower() for s in settings.sites}
+        # Pages and referrers repeat far more than they vary: cache their parse per
+        # worker (memory only, bounded; like the UA cache, never written anywhere).
+        self._page = lru_cache(maxsize=20000)(self._page_uncached)
+        self._referrer = lru_cache(maxsize=20000)(parse_referrer)
+
+    def _page_uncached(self, url: str, hash_mode: bool) -> tuple[str, str, Utm] | None:
+        """(host, scrubbed path, UTM values) of a page URL; ``None`` if it cannot be parsed."""
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower()
+        except ValueError:
+            return None
+        path = parts.path
+        if hash_mode and parts.fragment.startswith("/"):
+            # Hash-routed single-page apps keep their route in the fragment; the
+            # route is the page. Only its path part is kept, scrubbed like any path.
+            path = parts.fragment.split("?", 1)[0]
+        utm = extract_utm(parts.query) if parts.query else NO_UTM
+        return (f"{parts.scheme}:{host}", scrub_path(path), utm)
 
     def site_for(self, domain: str) -> str | None:
         # Plausible allows "a.com,b.com" (roll-up): the first allowed domain wins.
@@ -76,30 +96,24 @@ class Pipeline:
             raise Dropped("unknown_site")
         if p.name not in BUILTIN_EVENTS and p.name not in self.custom_events:
             raise Dropped("unknown_event")
-        try:
-            url = urlsplit(p.url)
-        except ValueError:
-            raise Dropped("spam") from None
-        host = (url.hostname or "").lower()
-        if not self.settings.allow_localhost and (url.scheme == "file" or host in _LOCAL_HOSTS):
+        page = self._page(p.url, p.hash_mode)
+        if page is None:
+            raise Dropped("spam")
+        origin, path, utm = page
+        scheme, host = origin.split(":", 1)
+        if not self.settings.allow_localhost and (scheme == "file" or host in _LOCAL_HOSTS):
             raise Dropped("localhost")
         info = self.ua.parse(hit.ua)
         if info.bot:
             raise Dropped("bot")
 
-        path = url.path
-        if p.hash_mode and url.fragment.startswith("/"):
-            # Hash-routed single-page apps keep their route in the fragment; the
-            # route is the page. Only its path part is kept, scrubbed like any path.
-            path = url.fragment.split("?", 1)[0]
-        utm = extract_utm(url.query) if url.query else NO_UTM
-        ref = parse_referrer(p.referrer, site)
+        ref: Referrer = self._referrer(p.referrer, site)
         isp = self.isp_of(hit.ip)
         return Event(
             site=site,
             ts=hit.ts,
             name=p.name[:MAX_TEXT],
-            path=scrub_path(path),
+            path=path,
             referrer_source=source_of(ref, utm) if (ref.source or utm.source) else None,
             referrer_host=ref.host,
             referrer_path=ref.path,

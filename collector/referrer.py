@@ -123,7 +123,7 @@ def source_of(ref: Referrer, utm: Utm) -> str:
 def channel_of(ref: Referrer, utm: Utm) -> str:
     medium = (utm.medium or "").lower()
     source = (utm.source or ref.source or "").lower()
-    kind = _KIND_BY_SOURCE.get(source) or (("search" if source in _SEARCH_SOURCES else None))
+    kind = _KIND_BY_SOURCE.get(source) or ("search" if source in _SEARCH_SOURCES else None)
     if medium in _PAID_MEDIUMS or medium.startswith("paid"):
         return "Paid Search" if kind == "search" else "Paid Social" if kind == "social" else "Paid Other"
     if medium in _EMAIL_MEDIUMS or kind == "email":

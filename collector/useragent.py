@@ -20,7 +20,8 @@ from functools import lru_cache
 
 import crawleruseragents
 import re2
-import ua_parser
+from ua_parser import Domain, Parser, load_builtins
+from ua_parser.regex import Resolver as RustResolver
 from user_agents.parsers import UserAgent, parse_browser, parse_device, parse_operating_system
 
 # Parsing a pathological multi-kilobyte UA is wasted work: no real browser sends one.
@@ -62,8 +63,13 @@ def _crawler_automaton() -> re2._Regexp:
 class UAParser:
     def __init__(self, cache_size: int = 20000, allow_headless: bool = False) -> None:
         self._crawlers = _crawler_automaton()
+        # The Rust resolver without ua-parser's own cache: ours sits in front already.
+        self._parser = Parser(RustResolver(load_builtins()))
         self._allow_headless = allow_headless
         self.parse = lru_cache(maxsize=cache_size)(self._parse_uncached)
+        # ua-parser compiles its matchers on first use (~0.25 s): pay that at
+        # startup, not on a visitor's request.
+        self._parse_uncached("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0")
 
     def _parse_uncached(self, ua: str) -> UAInfo:
         ua = ua[:MAX_UA_CHARS]
@@ -72,7 +78,7 @@ class UAParser:
             ua = ua.replace("HeadlessChrome", "Chrome")
         if not ua.strip():
             return UAInfo(UNKNOWN, "", UNKNOWN, "", "desktop", True)
-        result = ua_parser.parse(ua)
+        result = self._parser(ua, Domain.ALL)
         agent, os_, dev = result.user_agent, result.os, result.device
         ua_obj = _ParsedUserAgent(ua, agent, os_, dev)
         bot = ua_obj.is_bot or bool(self._crawlers.search(ua))

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+
+from collector.paths import NO_UTM, extract_utm, scrub_path
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("/", "/"),
+        ("", "/"),
+        ("/pricing", "/pricing"),
+        ("/blog/2026/privacy-first-analytics", "/blog/2026/privacy-first-analytics"),
+        ("/users/jane.doe@example.com/profile", "/users/:email/profile"),
+        ("/users/jane.doe%40example.com", "/users/:email"),
+        ("/orders/123456789", "/orders/:id"),
+        ("/orders/order-1234567", "/orders/:id"),
+        ("/r/550e8400-e29b-41d4-a716-446655440000", "/r/:uuid"),
+        ("/reset/9f86d081884c7d659a2feaa0c55ad015", "/reset/:token"),
+        ("/t/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abc123", "/t/:token"),
+        ("/docs/getting-started-with-onecloud-analytics", "/docs/getting-started-with-onecloud-analytics"),
+        ("/a;jsessionid=ABCDEF0123456789", "/a"),
+        ("/x/" + "a" * 300, "/x/:long"),
+    ],
+)
+def test_scrub_path(raw: str, expected: str) -> None:
+    assert scrub_path(raw) == expected
+
+
+def test_scrub_path_caps_length() -> None:
+    assert len(scrub_path("/" + "/ab" * 1000)) <= 512
+
+
+def test_utm_values_only() -> None:
+    utm = extract_utm("utm_source=newsletter&utm_medium=email&utm_campaign=spring&email=a@b.c&token=x&utm_term=")
+    assert utm.source == "newsletter"
+    assert utm.medium == "email"
+    assert utm.campaign == "spring"
+    assert utm.term is None and utm.content is None
+    assert extract_utm("q=1&page=2") is NO_UTM
+
+
+def test_utm_value_carrying_identifier_is_dropped() -> None:
+    assert extract_utm("utm_source=jane%40example.com").source is None
+    assert extract_utm("utm_campaign=9f86d081884c7d659a2feaa0c55ad015").campaign is None

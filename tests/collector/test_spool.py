@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from collector.spool import Spool, SpoolUnavailable, recover_orphans
+
+
+def _lines(directory: Path) -> list[bytes]:
+    out: list[bytes] = []
+    for seg in sorted(directory.glob("*.jsonl")):
+        out.extend(seg.read_bytes().splitlines())
+    return out
+
+
+async def _append_many(spool: Spool, n: int, tag: str = "e") -> None:
+    await asyncio.gather(*(spool.append(f'{{"{tag}":{i}}}\n'.encode()) for i in range(n)))
+
+
+def test_group_commit_makes_events_durable_before_resolving(tmp_path: Path) -> None:
+    commits: list[int] = []
+    spool = Spool(tmp_path, segment_seconds=60, on_commit=lambda n, s: commits.append(n))
+    spool.start()
+    try:
+        asyncio.run(_append_many(spool, 500))
+        # Every awaited append is already in the open segment, before any seal.
+        assert len(_lines(tmp_path / "open")) == 500
+        assert sum(commits) == 500
+        assert len(commits) < 500  # many events shared one fsync
+    finally:
+        spool.close()
+    assert len(_lines(tmp_path / "sealed")) == 500
+    assert not list((tmp_path / "open").iterdir())
+
+
+def test_rotation_by_size_and_age(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, segment_seconds=0.3, segment_bytes=200, batch_events=5)
+    spool.start()
+    try:
+        asyncio.run(_append_many(spool, 500))
+        sealed = list((tmp_path / "sealed").glob("*.jsonl"))
+        assert len(sealed) >= 10  # ~5 KB of events over 200-byte segments
+        # A segment is sealed once it passes the size, i.e. after at most one more batch.
+        assert all(seg.stat().st_size < 200 + 5 * 12 for seg in sealed)
+        asyncio.run(_append_many(spool, 1, "late"))
+
+        async def wait_sealed() -> None:
+            for _ in range(100):
+                if not list((tmp_path / "open").glob("*.jsonl")):
+                    return
+                await asyncio.sleep(0.05)
+
+        asyncio.run(wait_sealed())
+        assert not list((tmp_path / "open").glob("*.jsonl")), "an idle segment is sealed by age"
+    finally:
+        spool.close()
+    assert len(_lines(tmp_path / "sealed")) == 501
+
+
+def test_recovery_cuts_torn_line_and_seals(tmp_path: Path) -> None:
+    (tmp_path / "open").mkdir(parents=True)
+    (tmp_path / "sealed").mkdir()
+    seg = tmp_path / "open" / "00000000000000000001-host-1-000001.jsonl"
+    seg.write_bytes(b'{"a":1}\n{"a":2}\n{"a":')
+    empty = tmp_path / "open" / "00000000000000000002-host-1-000002.jsonl"
+    empty.write_bytes(b'{"tor')
+    assert recover_orphans(tmp_path / "open", tmp_path / "sealed") == 1
+    assert (tmp_path / "sealed" / seg.name).read_bytes() == b'{"a":1}\n{"a":2}\n'
+    assert not empty.exists()
+
+
+def test_recovery_leaves_a_live_writers_segment_alone(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, segment_seconds=60)
+    spool.start()
+    try:
+        asyncio.run(_append_many(spool, 3))
+        assert recover_orphans(tmp_path / "open", tmp_path / "sealed") == 0
+        assert len(list((tmp_path / "open").glob("*.jsonl"))) == 1
+    finally:
+        spool.close()
+
+
+@pytest.fixture
+def tiny_fs(tmp_path: Path) -> Iterator[Path]:
+    """A real 64 KiB tmpfs: a disk that fills up (needs root, as CI runs)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], check=True)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_full_disk_is_503_never_a_silent_drop(tiny_fs: Path) -> None:
+    spool = Spool(tiny_fs / "spool", segment_seconds=60, segment_bytes=1 << 20)
+    spool.start()
+    ok = failed = 0
+
+    async def fill() -> None:
+        nonlocal ok, failed
+        line = b'{"pad":"' + b"x" * 1000 + b'"}\n'
+        for _ in range(200):
+            try:
+                await spool.append(line)
+                ok += 1
+            except SpoolUnavailable:
+                failed += 1
+
+    try:
+        asyncio.run(fill())
+        assert failed > 0 and ok > 0
+        assert not spool.ready()
+    finally:
+        spool.close()
+    # Exactly the acknowledged events are on disk, whole.
+    stored = _lines(tiny_fs / "spool" / "sealed") + _lines(tiny_fs / "spool" / "open")
+    assert len(stored) == ok
+    assert all(line.endswith(b'"}') for line in stored)
+
+
+def test_read_only_disk_then_recovery(tiny_fs: Path) -> None:
+    spool = Spool(tiny_fs / "spool", segment_seconds=60)
+    spool.start()
+    try:
+        asyncio.run(_append_many(spool, 2))
+        spool_seal_and_remount_ro(spool, tiny_fs)
+        with pytest.raises(SpoolUnavailable):
+            asyncio.run(_append_many(spool, 1))
+        assert not spool.ready()
+        subprocess.run(["mount", "-o", "remount,rw", str(tiny_fs)], check=True)
+        asyncio.run(_append_many(spool, 1, "after"))
+        assert spool.ready()
+    finally:
+        spool.close()
+    assert len(_lines(tiny_fs / "spool" / "sealed")) == 3
+
+
+def spool_seal_and_remount_ro(spool: Spool, mnt: Path) -> None:
+    # Seal the open segment first (as happens every few seconds), then lose write access.
+    spool.close()
+    spool.start()
+    subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
