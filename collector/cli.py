@@ -86,12 +86,14 @@ def _database_path(args: argparse.Namespace) -> Path:
 
 
 def _open_db(args: argparse.Namespace) -> Any:
+    import maxminddb
+
     from collector.isp import IspDatabase
 
     path = _database_path(args)
     try:
         return IspDatabase(path)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
         print(f"isp-db: cannot open {path}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
 

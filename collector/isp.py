@@ -123,7 +123,7 @@ class IspDatabase:
             return False
         try:
             self.load()
-        except (OSError, ValueError) as exc:  # InvalidDatabaseError is a ValueError
+        except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
             log.warning("ISP database %s not reloaded: %s; keeping the previous one", self.path, exc)
             self._stat = (st.st_mtime_ns, st.st_ino, st.st_size)
             return False
