@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict
 
 import dns.asyncresolver
+import dns.resolver
 from publicsuffixlist import PublicSuffixList
 
 _POSITIVE_TTL = 3600.0  # networks get renamed rarely; an hour keeps the cache fresh enough
@@ -68,7 +69,12 @@ class NetworkDomains:
             self.resolver.nameservers = [host]
             self.resolver.port = port
         else:
-            self.resolver = dns.asyncresolver.Resolver()  # /etc/resolv.conf
+            try:
+                self.resolver = dns.asyncresolver.Resolver()  # /etc/resolv.conf
+            except dns.resolver.NoResolverConfiguration:
+                raise RuntimeError(
+                    "ANALYTICS_NETWORK_DOMAIN is on but no system resolver is configured; set ANALYTICS_DNS_SERVER"
+                ) from None
         self.resolver.lifetime = timeout
         self.resolver.timeout = timeout
         self.resolver.retry_servfail = False
