@@ -187,7 +187,8 @@ def main() -> None:
         peak_rss = max(peak_rss, col.rss_mb())
         col.stop()
         shutil.rmtree(tmp / f"data{rnd}", ignore_errors=True)
-        print(f"round {rnd + 1}: bare {results['bare'][-1]['rps']:.0f}/s, collector {results['realistic'][-1]['rps']:.0f}/s,"
+        print(f"round {rnd + 1}: bare {results['bare'][-1]['rps']:.0f}/s, "
+              f"collector {results['realistic'][-1]['rps']:.0f}/s,"
               f" unique-UA {results['unique'][-1]['rps']:.0f}/s", flush=True)
 
     med = {k: statistics.median(r["rps"] for r in v) for k, v in results.items()}
