@@ -125,7 +125,7 @@ def test_timeout_returns_within_the_limit_and_stores_nothing() -> None:
     with silent_resolver() as (server, received):
         domains, took = lookup(server, ["81.2.69.160"], timeout=0.2)
         assert domains == [None]
-        assert took < 0.35
+        assert took < 0.5  # 0.2 s timeout plus scheduling slack on a busy machine
         assert received  # the query was sent; the answer never came
 
         async def concurrent() -> float:
@@ -135,13 +135,13 @@ def test_timeout_returns_within_the_limit_and_stores_nothing() -> None:
             assert results == [None] * 20
             return time.monotonic() - t0
 
-        assert asyncio.run(concurrent()) < 0.35  # 20 requests wait for one query, not in turn
+        assert asyncio.run(concurrent()) < 0.5  # 20 requests wait for one query together, not in turn
 
 
 def test_private_addresses_are_never_sent() -> None:
     with silent_resolver() as (server, received):
         domains, took = lookup(server, ["10.1.2.3", "127.0.0.1", "192.168.1.1", "::1", "fe80::1", "nonsense"])
-        assert domains == [None] * 6 and took < 0.05
+        assert domains == [None] * 6 and took < 0.1
         time.sleep(0.1)
         assert received == []
 
