@@ -23,6 +23,11 @@ def test_workers_share_the_day_salt(tmp_path: Path, isp_db: Path) -> None:
                 r = httpx.post(server.url + "/api/event", content=body,
                                headers={"User-Agent": CHROME_UA, "X-Forwarded-For": ip, "Content-Type": "text/plain"})
                 assert r.status_code == 202
+        # Whichever worker answers the scrape, it reports the sum over both.
+        for _ in range(4):
+            text = httpx.get(server.url + "/metrics").text
+            accepted = [ln for ln in text.splitlines() if ln.startswith("analytics_events_accepted_total")]
+            assert accepted and float(accepted[0].split()[1]) == 120.0, accepted
     records = sealed_records(data_dir)
     assert len(records) == 120
     keys_by_asn: dict[object, set[object]] = {}
