@@ -24,6 +24,7 @@ from starlette.routing import Route
 from collector.clientip import ClientAddress
 from collector.isp import IspDatabase
 from collector.metrics import Metrics
+from collector.pages import routes as page_routes
 from collector.payload import PayloadError, parse_payload
 from collector.pipeline import Dropped, Hit, Pipeline
 from collector.salts import DayKeys, FileSaltStore
@@ -226,6 +227,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        # The beacon script, the opt-out page and the transparency page (collector/pages.py).
+        *page_routes(settings, collector.client, collector.pipeline),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.collector = collector
