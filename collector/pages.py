@@ -197,7 +197,9 @@ from their own address, through a proxy).</p>
 def render_privacy(settings: Settings, record: dict[str, str], gpc: bool, bot: bool) -> str:
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in record.items())
     inventory = "".join(
-        f"<tr><th>{escape(f.name)}</th><td>{escape(f.kept_as)}</td><td>{escape(f.derived_from)}</td></tr>"
+        f"<tr><th>{escape(f.name)}</th><td>{escape(f.kept_as.replace('`', ''))}"
+        f"{'' if f.name != 'network_domain' or settings.network_domain else ' (switched off here: not kept)'}"
+        f"</td><td>{escape(f.derived_from)}</td></tr>"
         for f in INVENTORY
     )
     never = "".join(f"<li>{escape(item)}</li>" for item in NEVER_KEPT)

@@ -172,7 +172,7 @@ def test_time_in_a_background_tab_is_not_counted(collector: Server, browser: Bro
     page.wait_for_timeout(3000)  # 3 s hidden: must not count
     page.bring_to_front()
     assert page.evaluate("document.visibilityState") == "visible"
-    page.wait_for_timeout(3200)  # 3.2 s visible again
+    page.wait_for_timeout(3600)  # 3.6 s visible again (a report needs 3 s more)
     page.goto(f"{SITE_URL}/t3/next")
     other.close()
     recs = wait_records(collector, "/t3/", lambda r: sum(x["name"] == "engagement" for x in r) >= 2)
@@ -180,8 +180,8 @@ def test_time_in_a_background_tab_is_not_counted(collector: Server, browser: Bro
     # Sent when the tab was hidden (the first report), then on leaving (3 s more).
     assert len(engaged) == 2, recs
     assert 700 <= engaged[0] <= 1500
-    assert 2900 <= engaged[1] <= 3800
-    assert sum(engaged) < 5500  # with the hidden 3 s it would be over 7000
+    assert 3000 <= engaged[1] <= 4300
+    assert sum(engaged) < 5800  # with the hidden 3 s it would be over 7500
 
 
 def test_spa_navigations(collector: Server, context: BrowserContext) -> None:
@@ -198,8 +198,8 @@ def test_spa_navigations(collector: Server, context: BrowserContext) -> None:
     assert [p for n, p in names(recs) if n == "pageview"] == ["/spa/home", "/spa/a", "/spa/b"]
     engaged = {str(r["path"]): int(r["engaged_ms"]) for r in recs if r["name"] == "engagement"}
     assert set(engaged) == {"/spa/home", "/spa/a", "/spa/b"}
-    assert 300 <= engaged["/spa/home"] <= 1000
-    assert 1200 <= engaged["/spa/a"] <= 2000
+    assert 300 <= engaged["/spa/home"] <= 1200
+    assert 1200 <= engaged["/spa/a"] <= 2300
     assert engaged["/spa/b"] <= 900
 
 
