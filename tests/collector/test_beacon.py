@@ -247,8 +247,8 @@ def test_global_privacy_control_sends_nothing(collector: Server, browser: Browse
 
 def test_sec_gpc_header_is_dropped_by_the_collector(collector: Server, browser: Browser) -> None:
     # A browser that sends `Sec-GPC: 1` but does not expose the property: the collector drops it.
-    # (Playwright adds the header to requests of live pages only, so no page is left here:
-    # a beacon sent during unload would go without it.)
+    # (No page is left before the checks: a beacon sent while a page unloads can go out
+    # without Playwright's extra header, as the first version of this test found.)
     ctx = browser.new_context(extra_http_headers={"Sec-GPC": "1"})
     page = ctx.new_page()
     beacons = Beacons(page)
