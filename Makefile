@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check bench clean docs
+.PHONY: run test lint typecheck check bench clean docs beacon
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,3 +43,12 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# The beacon as served: minified from its readable source. The output is committed, so
+# `make test` needs no npm; run this after editing collector/static/script.src.js.
+TERSER ?= npx --yes terser@5.51.4
+beacon:
+	$(TERSER) collector/static/script.src.js --ecma 2020 -m \
+		-c passes=3,unsafe=true,unsafe_arrows=true,hoist_vars=true -o collector/static/script.js
+	@printf 'beacon: %s bytes, %s gzip-compressed\n' "$$(wc -c < collector/static/script.js)" \
+		"$$(gzip -9n < collector/static/script.js | wc -c)"

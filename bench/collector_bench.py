@@ -187,9 +187,9 @@ def main() -> None:
         peak_rss = max(peak_rss, col.rss_mb())
         col.stop()
         shutil.rmtree(tmp / f"data{rnd}", ignore_errors=True)
-        print(f"round {rnd + 1}: bare {results['bare'][-1]['rps']:.0f}/s, "
-              f"collector {results['realistic'][-1]['rps']:.0f}/s,"
-              f" unique-UA {results['unique'][-1]['rps']:.0f}/s", flush=True)
+        last = {k: v[-1]["rps"] for k, v in results.items()}
+        print(f"round {rnd + 1}: bare {last['bare']:.0f}/s, collector {last['realistic']:.0f}/s,"
+              f" unique-UA {last['unique']:.0f}/s", flush=True)
 
     med = {k: statistics.median(r["rps"] for r in v) for k, v in results.items()}
     # p99 at half the realistic peak: 'delay' paces each connection.

@@ -25,6 +25,7 @@ from collector.clientip import ClientAddress
 from collector.endpoint import EventEndpoint
 from collector.isp import IspDatabase, bundled_database
 from collector.metrics import Metrics
+from collector.pages import routes as page_routes
 from collector.pipeline import Pipeline
 from collector.rdns import NetworkDomains
 from collector.salts import DayKeys, FileSaltStore
@@ -131,6 +132,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        # The beacon script, the opt-out page and the transparency page (collector/pages.py).
+        *page_routes(settings, collector.client, collector.pipeline),
     ]
     # /api/event is served by EventEndpoint ahead of the router (see endpoint.py).
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(EventEndpoint, collector=collector)])

@@ -35,6 +35,12 @@ def _serve(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
     workers = args.workers or settings.workers
+    if workers > 1:
+        # Per-worker counters are summed through files (see collector/metrics.py).
+        metrics_dir = settings.data_dir / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     print(f"collector: listening on http://{host}:{port}  (data in {settings.data_dir.resolve()})", flush=True)
     uvicorn.run(
         "collector.app:create_app",

@@ -179,9 +179,8 @@ class EventEndpoint:
             return
         del hit, ip, ua, xff  # the raw view ends here
 
-        line = orjson.dumps(event.to_record(), option=orjson.OPT_APPEND_NEWLINE)
         try:
-            await c.spool.append(line)
+            await c.spool.append(event)
         except SpoolUnavailable:
             m.reject("unavailable")
             await _respond(send, 503, _error_body("spool", "event could not be stored; retry later"),

@@ -1,8 +1,16 @@
-"""Prometheus counters. Labels are fixed reason codes only: never request data."""
+"""Prometheus counters. Labels are fixed reason codes only: never request data.
+
+With several worker processes, ``collector serve`` sets ``PROMETHEUS_MULTIPROC_DIR``
+(under the data dir) before the workers start; each worker's counters then live
+in small mmap files there and ``/metrics`` answers the sum over all workers,
+whichever worker serves the scrape.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 DROP_REASONS = ("bot", "opt_out", "unknown_site", "unknown_event", "localhost", "spam")
 REJECT_REASONS = ("bad_request", "too_large", "unsupported_media_type", "unavailable", "internal_error")
@@ -53,4 +61,8 @@ class Metrics:
         self.commit_events.inc(events)
 
     def render(self) -> bytes:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
         return generate_latest(self.registry)

@@ -30,6 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
+from collector.schema import Event
+
 log = logging.getLogger("collector.spool")
 
 _STOP = object()
@@ -165,8 +169,15 @@ class Spool:
 
     # -- the request side --------------------------------------------------
 
-    async def append(self, line: bytes) -> None:
-        """Resolve once ``line`` (one JSON record with its newline) is on disk."""
+    async def append(self, event: Event) -> None:
+        """Resolve once ``event`` is on disk.
+
+        Only an :class:`Event` is accepted: the type has no field that could hold
+        an IP address or a user-agent string, so neither can reach a segment.
+        """
+        if type(event) is not Event:
+            raise TypeError("the spool stores Event records only")
+        line = orjson.dumps(event.to_record(), option=orjson.OPT_APPEND_NEWLINE)
         if self._pending >= self.max_pending:
             raise SpoolUnavailable("spool backlog is full")
         loop = asyncio.get_running_loop()

@@ -8,7 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from collector.schema import Event
 from collector.spool import Spool, SpoolUnavailable, recover_orphans
+
+
+def make_event(path: str = "/", **changes: object) -> Event:
+    base = dict(site="www.onecloud.example", ts=1_795_000_000, name="pageview", path=path, referrer_source=None,
+                referrer_host=None, referrer_path=None, channel="Direct", utm_source=None, utm_medium=None,
+                utm_campaign=None, utm_content=None, utm_term=None, browser="Firefox", browser_version="133",
+                os="Linux", os_version="", device="desktop", asn=None, isp=None, network_domain=None,
+                day_key=12345, engaged_ms=None, scroll_depth=None)
+    base.update(changes)
+    return Event(**base)  # type: ignore[arg-type]
 
 
 def _lines(directory: Path) -> list[bytes]:
@@ -19,7 +30,7 @@ def _lines(directory: Path) -> list[bytes]:
 
 
 async def _append_many(spool: Spool, n: int, tag: str = "e") -> None:
-    await asyncio.gather(*(spool.append(f'{{"{tag}":{i}}}\n'.encode()) for i in range(n)))
+    await asyncio.gather(*(spool.append(make_event(f"/{tag}/{i}")) for i in range(n)))
 
 
 def test_group_commit_makes_events_durable_before_resolving(tmp_path: Path) -> None:
@@ -39,14 +50,14 @@ def test_group_commit_makes_events_durable_before_resolving(tmp_path: Path) -> N
 
 
 def test_rotation_by_size_and_age(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, segment_seconds=0.3, segment_bytes=200, batch_events=5)
+    spool = Spool(tmp_path, segment_seconds=0.3, segment_bytes=2000, batch_events=5)
     spool.start()
     try:
         asyncio.run(_append_many(spool, 500))
         sealed = list((tmp_path / "sealed").glob("*.jsonl"))
-        assert len(sealed) >= 10  # ~5 KB of events over 200-byte segments
+        assert len(sealed) >= 10  # ~200 KB of events over 2 KB segments
         # A segment is sealed once it passes the size, i.e. after at most one more batch.
-        assert all(seg.stat().st_size < 200 + 5 * 12 for seg in sealed)
+        assert all(seg.stat().st_size < 2000 + 5 * 600 for seg in sealed)
         asyncio.run(_append_many(spool, 1, "late"))
 
         async def wait_sealed() -> None:
@@ -106,10 +117,10 @@ def test_full_disk_is_503_never_a_silent_drop(tiny_fs: Path) -> None:
 
     async def fill() -> None:
         nonlocal ok, failed
-        line = b'{"pad":"' + b"x" * 1000 + b'"}\n'
+        event = make_event("/" + "x" * 1000)
         for _ in range(200):
             try:
-                await spool.append(line)
+                await spool.append(event)
                 ok += 1
             except SpoolUnavailable:
                 failed += 1
@@ -123,7 +134,7 @@ def test_full_disk_is_503_never_a_silent_drop(tiny_fs: Path) -> None:
     # Exactly the acknowledged events are on disk, whole.
     stored = _lines(tiny_fs / "spool" / "sealed") + _lines(tiny_fs / "spool" / "open")
     assert len(stored) == ok
-    assert all(line.endswith(b'"}') for line in stored)
+    assert all(line.endswith(b"}") and line.startswith(b'{"v":1') for line in stored)
 
 
 def test_read_only_disk_then_recovery(tiny_fs: Path) -> None:
@@ -148,3 +159,14 @@ def spool_seal_and_remount_ro(spool: Spool, mnt: Path) -> None:
     spool.close()
     spool.start()
     subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+
+
+def test_only_events_are_accepted(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.start()
+    try:
+        with pytest.raises(TypeError):
+            asyncio.run(spool.append(b'{"ip":"203.0.113.9"}\n'))  # type: ignore[arg-type]
+    finally:
+        spool.close()
+    assert not list((tmp_path / "sealed").glob("*.jsonl"))

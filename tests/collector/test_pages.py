@@ -1,0 +1,149 @@
+"""What the collector serves to browsers: the beacon script (caching, gzip, size budget),
+the opt-out page and the transparency page, against a real collector process."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from collector.pages import Asset, accepts_gzip, render_privacy
+from collector.settings import Settings
+from tests.conftest import CHROME_UA, ROOT, Server, running_collector, sealed_records
+
+BUDGET = 1024
+STATIC = ROOT / "collector" / "static"
+
+
+@pytest.fixture(scope="module")
+def collector(tmp_path_factory: pytest.TempPathFactory, isp_db: Path) -> Iterator[Server]:
+    """One collector for the module (nothing here writes events)."""
+    env = {
+        "ANALYTICS_ISP_DB": str(isp_db),
+        "ANALYTICS_SITES": "www.onecloud.example,demo.onecloud.example",
+        "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32",
+    }
+    with running_collector(tmp_path_factory.mktemp("pages") / "data", env) as server:
+        yield server
+
+
+def _raw_get(url: str, headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
+    """The response and its body exactly as sent on the wire (not decompressed)."""
+    with httpx.stream("GET", url, headers=headers) as r:
+        return r, b"".join(r.iter_raw())
+
+
+def test_script_fits_the_size_budget_as_served(collector: Server) -> None:
+    r, wire = _raw_get(collector.url + "/js/script.js", {"Accept-Encoding": "gzip"})
+    assert r.status_code == 200
+    assert r.headers["content-encoding"] == "gzip"
+    assert len(wire) <= BUDGET, f"beacon is {len(wire)} bytes gzip-compressed, budget {BUDGET}"
+    assert gzip.decompress(wire) == (STATIC / "script.js").read_bytes()
+
+
+def test_script_headers_cache_and_version(collector: Server) -> None:
+    body = (STATIC / "script.js").read_bytes()
+    version = hashlib.sha256(body).hexdigest()[:16]
+    r = httpx.get(collector.url + "/js/script.js", headers={"Accept-Encoding": "identity"})
+    assert r.status_code == 200 and r.content == body
+    assert "content-encoding" not in r.headers
+    assert r.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert r.headers["cache-control"] == "public, max-age=86400"
+    assert r.headers["etag"] == f'"{version}"'
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert r.headers["cross-origin-resource-policy"] == "cross-origin"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "accept-encoding" in r.headers["vary"].lower()
+
+    again = httpx.get(collector.url + "/js/script.js", headers={"If-None-Match": f'"{version}"'})
+    assert again.status_code == 304 and again.content == b""
+
+    pinned = httpx.get(collector.url + f"/js/script.js?v={version}")
+    assert pinned.headers["cache-control"] == "public, max-age=31536000, immutable"
+    stale = httpx.get(collector.url + "/js/script.js?v=0000")
+    assert stale.headers["cache-control"] == "public, max-age=86400"
+
+
+def test_accept_encoding_parsing() -> None:
+    assert accepts_gzip("gzip, deflate, br")
+    assert accepts_gzip("br;q=1.0, gzip;q=0.8")
+    assert accepts_gzip("*")
+    assert not accepts_gzip("gzip;q=0")
+    assert not accepts_gzip("identity")
+    assert not accepts_gzip("")
+
+
+def test_readable_source_is_kept_next_to_the_build() -> None:
+    src = (STATIC / "script.src.js").read_text()
+    built = Asset.load("script.js", "text/javascript")
+    assert "sendBeacon" in src and b"sendBeacon" in built.body
+    for name in ("onecloud_ignore", "engagement", "pageview", "Outbound Link: Click", "File Download"):
+        assert name in src and name.encode() in built.body
+
+
+def _csp(r: httpx.Response) -> dict[str, str]:
+    parts = [p.strip().split(" ", 1) for p in r.headers["content-security-policy"].split(";")]
+    return {p[0]: (p[1] if len(p) > 1 else "") for p in parts}
+
+
+def test_privacy_page_shows_the_live_record_and_stores_nothing(collector: Server) -> None:
+    r = httpx.get(collector.url + "/privacy", headers={"User-Agent": CHROME_UA, "X-Forwarded-For": "8.8.8.8"})
+    assert r.status_code == 200
+    html = r.text
+    assert "Google LLC (AS15169)" in html
+    assert "Chrome 131" in html and "Windows 10" in html and "desktop" in html
+    assert "once per day" in html or "one visitor per day" in html
+    assert "90 days" in html and "25 months" in html
+    assert "IP address" in html
+    assert "8.8.8.8" not in html  # the address itself is not echoed back
+    assert 'href="/opt-out"' in html
+    csp = _csp(r)
+    assert csp["default-src"] == "'none'" and "script-src" not in csp
+    assert csp["frame-ancestors"] == "'none'" and csp["style-src"].startswith("'sha256-")
+    assert "unsafe-inline" not in r.headers["content-security-policy"]
+    assert r.headers["cache-control"] == "no-store"
+    assert "set-cookie" not in r.headers
+    assert "<script" not in html and "http://" not in html and "https://" not in html  # nothing external
+    assert sealed_records(collector.data_dir) == []
+
+
+def test_privacy_page_names_gpc_and_bots(collector: Server) -> None:
+    r = httpx.get(collector.url + "/privacy", headers={"User-Agent": "curl/8.0", "Sec-GPC": "1"})
+    assert "Global Privacy Control" in r.text and "automated client" in r.text
+    assert "unknown (not in our network database)" in r.text  # 127.0.0.1 has no ISP
+
+
+def test_privacy_page_escapes_what_the_visitor_controls() -> None:
+    evil = '<script>alert("x")</script>'
+    html = render_privacy(Settings(), {"Browser": evil, "Operating system": "a&b"}, gpc=False, bot=False)
+    assert evil not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html and "a&amp;b" in html
+
+
+def test_opt_out_page(collector: Server) -> None:
+    r = httpx.get(collector.url + "/opt-out", headers={"Referer": "http://www.onecloud.example:8080/about"})
+    assert r.status_code == 200
+    html = r.text
+    assert 'id="opt-out"' in html and 'id="opt-in"' in html
+    assert 'href="/privacy"' in html
+    # The referring page is that site: its own scheme and port are kept in the link.
+    assert 'href="http://www.onecloud.example:8080/#onecloud_ignore=true"' in html
+    assert 'href="http://www.onecloud.example:8080/#onecloud_ignore=false"' in html
+    # Other configured sites get their https address.
+    assert 'href="https://demo.onecloud.example/#onecloud_ignore=true"' in html
+    csp = _csp(r)
+    assert csp["default-src"] == "'none'" and csp["script-src"] == "'self'"
+    assert '<script src="/js/opt-out.js"></script>' in html
+    js = httpx.get(collector.url + "/js/opt-out.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert "onecloud_ignore" in js.text
+
+
+def test_opt_out_page_ignores_foreign_referers(collector: Server) -> None:
+    r = httpx.get(collector.url + "/opt-out", headers={"Referer": "https://evil.example/www.onecloud.example"})
+    assert "evil.example" not in r.text
+    assert 'href="https://www.onecloud.example/#onecloud_ignore=true"' in r.text

@@ -1,0 +1,40 @@
+"""Several worker processes on one host: one salt, one day key per visitor, one segment per worker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import CHROME_UA, running_collector, sealed_records
+
+SITE = "www.onecloud.example"
+
+
+def test_workers_share_the_day_salt(tmp_path: Path, isp_db: Path) -> None:
+    env = {"ANALYTICS_ISP_DB": str(isp_db), "ANALYTICS_SITES": SITE, "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32"}
+    data_dir = tmp_path / "data"
+    with running_collector(data_dir, env, workers=2) as server:
+        for i in range(60):
+            # A new connection each time, so the kernel spreads them over both workers.
+            body = json.dumps({"n": "pageview", "u": f"https://{SITE}/p{i % 3}", "d": SITE}).encode()
+            for ip in ("8.8.8.8", "1.1.1.1"):
+                r = httpx.post(server.url + "/api/event", content=body,
+                               headers={"User-Agent": CHROME_UA, "X-Forwarded-For": ip, "Content-Type": "text/plain"})
+                assert r.status_code == 202
+        # Whichever worker answers the scrape, it reports the sum over both.
+        for _ in range(4):
+            text = httpx.get(server.url + "/metrics").text
+            accepted = [ln for ln in text.splitlines() if ln.startswith("analytics_events_accepted_total")]
+            assert accepted and float(accepted[0].split()[1]) == 120.0, accepted
+    records = sealed_records(data_dir)
+    assert len(records) == 120
+    keys_by_asn: dict[object, set[object]] = {}
+    for r in records:
+        keys_by_asn.setdefault(r["asn"], set()).add(r["day_key"])
+    assert keys_by_asn.keys() == {15169, 13335}
+    assert all(len(keys) == 1 for keys in keys_by_asn.values()), "one visitor got several day keys"
+    writers = {p.name.split("-")[2] for p in (data_dir / "spool" / "sealed").glob("*.jsonl")}
+    assert len(writers) == 2, f"expected segments from both workers, got {writers}"
+    assert len(list((data_dir / "salts").glob("*.salt"))) == 1

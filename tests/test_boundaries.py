@@ -1,0 +1,46 @@
+"""Package boundaries (ARCHITECTURE.md): checked on the source, so they cannot rot.
+
+import-linter (run by `make test`) enforces the forbidden edges; this test adds
+the allowlist that import-linter cannot express: the aggregator may use only
+the published parts of the collector.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ALLOWED_COLLECTOR_FOR_AGGREGATOR = {"collector.schema", "collector.config"}
+
+
+def _imports(package: str) -> list[tuple[Path, str]]:
+    out = []
+    for path in (ROOT / package).rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                out += [(path, alias.name) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                out.append((path, node.module))
+                out += [(path, f"{node.module}.{alias.name}") for alias in node.names
+                        if node.module == "collector"]
+    return out
+
+
+def test_aggregator_uses_only_the_published_collector_modules() -> None:
+    bad = [(p.name, m) for p, m in _imports("aggregator")
+           if (m == "collector" or m.startswith("collector.")) and m not in ALLOWED_COLLECTOR_FOR_AGGREGATOR]
+    assert not bad, bad
+
+
+@pytest.mark.parametrize(("package", "forbidden"), [
+    ("collector", ("duckdb", "aggregator", "dashboards")),
+    ("aggregator", ("dashboards", "starlette", "uvicorn")),
+    ("dashboards", ("duckdb", "collector")),
+])
+def test_forbidden_imports(package: str, forbidden: tuple[str, ...]) -> None:
+    bad = [(p.name, m) for p, m in _imports(package) if m.split(".")[0] in forbidden]
+    assert not bad, bad
