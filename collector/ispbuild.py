@@ -302,9 +302,9 @@ def _build(csv_paths: Iterable[Path], output: Path, say: Progress, build_epoch: 
             key = (r.asn, name)
             leaf = leaves.get(key)
             if leaf is None:
-                record = {"autonomous_system_number": r.asn}
-                if key[1]:
-                    record["autonomous_system_organization"] = key[1]  # type: ignore[assignment]
+                record: dict[str, int | str] = {"autonomous_system_number": r.asn}
+                if name:
+                    record["autonomous_system_organization"] = name
                 leaf = leaves[key] = SearchTreeLeaf(record)
             for net, plen in range_to_cidrs(r.first, r.last):
                 yield net, plen, leaf
