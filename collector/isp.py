@@ -32,6 +32,11 @@ import maxminddb
 
 log = logging.getLogger("collector.isp")
 
+# CC BY 4.0 credit for the bundled data, owed wherever ISP names derived from it are
+# shown (the /privacy page, dashboards, reports); DB-IP asks for the link.
+ATTRIBUTION = "ISP data: DB-IP.com, RouteViews, NRO (CC BY 4.0)"
+ATTRIBUTION_URL = "https://db-ip.com"
+
 BUNDLE_NAME = "asn.mmdb.xz"
 BUNDLE_MANIFEST = "asn.mmdb.json"
 

@@ -35,12 +35,12 @@ from typing import NamedTuple
 
 from mmdb_writer import MMDBWriter, SearchTreeLeaf, SearchTreeNode, TreeWriter
 
-from collector.isp import BUNDLE_MANIFEST, BUNDLE_NAME
+from collector.isp import ATTRIBUTION, BUNDLE_MANIFEST, BUNDLE_NAME
 
 Progress = Callable[[str], None]
 
 DATABASE_TYPE = "GeoLite2-ASN"
-DESCRIPTION = "OneCloud ASN database (GeoLite2-ASN layout). ISP data: DB-IP.com, RouteViews, NRO (CC BY 4.0)"
+DESCRIPTION = f"OneCloud ASN database (GeoLite2-ASN layout). {ATTRIBUTION}"
 _V4_MAPPED = 0xFFFF << 32  # ::ffff:0:0/96, where dual-stack sockets put IPv4 clients
 
 
