@@ -128,7 +128,11 @@ def _isp_lookup(args: argparse.Namespace) -> int:
     if info.asn is None and info.org is None:
         print("unknown")
     else:
-        print(" ".join(p for p in (f"AS{info.asn}" if info.asn is not None else "", info.org or "") if p))
+        asn = f"AS{info.asn}" if info.asn is not None else "AS?"
+        line = f"{asn} {info.registered or ''}".strip()
+        if info.org and info.org != info.registered:
+            line += f"  (shown as: {info.org})"
+        print(line)
     return 0
 
 

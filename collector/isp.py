@@ -30,6 +30,8 @@ from typing import Any
 
 import maxminddb
 
+from collector.orgnames import normalise_org
+
 log = logging.getLogger("collector.isp")
 
 # CC BY 4.0 credit for the bundled data, owed wherever ISP names derived from it are
@@ -48,7 +50,8 @@ class UnsupportedDatabase(ValueError):
 @dataclass(frozen=True, slots=True)
 class IspInfo:
     asn: int | None
-    org: str | None
+    org: str | None  # the display name (normalised); this is what is stored
+    registered: str | None = None  # the name as the database spells it
 
 
 UNKNOWN_ISP = IspInfo(None, None)
@@ -95,6 +98,7 @@ class IspDatabase:
         self._retired: Any = None
         self._stat: tuple[int, int, int] | None = None
         self._layout = "asn"
+        self._names: dict[str, str] = {}
         self.load()
 
     def load(self) -> None:
@@ -166,10 +170,13 @@ class IspDatabase:
             org = record.get("isp") or record.get("organization") or record.get("autonomous_system_organization")
         else:
             org = record.get("autonomous_system_organization")
-        return IspInfo(
-            asn=asn if isinstance(asn, int) else None,
-            org=org if isinstance(org, str) and org else None,
-        )
+        if not isinstance(org, str) or not org:
+            return IspInfo(asn=asn if isinstance(asn, int) else None, org=None)
+        shown = self._names.get(org)
+        if shown is None:
+            # Tens of thousands of distinct names at most: normalise each once per process.
+            shown = self._names[org] = normalise_org(org) or org
+        return IspInfo(asn=asn if isinstance(asn, int) else None, org=shown, registered=org)
 
     def close(self) -> None:
         with self._lock:

@@ -10,9 +10,8 @@ Overlaps are resolved before anything is inserted, deterministically: for each
 address the **narrowest** range that covers it wins; between equally wide
 ranges, the one that comes **later** in the input (later file, later row) wins.
 Adjacent ranges with the same AS number and name are merged, which keeps the
-tree small. Organisation names are normalised here, once, at build time
-(:func:`normalise_org`), so every record of a built database is spelled the
-same way and the hot path does no string work; the AS number stays the key.
+tree small. Organisation names are kept as the source spells them, like a real
+GeoLite2-ASN; the reader normalises names for display (collector/orgnames.py).
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ import heapq
 import io
 import json
 import lzma
-import re
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -42,45 +40,6 @@ Progress = Callable[[str], None]
 DATABASE_TYPE = "GeoLite2-ASN"
 DESCRIPTION = f"OneCloud ASN database (GeoLite2-ASN layout). {ATTRIBUTION}"
 _V4_MAPPED = 0xFFFF << 32  # ::ffff:0:0/96, where dual-stack sockets put IPv4 clients
-
-
-# Legal forms that only split one operator into several spellings ("Foo Inc",
-# "Foo, Inc.", "FOO INC."). Words that carry meaning (Bank, University,
-# Company, Telecom) stay. Matched case-insensitively at the end, repeatedly.
-_LEGAL = (
-    r"inc|incorporated|llc|l\.l\.c|ltd|limited|gmbh|ag|s\.?a\.?s?|s\.?r\.?l|s\.?l|b\.?v|n\.?v|corp|corporation"
-    r"|co|plc|llp|l\.?p|pty|ltda|eireli|me|oy|ab|a\.?s|o[uü]|jsc|pjsc|ojsc|ooo|s\.?r\.?o|d\.?o\.?o|sp\.? z o\.?o"
-    r"|sdn\.? bhd|bhd|pte|kg|e\.?v|k\.?k|s\.?p\.?a|s\.?a\.?u|s\.?a\.? de c\.?v|c\.?v"
-)
-_LEGAL_TAIL = re.compile(rf"(?:[\s,]+|(?<=\.))(?:{_LEGAL})\.?$", re.IGNORECASE)
-_SMALL_WORDS = frozenset({"of", "and", "the", "for", "de", "da", "do", "del", "la", "et", "und", "y", "e"})
-
-
-def normalise_org(name: str) -> str:
-    """A display name that groups well: no legal-form suffix, no SHOUTING. Idempotent.
-
-    ``"Cloudflare, Inc."`` → ``"Cloudflare"``, ``"Google LLC"`` → ``"Google"``,
-    ``"NTT DOCOMO, INC."`` → ``"NTT Docomo"``. Mixed-case names keep the
-    operator's own spelling (``eBay``); all-caps names are title-cased except
-    words of up to three letters, which are usually acronyms (``NTT``, ``OVH``).
-    """
-    text = " ".join(name.replace('"', " ").split())
-    while True:
-        cut = _LEGAL_TAIL.sub("", text).rstrip(" ,;-&")
-        if cut == text or len(cut) < 2:
-            break
-        text = cut
-    if text and not any(ch.islower() for ch in text):
-        words = []
-        for i, word in enumerate(text.split(" ")):
-            if word.lower() in _SMALL_WORDS:
-                words.append(word.lower() if i else word.capitalize())
-            elif sum(ch.isalpha() for ch in word) <= 3:
-                words.append(word)
-            else:
-                words.append("-".join(part.capitalize() for part in word.split("-")))
-        text = " ".join(words)
-    return text
 
 
 class Row(NamedTuple):  # a tuple: half a million are made per build
@@ -292,13 +251,12 @@ def _build(csv_paths: Iterable[Path], output: Path, say: Progress, build_epoch: 
         description={"en": DESCRIPTION}, ipv4_compatible=True, int_type="u32",
     )
     leaves: dict[tuple[int, str], SearchTreeLeaf] = {}
-    names: dict[str, str] = {}  # ~80k distinct names for 500k ranges: normalise each once
 
     def blocks() -> Iterator[tuple[int, int, SearchTreeLeaf]]:
         for n, r in enumerate(ranges, 1):
-            name = names.get(r.org)
-            if name is None:
-                name = names[r.org] = normalise_org(r.org)
+            # Names stay as the registry spells them (GeoLite2-ASN fidelity); the
+            # reader normalises any database's names for display (collector/orgnames.py).
+            name = r.org
             key = (r.asn, name)
             leaf = leaves.get(key)
             if leaf is None:

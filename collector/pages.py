@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from collector.clientip import ClientAddress
+from collector.isp import ATTRIBUTION, ATTRIBUTION_URL
 from collector.pipeline import Pipeline
 from collector.schema import INVENTORY
 from collector.settings import Settings
@@ -221,7 +222,8 @@ It was worked out from this very request and has not been stored anywhere.</p>
 {AGGREGATE_RETENTION}. Then they are deleted. Reports only show totals of at least a few visitors.</p>
 <h2>Every stored field</h2>
 <table><tr><th>field</th><td><b>kept as</b></td><td><b>derived from</b></td></tr>{inventory}</table>
-<p><a href="/opt-out">Opt out</a></p>"""
+<p><a href="/opt-out">Opt out</a></p>
+<footer><p id="attribution">{escape(ATTRIBUTION)} — <a href="{ATTRIBUTION_URL}">db-ip.com</a></p></footer>"""
     return _document("What a visit records", body)
 
 

@@ -102,7 +102,8 @@ def test_dbip_asn_lite_layout(tmp_path: Path) -> None:
     ])
     db = IspDatabase(path)
     assert db.info().layout == "asn"
-    assert (db.lookup("8.8.8.8").asn, db.lookup("8.8.8.8").org) == (15169, "Google LLC")
+    hit = db.lookup("8.8.8.8")
+    assert (hit.asn, hit.org, hit.registered) == (15169, "Google", "Google LLC")
 
 
 def test_location_databases_are_refused(tmp_path: Path) -> None:

@@ -27,9 +27,9 @@ def run(args: list[str], tmp_path: Path, env: dict[str, str] | None = None) -> s
 @pytest.mark.parametrize(
     ("ip", "answer"),
     [
-        ("8.8.8.8", "AS15169 Google"),
-        ("1.1.1.1", "AS13335 Cloudflare"),
-        ("2001:4860:4860::8888", "AS15169 Google"),
+        ("8.8.8.8", "AS15169 Google LLC  (shown as: Google)"),
+        ("1.1.1.1", "AS13335 Cloudflare, Inc.  (shown as: Cloudflare)"),
+        ("2001:4860:4860::8888", "AS15169 Google LLC  (shown as: Google)"),
         ("10.1.2.3", "unknown"),
         ("127.0.0.1", "unknown"),
     ],
@@ -55,7 +55,8 @@ def test_build_then_info_and_lookup(tmp_path: Path) -> None:
     assert run(["lookup", "100.65.2.7", "--db", str(db)], tmp_path).stdout.strip() == "AS64500 Later Same Width"
     # ANALYTICS_ISP_DB is the default when set.
     env = {"ANALYTICS_ISP_DB": str(db)}
-    assert run(["lookup", "2a00:1450:4001::1"], tmp_path, env).stdout.strip() == "AS64510 Inner Six"
+    shown = run(["lookup", "2a00:1450:4001::1"], tmp_path, env).stdout.strip()
+    assert shown == "AS64510 Inner Six Ltd  (shown as: Inner Six)"
 
 
 def test_info_defaults_to_the_bundled_database(tmp_path: Path) -> None:
@@ -97,7 +98,8 @@ def test_refresh_from_a_package_tarball(tmp_path: Path) -> None:
     assert "ANALYTICS_ISP_DB=" in out.stderr  # tells the operator how to use it
     info = run(["info", "--db", str(target)], tmp_path)
     assert "2027-01-02 03:00 UTC" in info.stdout  # build date taken from the package version
-    assert run(["lookup", "8.8.8.8", "--db", str(target)], tmp_path).stdout.strip() == "AS15169 Google"
+    shown = run(["lookup", "8.8.8.8", "--db", str(target)], tmp_path).stdout.strip()
+    assert shown == "AS15169 Google LLC  (shown as: Google)"
 
 
 def test_refresh_replaces_the_configured_database(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.ispbuild import Row, build, normalise_org, range_to_cidrs, resolve_overlaps
+from collector.ispbuild import Row, build, range_to_cidrs, resolve_overlaps
+from collector.orgnames import normalise_org
 
 # Unsorted on purpose, with adjacent, nested, equally wide and partly overlapping
 # ranges, IPv6 next to IPv4, and one malformed row.
@@ -56,7 +57,8 @@ def asn(reader: maxminddb.Reader, ip: str) -> tuple[int, str] | None:
     if rec is None:
         return None
     assert isinstance(rec, dict)
-    return rec["autonomous_system_number"], rec["autonomous_system_organization"]
+    # What the reader shows: the database keeps the registry's spelling, the reader normalises.
+    return rec["autonomous_system_number"], normalise_org(rec["autonomous_system_organization"])
 
 
 def test_lookups_in_built_database(built: Path) -> None:
@@ -66,6 +68,7 @@ def test_lookups_in_built_database(built: Path) -> None:
         assert meta.ip_version == 6 and meta.build_epoch == 1781722800
         assert "DB-IP.com, RouteViews, NRO (CC BY 4.0)" in meta.description["en"]
         assert asn(r, "8.8.8.8") == (15169, "Google")
+        assert r.get("8.8.8.8")["autonomous_system_organization"] == "Google LLC"  # type: ignore[index]
         assert asn(r, "::ffff:8.8.8.8") == (15169, "Google")  # dual-stack form, aliased like GeoLite2
         assert asn(r, "1.0.1.255") == (13335, "Cloudflare")
         assert asn(r, "1.0.2.0") == (64496, "Adjacent Net")  # adjacent, different: its own range
