@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("purge", help="delete raw events and aggregates past their retention")
     p.set_defaults(func=_purge)
     p = sub.add_parser("query", help="run a Stats API v2 query and print the JSON answer")
-    p.add_argument("--json", required=True, help="the query, e.g. '{\"site_id\": \"...\", \"metrics\": [\"visitors\"]}'")
+    p.add_argument("--json", required=True, help='the query, e.g. \'{"site_id": "...", "metrics": ["visitors"]}\'')
     p.set_defaults(func=_query)
     p = sub.add_parser("settings", help="print the settings with their defaults")
     p.add_argument("--format", choices=("env", "markdown"), default="env")

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import duckdb
 
+from aggregator.db import connect
 from aggregator.lake import Lake, fsync_dir, fsync_file, publish, site_dir_sql, sql_path
 from aggregator.manifest import BatchRecord, Manifest
 from aggregator.records import (
@@ -69,14 +70,6 @@ class IngestReport:
         self.quarantined += other.quarantined
         self.recovered_batches += other.recovered_batches
         self.reasons.update(other.reasons)
-
-
-def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """A private in-memory DuckDB connection (no database file, so no lock to fight over)."""
-    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": settings.duckdb_memory_limit}
-    if settings.duckdb_threads > 0:
-        config["threads"] = settings.duckdb_threads
-    return duckdb.connect(":memory:", config=config)
 
 
 class Ingester:
@@ -244,7 +237,11 @@ class Ingester:
 
     @staticmethod
     def _quarantine(
-        quarantine: dict[str, list[str]], segment: str, line_no: int | None, reason: str, text: str,
+        quarantine: dict[str, list[str]],
+        segment: str,
+        line_no: int | None,
+        reason: str,
+        text: str,
         report: IngestReport,
     ) -> None:
         import json
@@ -255,8 +252,13 @@ class Ingester:
         report.reasons[reason] += 1
 
     def _stage_events(
-        self, con: duckdb.DuckDBPyConnection, inputs: list[tuple[Path, str]], staging: Path, batch: str,
-        quarantine: dict[str, list[str]], report: IngestReport,
+        self,
+        con: duckdb.DuckDBPyConnection,
+        inputs: list[tuple[Path, str]],
+        staging: Path,
+        batch: str,
+        quarantine: dict[str, list[str]],
+        report: IngestReport,
     ) -> int:
         con.execute(
             f"CREATE TEMP TABLE raw AS SELECT *, {reason_sql()} AS reason FROM read_json(?, "
@@ -267,9 +269,7 @@ class Ingester:
         bad = con.execute(f"SELECT filename, reason, {record_json_sql()} FROM raw WHERE reason IS NOT NULL").fetchall()
         for filename, reason, text in bad:
             self._quarantine(quarantine, segment_of[filename], None, reason, text, report)
-        con.execute(
-            f"CREATE TEMP TABLE good AS SELECT {typed_select_sql()} FROM raw WHERE reason IS NULL"
-        )
+        con.execute(f"CREATE TEMP TABLE good AS SELECT {typed_select_sql()} FROM raw WHERE reason IS NULL")
         con.execute("DROP TABLE raw")
         (count,) = con.execute("SELECT count(*) FROM good").fetchone() or (0,)
         if count:

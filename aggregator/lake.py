@@ -175,7 +175,9 @@ class Lake:
                     if files:
                         con = duckdb.connect()
                         try:
-                            row = con.execute("SELECT any_value(site) FROM read_parquet(?)", [[str(files[0])]]).fetchone()
+                            row = con.execute(
+                                "SELECT any_value(site) FROM read_parquet(?)", [[str(files[0])]]
+                            ).fetchone()
                         finally:
                             con.close()
                         if row and row[0] is not None:
