@@ -17,13 +17,22 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import duckdb
+from duckdb import DuckDBPyConnection as Connection
 
 from aggregator.dates import months_back
 from aggregator.db import connect
-from aggregator.dimensions import DIMENSIONS
+from aggregator.dimensions import DIMENSIONS, ROLLUP_DIMENSIONS
 from aggregator.lake import Lake
 from aggregator.metrics import METRICS, Components, Number
-from aggregator.querybuild import FILTER_OPS, Filter, aggregate_sql, raw_source, rollup_sql
+from aggregator.querybuild import (
+    FILTER_OPS,
+    Filter,
+    aggregate_sql,
+    base_sql,
+    long_aggregate_sql,
+    raw_source,
+    rollup_sql,
+)
 from aggregator.rollup import current_rollup
 from aggregator.settings import Settings
 
@@ -137,29 +146,45 @@ class Querier:
         return (min(days) if days else today), today
 
     def run(self, request: QueryRequest, now: dt.datetime) -> QueryResult:
-        request.validate()
-        start, end = self.resolve_range(request, now)
-        result = self._run_range(request, start, end)
-        if request.comparison == "previous_period":
-            length = (end - start).days + 1
-            p_end = start - dt.timedelta(days=1)
-            p_start = p_end - dt.timedelta(days=length - 1)
-            previous = self._run_range(request, p_start, p_end)
-            result.comparison_range = (p_start, p_end)
-            result.rows = _compare(request, result.rows, previous.rows)
-        return result
+        return self.run_many([request], now)[0]
 
-    def _run_range(self, request: QueryRequest, start: dt.date, end: dt.date) -> QueryResult:
+    def run_many(self, requests: list[QueryRequest], now: dt.datetime) -> list[QueryResult]:
+        """Several queries on one connection (a dashboard page): raw days are sessionized once, then shared."""
+        for request in requests:
+            request.validate()
         for attempt in range(4):
+            con = connect(self.settings)
+            cache = _Shared({}, _rollup_dims(requests)) if len(requests) > 1 else None
             try:
-                return self._attempt(request, start, end)
+                return [self._run(con, cache, request, now) for request in requests]
             except duckdb.IOException:
                 # A file of our snapshot was compacted or purged meanwhile: list again.
                 if attempt == 3:
                     raise
+            finally:
+                con.close()
         raise AssertionError("unreachable")
 
-    def _attempt(self, request: QueryRequest, start: dt.date, end: dt.date) -> QueryResult:
+    def _run(self, con: Connection, cache: _Shared | None, request: QueryRequest, now: dt.datetime) -> QueryResult:
+        start, end = self.resolve_range(request, now)
+        result = self._run_range(con, cache, request, start, end)
+        if request.comparison == "previous_period":
+            length = (end - start).days + 1
+            p_end = start - dt.timedelta(days=1)
+            p_start = p_end - dt.timedelta(days=length - 1)
+            previous = self._run_range(con, cache, request, p_start, p_end)
+            result.comparison_range = (p_start, p_end)
+            result.rows = _compare(request, result.rows, previous.rows)
+        return result
+
+    def _run_range(
+        self,
+        con: Connection,
+        cache: _Shared | None,
+        request: QueryRequest,
+        start: dt.date,
+        end: dt.date,
+    ) -> QueryResult:
         site, dims = request.site_id, request.dimensions
         rollup_ok = not request.filters and len(dims) <= 1 and all(DIMENSIONS[d].rollup for d in dims)
         raw_files: list[str] = []
@@ -180,18 +205,34 @@ class Querier:
                 purged_days += 1
             day += dt.timedelta(days=1)
         groups: dict[tuple[str, ...], Components] = {}
-        con = connect(self.settings)
-        try:
-            if raw_files:
-                params: dict[str, object] = {"files": raw_files}
-                sql = aggregate_sql(raw_source(), dims, request.filters, params)
-                _merge(groups, con.execute(sql, params).fetchall(), len(dims))
-            if rollup_files:
-                params = {"rfiles": rollup_files}
-                sql = rollup_sql(dims[0] if dims else None, params)
-                _merge(groups, con.execute(sql, params).fetchall(), len(dims))
-        finally:
-            con.close()
+        if raw_files and cache is not None:
+            # Our own temp tables (identifiers we make up), shared by the page's queries.
+            rows = cache.table(
+                con, ("raw", *raw_files), f"WITH {base_sql(raw_source())} SELECT * FROM rows", {"files": raw_files}
+            )
+            if rollup_ok:
+                # Raw days answered in rollup shape, all of the page's dimensions in one pass.
+                p: dict[str, object] = {}
+                sql = long_aggregate_sql(cache.dims, p, rows=rows)
+                virtual = cache.table(con, ("virtual", *raw_files), sql, p)
+                params: dict[str, object] = {}
+                sql = rollup_sql(dims[0] if dims else None, params, table=virtual)
+            else:
+                params = {}
+                sql = aggregate_sql(dims, request.filters, params, rows=rows)
+            _merge(groups, con.execute(sql, params).fetchall(), len(dims))
+        elif raw_files:
+            params = {"files": raw_files}
+            sql = aggregate_sql(dims, request.filters, params)
+            _merge(groups, con.execute(sql, params).fetchall(), len(dims))
+        if rollup_files:
+            params = {"rfiles": rollup_files}
+            table = None
+            if cache is not None:
+                table = cache.table(con, ("rollup", *rollup_files), "SELECT * FROM read_parquet($rfiles)", params)
+                params = {}
+            sql = rollup_sql(dims[0] if dims else None, params, table=table)
+            _merge(groups, con.execute(sql, params).fetchall(), len(dims))
         result = self._finish(request, start, end, groups)
         result.raw_days, result.rollup_days = raw_days, rollup_days
         if purged_days:
@@ -230,6 +271,26 @@ class Querier:
         page = shown[request.offset : request.offset + request.limit]
         result.rows = [ResultRow(key, tuple(comp.metric(m) for m in request.metrics)) for key, comp in page]
         return result
+
+
+@dataclass(slots=True)
+class _Shared:
+    """Temp tables shared by the queries of one :meth:`Querier.run_many` call."""
+
+    tables: dict[tuple[str, ...], str]
+    dims: tuple[str, ...]  # rollup dimensions the batch asks for
+
+    def table(self, con: Connection, key: tuple[str, ...], sql: str, params: dict[str, object]) -> str:
+        if key not in self.tables:
+            name = f"shared_{len(self.tables)}"  # made up here, never from input
+            con.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
+            self.tables[key] = name
+        return self.tables[key]
+
+
+def _rollup_dims(requests: list[QueryRequest]) -> tuple[str, ...]:
+    dims = {d for r in requests for d in r.dimensions if d in ROLLUP_DIMENSIONS}
+    return tuple(sorted(dims))
 
 
 def _merge(groups: dict[tuple[str, ...], Components], rows: list[tuple[object, ...]], ndims: int) -> None:
