@@ -58,11 +58,13 @@ def generate(data_dir: Path, events: int, threads: int) -> None:
     COPY (
       WITH v AS (
         SELECT d, v, CAST(hash(d, v, 1) >> 1 AS BIGINT) AS h,
-               CAST(DATE '{first}' + CAST(d AS INTEGER) AS TIMESTAMP) + to_seconds(CAST(hash(d, v) % 86000 AS BIGINT)) AS t0
+               CAST(DATE '{first}' + CAST(d AS INTEGER) AS TIMESTAMP)
+                 + to_seconds(CAST(hash(d, v) % 86000 AS BIGINT)) AS t0
         FROM range({DAYS}) r1(d), range({visitors}) r2(v)
       )
       SELECT '{SITE}' AS site,
-        least(t0 + to_seconds(CAST(i * (20 + h % 400) AS BIGINT)), date_trunc('day', t0) + INTERVAL '86399 seconds') AS ts,
+        least(t0 + to_seconds(CAST(i * (20 + h % 400) AS BIGINT)),
+              date_trunc('day', t0) + INTERVAL '86399 seconds') AS ts,
         CASE WHEN i % 4 = 3 THEN 'engagement' WHEN (h + i) % 23 = 0 THEN 'File Download' ELSE 'pageview' END AS name,
         '/p/' || CAST(((h >> 8) + i * 7) % 300 AS VARCHAR) AS path,
         ['Google', 'Bing', NULL, NULL, 'LinkedIn', 'news.example.org', 'GitHub'][1 + h % 7] AS referrer_source,
