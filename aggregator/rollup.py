@@ -74,20 +74,27 @@ def build_rollup(settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path
     return True
 
 
-def refresh_rollups(settings: Settings, now: dt.datetime, *, force: bool = False) -> int:
+def refresh_rollups(settings: Settings, now: dt.datetime, *, force: bool = False, today: bool = False) -> int:
     lake = Lake(settings.lake_dir)
     with lake.writer():
-        return refresh_rollups_locked(settings, lake, now, force=force)
+        return refresh_rollups_locked(settings, lake, now, force=force, today=today)
 
 
-def refresh_rollups_locked(settings: Settings, lake: Lake, now: dt.datetime, *, force: bool = False) -> int:
-    """Build the rollup of every closed day (before today, UTC) that has none matching its files."""
-    today = now.astimezone(dt.UTC).date()
+def refresh_rollups_locked(
+    settings: Settings, lake: Lake, now: dt.datetime, *, force: bool = False, today: bool = False
+) -> int:
+    """Build the rollup of every closed day (before today, UTC) that has none matching its files.
+
+    With ``today``, the current day too (``ingest --follow`` does so after each
+    batch: until the next batch changes the day's files, dashboards read today
+    from it; right after, from raw events, exactly as before).
+    """
+    current = now.astimezone(dt.UTC).date()
     built = 0
     for site_path in lake.site_dirs(lake.events_dir):
         for day in Lake.days_in(site_path):
-            if day >= today:
-                continue  # today is still growing: queries read it raw
+            if day > current or (day == current and not today):
+                continue
             day_dir = site_path / f"day={day.isoformat()}"
             rollup_dir = lake.rollups_dir / site_path.name / day_dir.name
             files = Lake.visible_parquet(day_dir)

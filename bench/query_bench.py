@@ -95,11 +95,18 @@ def generate(data_dir: Path, events: int, threads: int) -> None:
     gen = time.perf_counter() - t0
     t0 = time.perf_counter()
     settings = Settings(data_dir=data_dir, duckdb_threads=threads, duckdb_memory_limit="1500MB")
-    built = refresh_rollups(settings, NOW)
+    built = refresh_rollups(settings, NOW, today=True)  # as `ingest --follow` keeps them
     print(
         f"  generated {events:,} events in {gen:.1f}s; {built} daily rollups in {time.perf_counter() - t0:.1f}s",
         flush=True,
     )
+
+
+def refresh_rollups_today(data_dir: Path) -> None:
+    from aggregator.rollup import refresh_rollups
+    from aggregator.settings import Settings
+
+    refresh_rollups(Settings(data_dir=data_dir), NOW, today=True)
 
 
 def overview(data_dir: Path, runs: int) -> None:
