@@ -41,6 +41,7 @@ from aggregator.manifest import BatchRecord, Manifest
 from aggregator.records import (
     RECORD_KEYS,
     check_line,
+    fast_ok_sql,
     json_columns_sql,
     quarantine_text,
     reason_sql,
@@ -264,24 +265,27 @@ class Ingester:
         quarantine: dict[str, list[str]],
         report: IngestReport,
     ) -> int:
+        # One pass over the JSON: typed lake columns, and for the rare rejected row its reason and record.
         con.execute(
-            f"CREATE TEMP TABLE raw AS SELECT *, {reason_sql()} AS reason FROM read_json(?, "
-            f"format='newline_delimited', columns={json_columns_sql()}, filename=true)",
+            f"CREATE TEMP TABLE good AS SELECT {typed_select_sql()}, reason, "
+            f"CASE WHEN reason IS NOT NULL THEN {record_json_sql()} END AS rejected, filename "
+            f"FROM (SELECT *, CASE WHEN {fast_ok_sql()} THEN NULL ELSE {reason_sql()} END AS reason "
+            f"FROM read_json(?, format='newline_delimited', columns={json_columns_sql()}, filename=true))",
             [[str(p) for p, _ in inputs]],
         )
         segment_of = {str(p): name for p, name in inputs}
-        bad = con.execute(f"SELECT filename, reason, {record_json_sql()} FROM raw WHERE reason IS NOT NULL").fetchall()
-        for filename, reason, text in bad:
+        for filename, reason, text in con.execute(
+            "SELECT filename, reason, rejected FROM good WHERE reason IS NOT NULL"
+        ).fetchall():
             self._quarantine(quarantine, segment_of[filename], None, reason, text, report)
-        con.execute(f"CREATE TEMP TABLE good AS SELECT {typed_select_sql()} FROM raw WHERE reason IS NULL")
-        con.execute("DROP TABLE raw")
-        (count,) = con.execute("SELECT count(*) FROM good").fetchone() or (0,)
+        (count,) = con.execute("SELECT count(*) FROM good WHERE reason IS NULL").fetchone() or (0,)
         if count:
             out = staging / "events"
             # Partition columns are not written into the files; `site` stays in them.
             con.execute(
-                f"COPY (SELECT *, {site_dir_sql('site')} AS s, CAST(ts AS DATE) AS d FROM good) TO {sql_path(out)} "
-                f"(FORMAT parquet, PARTITION_BY (s, d), FILENAME_PATTERN '{batch}_{{i}}', COMPRESSION zstd)"
+                f"COPY (SELECT * EXCLUDE (reason, rejected, filename), {site_dir_sql('site')} AS s, "
+                f"CAST(ts AS DATE) AS d FROM good WHERE reason IS NULL) TO {sql_path(out)} "
+                f"(FORMAT parquet, PARTITION_BY (s, d), FILENAME_PATTERN '{batch}_{{i}}')"
             )
         con.execute("DROP TABLE good")
         return int(count)
