@@ -97,9 +97,12 @@ def describe(cls: type[Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
-def env_example(cls: type[Any], title: str) -> str:
+def env_example(cls: type[Any], title: str, skip: frozenset[str] = frozenset()) -> str:
+    """The ``.env`` block of ``cls``; variables in ``skip`` (shared with a block above) are left out."""
     lines = [f"# {title}"]
     for var, default, help_ in describe(cls):
+        if var in skip:
+            continue
         lines.append(f"# {help_}")
         lines.append(f"{var}={default}")
     return "\n".join(lines) + "\n"
