@@ -28,13 +28,21 @@ from collector.metrics import Metrics
 from collector.pages import routes as page_routes
 from collector.pipeline import Pipeline
 from collector.rdns import NetworkDomains
-from collector.salts import DayKeys, FileSaltStore
+from collector.salts import DayKeys, FileSaltStore, SaltStore
 from collector.settings import Settings
 from collector.spool import Spool
 from collector.useragent import UAParser
 
 log = logging.getLogger("collector")
 
+
+def salt_store(settings: Settings) -> SaltStore:
+    if settings.salt_store == "postgres":
+        # Imported only here: psycopg is the optional `postgres` extra.
+        from collector.saltstore_pg import PgSaltStore
+
+        return PgSaltStore(settings.salt_dsn)
+    return FileSaltStore(settings.salt_dir)
 
 
 class Collector:
@@ -47,7 +55,7 @@ class Collector:
         self.client = ClientAddress(settings.trusted_proxies)
         self.isp: IspDatabase | None = None
         self.rdns: NetworkDomains | None = None
-        self.keys = DayKeys(FileSaltStore(settings.salt_dir), clock=clock)
+        self.keys = DayKeys(salt_store(settings), clock=clock)
         self.ua = UAParser(settings.ua_cache_size, settings.allow_headless)
         self.pipeline = Pipeline(settings, self.ua, None, self.keys)
         self.spool = Spool(

@@ -20,6 +20,7 @@ import orjson
 
 from collector.payload import PayloadError, parse_payload
 from collector.pipeline import Dropped, Hit
+from collector.salts import SaltUnavailable
 from collector.spool import SpoolUnavailable
 
 if TYPE_CHECKING:
@@ -176,6 +177,12 @@ class EventEndpoint:
         except Dropped as drop:
             m.drop(drop.reason)
             await _respond(send, 202, _OK, [_TEXT, (b"x-drop-reason", drop.reason.encode()), *cors])
+            return
+        except SaltUnavailable:
+            # No shared salt for today yet (store unreachable): refuse rather than key with a private one.
+            m.reject("unavailable")
+            await _respond(send, 503, _error_body("salt", "event could not be keyed; retry later"),
+                           [_JSON, (b"retry-after", b"5"), *cors])
             return
         del hit, ip, ua, xff  # the raw view ends here
 

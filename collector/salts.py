@@ -25,6 +25,15 @@ from typing import Protocol
 SALT_BYTES = 32
 
 
+class SaltUnavailable(Exception):
+    """The day's shared salt cannot be had now: the event is refused (503), never keyed otherwise.
+
+    A key from a salt that other collectors do not share would count one visitor
+    as several, and a locally made-up salt could not be destroyed on schedule by
+    the shared store; so there is no fallback.
+    """
+
+
 class SaltStore(Protocol):
     def salt_for(self, day: dt.date) -> bytes: ...
 
@@ -37,6 +46,9 @@ def utc_day(ts: float) -> dt.date:
 
 class FileSaltStore:
     """Salts as files ``<dir>/<YYYY-MM-DD>.salt``, readable by the collector's user only."""
+
+    # Local files: fast enough to read on the event loop on the first request of a day.
+    remote = False
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -122,11 +134,37 @@ class DayKeys:
         self._day: dt.date | None = None
         self._salt = b""
         self._by_day: dict[dt.date, bytes] = {}
+        # A network store (PostgreSQL) is never called from the event loop: a cache
+        # miss there starts one background fetch and refuses the event meanwhile.
+        self._remote = bool(getattr(store, "remote", False))
+        self._fetching: set[dt.date] = set()
+        # Separate from _lock, which a blocking fetch holds for as long as the network takes.
+        self._fetch_lock = threading.Lock()
 
-    def _salt_of(self, day: dt.date) -> bytes:
+    def _fetch_in_background(self, day: dt.date) -> None:
+        with self._fetch_lock:
+            if day in self._fetching:
+                return
+            self._fetching.add(day)
+
+        def run() -> None:
+            try:
+                self._salt_of(day, blocking=True)
+            except Exception:  # counted as 503s by the caller; housekeeping logs store failures
+                pass
+            finally:
+                with self._fetch_lock:
+                    self._fetching.discard(day)
+
+        threading.Thread(target=run, name="salt-fetch", daemon=True).start()
+
+    def _salt_of(self, day: dt.date, *, blocking: bool = True) -> bytes:
         salt = self._by_day.get(day)
         if salt is not None:
             return salt
+        if not blocking:
+            self._fetch_in_background(day)
+            raise SaltUnavailable("the day's salt is being fetched")
         with self._lock:
             salt = self._by_day.get(day)
             if salt is None:
@@ -146,7 +184,7 @@ class DayKeys:
         self.store.purge(day)
 
     def key(self, ts: float, site: str, ip: str, ua: str) -> int:
-        salt = self._salt_of(utc_day(ts))
+        salt = self._salt_of(utc_day(ts), blocking=not self._remote)
         # Length-prefixed fields: ("a","bc") and ("ab","c") must not collide.
         msg = f"{len(site)}:{site}|{len(ip)}:{ip}|{ua}".encode("utf-8", "surrogatepass")
         return int.from_bytes(hashlib.blake2b(msg, key=salt, digest_size=8).digest(), "big")

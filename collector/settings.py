@@ -45,6 +45,13 @@ class Settings:
     spool_segment_bytes: int = setting(16 * 1024 * 1024, "Seal the open spool segment once it reaches this size.")
     spool_batch_events: int = setting(2048, "Most events written by one group commit (one fsync).")
     ua_cache_size: int = setting(20000, "Parsed user-agent results kept in memory per worker.")
+    salt_store: str = setting(
+        "file", "Where day salts live: `file` (data_dir/salts, one host) or `postgres` (shared by many hosts)."
+    )
+    salt_dsn: str = setting(
+        "", "PostgreSQL DSN of the salt store (`postgres` only); a role only collectors have, never the aggregator.",
+        secret=True,
+    )
     host: str = setting("127.0.0.1", "Address `collector serve` listens on.")
     port: int = setting(8000, "Port `collector serve` listens on.")
     workers: int = setting(1, "Worker processes for `collector serve`.")
@@ -73,6 +80,10 @@ class Settings:
             raise SettingsError("ANALYTICS_DNS_TIMEOUT_MS: must be between 10 and 5000")
         if self.dns_cache_size < 0:
             raise SettingsError("ANALYTICS_DNS_CACHE_SIZE: must not be negative")
+        if self.salt_store not in ("file", "postgres"):
+            raise SettingsError("ANALYTICS_SALT_STORE: must be `file` or `postgres`")
+        if self.salt_store == "postgres" and not self.salt_dsn:
+            raise SettingsError("ANALYTICS_SALT_DSN: needed when ANALYTICS_SALT_STORE=postgres")
         if self.dns_server:
             from collector.rdns import parse_server
 

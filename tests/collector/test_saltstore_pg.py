@@ -1,0 +1,102 @@
+"""The PostgreSQL salt store against a real server (started by the test, as in CI)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from collector.salts import SALT_BYTES, DayKeys, SaltUnavailable, utc_day
+from collector.saltstore_pg import TABLE, PgSaltStore
+from tests.scaleout.servers import Postgres, postgres_server
+
+DAY = 86400
+T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC).timestamp()
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[Postgres]:
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def dsn(pg: Postgres) -> str:
+    return pg.new_salt_db("salts_" + uuid.uuid4().hex[:8])
+
+
+def _salt_in_child(
+    dsn: str, day: str, start: multiprocessing.synchronize.Event, out: multiprocessing.Queue[bytes]
+) -> None:
+    store = PgSaltStore(dsn)
+    start.wait()
+    out.put(store.salt_for(dt.date.fromisoformat(day)))
+
+
+def test_concurrent_creation_by_many_processes_yields_one_salt(dsn: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    out: multiprocessing.Queue[bytes] = ctx.Queue()
+    procs = [ctx.Process(target=_salt_in_child, args=(dsn, "2026-11-26", start, out)) for _ in range(8)]
+    for p in procs:
+        p.start()
+    start.set()  # all of them race for the empty table (and its CREATE TABLE)
+    salts = {out.get(timeout=60) for _ in procs}
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    assert len(salts) == 1
+    (salt,) = salts
+    assert len(salt) == SALT_BYTES
+
+
+def test_salt_is_random_per_day_and_per_store(pg: Postgres, dsn: str) -> None:
+    store = PgSaltStore(dsn)
+    day = utc_day(T0)
+    a = store.salt_for(day)
+    assert store.salt_for(day) == a
+    assert store.salt_for(day + dt.timedelta(days=1)) != a
+    # Another, independent database for the same day: nothing derives the salt.
+    other = PgSaltStore(pg.new_salt_db("salts_" + uuid.uuid4().hex[:8]))
+    assert other.salt_for(day) != a
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rotation_and_purge_with_injected_clock(pg: Postgres, dsn: str) -> None:
+    store = PgSaltStore(dsn)
+    clock = Clock(T0)
+    keys = DayKeys(store, clock=clock)
+    keys.rotate()
+    day0 = utc_day(T0)
+    k0 = keys.key(T0, "s.example", "203.0.113.9", "UA")
+    clock.now = T0 + DAY
+    keys.rotate()  # midnight passed: a new salt, yesterday's kept for straddling requests
+    assert store.days() == [day0, day0 + dt.timedelta(days=1)]
+    assert keys.key(T0 + DAY, "s.example", "203.0.113.9", "UA") != k0
+    clock.now = T0 + 2 * DAY
+    keys.rotate()  # day0's salt is now destroyed: at most 48 h after its day began
+    assert store.days() == [day0 + dt.timedelta(days=1), day0 + dt.timedelta(days=2)]
+    db = dsn.rsplit("/", 1)[1]
+    assert pg.psql(f"SELECT count(*) FROM {TABLE} WHERE day = '{day0}'", db).strip() == "0"
+
+
+def test_outage_refuses_instead_of_blocking_or_inventing_a_salt(pg: Postgres) -> None:
+    # Nothing listens on this DSN's port: the store fails fast with SaltUnavailable.
+    from tests.conftest import free_port
+
+    store = PgSaltStore(f"postgresql://nobody:x@127.0.0.1:{free_port()}/none", connect_timeout=1)
+    keys = DayKeys(store, clock=Clock(T0))
+    with pytest.raises(SaltUnavailable):
+        keys.key(T0, "s.example", "203.0.113.9", "UA")  # never blocks: a background fetch starts
+    with pytest.raises(SaltUnavailable):
+        keys.rotate()
