@@ -15,4 +15,9 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": settings.duckdb_memory_limit}
     if settings.duckdb_threads > 0:
         config["threads"] = settings.duckdb_threads
-    return duckdb.connect(":memory:", config=config)
+    con = duckdb.connect(":memory:", config=config)
+    if settings.lake_is_remote:
+        from aggregator.objectstore import register
+
+        register(con, settings.s3().filesystem())
+    return con

