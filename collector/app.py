@@ -30,6 +30,7 @@ from collector.pipeline import Pipeline
 from collector.rdns import NetworkDomains
 from collector.salts import DayKeys, FileSaltStore, SaltStore
 from collector.settings import Settings
+from collector.shipper import Shipper, wait_until_shipped
 from collector.spool import Spool
 from collector.useragent import UAParser
 
@@ -65,6 +66,13 @@ class Collector:
             batch_events=settings.spool_batch_events,
             on_commit=self.metrics.on_commit,
         )
+        self.shipper: Shipper | None = None
+        if settings.spool_ship_url:
+            from collector.shipper import s3_filesystem
+
+            fs = s3_filesystem(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
+                               settings.s3_region, settings.s3_url_style)  # fmt: skip
+            self.shipper = Shipper(settings.spool_dir / "sealed", settings.spool_ship_url, fs)
         # Origins whose pages may post events from the browser (CORS), as header bytes.
         self.origins: set[bytes] = set()
         for site in settings.sites:
@@ -125,6 +133,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
         await asyncio.to_thread(collector.load_network_domains)
         await asyncio.to_thread(collector.keys.rotate)
         collector.spool.start()
+        if collector.shipper is not None:
+            collector.shipper.start()
         task = asyncio.create_task(collector.housekeeping())
         try:
             yield
@@ -133,6 +143,9 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await asyncio.to_thread(collector.spool.close)
+            if collector.shipper is not None:
+                await asyncio.to_thread(collector.shipper.close)
+                await asyncio.to_thread(wait_until_shipped, collector.shipper, 5.0)
             if collector.isp is not None:
                 collector.isp.close()
 

@@ -52,6 +52,14 @@ class Settings:
         "", "PostgreSQL DSN of the salt store (`postgres` only); a role only collectors have, never the aggregator.",
         secret=True,
     )
+    spool_ship_url: str = setting(
+        "", "Ship sealed spool segments to `s3://bucket/prefix` for an aggregator with no shared disk (empty: off)."
+    )
+    s3_endpoint: str = setting("", "S3-compatible endpoint as `http(s)://host:port` for shipped segments.")
+    s3_access_key: str = setting("", "S3 access key id for shipped segments.", secret=True)
+    s3_secret_key: str = setting("", "S3 secret access key for shipped segments.", secret=True)
+    s3_region: str = setting("us-east-1", "S3 region (signing); most self-hosted stores accept any.")
+    s3_url_style: str = setting("path", "S3 addressing: `path` (self-hosted stores) or `vhost`.")
     host: str = setting("127.0.0.1", "Address `collector serve` listens on.")
     port: int = setting(8000, "Port `collector serve` listens on.")
     workers: int = setting(1, "Worker processes for `collector serve`.")
@@ -84,6 +92,8 @@ class Settings:
             raise SettingsError("ANALYTICS_SALT_STORE: must be `file` or `postgres`")
         if self.salt_store == "postgres" and not self.salt_dsn:
             raise SettingsError("ANALYTICS_SALT_DSN: needed when ANALYTICS_SALT_STORE=postgres")
+        if self.spool_ship_url and not self.spool_ship_url.startswith("s3://"):
+            raise SettingsError("ANALYTICS_SPOOL_SHIP_URL: must be an s3://bucket/prefix URL")
         if self.dns_server:
             from collector.rdns import parse_server
 
