@@ -19,6 +19,7 @@ there is no module-level state.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -146,6 +147,17 @@ class ObjectPath(PosixPath):
 
     def mkdir(self, mode: int = 0o777, parents: bool = False, exist_ok: bool = False) -> None:
         return None  # prefixes need no creating
+
+    def rmdir(self) -> None:
+        return None  # a prefix with no objects under it is gone by itself
+
+    def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
+        """Size and modification time of an object (what retention needs); the rest is zero."""
+        info = self._info()
+        if info.type == pafs.FileType.NotFound:
+            raise FileNotFoundError(str(self))
+        mtime = info.mtime.timestamp() if info.mtime is not None else 0.0
+        return os.stat_result((0o100600, 0, 0, 1, 0, 0, info.size or 0, mtime, mtime, mtime))
 
     def upload(self, src: str) -> None:
         """Put a local file here. One PUT (or a completed multipart upload) is atomic: readers

@@ -8,12 +8,11 @@ aggregates outlive the events they were computed from.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from aggregator.dates import months_back
-from aggregator.lake import Lake, fsync_dir
+from aggregator.lake import Lake, fsync_dir, rmtree
 from aggregator.rollup import refresh_rollups_locked
 from aggregator.settings import Settings
 
@@ -67,7 +66,7 @@ def _drop_days(lake: Lake, base: Path, cutoff: dt.date) -> int:
     for site_path in lake.site_dirs(base):
         for day in Lake.days_in(site_path):
             if day < cutoff:
-                shutil.rmtree(site_path / f"day={day.isoformat()}")
+                rmtree(site_path / f"day={day.isoformat()}")  # local tree or S3 prefix
                 dropped += 1
         fsync_dir(site_path)
         if not any(site_path.iterdir()):

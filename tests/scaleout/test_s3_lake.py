@@ -163,3 +163,25 @@ def test_duckdb_reads_with_partition_pruning(s3: SeaweedFS, tmp_path: Path, even
     register(con, settings.s3().filesystem())
     (n,) = con.execute("SELECT count(*) FROM read_parquet(?)", [[str(f) for f in files]]).fetchone() or (0,)
     assert n == sum(1 for e in events if e.site == WWW and dt.datetime.fromtimestamp(e.ts, dt.UTC).date() == START)
+
+
+def test_retention_and_compaction_on_s3(s3: SeaweedFS, tmp_path: Path) -> None:
+    """PRIVACY.md rule 6 holds on object storage too: purged days leave the store."""
+    from aggregator.compact import compact_closed_days
+    from aggregator.lake import Lake
+    from aggregator.retention import purge
+
+    settings = s3_settings(s3, tmp_path / "data")
+    start = dt.date(2024, 1, 1)
+    events = [e for d in range(0, 900, 61) for e in generate(Traffic(start + dt.timedelta(days=d), 1, {WWW: 6}, d))]
+    write_segments(events, settings.sealed_dir, per_segment=20)
+    settings_small = dataclasses.replace(settings, ingest_batch_bytes=4000)  # several files per day
+    Ingester(settings_small).run_once()
+    now = dt.datetime(2026, 6, 15, 3, 0, tzinfo=dt.UTC)
+    compact_closed_days(settings, now)
+    lake = Lake(settings.lake_dir)
+    assert all(len(lake.event_files(WWW, d)) == 1 for d in lake.event_days(WWW))
+    report = purge(settings, now)
+    assert report.raw_days > 0 and report.rollup_days > 0
+    assert min(lake.event_days(WWW)) >= dt.date(2026, 6, 15) - dt.timedelta(days=90)
+    assert min(lake.rollup_days(WWW)) >= dt.date(2024, 5, 15)
