@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +102,43 @@ def test_outage_refuses_instead_of_blocking_or_inventing_a_salt(pg: Postgres) ->
         keys.key(T0, "s.example", "203.0.113.9", "UA")  # never blocks: a background fetch starts
     with pytest.raises(SaltUnavailable):
         keys.rotate()
+
+
+def test_new_day_without_a_shared_salt_is_503_never_a_private_key(pg: Postgres, dsn: str, tmp_path: Path) -> None:
+    import asyncio
+
+    import httpx
+
+    from collector.app import create_app
+    from collector.settings import Settings
+
+    clock = Clock(T0)
+    settings = Settings(data_dir=tmp_path / "data", salt_store="postgres", salt_dsn=dsn,
+                        sites=("www.onecloud.example",))  # fmt: skip
+    body = b'{"n":"pageview","u":"https://www.onecloud.example/","d":"www.onecloud.example"}'
+    headers = {"Content-Type": "text/plain", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0"}
+    db = dsn.rsplit("/", 1)[1]
+
+    async def scenario() -> None:
+        app = create_app(settings, clock=clock)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 4711))
+            async with httpx.AsyncClient(transport=transport, base_url="http://collector") as client:
+                assert (await client.post("/api/event", content=body, headers=headers)).status_code == 202
+                # The store loses its table (an operator's mistake): no salt can be had for tomorrow.
+                pg.psql(f"ALTER TABLE {TABLE} RENAME TO gone", db)
+                clock.now = T0 + DAY
+                for _ in range(3):
+                    r = await client.post("/api/event", content=body, headers=headers)
+                    assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text
+                    await asyncio.sleep(0.2)
+                assert 'reason="unavailable"' in (await client.get("/metrics")).text
+                pg.psql(f"ALTER TABLE gone RENAME TO {TABLE}", db)
+                deadline = time.monotonic() + 10
+                while (status := (await client.post("/api/event", content=body, headers=headers)).status_code) == 503:
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.1)
+                assert status == 202
+
+    asyncio.run(scenario())
+    assert not (tmp_path / "data" / "salts").exists()  # no local salt was ever made up

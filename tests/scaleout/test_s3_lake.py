@@ -185,3 +185,36 @@ def test_retention_and_compaction_on_s3(s3: SeaweedFS, tmp_path: Path) -> None:
     assert report.raw_days > 0 and report.rollup_days > 0
     assert min(lake.event_days(WWW)) >= dt.date(2026, 6, 15) - dt.timedelta(days=90)
     assert min(lake.rollup_days(WWW)) >= dt.date(2024, 5, 15)
+
+
+def test_shipped_segments_are_ingested_once_even_if_shipped_twice(
+    s3: SeaweedFS, tmp_path: Path, events: list[Event]
+) -> None:
+    import pyarrow.fs as pafs
+
+    from collector.shipper import Shipper, s3_filesystem
+
+    env = s3.env()
+    fs = s3_filesystem(env["ANALYTICS_S3_ENDPOINT"], env["ANALYTICS_S3_ACCESS_KEY"], env["ANALYTICS_S3_SECRET_KEY"],
+                       "us-east-1", "path")  # fmt: skip
+    url = f"s3://spool/{tmp_path.name}"
+    host_b = tmp_path / "host-b" / "spool" / "sealed"
+    segments = write_segments(events, host_b, per_segment=400)
+    keep = tmp_path / "copy"
+    keep.mkdir()
+    for seg in segments:
+        (keep / seg.name).write_bytes(seg.read_bytes())
+    assert Shipper(host_b, url, fs).ship_once() == len(segments)
+    assert not list(host_b.glob("*.jsonl"))
+
+    settings = dataclasses.replace(s3_settings(s3, tmp_path / "agg"), spool_url=url)
+    assert Ingester(settings).run_once().events == len(events)
+    prefix = url.removeprefix("s3://")
+    assert not fs.get_file_info(pafs.FileSelector(prefix, allow_not_found=True))  # deleted after the commit
+    # A collector that died between its upload and deleting its copy ships everything again.
+    for seg in keep.iterdir():
+        (host_b / seg.name).write_bytes(seg.read_bytes())
+    Shipper(host_b, url, fs).ship_once()
+    assert Ingester(settings).run_once().events == 0
+    assert lake_events(settings) == Counter(identity(e) for e in events)
+    assert not fs.get_file_info(pafs.FileSelector(prefix, allow_not_found=True))
