@@ -128,7 +128,8 @@ def test_kpis_match_ground_truth_and_comparisons(built: Built) -> None:
             got = summary["kpis"][m]["value"] if key is None else summary["kpis"][m]["previous"][key]
             assert got == want[m], (day, m)
     v = summary["kpis"]["visitors"]
-    assert v["change"]["previous"] == round((v["value"] - v["previous"]["previous"]) / v["previous"]["previous"] * 100, 1)
+    before = v["previous"]["previous"]
+    assert v["change"]["previous"] == round((v["value"] - before) / before * 100, 1)
     assert "counted per UTC day" in summary["notes"]["visitors"]
     week = json.loads(built.files(WWW, "week-2026-W47")["summary.json"])
     assert week["period"] == {"kind": "week", "name": "week-2026-W47", "start": "2026-11-16", "end": "2026-11-22"}
@@ -165,7 +166,7 @@ def test_html_is_self_contained_and_escapes_traffic_values(built: Built) -> None
     # The one link is the attribution; a URL inside traffic values stays escaped text.
     assert re.findall(r"(?:href|xlink:href|action)\s*=\s*\"([^\"]*)\"", html) == ["https://db-ip.com"]
     assert "=HYPERLINK(&quot;http://evil.example&quot;" in html
-    assert "ISP data: <a href=\"https://db-ip.com\">DB-IP.com</a>, RouteViews, NRO (CC BY 4.0)" in html
+    assert 'ISP data: <a href="https://db-ip.com">DB-IP.com</a>, RouteViews, NRO (CC BY 4.0)' in html
     assert "@media print" in html and "<svg" in html
     assert "Notable changes" in html and "Time on page" in html
 
