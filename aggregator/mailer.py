@@ -45,7 +45,10 @@ def build_message(settings: Settings, report: Report, files: list[Path]) -> Emai
     msg.add_alternative(render_email_html(report), subtype="html")
     for path in sorted(files, key=lambda p: (p.name != "index.html", p.name)):
         maintype, subtype = _TYPES.get(path.suffix, ("application", "octet-stream"))
-        msg.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=path.name)
+        if maintype == "text":  # declared UTF-8, so "·" and non-ASCII page names survive
+            msg.add_attachment(path.read_text("utf-8"), subtype=subtype, charset="utf-8", filename=path.name)
+        else:
+            msg.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=path.name)
     return msg
 
 
