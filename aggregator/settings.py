@@ -26,7 +26,7 @@ class Settings:
     report_sites: tuple[str, ...] = setting(
         (), "Sites the nightly reports cover, comma-separated (empty: every site present in the lake)."
     )
-    report_top_rows: int = setting(10, "Rows per breakdown table in the HTML report and e-mail (the CSVs hold all).")
+    report_top_rows: int = setting(10, "Rows per breakdown table in the HTML report (the CSVs hold every row).")
     smtp_host: str = setting("", "SMTP server for the nightly report e-mail (empty: no e-mail is sent).")
     smtp_port: int = setting(587, "SMTP server port.")
     smtp_user: str = setting("", "SMTP login user (empty: no login).")
