@@ -174,6 +174,7 @@ def render_html(report: Report, *, top: int = 10) -> str:
         else ""
     )
     tables = [breakdown_table(b, top, report.k) for b in report.breakdowns]
+    series_csv = "hourly.csv" if report.period.kind == "day" else "daily.csv"
     warnings = "".join(f'<p class="note">{escape(w)}</p>' for w in report.warnings)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -183,7 +184,8 @@ def render_html(report: Report, *, top: int = 10) -> str:
         f"{_header(report)}"
         f'<section><h2>Key figures</h2><div class="kpis">{kpis}</div>'
         f'<p class="note">{escape(VISITORS_NOTE)} Time on page is engaged (visible, focused) time.</p></section>'
-        f"<section><h2>{escape(report.series_title)}</h2>{chart_svg(report.series)}{folded}</section>"
+        f"<section><h2>{escape(report.series_title)}</h2>{chart_svg(report.series)}"
+        f'<p class="note">Bars: visitors. Line: pageviews. The figures are in {series_csv}.</p>{folded}</section>'
         f"<section><h2>Notable changes</h2>{movers_table(report)}</section>"
         f"{tables[0]}<div class='grid'>{''.join(tables[1:])}</div>"
         f'<footer><p class="note">{escape(other_note(report.k))}</p>{warnings}'

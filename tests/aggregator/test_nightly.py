@@ -43,7 +43,9 @@ def test_steps_run_in_order_and_a_second_run_writes_the_same_bytes(settings: Set
     assert len(first) == 2 * 2 * 10  # 2 sites x (day + week) x (html, json, 7 breakdowns, series)
 
     out2 = io.StringIO()
-    assert run_nightly(settings, DAY, NOW + dt.timedelta(hours=5), out=out2, err=out2) == 0
+    # Without --day, the day is yesterday (UTC) of the clock: the same day again.
+    assert run_nightly(settings, None, NOW + dt.timedelta(hours=5), out=out2, err=out2) == 0
+    assert out2.getvalue().startswith(f"nightly for {DAY.isoformat()} ")
     assert "0 segments" in step_lines(out2.getvalue())["ingest"]
     assert report_tree(settings.reports_dir) == first  # byte-identical, no generation time inside
     assert not [p for p in settings.reports_dir.rglob("*.tmp")]
