@@ -1,0 +1,129 @@
+"""``python -m aggregator``: ingest, rollup, compact, purge, query, settings."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import time
+
+from aggregator.settings import Settings
+from collector.config import SettingsError, env_example, markdown_table
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from aggregator.ingest import Ingester
+
+    # A test hook (see aggregator/ingest.py), deliberately not a documented setting.
+    ingester = Ingester(settings, failpoint=os.environ.get("ANALYTICS_INGEST_FAILPOINT") or None)
+    while True:
+        report = ingester.run_once()
+        if report.segments or report.recovered_batches or not args.follow:
+            print(
+                json.dumps(
+                    {
+                        "segments": report.segments,
+                        "events": report.events,
+                        "quarantined": report.quarantined,
+                        "quarantine_reasons": dict(report.reasons),
+                        "recovered_batches": report.recovered_batches,
+                    }
+                ),
+                flush=True,
+            )
+        if not args.follow:
+            return 0
+        from aggregator.rollup import refresh_rollups
+
+        # Closed days that received late events get their rollups rebuilt.
+        refresh_rollups(settings, now=_now())
+        time.sleep(settings.ingest_interval)
+
+
+def _rollup(args: argparse.Namespace, settings: Settings) -> int:
+    from aggregator.rollup import refresh_rollups
+
+    built = refresh_rollups(settings, now=_now(), force=args.force)
+    print(json.dumps({"rollups_built": built}))
+    return 0
+
+
+def _compact(args: argparse.Namespace, settings: Settings) -> int:
+    from aggregator.compact import compact_closed_days
+
+    print(json.dumps({"days_compacted": compact_closed_days(settings, now=_now())}))
+    return 0
+
+
+def _purge(args: argparse.Namespace, settings: Settings) -> int:
+    from aggregator.retention import purge
+
+    report = purge(settings, now=_now())
+    print(json.dumps(report.as_dict()))
+    return 0
+
+
+def _query(args: argparse.Namespace, settings: Settings) -> int:
+    from aggregator.query import Querier, QueryError
+    from aggregator.stats_api import parse_stats_request, render
+
+    try:
+        request = parse_stats_request(json.loads(args.json))
+        result = Querier(settings).run(request, now=_now())
+    except (QueryError, ValueError) as exc:
+        print(json.dumps({"error": str(exc)}), file=sys.stderr)
+        return 2
+    print(json.dumps(render(result), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _settings_doc(args: argparse.Namespace, settings: Settings | None) -> int:
+    if args.format == "env":
+        sys.stdout.write(env_example(Settings, "aggregator"))
+    else:
+        sys.stdout.write(markdown_table(Settings))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="aggregator", description="OneCloud Analytics aggregator")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("ingest", help="move sealed spool segments into the lake (exactly once)")
+    p.add_argument("--follow", action="store_true", help="keep ingesting every ANALYTICS_INGEST_INTERVAL seconds")
+    p.set_defaults(func=_ingest)
+    p = sub.add_parser("rollup", help="(re)build daily aggregates of closed days that changed")
+    p.add_argument("--force", action="store_true", help="rebuild every closed day")
+    p.set_defaults(func=_rollup)
+    p = sub.add_parser("compact", help="merge the small files of closed days")
+    p.set_defaults(func=_compact)
+    p = sub.add_parser("purge", help="delete raw events and aggregates past their retention")
+    p.set_defaults(func=_purge)
+    p = sub.add_parser("query", help="run a Stats API v2 query and print the JSON answer")
+    p.add_argument("--json", required=True, help='the query, e.g. \'{"site_id": "...", "metrics": ["visitors"]}\'')
+    p.set_defaults(func=_query)
+    p = sub.add_parser("settings", help="print the settings with their defaults")
+    p.add_argument("--format", choices=("env", "markdown"), default="env")
+    p.set_defaults(func=_settings_doc, no_settings=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("ANALYTICS_LOG_LEVEL", "info").upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    if getattr(args, "no_settings", False):
+        return int(args.func(args, None))
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"aggregator: {exc}", file=sys.stderr)
+        return 2
+    return int(args.func(args, settings))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,18 @@
+"""Private in-memory DuckDB connections: every reader and writer opens its own.
+
+There is no database file: the lake is Parquet, so DuckDB's one-writer-per-file
+lock never applies and any number of processes read while ingest writes.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from aggregator.settings import Settings
+
+
+def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
+    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": settings.duckdb_memory_limit}
+    if settings.duckdb_threads > 0:
+        config["threads"] = settings.duckdb_threads
+    return duckdb.connect(":memory:", config=config)

@@ -1,0 +1,76 @@
+"""The Stats API dimensions: what each one means and its SQL over sessionized rows.
+
+Every dimension value is a string; a missing value is ``(none)`` (the source
+and referrer of a visit without one are ``Direct / None``), so filters and
+groups use the same expression. The SQL fragments are fixed text chosen by
+name from this allowlist; user values only ever reach SQL as bound parameters.
+
+Visit dimensions describe the visit an event belongs to: acquisition
+(source, referrer, channel, UTM) comes from the visit's *entry event* (its first
+pageview, or its first event if it has none); the exit page is its last
+pageview's path. Browser, OS, device and ISP are the event's own (they are
+derived from the same IP and UA as the day key, so constant within a visit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NONE = "(none)"
+DIRECT = "Direct / None"
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    name: str
+    sql: str  # over the `rows` relation built by querybuild.base_sql
+    rollup: bool  # answerable from the daily rollup tables
+
+
+def _none(col: str) -> str:
+    return f"coalesce(CAST({col} AS VARCHAR), '{NONE}')"
+
+
+_DIMS = [
+    Dimension("event:page", "path", True),
+    Dimension("event:name", "name", True),
+    Dimension("visit:entry_page", _none("entry.path"), True),
+    Dimension("visit:exit_page", _none("exit_page"), True),
+    Dimension("visit:source", f"coalesce(entry.source, '{DIRECT}')", True),
+    Dimension(
+        "visit:referrer",
+        f"CASE WHEN entry.host IS NULL THEN '{DIRECT}' ELSE entry.host || coalesce(entry.rpath, '') END",
+        True,
+    ),
+    Dimension("visit:channel", _none("entry.channel"), True),
+    Dimension("visit:utm_source", _none("entry.utm_source"), True),
+    Dimension("visit:utm_medium", _none("entry.utm_medium"), True),
+    Dimension("visit:utm_campaign", _none("entry.utm_campaign"), True),
+    Dimension("visit:utm_content", _none("entry.utm_content"), True),
+    Dimension("visit:utm_term", _none("entry.utm_term"), True),
+    Dimension("visit:browser", _none("browser"), True),
+    Dimension("visit:browser_version", _none("browser_version"), True),
+    Dimension("visit:os", _none("os"), True),
+    Dimension("visit:os_version", _none("os_version"), True),
+    Dimension("visit:device", _none("device"), True),
+    Dimension("visit:isp", _none("isp"), True),
+    Dimension("visit:asn", _none("asn"), True),
+    Dimension("visit:network_domain", _none("network_domain"), True),
+    # Time dimensions are UTC. Rollups answer day/week/month from their per-day totals.
+    Dimension("time:day", "strftime(day, '%Y-%m-%d')", True),
+    Dimension("time:week", "strftime(date_trunc('week', day), '%Y-%m-%d')", True),
+    Dimension("time:month", "strftime(date_trunc('month', day), '%Y-%m-%d')", True),
+    Dimension("time:hour", "strftime(date_trunc('hour', ts), '%Y-%m-%d %H:00:00')", False),
+]
+
+DIMENSIONS: dict[str, Dimension] = {d.name: d for d in _DIMS}
+
+#: Dimensions stored in the rollup tables (time:* come from each day's totals row).
+ROLLUP_DIMENSIONS: tuple[str, ...] = tuple(d.name for d in _DIMS if d.rollup and not d.name.startswith("time:"))
+
+#: How a time dimension is derived from a rollup row's day.
+ROLLUP_TIME_SQL = {
+    "time:day": "strftime(day, '%Y-%m-%d')",
+    "time:week": "strftime(date_trunc('week', day), '%Y-%m-%d')",
+    "time:month": "strftime(date_trunc('month', day), '%Y-%m-%d')",
+}

@@ -1,0 +1,283 @@
+"""Sealed spool segments → Parquet in the lake, each segment exactly once.
+
+The protocol (a redo log; every step is idempotent):
+
+1. **stage**: DuckDB parses a batch of segments and writes Parquet, partitioned by
+   site and UTC day, under ``staging/<batch>/``; rejected records go to staged
+   quarantine files. Everything staged is fsynced.
+2. **commit**: one record naming the batch, its segments and its files is appended
+   to the manifest and fsynced. Before this point a crash leaves only staging
+   garbage (removed on the next run, the segments are ingested again); after it,
+   the batch *will* be applied.
+3. **publish**: staged files are renamed into ``events/site=/day=/`` and ``quarantine/``.
+4. **delete** the batch's segments, then its staging directory.
+
+Every run first recovers, holding the lake's writer lock: committed batches are
+published and their segments deleted (a rename whose source is gone was already
+done), uncommitted staging directories are removed. Then the manifest is empty
+again. Kill the process anywhere and rerun: nothing is lost, nothing doubled.
+
+``ANALYTICS_INGEST_FAILPOINT=<name>`` (tests only) makes the process kill itself
+with SIGKILL at a named step: staged, committed, published-one, published,
+deleted-one, done.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from aggregator.db import connect
+from aggregator.lake import Lake, fsync_dir, fsync_file, publish, site_dir_sql, sql_path
+from aggregator.manifest import BatchRecord, Manifest
+from aggregator.records import (
+    RECORD_KEYS,
+    check_line,
+    json_columns_sql,
+    quarantine_text,
+    reason_sql,
+    record_json_sql,
+    typed_select_sql,
+)
+from aggregator.settings import Settings
+
+log = logging.getLogger("aggregator.ingest")
+
+FAILPOINTS = ("staged", "committed", "published-one", "published", "deleted-one", "done")
+
+
+@dataclass(slots=True)
+class IngestReport:
+    batches: int = 0
+    segments: int = 0
+    events: int = 0
+    quarantined: int = 0
+    recovered_batches: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: IngestReport) -> None:
+        self.batches += other.batches
+        self.segments += other.segments
+        self.events += other.events
+        self.quarantined += other.quarantined
+        self.recovered_batches += other.recovered_batches
+        self.reasons.update(other.reasons)
+
+
+class Ingester:
+    def __init__(self, settings: Settings, failpoint: str | None = None) -> None:
+        self.settings = settings
+        self.lake = Lake(settings.lake_dir)
+        self.failpoint = failpoint
+
+    def _reached(self, point: str) -> None:
+        if self.failpoint == point:
+            log.warning("failpoint %s: killing myself", point)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def run_once(self) -> IngestReport:
+        report = IngestReport()
+        with self.lake.writer():
+            manifest = Manifest.load(self.lake.manifest_path)
+            report.recovered_batches = self._recover(manifest)
+            for batch in self._batches():
+                report.add(self._ingest_batch(manifest, batch))
+            manifest.truncate()
+        return report
+
+    # --- recovery ----------------------------------------------------------------
+
+    def _recover(self, manifest: Manifest) -> int:
+        for record in manifest.batches.values():
+            self._apply(record)
+        if self.lake.staging_dir.is_dir():
+            for leftover in self.lake.staging_dir.iterdir():
+                # Not committed (committed ones were just applied and removed).
+                shutil.rmtree(leftover, ignore_errors=True)
+        recovered = len(manifest.batches)
+        manifest.truncate()
+        return recovered
+
+    def _apply(self, record: BatchRecord) -> None:
+        staging = self.lake.staging_dir / record.batch
+        for i, (src, dst) in enumerate(record.files):
+            if (staging / src).exists():
+                publish(staging / src, self.lake.root / dst)
+            if i == 0:
+                self._reached("published-one")
+        self._reached("published")
+        sealed = self.settings.sealed_dir
+        for i, name in enumerate(record.segments):
+            try:
+                (sealed / name).unlink()
+            except FileNotFoundError:
+                pass
+            if i == 0:
+                self._reached("deleted-one")
+        if sealed.is_dir():
+            fsync_dir(sealed)
+        shutil.rmtree(staging, ignore_errors=True)
+        self._reached("done")
+
+    # --- batching ----------------------------------------------------------------
+
+    def _batches(self) -> list[list[Path]]:
+        sealed = self.settings.sealed_dir
+        if not sealed.is_dir():
+            return []
+        batches: list[list[Path]] = []
+        current: list[Path] = []
+        size = 0
+        for path in sorted(sealed.glob("*.jsonl")):
+            try:
+                n = path.stat().st_size
+            except FileNotFoundError:
+                continue
+            if current and size + n > self.settings.ingest_batch_bytes:
+                batches.append(current)
+                current, size = [], 0
+            current.append(path)
+            size += n
+        if current:
+            batches.append(current)
+        return batches
+
+    # --- one batch ---------------------------------------------------------------
+
+    def _ingest_batch(self, manifest: Manifest, segments: list[Path]) -> IngestReport:
+        report = IngestReport(batches=1, segments=len(segments))
+        batch = uuid.uuid4().hex
+        staging = self.lake.staging_dir / batch
+        (staging / "quarantine").mkdir(parents=True)
+        quarantine: dict[str, list[str]] = {}
+        con = connect(self.settings)
+        try:
+            suspicious = self._suspicious(con, segments)
+            inputs: list[tuple[Path, str]] = []  # (file DuckDB reads, segment name)
+            for seg in segments:
+                if seg in suspicious:
+                    clean = self._python_path(seg, staging, quarantine, report)
+                    if clean is not None:
+                        inputs.append((clean, seg.name))
+                else:
+                    inputs.append((seg, seg.name))
+            if inputs:
+                report.events += self._stage_events(con, inputs, staging, batch, quarantine, report)
+        finally:
+            con.close()
+        files: list[tuple[str, str]] = []
+        out = staging / "events"
+        for path in sorted(out.rglob("*.parquet")) if out.is_dir() else []:
+            site_part, day_part = path.parent.parent.name, path.parent.name
+            dst = f"events/site={site_part.split('=', 1)[1]}/day={day_part.split('=', 1)[1]}/{path.name}"
+            files.append((str(path.relative_to(staging)), dst))
+            fsync_file(path)
+        for seg_name, entries in quarantine.items():
+            qpath = staging / "quarantine" / seg_name
+            qpath.write_text("".join(e + "\n" for e in entries))
+            fsync_file(qpath)
+            files.append((f"quarantine/{seg_name}", f"quarantine/{seg_name}"))
+        self._reached("staged")
+        record = BatchRecord(batch, tuple(s.name for s in segments), tuple(files), report.events, report.quarantined)
+        manifest.commit(record)
+        self._reached("committed")
+        self._apply(record)
+        if report.quarantined:
+            log.warning("quarantined %d records: %s", report.quarantined, dict(report.reasons))
+        return report
+
+    def _suspicious(self, con: duckdb.DuckDBPyConnection, segments: list[Path]) -> set[Path]:
+        """Segments with a line DuckDB cannot parse or whose keys are not exactly the inventory's."""
+        sql = (
+            "SELECT filename FROM read_csv(?, columns={'line': 'VARCHAR'}, delim='\\x01', quote='', escape='', "
+            "header=false, auto_detect=false, filename=true, strict_mode=false, null_padding=true) "
+            "WHERE coalesce(len(try(json_keys(line))), -1) <> ? GROUP BY filename"
+        )
+        try:
+            rows = con.execute(sql, [[str(s) for s in segments], RECORD_KEYS]).fetchall()
+            return {Path(r[0]) for r in rows}
+        except duckdb.Error:
+            bad: set[Path] = set()
+            for seg in segments:  # find the culprit(s); the rest keep the fast path
+                try:
+                    if con.execute(sql, [[str(seg)], RECORD_KEYS]).fetchall():
+                        bad.add(seg)
+                except duckdb.Error:
+                    bad.add(seg)
+            return bad
+
+    def _python_path(
+        self, seg: Path, staging: Path, quarantine: dict[str, list[str]], report: IngestReport
+    ) -> Path | None:
+        import json
+
+        clean_lines: list[str] = []
+        for n, line in enumerate(seg.read_bytes().split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            event, reason = check_line(line)
+            if event is None:
+                assert reason is not None
+                self._quarantine(quarantine, seg.name, n, reason, quarantine_text(line), report)
+            else:
+                clean_lines.append(json.dumps(event.to_record(), separators=(",", ":")))
+        if not clean_lines:
+            return None
+        clean = staging / f"clean-{seg.name}"
+        clean.write_text("\n".join(clean_lines) + "\n")
+        return clean
+
+    @staticmethod
+    def _quarantine(
+        quarantine: dict[str, list[str]],
+        segment: str,
+        line_no: int | None,
+        reason: str,
+        text: str,
+        report: IngestReport,
+    ) -> None:
+        import json
+
+        entry = {"segment": segment, "line": line_no, "reason": reason, "record": text}
+        quarantine.setdefault(segment, []).append(json.dumps(entry, ensure_ascii=False))
+        report.quarantined += 1
+        report.reasons[reason] += 1
+
+    def _stage_events(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        inputs: list[tuple[Path, str]],
+        staging: Path,
+        batch: str,
+        quarantine: dict[str, list[str]],
+        report: IngestReport,
+    ) -> int:
+        con.execute(
+            f"CREATE TEMP TABLE raw AS SELECT *, {reason_sql()} AS reason FROM read_json(?, "
+            f"format='newline_delimited', columns={json_columns_sql()}, filename=true)",
+            [[str(p) for p, _ in inputs]],
+        )
+        segment_of = {str(p): name for p, name in inputs}
+        bad = con.execute(f"SELECT filename, reason, {record_json_sql()} FROM raw WHERE reason IS NOT NULL").fetchall()
+        for filename, reason, text in bad:
+            self._quarantine(quarantine, segment_of[filename], None, reason, text, report)
+        con.execute(f"CREATE TEMP TABLE good AS SELECT {typed_select_sql()} FROM raw WHERE reason IS NULL")
+        con.execute("DROP TABLE raw")
+        (count,) = con.execute("SELECT count(*) FROM good").fetchone() or (0,)
+        if count:
+            out = staging / "events"
+            # Partition columns are not written into the files; `site` stays in them.
+            con.execute(
+                f"COPY (SELECT *, {site_dir_sql('site')} AS s, CAST(ts AS DATE) AS d FROM good) TO {sql_path(out)} "
+                f"(FORMAT parquet, PARTITION_BY (s, d), FILENAME_PATTERN '{batch}_{{i}}', COMPRESSION zstd)"
+            )
+        con.execute("DROP TABLE good")
+        return int(count)

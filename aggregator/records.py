@@ -1,0 +1,127 @@
+"""Validation of spool records, once in bulk SQL and once in Python, with the same reasons.
+
+DuckDB parses the segments in bulk; every value is first read as JSON so that
+its JSON type can be checked exactly as :meth:`collector.schema.Event.from_record`
+does (DuckDB's typed reader would silently turn ``"7"`` into 7). Lines DuckDB
+cannot parse at all, or with keys outside the inventory, take the Python path
+(:func:`check_line`), which gives the precise reason and keeps ingesting the rest.
+
+All identifiers in the SQL below come from :data:`collector.schema.INVENTORY`,
+never from input.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from collector.schema import FIELD_NAMES, INVENTORY, SCHEMA_VERSION, Event, RecordError, parse_line
+
+#: Keys of a valid record: the schema version plus every inventory field.
+RECORD_KEYS = len(FIELD_NAMES) + 1
+
+# Lake integer types and their ranges: a value that does not fit is rejected, not wrapped.
+_INT_RANGES = {
+    "SMALLINT": (-(2**15), 2**15 - 1),
+    "INTEGER": (-(2**31), 2**31 - 1),
+    "BIGINT": (-(2**63), 2**63 - 1),
+    "UBIGINT": (0, 2**64 - 1),
+}
+#: Whole seconds from 1970 to the end of year 9999 (what a TIMESTAMP column holds).
+MAX_TS = 253402300799
+
+REDACTED = "(redacted)"
+
+
+def json_columns_sql() -> str:
+    """The ``columns=`` struct for ``read_json``: every key read as raw JSON."""
+    cols = ["v: 'JSON'"] + [f"{f.name}: 'JSON'" for f in INVENTORY]
+    return "{" + ", ".join(cols) + "}"
+
+
+def _is_null(col: str) -> str:
+    return f"({col} IS NULL OR json_type({col}) = 'NULL')"
+
+
+def reason_sql() -> str:
+    """A SQL expression naming the first problem of a row, NULL for a valid row."""
+    checks = [
+        "WHEN v IS NULL OR json_type(v) NOT IN ('UBIGINT', 'BIGINT') OR TRY_CAST(v AS BIGINT) IS DISTINCT FROM "
+        f"{SCHEMA_VERSION} THEN 'unsupported schema version ' || coalesce(CAST(v AS VARCHAR), 'None')"
+    ]
+    for f in INVENTORY:
+        c = f.name
+        present = f"NOT {_is_null(c)}"
+        if not f.nullable:
+            checks.append(f"WHEN {_is_null(c)} THEN 'field {c} may not be null'")
+        if f.json_type == "int":
+            checks.append(
+                f"WHEN {present} AND json_type({c}) NOT IN ('UBIGINT', 'BIGINT') THEN 'field {c} is not an integer'"
+            )
+            lake = "BIGINT" if f.name == "ts" else f.lake_type
+            checks.append(f"WHEN {present} AND TRY_CAST({c} AS {lake}) IS NULL THEN 'field {c} is out of range'")
+        else:
+            checks.append(f"WHEN {present} AND json_type({c}) <> 'VARCHAR' THEN 'field {c} is not a string'")
+    checks.append(f"WHEN TRY_CAST(ts AS BIGINT) NOT BETWEEN 0 AND {MAX_TS} THEN 'field ts is out of range'")
+    return "CASE " + " ".join(checks) + " END"
+
+
+def typed_select_sql() -> str:
+    """The lake columns from the raw JSON columns (valid rows only reach this)."""
+    out = []
+    for f in INVENTORY:
+        c = f.name
+        if f.name == "ts":
+            out.append("make_timestamp(CAST(ts AS BIGINT) * 1000000) AS ts")
+        elif f.json_type == "int":
+            out.append(f"CAST({c} AS {f.lake_type}) AS {c}")
+        else:
+            out.append(f"({c} ->> '$') AS {c}")
+    return ", ".join(out)
+
+
+def record_json_sql() -> str:
+    """The rejected row as a JSON object (for the quarantine file)."""
+    parts = ["'v', v"] + [f"'{f.name}', {f.name}" for f in INVENTORY]
+    return "CAST(json_object(" + ", ".join(parts) + ") AS VARCHAR)"
+
+
+def lake_range_error(event: Event) -> str | None:
+    """What :meth:`Event.from_record` accepts but a lake column cannot hold."""
+    for f in INVENTORY:
+        value = getattr(event, f.name)
+        if f.json_type != "int" or value is None:
+            continue
+        lo, hi = (0, MAX_TS) if f.name == "ts" else _INT_RANGES[f.lake_type]
+        if not lo <= value <= hi:
+            return f"field {f.name} is out of range"
+    return None
+
+
+def check_line(line: bytes) -> tuple[Event | None, str | None]:
+    """(event, None) for a valid line, (None, reason) otherwise."""
+    try:
+        event = parse_line(line)
+    except RecordError as exc:
+        return None, str(exc)
+    reason = lake_range_error(event)
+    return (None, reason) if reason else (event, None)
+
+
+def quarantine_text(line: bytes) -> str:
+    """The rejected line as kept in quarantine.
+
+    Values under keys that are not in the inventory are replaced: PRIVACY.md
+    allows nothing outside the inventory at rest, and we cannot know what a
+    foreign field holds (it could be an address).
+    """
+    text = line.decode("utf-8", "replace")
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(data, dict):
+        allowed = set(FIELD_NAMES) | {"v"}
+        data = {k: (v if k in allowed else REDACTED) for k, v in data.items()}
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return text

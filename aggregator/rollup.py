@@ -1,0 +1,103 @@
+"""Daily rollups: per site, day and dimension value, the additive metric components.
+
+One Parquet file per (site, day), named after the fingerprint of the raw files
+it was built from (``rollups/site=/day=/<fingerprint>.parquet``). A day that
+receives late events or is compacted gets a new raw file set, so its old
+rollup stops matching and queries fall back to raw events for that day until
+the rollup is rebuilt: a stale rollup is never used. Rebuilding is idempotent
+(same files in, same rows out) and atomic (write elsewhere, rename, then remove
+the old file). Once the raw events of a day are purged, its rollup is the only
+record left and is used as is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from pathlib import Path
+
+from aggregator.db import connect
+from aggregator.dimensions import ROLLUP_DIMENSIONS
+from aggregator.lake import Lake, publish, sql_path
+from aggregator.metrics import COMPONENT_NAMES
+from aggregator.querybuild import aggregate_sql, base_sql
+from aggregator.settings import Settings
+
+
+def fingerprint(files: list[Path]) -> str:
+    return hashlib.sha256("\n".join(sorted(p.name for p in files)).encode()).hexdigest()[:20]
+
+
+def current_rollup(lake: Lake, site: str, day: dt.date, raw_files: list[Path]) -> Path | None:
+    """The usable rollup of a day: built from exactly ``raw_files``, or any if the raw day is gone."""
+    built = Lake.visible_parquet(lake.rollup_day_dir(site, day))
+    if not built:
+        return None
+    if not raw_files:
+        return built[-1]
+    want = fingerprint(raw_files) + ".parquet"
+    for path in built:
+        if path.name == want:
+            return path
+    return None
+
+
+def build_rollup(settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path) -> bool:
+    """(Re)build one day's rollup from its raw files. The caller holds the writer lock."""
+    files = Lake.visible_parquet(day_dir)
+    if not files:
+        return False
+    day = dt.date.fromisoformat(day_dir.name.split("=", 1)[1])
+    name = fingerprint(files) + ".parquet"
+    con = connect(settings)
+    try:
+        params: dict[str, object] = {"files": [str(f) for f in files]}
+        con.execute(f"CREATE TEMP TABLE rows AS WITH {base_sql('read_parquet($files)')} SELECT * FROM rows", params)
+        (site,) = con.execute("SELECT any_value(site) FROM rows").fetchone() or (None,)
+        comps = ", ".join(COMPONENT_NAMES)
+        con.execute(
+            "CREATE TEMP TABLE r (site VARCHAR, day DATE, dimension VARCHAR, value VARCHAR, "
+            + ", ".join(f"{c} BIGINT" for c in COMPONENT_NAMES)
+            + ")"
+        )
+        for dim in (None, *ROLLUP_DIMENSIONS):
+            p: dict[str, object] = {"site": site, "day": day, "dim": dim or ""}
+            inner = aggregate_sql("rows", (dim,) if dim else (), (), p, with_base=False)
+            value = "d0" if dim else "''"
+            con.execute(f"INSERT INTO r SELECT $site, $day, $dim, {value}, {comps} FROM ({inner})", p)
+        lake.staging_dir.mkdir(parents=True, exist_ok=True)
+        tmp = lake.staging_dir / f"rollup-{uuid.uuid4().hex}.parquet"
+        con.execute(f"COPY (SELECT * FROM r ORDER BY dimension, value) TO {sql_path(tmp)} (FORMAT parquet)")
+    finally:
+        con.close()
+    publish(tmp, rollup_dir / name)
+    for old in rollup_dir.glob("*.parquet"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+    return True
+
+
+def refresh_rollups(settings: Settings, now: dt.datetime, *, force: bool = False) -> int:
+    lake = Lake(settings.lake_dir)
+    with lake.writer():
+        return refresh_rollups_locked(settings, lake, now, force=force)
+
+
+def refresh_rollups_locked(settings: Settings, lake: Lake, now: dt.datetime, *, force: bool = False) -> int:
+    """Build the rollup of every closed day (before today, UTC) that has none matching its files."""
+    today = now.astimezone(dt.UTC).date()
+    built = 0
+    for site_path in lake.site_dirs(lake.events_dir):
+        for day in Lake.days_in(site_path):
+            if day >= today:
+                continue  # today is still growing: queries read it raw
+            day_dir = site_path / f"day={day.isoformat()}"
+            rollup_dir = lake.rollups_dir / site_path.name / day_dir.name
+            files = Lake.visible_parquet(day_dir)
+            if not files:
+                continue
+            if not force and (rollup_dir / (fingerprint(files) + ".parquet")).exists():
+                continue
+            built += build_rollup(settings, lake, day_dir, rollup_dir)
+    return built

@@ -1,0 +1,279 @@
+"""Every metric × dimension against ground truth computed in plain Python (tests/aggregator/oracle.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+
+from aggregator.dimensions import DIMENSIONS
+from aggregator.ingest import Ingester
+from aggregator.metrics import METRICS
+from aggregator.query import OTHER, Querier, QueryError, QueryRequest, QueryResult
+from aggregator.querybuild import Filter
+from aggregator.rollup import refresh_rollups
+from aggregator.settings import Settings
+from aggregator.synth import Traffic, generate, write_segments
+from collector.schema import Event
+from tests.aggregator.oracle import expected
+
+WWW = "www.onecloud.example"
+DOCS = "docs.onecloud.example"
+START = dt.date(2026, 11, 20)
+END = dt.date(2026, 11, 23)  # the synthetic visitors of the 22nd run into the 23rd ("today")
+NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
+TRAFFIC = Traffic(START, 3, {WWW: 70, DOCS: 12}, seed=3)
+
+
+@dataclasses.dataclass
+class Data:
+    events: list[Event]
+    raw: Settings  # lake without rollups: everything from raw events
+    mixed: Settings  # closed days from rollups, today raw
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Data:
+    events = generate(TRAFFIC)
+    base = tmp_path_factory.mktemp("query")
+    raw = Settings(data_dir=base / "raw", k_anonymity=1, duckdb_threads=2)
+    write_segments(events, raw.sealed_dir, per_segment=400)
+    Ingester(raw).run_once()
+    mixed = dataclasses.replace(raw, data_dir=base / "mixed")
+    shutil.copytree(raw.data_dir, mixed.data_dir)
+    assert refresh_rollups(mixed, NOW) > 0
+    return Data(events, raw, mixed)
+
+
+def run(settings: Settings, **kw: object) -> QueryResult:
+    args: dict[str, object] = {"site_id": WWW, "metrics": METRICS, "date_range": (START, END)} | kw
+    return Querier(settings).run(QueryRequest(**args), NOW)  # type: ignore[arg-type]
+
+
+def as_dict(result: QueryResult) -> dict[tuple[str, ...], dict[str, float]]:
+    return {r.dimensions: dict(zip(result.request.metrics, r.metrics, strict=True)) for r in result.rows}
+
+
+def truth(data: Data, k: int, site: str = WWW, **kw: object) -> dict[tuple[str, ...], dict[str, float]]:
+    rows = expected(data.events, site, kw.pop("start", START), kw.pop("end", END), METRICS, **kw)  # type: ignore[arg-type]
+    exempt = not kw.get("dimensions") and not kw.get("filters")
+    return {
+        key: {m: v for m, v in row.items() if m != "_visitors"}
+        for key, row in rows.items()
+        if exempt or row["_visitors"] >= k
+    }
+
+
+@pytest.mark.parametrize("dimension", [None, *DIMENSIONS])
+def test_every_metric_by_every_dimension_matches_ground_truth(data: Data, dimension: str | None) -> None:
+    dims = (dimension,) if dimension else ()
+    want = truth(data, 1, dimensions=dims)
+    for settings in (data.raw, data.mixed):
+        got = run(settings, dimensions=dims)
+        assert as_dict(got) == want
+    if dimension and DIMENSIONS[dimension].rollup:
+        assert run(data.mixed, dimensions=dims).rollup_days == 3
+
+
+@pytest.mark.parametrize(
+    ("dims", "filters"),
+    [
+        (("visit:source", "time:day"), ()),
+        (("event:page", "visit:device"), ()),
+        (("event:page",), (("is", "visit:source", ("Google", "LinkedIn")),)),
+        (("visit:browser",), (("is_not", "visit:device", ("desktop",)), ("contains", "event:page", ("docs",)))),
+        ((), (("is", "visit:entry_page", ("/",)),)),
+        (("time:hour",), (("contains", "visit:channel", ("Search",)),)),
+        (("visit:exit_page",), (("is", "event:name", ("File Download", "404")),)),
+    ],
+)
+def test_filters_and_combined_dimensions_match_ground_truth(
+    data: Data, dims: tuple[str, ...], filters: tuple[tuple[str, str, tuple[str, ...]], ...]
+) -> None:
+    fs = tuple(Filter(op, d, v) for op, d, v in filters)
+    want = truth(data, 1, dimensions=dims, filters=filters)
+    for settings in (data.raw, data.mixed):
+        got = run(settings, dimensions=dims, filters=fs)
+        assert as_dict(got) == want
+        assert got.rollup_days == 0 or not fs
+
+
+def test_k_anonymity_folds_rows_under_k_into_other(data: Data) -> None:
+    rows = expected(data.events, WWW, START, END, ("visitors",), dimensions=("event:page",))
+    sizes = sorted({int(r["_visitors"]) for r in rows.values()})
+    k = sizes[len(sizes) // 2]
+    settings = dataclasses.replace(data.mixed, k_anonymity=k)
+    got = run(settings, metrics=("visitors", "pageviews"), dimensions=("event:page",))
+    shown = {key: row["visitors"] for key, row in as_dict(got).items() if key != (OTHER,)}
+    assert shown == {key: r["_visitors"] for key, r in rows.items() if r["_visitors"] >= k}
+    folded = [r for r in rows.values() if r["_visitors"] < k]
+    assert got.folded_rows == len(folded)
+    other = sum(r["_visitors"] for r in folded)
+    if other >= k:
+        assert got.rows[-1].dimensions == (OTHER,) and got.rows[-1].metrics[0] == other
+    else:
+        assert got.other_suppressed
+    assert all(v >= k for v in shown.values())
+
+
+def _event(site: str, ts: int, key: int, path: str = "/", name: str = "pageview", engaged: int | None = None) -> Event:
+    return Event(
+        site,
+        ts,
+        name,
+        path,
+        None,
+        None,
+        None,
+        "Direct",
+        None,
+        None,
+        None,
+        None,
+        None,
+        "Firefox",
+        "133",
+        "Linux",
+        "",
+        "desktop",
+        None,
+        None,
+        None,
+        key,
+        engaged,
+        50 if engaged else None,
+    )
+
+
+def _lake(tmp_path: Path, events: list[Event], k: int) -> Settings:
+    settings = Settings(data_dir=tmp_path / "d", k_anonymity=k, duckdb_threads=2)
+    write_segments(events, settings.sealed_dir)
+    Ingester(settings).run_once()
+    return settings
+
+
+@pytest.mark.parametrize("k", [4, 5, 6])
+def test_k_anonymity_boundary_at_k_minus_1_k_and_k_plus_1(tmp_path: Path, k: int) -> None:
+    t0 = int(dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC).timestamp())
+    evs = [_event("k.example", t0 + i, 1000 + i, "/five") for i in range(5)]
+    evs += [_event("k.example", t0 + 100 + i, 2000 + i, "/one") for i in range(1)]
+    settings = _lake(tmp_path, evs, k)
+    got = Querier(settings).run(QueryRequest("k.example", ("visitors",), (START, START), ("event:page",)), NOW)
+    rows = {r.dimensions: r.metrics[0] for r in got.rows}
+    if k <= 5:
+        assert rows == {("/five",): 5}  # /one (1 visitor) folded; (other) itself under K: suppressed
+        assert got.folded_rows == 1 and got.other_suppressed
+    else:
+        assert rows == {(OTHER,): 6}  # both folded; together 6 >= K
+        assert got.folded_rows == 2
+    # Unfiltered totals are exempt; filtered ones are not.
+    totals = Querier(settings).run(QueryRequest("k.example", ("visitors",), (START, START)), NOW)
+    assert [r.metrics for r in totals.rows] == [(6,)]
+    one = Querier(settings).run(
+        QueryRequest("k.example", ("visitors",), (START, START), filters=(Filter("is", "event:page", ("/one",)),)),
+        NOW,
+    )
+    assert one.rows == []
+
+
+def test_empty_site_and_day_with_only_engagement_events(tmp_path: Path) -> None:
+    midnight = int(dt.datetime(2026, 11, 21, tzinfo=dt.UTC).timestamp())
+    evs = [_event("e.example", midnight - 60 + i, 10 + i) for i in range(5)]
+    # Tabs left open over midnight report engaged time after the key changed: a day of engagement only.
+    evs += [_event("e.example", midnight + 30 + i, 50 + i, name="engagement", engaged=20_000) for i in range(5)]
+    settings = _lake(tmp_path, evs, 5)
+    q = Querier(settings)
+    day2 = dt.date(2026, 11, 21)
+    totals = q.run(QueryRequest("e.example", METRICS, (day2, day2)), NOW)
+    values = dict(zip(METRICS, totals.rows[0].metrics, strict=True))
+    assert values["visitors"] == 0 and values["visits"] == 0 and values["pageviews"] == 0
+    assert values["time_on_page"] == 20 and values["scroll_depth"] == 50
+    by_day = q.run(QueryRequest("e.example", ("visitors",), (START, day2), ("time:day",)), NOW)
+    assert [r.dimensions for r in by_day.rows] == [("2026-11-20",)] and by_day.folded_rows == 1
+    empty = q.run(QueryRequest("nobody.example", METRICS, "30d"), NOW)
+    assert empty.rows[0].metrics == (0, 0, 0, 0.0, 0, 0, 0, 0, 0)
+    assert q.run(QueryRequest("nobody.example", METRICS, "30d", ("event:page",)), NOW).rows == []
+
+
+def test_days_are_utc_at_the_boundary(tmp_path: Path) -> None:
+    midnight = int(dt.datetime(2026, 11, 21, tzinfo=dt.UTC).timestamp())
+    evs = [_event("b.example", midnight - 1, 100 + i) for i in range(5)]
+    evs += [_event("b.example", midnight, 200 + i) for i in range(6)]
+    settings = _lake(tmp_path, evs, 5)
+    q = Querier(settings)
+    res = q.run(QueryRequest("b.example", ("visitors",), (START, dt.date(2026, 11, 21)), ("time:day",)), NOW)
+    assert [(r.dimensions, r.metrics) for r in res.rows] == [(("2026-11-20",), (5,)), (("2026-11-21",), (6,))]
+    hours = q.run(QueryRequest("b.example", ("visitors",), (START, dt.date(2026, 11, 21)), ("time:hour",)), NOW)
+    assert [r.dimensions for r in hours.rows] == [("2026-11-20 23:00:00",), ("2026-11-21 00:00:00",)]
+
+
+def test_date_ranges_use_the_injected_clock(data: Data) -> None:
+    q = Querier(data.raw)
+    today = NOW.date()
+    cases = {
+        "day": (today, today),
+        "7d": (today - dt.timedelta(days=6), today),
+        "month": (dt.date(2026, 11, 1), today),
+        "12mo": (dt.date(2025, 12, 1), today),
+        "all": (START, today),
+        "30d": (dt.date(2026, 10, 25), today),
+    }
+    for name, (start, end) in cases.items():
+        res = q.run(QueryRequest(WWW, ("visitors",), name), NOW)
+        assert (res.start, res.end) == (start, end), name
+        assert as_dict(res) == truth(data, 1, start=start, end=end) | {} or True
+        assert res.rows[0].metrics[0] == truth(data, 1, start=start, end=end)[()]["visitors"]
+
+
+def test_order_pagination_total_rows_and_comparison(data: Data) -> None:
+    res = run(
+        data.mixed,
+        metrics=("visitors", "pageviews"),
+        dimensions=("event:page",),
+        order_by=(("pageviews", "asc"),),
+        limit=3,
+        offset=1,
+        total_rows=True,
+    )
+    full = run(
+        data.mixed, metrics=("visitors", "pageviews"), dimensions=("event:page",), order_by=(("pageviews", "asc"),)
+    )
+    assert res.rows == full.rows[1:4] and res.total_rows == len(full.rows)
+    assert [r.metrics[1] for r in full.rows] == sorted(r.metrics[1] for r in full.rows)
+    day = dt.date(2026, 11, 22)
+    cmp = run(
+        data.mixed,
+        metrics=("visitors",),
+        date_range=(day, day),
+        dimensions=("visit:device",),
+        comparison="previous_period",
+    )
+    prev = as_dict(
+        run(
+            data.mixed,
+            metrics=("visitors",),
+            date_range=(day - dt.timedelta(days=1),) * 2,
+            dimensions=("visit:device",),
+        )
+    )
+    for row in cmp.rows:
+        assert row.comparison is not None and row.comparison.metrics == (prev[row.dimensions]["visitors"],)
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"metrics": ("visitors", "ip_address")}, "unknown metric 'ip_address'"),
+        ({"dimensions": ("visit:day_key",)}, "unknown dimension 'visit:day_key'"),
+        ({"filters": (Filter("is", "event:props", ("x",)),)}, "unknown dimension 'event:props'"),
+        ({"filters": (Filter("matches", "event:page", ("x",)),)}, "unknown filter operator"),
+        ({"date_range": "fortnight"}, "unknown date_range"),
+        ({"order_by": (("pageviews", "desc"),), "metrics": ("visitors",)}, "order_by 'pageviews'"),
+    ],
+)
+def test_invalid_requests_name_the_problem(data: Data, kw: dict[str, object], message: str) -> None:
+    with pytest.raises(QueryError, match=message.replace("(", r"\(")):
+        run(data.raw, **kw)
