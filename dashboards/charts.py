@@ -8,6 +8,7 @@ offers the same numbers as a table for screen readers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from html import escape
 
@@ -20,13 +21,16 @@ PAD_L, PAD_R, PAD_T, PAD_B = 52, 12, 12, 28
 
 
 def _nice_max(v: float) -> float:
+    """The smallest round top of the y axis (4 steps of a round size) at or above ``v``."""
     if v <= 0:
-        return 1.0
-    magnitude = 10 ** (len(str(int(v))) - 1)
-    for step in (1, 2, 2.5, 5, 10):
-        if v <= step * magnitude:
-            return float(step * magnitude)
-    return float(10 * magnitude)
+        return 4.0
+    raw = v / 4
+    magnitude = 10 ** math.floor(math.log10(raw))
+    for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        size = step * magnitude
+        if size >= raw and (size >= 1 or v < 4):
+            return float(size * 4)
+    return float(40 * magnitude)
 
 
 def line_chart(points: Sequence[tuple[str, Number]], *, label: str, fmt: Callable[[Number], str],

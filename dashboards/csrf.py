@@ -3,7 +3,7 @@
 Logged-in forms carry the session's random token (kept server-side with the
 session). The login form, which has no session yet, uses a double-submit token:
 a random value in a short-lived SameSite=Strict cookie that the form must echo.
-On top, a POST whose ``Origin`` names another site is refused outright.
+On top, a POST that the browser marks as coming from another site is refused outright.
 """
 
 from __future__ import annotations
@@ -23,14 +23,20 @@ def new_token() -> str:
 
 
 def same_origin(request: Request) -> bool:
-    """False when the browser says the form was posted from another origin."""
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True  # old browsers and non-browser clients send none; the token still has to match
-    if origin == "null":
+    """False when the browser says the form was posted from another site.
+
+    With ``Referrer-Policy: no-referrer`` Chromium sends ``Origin: null`` even for
+    same-origin form posts, so ``Sec-Fetch-Site`` (sent by current browsers) is the
+    primary signal; a real ``Origin`` must match the Host. Clients that send
+    neither still need the token.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         return False
-    host = request.headers.get("host", "")
-    return urlsplit(origin).netloc.lower() == host.lower()
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return True
+    return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
 
 
 def valid(expected: str | None, given: object) -> bool:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
+from aggregator.query import MAX_LIMIT, QueryRequest
 from dashboards import fmt
 from dashboards.panels import FILTERS, Panel, Tab
 from dashboards.reports import Reports
@@ -22,21 +22,13 @@ METRIC_LABELS: dict[str, str] = {**CHART_METRICS, "events": "Events", "scroll_de
 LOWER_IS_BETTER = frozenset({"bounce_rate"})
 OTHER = "(other)"
 TOP_ROWS = 10
-EXPORT_ROWS = 10_000
+EXPORT_ROWS = MAX_LIMIT
 
 
-def body(site: str, metrics: tuple[str, ...], start: dt.date, end: dt.date, filters: list[list[object]],
-         dimensions: tuple[str, ...] = (), limit: int | None = None) -> dict[str, Any]:
-    q: dict[str, Any] = {
-        "site_id": site,
-        "metrics": list(metrics),
-        "date_range": [start.isoformat(), end.isoformat()],
-        "dimensions": list(dimensions),
-        "filters": filters,
-    }
-    if limit is not None:
-        q["pagination"] = {"limit": limit, "offset": 0}
-    return q
+def request(site: str, metrics: tuple[str, ...], state: ViewState, dimensions: tuple[str, ...] = (),
+            limit: int = MAX_LIMIT, comparison: str | None = None) -> QueryRequest:
+    return QueryRequest(site_id=site, metrics=metrics, date_range=(state.start, state.end), dimensions=dimensions,
+                        filters=state.query_filters(), limit=limit, total_rows=True, comparison=comparison)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,32 +59,18 @@ class Kpi:
         return "good" if up != (self.name in LOWER_IS_BETTER) else "bad"
 
 
-def _change(name: str, cur: Number, prev: Number) -> Number | None:
-    if name == "bounce_rate":
-        return cur - prev  # percentage points
-    if not prev:
-        return None if cur else 0
-    return round((cur - prev) / prev * 100)
-
-
 def kpis(reports: Reports, site: str, state: ViewState) -> list[Kpi]:
-    filters = state.stats_filters()
-    cur = reports.query(body(site, KPI_METRICS, state.start, state.end, filters))
-    p_start, p_end = state.previous()
-    prev = reports.query(body(site, KPI_METRICS, p_start, p_end, filters))
-    cur_values = _totals(cur)
-    prev_values = _totals(prev)
-    return [
-        Kpi(m, METRIC_LABELS[m], c, p, _change(m, c, p))
-        for m, c, p in zip(KPI_METRICS, cur_values, prev_values, strict=True)
-    ]
-
-
-def _totals(answer: dict[str, Any]) -> list[Number]:
-    results = answer.get("results") or []
-    if not results:
-        return [0] * len(KPI_METRICS)
-    return list(results[0]["metrics"])
+    """Totals of the range, each with the previous period of the same length (the aggregator's comparison)."""
+    result = reports.run(request(site, KPI_METRICS, state, comparison="previous_period"))
+    row = result.rows[0] if result.rows else None
+    out = []
+    for i, name in enumerate(KPI_METRICS):
+        value = row.metrics[i] if row else 0
+        comp = row.comparison if row else None
+        previous = comp.metrics[i] if comp else 0
+        change = comp.change[i] if comp else (None if value else 0)
+        out.append(Kpi(name, METRIC_LABELS[name], value, previous, change))
+    return out
 
 
 def buckets(state: ViewState) -> list[str]:
@@ -121,10 +99,8 @@ def buckets(state: ViewState) -> list[str]:
 
 
 def series(reports: Reports, site: str, state: ViewState, now: dt.datetime) -> list[tuple[str, Number]]:
-    answer = reports.query(
-        body(site, (state.metric,), state.start, state.end, state.stats_filters(), (f"time:{state.interval}",))
-    )
-    values = {str(r["dimensions"][0]): r["metrics"][0] for r in answer.get("results", [])}
+    result = reports.run(request(site, (state.metric,), state, (f"time:{state.interval}",)))
+    values = {str(r.dimensions[0]): r.metrics[0] for r in result.rows}
     cutoff = now.strftime("%Y-%m-%d %H:00:00") if state.interval == "hour" else now.date().isoformat()
     return [(b, values.get(b, 0)) for b in buckets(state) if b <= cutoff]
 
@@ -149,36 +125,26 @@ class PanelData:
     total_rows: int
     metric_labels: tuple[str, ...]
 
-    def formatted(self, row: PanelRow) -> list[str]:
-        return [fmt.metric(m, v) for m, v in zip(self.tab.metrics, row.metrics, strict=True)]
-
-
-def panel_answer(reports: Reports, site: str, state: ViewState, tab: Tab, limit: int) -> dict[str, Any]:
-    return reports.query(
-        body(site, tab.metrics, state.start, state.end, state.stats_filters(), tab.dimensions, limit)
-    )
+    def cells(self, row: PanelRow) -> list[tuple[str, str, Number]]:
+        """(metric, shown text, exact value) per metric column."""
+        return [(m, fmt.metric(m, v), v) for m, v in zip(self.tab.metrics, row.metrics, strict=True)]
 
 
 def panel(reports: Reports, site: str, state: ViewState, panel: Panel, tab: Tab, limit: int = TOP_ROWS) -> PanelData:
-    answer = panel_answer(reports, site, state, tab, limit)
-    results = answer.get("results", [])
-    top = max((float(r["metrics"][0]) for r in results), default=0.0) or 1.0
+    result = reports.run(request(site, tab.metrics, state, tab.dimensions, limit))
+    top = max((float(r.metrics[0]) for r in result.rows), default=0.0) or 1.0
     rows: list[PanelRow] = []
-    for r in results:
-        dims = tuple(str(d) for d in r["dimensions"])
-        metrics = tuple(r["metrics"])
+    for r in result.rows:
+        dims = tuple(str(d) for d in r.dimensions)
         query = None
         if OTHER not in dims:
             query = state.with_filters(dict(zip(tab.filter_keys, dims, strict=True)))
-        rows.append(PanelRow(dims, metrics, float(metrics[0]) / top, query))
-    meta = answer.get("meta", {})
-    total = int(meta.get("total_rows", len(rows))) if isinstance(meta, dict) else len(rows)
-    return PanelData(panel, tab, rows, total, tuple(METRIC_LABELS[m] for m in tab.metrics))
+        rows.append(PanelRow(dims, tuple(r.metrics), float(r.metrics[0]) / top, query))
+    return PanelData(panel, tab, rows, result.total_rows, tuple(METRIC_LABELS[m] for m in tab.metrics))
 
 
 def export_rows(reports: Reports, site: str, state: ViewState, tab: Tab) -> tuple[list[str], list[list[object]]]:
     """The panel's full table for CSV: the same query as on screen, more rows."""
-    answer = panel_answer(reports, site, state, tab, EXPORT_ROWS)
+    result = reports.run(request(site, tab.metrics, state, tab.dimensions, EXPORT_ROWS))
     header = [FILTERS[k][1] for k in tab.filter_keys] + list(tab.metrics)
-    rows = [list(r["dimensions"]) + list(r["metrics"]) for r in answer.get("results", [])]
-    return header, rows
+    return header, [[*r.dimensions, *r.metrics] for r in result.rows]

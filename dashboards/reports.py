@@ -1,9 +1,10 @@
-"""The one door to the aggregator: Stats API v2 queries in, v2 answers out.
+"""The one door to the aggregator's query API (no SQL, no DuckDB in this package).
 
-Dashboards hold no SQL and no DuckDB (import contract). Pages and the HTTP Stats
-API both go through :meth:`Reports.query`, so a number on a page, in a CSV and
-from the API is the same number, k-anonymity included (the aggregator folds
-rows under K visitors into ``(other)``).
+Pages ask typed :class:`~aggregator.query.QueryRequest` questions; the HTTP
+Stats API hands its JSON to the aggregator's own v2 parser and renderer. Both
+end in the same :class:`~aggregator.query.Querier`, so a number on a page, in a
+CSV and from the API is the same number, k-anonymity included (rows under K
+visitors fold into ``(other)``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aggregator.query import Querier, QueryError
+from aggregator.query import Querier, QueryError, QueryRequest, QueryResult
 from aggregator.settings import Settings as AggregatorSettings
-from aggregator.stats_api import parse_stats_request, render
 
 
 class ReportError(ValueError):
@@ -32,7 +32,16 @@ class Reports:
         self.raw_retention_days = settings.raw_retention_days
         self.aggregate_retention_months = settings.aggregate_retention_months
 
-    def query(self, body: Mapping[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
+    def run(self, request: QueryRequest, now: dt.datetime | None = None) -> QueryResult:
+        try:
+            return self._querier.run(request, now=now or dt.datetime.now(dt.UTC))
+        except QueryError as exc:
+            raise ReportError(str(exc)) from None
+
+    def api(self, body: Mapping[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
+        """A Stats API v2 JSON query answered in the v2 JSON shape."""
+        from aggregator.stats_api import parse_stats_request, render  # TEMP: until agg commits stats_api
+
         try:
             request = parse_stats_request(dict(body))
             result = self._querier.run(request, now=now or dt.datetime.now(dt.UTC))

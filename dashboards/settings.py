@@ -57,7 +57,9 @@ def _parse(raw: str, tp: Any, name: str) -> Any:
 @dataclass(frozen=True, slots=True)
 class Settings:
     # Same variable as the collector's and aggregator's: on one machine all share ./var.
-    data_dir: Path = setting(Path("var"), "Directory holding the lake (read) and dashboards.sqlite3 (users, keys, audit).")
+    data_dir: Path = setting(
+        Path("var"), "Directory holding the lake (read) and dashboards.sqlite3 (users, keys, audit)."
+    )
     sites: tuple[str, ...] = setting(
         ("demo.onecloud.example",), "Comma-separated allowlist of site domains whose events are accepted."
     )

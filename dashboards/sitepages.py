@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dashboards import overview
+from dashboards import charts, fmt, overview
 from dashboards.auth import Identity
 from dashboards.csvexport import to_csv
 from dashboards.panels import FILTERS, PANELS, PANELS_BY_KEY
@@ -18,7 +18,6 @@ from dashboards.reports import ReportError
 from dashboards.services import Services, services
 from dashboards.viewstate import CHART_METRICS, PERIODS, ViewState, allowed_intervals
 from dashboards.web import error, page, render
-from dashboards import charts, fmt
 
 
 def _now() -> dt.datetime:
@@ -53,7 +52,10 @@ def _site(svc: Services, request: Request) -> str | None:
 def _overview_data(svc: Services, site: str, state: ViewState, now: dt.datetime) -> dict[str, Any]:
     kpis = overview.kpis(svc.reports, site, state)
     points = overview.series(svc.reports, site, state, now)
-    fmt_metric = (lambda v: fmt.metric(state.metric, v))
+
+    def fmt_metric(v: float) -> str:
+        return fmt.metric(state.metric, v)
+
     chart = charts.line_chart(points, label=f"{CHART_METRICS[state.metric]} by {state.interval}", fmt=fmt_metric)
     panels = [overview.panel(svc.reports, site, state, p, p.tab(state.tab(p.key))) for p in PANELS]
     return {"kpis": kpis, "points": points, "chart": chart, "panels": panels}
@@ -76,7 +78,7 @@ async def site_overview(request: Request, identity: Identity) -> Response:
         "site": site, "state": state, "periods": PERIODS, "intervals": allowed_intervals(state.start, state.end),
         "chart_metrics": CHART_METRICS, "filter_labels": {k: v[1] for k, v in FILTERS.items()},
         "k": svc.reports.k_anonymity, "raw_days": svc.reports.raw_retention_days,
-        "aggregate_months": svc.reports.aggregate_retention_months, "bar": charts.bar, **data,
+        "aggregate_months": svc.reports.aggregate_retention_months, "bar": charts.bar, "realtime": None, **data,
     }, identity=identity)
 
 

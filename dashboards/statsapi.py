@@ -46,7 +46,7 @@ async def query(request: Request) -> Response:
         return _error(400, f"unknown site_id {site!r}: not in the sites allowlist")
     report = f"metrics={body.get('metrics')!s}; dimensions={body.get('dimensions')!s}"
     try:
-        answer = await run_in_threadpool(svc.reports.query, body)
+        answer = await run_in_threadpool(svc.reports.api, body)
     except ReportError as exc:
         svc.audit.write(actor, "api_query_rejected", site=site, report=report, detail=str(exc))
         return _error(400, str(exc))

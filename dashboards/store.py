@@ -66,9 +66,12 @@ class Store:
             # Password hashes and session ids live here: readable by the service user only.
             with contextlib.suppress(FileExistsError):
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        with self.connect() as con:
+        con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
             con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(SCHEMA)
+            con.executescript(SCHEMA)  # idempotent (IF NOT EXISTS); commits by itself
+        finally:
+            con.close()
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:

@@ -53,7 +53,7 @@ class Users:
     @staticmethod
     def check_name(name: str) -> str:
         if not _NAME.fullmatch(name):
-            raise UserError("a user name is 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit")
+            raise UserError("a user name is 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter/digit")
         return name
 
     def add(self, name: str, password: str, role: str = "viewer") -> User:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
+from aggregator.querybuild import Filter
 from dashboards.panels import FILTERS, PANELS
 
 PERIODS: dict[str, str] = {
@@ -155,8 +156,8 @@ class ViewState:
         tabs[panel_key] = tab_key
         return self.query(tabs=tuple(tabs.items()))
 
-    def stats_filters(self) -> list[list[object]]:
-        return [["is", FILTERS[key][0], [value]] for key, value in self.filters]
+    def query_filters(self) -> tuple[Filter, ...]:
+        return tuple(Filter("is", FILTERS[key][0], (value,)) for key, value in self.filters)
 
     def hidden_fields(self, *, skip: tuple[str, ...] = ()) -> list[tuple[str, str]]:
         """The state as hidden form fields (for the GET forms that change one part of it)."""
