@@ -100,8 +100,12 @@ class Ingester:
             self._apply(record)
         if self.lake.staging_dir.is_dir():
             for leftover in self.lake.staging_dir.iterdir():
-                # Not committed (committed ones were just applied and removed).
-                shutil.rmtree(leftover, ignore_errors=True)
+                # Not committed (committed ones were just applied and removed), or
+                # the temporary file of an interrupted rollup or compaction.
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
         recovered = len(manifest.batches)
         manifest.truncate()
         return recovered

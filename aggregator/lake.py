@@ -155,11 +155,6 @@ class Lake:
     def event_files(self, site: str, day: dt.date) -> list[Path]:
         return self.visible_parquet(self.day_dir(site, day))
 
-    def event_fingerprint(self, site: str, day: dt.date) -> str:
-        """Names the exact set of raw files of a day; a rollup built from another set is stale."""
-        names = "\n".join(p.name for p in self.event_files(site, day))
-        return hashlib.sha256(names.encode()).hexdigest()[:20]
-
     def sites(self) -> list[str]:
         """Sites with events or rollups, read back from the Parquet files themselves."""
         return sorted(self._site_names())

@@ -13,12 +13,12 @@ are listed). Components of both add up exactly, so mixing them is exact too.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from dataclasses import dataclass, field
 
 import duckdb
 
+from aggregator.dates import months_back
 from aggregator.db import connect
 from aggregator.dimensions import DIMENSIONS
 from aggregator.lake import Lake
@@ -115,11 +115,6 @@ class QueryResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _months_back(day: dt.date, months: int) -> dt.date:
-    y, m = divmod(day.year * 12 + day.month - 1 - months, 12)
-    return dt.date(y, m + 1, min(day.day, calendar.monthrange(y, m + 1)[1]))
-
-
 class Querier:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -137,7 +132,7 @@ class Querier:
         if r == "month":
             return today.replace(day=1), today
         if r == "12mo":
-            return _months_back(today.replace(day=1), 11), today
+            return months_back(today.replace(day=1), 11), today
         days = self.lake.event_days(request.site_id) + self.lake.rollup_days(request.site_id)
         return (min(days) if days else today), today
 
