@@ -148,3 +148,31 @@ def export_rows(reports: Reports, site: str, state: ViewState, tab: Tab) -> tupl
     result = reports.run(request(site, tab.metrics, state, tab.dimensions, EXPORT_ROWS))
     header = [FILTERS[k][1] for k in tab.filter_keys] + list(tab.metrics)
     return header, [[*r.dimensions, *r.metrics] for r in result.rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Realtime:
+    visitors: int | None  # None: fewer than K this hour (k-anonymity hides the number)
+    since: str
+    freshness: str
+    k: int
+
+
+def realtime(reports: Reports, site: str, now: dt.datetime) -> Realtime:
+    """Visitors in the current UTC hour so far, from data already ingested, and how old that data is.
+
+    The query API's finest time bucket is the hour, so this is "this hour", not
+    "the last 5 minutes" (a finer bucket has to come from the aggregator).
+    """
+    today = now.date()
+    result = reports.run(QueryRequest(site_id=site, metrics=("visitors",), date_range=(today, today),
+                                      dimensions=("time:hour",)), now=now)
+    hour = now.strftime("%Y-%m-%d %H:00:00")
+    value = next((int(r.metrics[0]) for r in result.rows if r.dimensions[0] == hour), None)
+    last = reports.last_ingest()
+    if last is None:
+        freshness = "nothing ingested yet"
+    else:
+        age = max(0, int((now - last).total_seconds()))
+        freshness = f"data ingested {fmt.duration(age)} ago" if age >= 1 else "data ingested just now"
+    return Realtime(value, hour[11:16], freshness, result.k_anonymity)

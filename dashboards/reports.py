@@ -15,8 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from aggregator.lake import Lake
 from aggregator.query import Querier, QueryError, QueryRequest, QueryResult
 from aggregator.settings import Settings as AggregatorSettings
+from aggregator.stats_api import parse_stats_request, render
 
 
 class ReportError(ValueError):
@@ -27,7 +29,9 @@ class Reports:
     def __init__(self, data_dir: Path, environ: Mapping[str, str]) -> None:
         settings = AggregatorSettings.from_env(environ)
         # The dashboards' data dir wins: one setting, one place the lake lives.
-        self._querier = Querier(dataclasses.replace(settings, data_dir=data_dir))
+        settings = dataclasses.replace(settings, data_dir=data_dir)
+        self._querier = Querier(settings)
+        self._lake = Lake(settings.lake_dir)
         self.k_anonymity = settings.k_anonymity
         self.raw_retention_days = settings.raw_retention_days
         self.aggregate_retention_months = settings.aggregate_retention_months
@@ -40,12 +44,18 @@ class Reports:
 
     def api(self, body: Mapping[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
         """A Stats API v2 JSON query answered in the v2 JSON shape."""
-        from aggregator.stats_api import parse_stats_request, render  # TEMP: until agg commits stats_api
-
         try:
             request = parse_stats_request(dict(body))
             result = self._querier.run(request, now=now or dt.datetime.now(dt.UTC))
-        except (QueryError, ValueError, TypeError) as exc:
+        except QueryError as exc:
             raise ReportError(str(exc)) from None
         answer: dict[str, Any] = render(result)
         return answer
+
+    def last_ingest(self) -> dt.datetime | None:
+        """When the aggregator last committed an ingest batch (how fresh the newest numbers are)."""
+        try:
+            mtime = self._lake.manifest_path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        return dt.datetime.fromtimestamp(mtime, dt.UTC)

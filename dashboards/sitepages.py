@@ -58,7 +58,8 @@ def _overview_data(svc: Services, site: str, state: ViewState, now: dt.datetime)
 
     chart = charts.line_chart(points, label=f"{CHART_METRICS[state.metric]} by {state.interval}", fmt=fmt_metric)
     panels = [overview.panel(svc.reports, site, state, p, p.tab(state.tab(p.key))) for p in PANELS]
-    return {"kpis": kpis, "points": points, "chart": chart, "panels": panels}
+    live = overview.realtime(svc.reports, site, now)
+    return {"kpis": kpis, "points": points, "chart": chart, "panels": panels, "realtime": live}
 
 
 @page()
@@ -78,7 +79,7 @@ async def site_overview(request: Request, identity: Identity) -> Response:
         "site": site, "state": state, "periods": PERIODS, "intervals": allowed_intervals(state.start, state.end),
         "chart_metrics": CHART_METRICS, "filter_labels": {k: v[1] for k, v in FILTERS.items()},
         "k": svc.reports.k_anonymity, "raw_days": svc.reports.raw_retention_days,
-        "aggregate_months": svc.reports.aggregate_retention_months, "bar": charts.bar, "realtime": None, **data,
+        "aggregate_months": svc.reports.aggregate_retention_months, "bar": charts.bar, **data,
     }, identity=identity)
 
 
