@@ -66,17 +66,17 @@ class Settings:
     dashboards_host: str = setting("127.0.0.1", "Address `dashboards serve` listens on.")
     dashboards_port: int = setting(8001, "Port `dashboards serve` listens on.")
     dashboards_secret_key_file: Path | None = setting(
-        None, "File holding the key that signs session cookies; empty: <data dir>/dashboards-secret.key, made on start."
+        None, "File with the session-signing key; empty: dashboards-secret.key in the data dir (made on start)."
     )
     dashboards_session_hours: int = setting(12, "Hours a dashboards login lasts (sessions also end at logout).")
     dashboards_secure_cookies: bool = setting(
         False, "Mark the session cookie Secure (set to 1 when the dashboards are served over HTTPS)."
     )
     dashboards_login_limit_account: str = setting(
-        "5/15 minutes", "Failed logins allowed per account name in a moving window (`limits` syntax)."
+        "5/15minutes", "Failed logins allowed per account name in a moving window (`limits` syntax)."
     )
     dashboards_login_limit_address: str = setting(
-        "20/15 minutes", "Failed logins allowed per client address in a moving window (`limits` syntax)."
+        "20/15minutes", "Failed logins allowed per client address in a moving window (`limits` syntax)."
     )
     auth_proxy_header: str = setting(
         "", "Header carrying the user name set by a trusted reverse proxy (single sign-on); empty: off."
@@ -118,7 +118,7 @@ class Settings:
             try:
                 parse_many(value)
             except ValueError:
-                raise SettingsError(f"{var}: {value!r} is not a rate limit like '5/15 minutes'") from None
+                raise SettingsError(f"{var}: {value!r} is not a rate limit like '5/15minutes'") from None
 
     @property
     def db_path(self) -> Path:

@@ -106,8 +106,8 @@ def test_viewer_cannot_reach_admin_pages(dashboards: Server) -> None:
 
 
 def test_failed_logins_are_limited_per_account_and_per_address(seeded: Path) -> None:
-    env = {"ANALYTICS_DASHBOARDS_LOGIN_LIMIT_ACCOUNT": "3/15 minutes",
-           "ANALYTICS_DASHBOARDS_LOGIN_LIMIT_ADDRESS": "6/15 minutes"}
+    env = {"ANALYTICS_DASHBOARDS_LOGIN_LIMIT_ACCOUNT": "3/15minutes",
+           "ANALYTICS_DASHBOARDS_LOGIN_LIMIT_ADDRESS": "6/15minutes"}
     with running_dashboards(seeded, env) as server, httpx.Client(base_url=server.url) as c:
 
         def attempt(name: str, password: str) -> int:
