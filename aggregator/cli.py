@@ -40,11 +40,22 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
             )
         if not args.follow:
             return 0
-        from aggregator.rollup import refresh_rollups
-
-        # Closed days that received late events get their rollups rebuilt.
-        refresh_rollups(settings, now=_now())
+        if report.segments:
+            _maintain(settings)
         time.sleep(settings.ingest_interval)
+
+
+def _maintain(settings: Settings) -> None:
+    """After a batch: keep today's file count bounded and the rollups (today's too) current."""
+    from aggregator.compact import compact_locked
+    from aggregator.lake import Lake
+    from aggregator.rollup import refresh_rollups_locked
+
+    lake = Lake(settings.lake_dir)
+    with lake.writer():
+        now = _now()
+        compact_locked(settings, lake, now)
+        refresh_rollups_locked(settings, lake, now, today=True)
 
 
 def _rollup(args: argparse.Namespace, settings: Settings) -> int:

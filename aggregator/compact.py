@@ -69,18 +69,28 @@ def compact_day(settings: Settings, lake: Lake, day_dir: Path) -> bool:
     return True
 
 
+#: An open day (today) is compacted once it has this many files: ingest adds one per batch.
+OPEN_DAY_MAX_FILES = 32
+
+
 def compact_closed_days(settings: Settings, now: dt.datetime) -> int:
-    """Compact every day before today (UTC) that has more than one file; rebuild its rollup."""
     lake = Lake(settings.lake_dir)
+    with lake.writer():
+        return compact_locked(settings, lake, now)
+
+
+def compact_locked(settings: Settings, lake: Lake, now: dt.datetime) -> int:
+    """Compact every closed day (before today, UTC) with more than one file, and today once it has
+    :data:`OPEN_DAY_MAX_FILES`; rebuild the rollup of each compacted closed day."""
     today = now.astimezone(dt.UTC).date()
     done = 0
-    with lake.writer():
-        for site_path in lake.site_dirs(lake.events_dir):
-            for day in Lake.days_in(site_path):
-                if day >= today:
-                    continue
-                day_dir = site_path / f"day={day.isoformat()}"
-                if compact_day(settings, lake, day_dir):
-                    done += 1
+    for site_path in lake.site_dirs(lake.events_dir):
+        for day in Lake.days_in(site_path):
+            day_dir = site_path / f"day={day.isoformat()}"
+            if day >= today and len(Lake.visible_parquet(day_dir)) < OPEN_DAY_MAX_FILES:
+                continue
+            if compact_day(settings, lake, day_dir):
+                done += 1
+                if day < today:
                     build_rollup(settings, lake, day_dir, lake.rollups_dir / site_path.name / day_dir.name)
     return done

@@ -9,116 +9,72 @@ Each day in range is answered from its rollup when the query allows (no filters,
 at most one rollup dimension, and a rollup built from the day's current files),
 else from raw events with partition pruning (only that site's day directories
 are listed). Components of both add up exactly, so mixing them is exact too.
+
+A :class:`Querier` keeps one in-memory DuckDB database per process: rollup
+files are immutable (named after the raw files they summarise), so their rows
+are loaded once and reused by every later query; each call gets its own cursor.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
+from duckdb import DuckDBPyConnection as Connection
 
 from aggregator.dates import months_back
 from aggregator.db import connect
-from aggregator.dimensions import DIMENSIONS
+from aggregator.dimensions import DIMENSIONS, ROLLUP_DIMENSIONS
 from aggregator.lake import Lake
-from aggregator.metrics import METRICS, Components, Number
-from aggregator.querybuild import FILTER_OPS, Filter, aggregate_sql, raw_source, rollup_sql
+from aggregator.metrics import COMPONENT_NAMES, Components, Number
+from aggregator.querybuild import aggregate_sql, base_sql, long_aggregate_sql, raw_source, rollup_sql
+from aggregator.request import (
+    DATE_RANGES,
+    MAX_LIMIT,
+    OTHER,
+    Comparison,
+    QueryError,
+    QueryRequest,
+    QueryResult,
+    ResultRow,
+)
 from aggregator.rollup import current_rollup
 from aggregator.settings import Settings
 
-OTHER = "(other)"
-DATE_RANGES = ("day", "7d", "30d", "month", "12mo", "all")
-MAX_LIMIT = 10_000
+__all__ = [
+    "DATE_RANGES",
+    "MAX_LIMIT",
+    "OTHER",
+    "Comparison",
+    "Querier",
+    "QueryError",
+    "QueryRequest",
+    "QueryResult",
+    "ResultRow",
+]
 
-
-class QueryError(ValueError):
-    """The request names something unknown or is malformed; the HTTP layer answers 400."""
-
-
-@dataclass(frozen=True, slots=True)
-class QueryRequest:
-    site_id: str
-    metrics: tuple[str, ...]
-    date_range: str | tuple[dt.date, dt.date] = "30d"
-    dimensions: tuple[str, ...] = ()
-    filters: tuple[Filter, ...] = ()
-    order_by: tuple[tuple[str, str], ...] = ()
-    limit: int = MAX_LIMIT
-    offset: int = 0
-    total_rows: bool = False
-    comparison: str | None = None  # "previous_period"
-
-    def validate(self) -> None:
-        if not self.site_id:
-            raise QueryError("site_id is required")
-        if not self.metrics:
-            raise QueryError("at least one metric is required")
-        for m in self.metrics:
-            if m not in METRICS:
-                raise QueryError(f"unknown metric {m!r}")
-        for d in self.dimensions:
-            if d not in DIMENSIONS:
-                raise QueryError(f"unknown dimension {d!r}")
-        if len(set(self.dimensions)) != len(self.dimensions):
-            raise QueryError("a dimension is listed twice")
-        for f in self.filters:
-            if f.op not in FILTER_OPS:
-                raise QueryError(f"unknown filter operator {f.op!r}")
-            if f.dimension not in DIMENSIONS:
-                raise QueryError(f"unknown dimension {f.dimension!r} in filter")
-            if not f.values:
-                raise QueryError(f"filter on {f.dimension!r} has no values")
-        for key, direction in self.order_by:
-            if key not in self.metrics and key not in self.dimensions:
-                raise QueryError(f"order_by {key!r} is neither a requested metric nor a dimension")
-            if direction not in ("asc", "desc"):
-                raise QueryError(f"order_by direction must be asc or desc, not {direction!r}")
-        if isinstance(self.date_range, str):
-            if self.date_range not in DATE_RANGES:
-                raise QueryError(f"unknown date_range {self.date_range!r}")
-        elif self.date_range[0] > self.date_range[1]:
-            raise QueryError("date_range starts after it ends")
-        if not 1 <= self.limit <= MAX_LIMIT or self.offset < 0:
-            raise QueryError(f"pagination: limit must be 1..{MAX_LIMIT}, offset >= 0")
-        if self.comparison not in (None, "previous_period"):
-            raise QueryError(f"unknown comparison {self.comparison!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    dimensions: tuple[str, ...]
-    metrics: tuple[Number, ...]
-    change: tuple[Number | None, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ResultRow:
-    dimensions: tuple[str, ...]
-    metrics: tuple[Number, ...]
-    comparison: Comparison | None = None
-
-
-@dataclass(slots=True)
-class QueryResult:
-    request: QueryRequest
-    start: dt.date
-    end: dt.date
-    rows: list[ResultRow]
-    total_rows: int
-    k_anonymity: int
-    folded_rows: int = 0
-    other_suppressed: bool = False
-    rollup_days: int = 0
-    raw_days: int = 0
-    comparison_range: tuple[dt.date, dt.date] | None = None
-    warnings: list[str] = field(default_factory=list)
+#: Cached rollup files beyond this are dropped and reloaded on demand.
+MAX_CACHED_ROLLUP_FILES = 20_000
 
 
 class Querier:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.lake = Lake(settings.lake_dir)
+        self._db = connect(settings)
+        self._db.execute(
+            "CREATE TABLE rollup_cache (file VARCHAR, site VARCHAR, day DATE, dimension VARCHAR, value VARCHAR, "
+            + ", ".join(f"{c} BIGINT" for c in COMPONENT_NAMES)
+            + ")"
+        )
+        self._loaded: set[str] = set()
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._db.close()
 
     def resolve_range(self, request: QueryRequest, now: dt.datetime) -> tuple[dt.date, dt.date]:
         today = now.astimezone(dt.UTC).date()
@@ -137,39 +93,72 @@ class Querier:
         return (min(days) if days else today), today
 
     def run(self, request: QueryRequest, now: dt.datetime) -> QueryResult:
-        request.validate()
-        start, end = self.resolve_range(request, now)
-        result = self._run_range(request, start, end)
-        if request.comparison == "previous_period":
-            length = (end - start).days + 1
-            p_end = start - dt.timedelta(days=1)
-            p_start = p_end - dt.timedelta(days=length - 1)
-            previous = self._run_range(request, p_start, p_end)
-            result.comparison_range = (p_start, p_end)
-            result.rows = _compare(request, result.rows, previous.rows)
-        return result
+        return self.run_many([request], now)[0]
 
-    def _run_range(self, request: QueryRequest, start: dt.date, end: dt.date) -> QueryResult:
+    def run_many(self, requests: list[QueryRequest], now: dt.datetime) -> list[QueryResult]:
+        """Several queries at once (a dashboard page): files are listed and raw days sessionized once."""
+        for request in requests:
+            request.validate()
         for attempt in range(4):
+            cur = self._db.cursor()
+            shared = _Shared(_rollup_dims(requests))
             try:
-                return self._attempt(request, start, end)
+                return [self._run(cur, shared, request, now) for request in requests]
             except duckdb.IOException:
                 # A file of our snapshot was compacted or purged meanwhile: list again.
                 if attempt == 3:
                     raise
+            finally:
+                cur.close()
         raise AssertionError("unreachable")
 
-    def _attempt(self, request: QueryRequest, start: dt.date, end: dt.date) -> QueryResult:
+    def _load_rollups(self, files: list[str]) -> None:
+        with self._lock:
+            missing = [f for f in files if f not in self._loaded]
+            if not missing:
+                return
+            if len(self._loaded) + len(missing) > MAX_CACHED_ROLLUP_FILES:
+                self._db.execute("DELETE FROM rollup_cache")
+                self._loaded.clear()
+                missing = files
+            cols = ", ".join(COMPONENT_NAMES)
+            self._db.execute(
+                f"INSERT INTO rollup_cache SELECT filename, site, day, dimension, value, {cols} "
+                "FROM read_parquet($files, filename=true)",
+                {"files": missing},
+            )
+            self._loaded.update(missing)
+
+    def _run(self, cur: Connection, shared: _Shared, request: QueryRequest, now: dt.datetime) -> QueryResult:
+        start, end = self.resolve_range(request, now)
+        result = self._run_range(cur, shared, request, start, end)
+        if request.comparison == "previous_period":
+            length = (end - start).days + 1
+            p_end = start - dt.timedelta(days=1)
+            p_start = p_end - dt.timedelta(days=length - 1)
+            previous = self._run_range(cur, shared, request, p_start, p_end)
+            result.comparison_range = (p_start, p_end)
+            result.rows = _compare(request, result.rows, previous.rows)
+        return result
+
+    def _day(self, shared: _Shared, site: str, day: dt.date) -> tuple[list[Path], Path | None]:
+        key = (site, day)
+        if key not in shared.days:
+            files = self.lake.event_files(site, day)
+            shared.days[key] = (files, current_rollup(self.lake, site, day, files))
+        return shared.days[key]
+
+    def _run_range(
+        self, cur: Connection, shared: _Shared, request: QueryRequest, start: dt.date, end: dt.date
+    ) -> QueryResult:
         site, dims = request.site_id, request.dimensions
         rollup_ok = not request.filters and len(dims) <= 1 and all(DIMENSIONS[d].rollup for d in dims)
         raw_files: list[str] = []
         rollup_files: list[str] = []
-        raw_days = rollup_days = 0
-        purged_days = 0
+        raw_days = rollup_days = purged_days = 0
         day = start
         while day <= end:
-            files = self.lake.event_files(site, day)
-            rollup = current_rollup(self.lake, site, day, files)
+            files, rollup = self._day(shared, site, day)
             if rollup_ok and rollup is not None:
                 rollup_files.append(str(rollup))
                 rollup_days += 1
@@ -180,18 +169,26 @@ class Querier:
                 purged_days += 1
             day += dt.timedelta(days=1)
         groups: dict[tuple[str, ...], Components] = {}
-        con = connect(self.settings)
-        try:
-            if raw_files:
-                params: dict[str, object] = {"files": raw_files}
-                sql = aggregate_sql(raw_source(), dims, request.filters, params)
-                _merge(groups, con.execute(sql, params).fetchall(), len(dims))
-            if rollup_files:
-                params = {"rfiles": rollup_files}
-                sql = rollup_sql(dims[0] if dims else None, params)
-                _merge(groups, con.execute(sql, params).fetchall(), len(dims))
-        finally:
-            con.close()
+        dim = dims[0] if dims else None
+        if raw_files:
+            # Our own temp tables (identifiers made up here), shared by the page's queries.
+            rows = shared.table(
+                cur, ("raw", *raw_files), f"WITH {base_sql(raw_source())} SELECT * FROM rows", {"files": raw_files}
+            )
+            params: dict[str, object] = {}
+            if rollup_ok and len(shared.dims) > 1:
+                # Raw days answered in rollup shape, all of the page's dimensions in one pass.
+                p: dict[str, object] = {}
+                virtual = shared.table(cur, ("virtual", *raw_files), long_aggregate_sql(shared.dims, p, rows=rows), p)
+                sql = rollup_sql(dim, params, source=virtual)
+            else:
+                sql = aggregate_sql(dims, request.filters, params, rows=rows)
+            _merge(groups, cur.execute(sql, params).fetchall(), len(dims))
+        if rollup_files:
+            self._load_rollups(rollup_files)
+            params = {"rfiles": rollup_files}
+            sql = rollup_sql(dim, params, source="(SELECT * FROM rollup_cache WHERE list_contains($rfiles, file))")
+            _merge(groups, cur.execute(sql, params).fetchall(), len(dims))
         result = self._finish(request, start, end, groups)
         result.raw_days, result.rollup_days = raw_days, rollup_days
         if purged_days:
@@ -230,6 +227,27 @@ class Querier:
         page = shown[request.offset : request.offset + request.limit]
         result.rows = [ResultRow(key, tuple(comp.metric(m) for m in request.metrics)) for key, comp in page]
         return result
+
+
+@dataclass(slots=True)
+class _Shared:
+    """What the queries of one :meth:`Querier.run_many` call share: day listings and temp tables."""
+
+    dims: tuple[str, ...]  # rollup dimensions the batch asks for
+    days: dict[tuple[str, dt.date], tuple[list[Path], Path | None]] = field(default_factory=dict)
+    tables: dict[tuple[str, ...], str] = field(default_factory=dict)
+
+    def table(self, cur: Connection, key: tuple[str, ...], sql: str, params: dict[str, object]) -> str:
+        if key not in self.tables:
+            name = f"shared_{len(self.tables)}"  # made up here, never from input
+            cur.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
+            self.tables[key] = name
+        return self.tables[key]
+
+
+def _rollup_dims(requests: list[QueryRequest]) -> tuple[str, ...]:
+    dims = {d for r in requests for d in r.dimensions if d in ROLLUP_DIMENSIONS}
+    return tuple(sorted(dims))
 
 
 def _merge(groups: dict[tuple[str, ...], Components], rows: list[tuple[object, ...]], ndims: int) -> None:

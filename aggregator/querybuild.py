@@ -32,34 +32,37 @@ _ENTRY = (
 
 
 def base_sql(source: str) -> str:
-    """Events of ``source`` with their visit: visit number, entry event, exit page, bounce, duration.
+    """Events of ``source`` with their visit: visit id, entry event, exit page, bounce, duration.
 
     Visits are split on gaps over 30 minutes within one (UTC day, day key);
-    they never span days because the day key itself changes at midnight.
+    they never span days because the day key itself changes at midnight. The
+    visit id ``vno`` is unique within the query.
     """
+    # The window functions run over a narrow projection (row id, day, key, time):
+    # sorting the full-width rows made sessionization ~15x slower.
     return f"""
-ev AS (SELECT *, CAST(ts AS DATE) AS day FROM {source}),
-s1 AS (
-  SELECT *, CASE WHEN lag(ts) OVER w IS NULL OR epoch(ts) - epoch(lag(ts) OVER w) > {VISIT_GAP_SECONDS}
-                 THEN 1 ELSE 0 END AS brk
-  FROM ev WINDOW w AS (PARTITION BY day, day_key ORDER BY ts)
+ev AS MATERIALIZED (SELECT *, CAST(ts AS DATE) AS day, row_number() OVER () AS rid FROM {source}),
+n1 AS (
+  SELECT rid, day, day_key, t,
+         CASE WHEN lag(t) OVER w IS NULL OR t - lag(t) OVER w > {VISIT_GAP_SECONDS} THEN 1 ELSE 0 END AS brk
+  FROM (SELECT rid, day, day_key, CAST(epoch(ts) AS BIGINT) AS t FROM ev)
+  WINDOW w AS (PARTITION BY day, day_key ORDER BY t, rid)
 ),
-s2 AS (
-  SELECT *, sum(brk) OVER (PARTITION BY day, day_key ORDER BY ts ROWS UNBOUNDED PRECEDING) AS vno FROM s1
-),
+n2 AS (SELECT rid, sum(brk) OVER (ORDER BY day, day_key, t, rid ROWS UNBOUNDED PRECEDING) AS vno FROM n1),
+s2 AS (SELECT ev.* EXCLUDE (rid), n2.vno FROM ev JOIN n2 USING (rid)),
 vis AS (
-  SELECT day, day_key, vno,
+  SELECT vno,
     count(*) FILTER (WHERE name = 'pageview') AS v_pv,
     coalesce(sum(least(engaged_ms, {MAX_ENGAGED_MS})) FILTER (WHERE name = 'engagement'), 0) AS v_eng,
     CAST(epoch(max(ts)) - epoch(min(ts)) AS BIGINT) AS v_dur,
     coalesce(arg_min({_ENTRY}, ts) FILTER (WHERE name = 'pageview'), arg_min({_ENTRY}, ts)) AS entry,
     coalesce(arg_max(path, ts) FILTER (WHERE name = 'pageview'), arg_max(path, ts)) AS exit_page
-  FROM s2 GROUP BY day, day_key, vno
+  FROM s2 GROUP BY vno
 ),
 rows AS (
   SELECT s2.*, vis.entry, vis.exit_page, vis.v_dur,
          (vis.v_pv = 1 AND vis.v_eng < {BOUNCE_ENGAGED_MS}) AS is_bounce
-  FROM s2 JOIN vis USING (day, day_key, vno)
+  FROM s2 JOIN vis USING (vno)
 )"""
 
 
@@ -84,14 +87,13 @@ def filter_sql(filters: tuple[Filter, ...], params: dict[str, Any]) -> str:
 
 
 def aggregate_sql(
-    source: str,
-    dimensions: tuple[str, ...],
-    filters: tuple[Filter, ...],
-    params: dict[str, Any],
-    *,
-    with_base: bool = True,
+    dimensions: tuple[str, ...], filters: tuple[Filter, ...], params: dict[str, Any], *, rows: str | None = None
 ) -> str:
-    """One row per group: the dimension values d0..dn then the :class:`Components` columns."""
+    """One row per group: the dimension values d0..dn then the :class:`Components` columns.
+
+    ``rows`` names a table already holding :func:`base_sql`'s rows (our own temp
+    table); without it the raw files in ``$files`` are sessionized inline.
+    """
     dcols = [f"d{i}" for i in range(len(dimensions))]
     dsel = "".join(f"{DIMENSIONS[d].sql} AS d{i}, " for i, d in enumerate(dimensions))
     dgroup = "".join(f"{c}, " for c in dcols)
@@ -99,10 +101,11 @@ def aggregate_sql(
     group_final = f"GROUP BY {by}" if dcols else ""
     join = " AND ".join(f"a.{c} IS NOT DISTINCT FROM s.{c}" for c in dcols) or "true"
     pick = "".join(f"coalesce(a.{c}, s.{c}) AS {c}, " for c in dcols)
-    head = ("WITH " + base_sql(source) + ",") if with_base else "WITH"
+    head = "WITH" if rows else "WITH " + base_sql(raw_source()) + ","
+    relation = rows or "rows"
     return f"""{head}
 g AS (SELECT {dsel}day, day_key, vno, ts, name, path, engaged_ms, scroll_depth, is_bounce, v_dur
-      FROM rows WHERE {filter_sql(filters, params)}),
+      FROM {relation} WHERE {filter_sql(filters, params)}),
 pv AS (
   SELECT {dgroup}day, day_key, vno,
     count(*) FILTER (WHERE name = 'pageview') AS n_pv,
@@ -138,13 +141,60 @@ def raw_source() -> str:
     return "read_parquet($files)"
 
 
-def rollup_sql(dimension: str | None, params: dict[str, Any]) -> str:
-    """Sum rollup rows over the days of ``$rfiles``: per value of one dimension, or totals."""
+def rollup_sql(dimension: str | None, params: dict[str, Any], *, source: str) -> str:
+    """Sum rollup-shaped rows of ``source`` (our own relation): per value of one dimension, or totals."""
     sums = ", ".join(f"sum({c})" for c in COMPONENT_NAMES)
     if dimension is None:
-        return f"SELECT {sums} FROM read_parquet($rfiles) WHERE dimension = ''"
+        return f"SELECT {sums} FROM {source} WHERE dimension = ''"
     if dimension in ROLLUP_TIME_SQL:
         expr = ROLLUP_TIME_SQL[dimension]
-        return f"SELECT {expr} AS d0, {sums} FROM read_parquet($rfiles) WHERE dimension = '' GROUP BY d0"
+        return f"SELECT {expr} AS d0, {sums} FROM {source} WHERE dimension = '' GROUP BY d0"
     params["rdim"] = dimension
-    return f"SELECT value AS d0, {sums} FROM read_parquet($rfiles) WHERE dimension = $rdim GROUP BY d0"
+    return f"SELECT value AS d0, {sums} FROM {source} WHERE dimension = $rdim GROUP BY d0"
+
+
+def long_aggregate_sql(dimensions: tuple[str, ...], params: dict[str, Any], *, rows: str) -> str:
+    """Rollup-shaped rows (day, dimension, value, components) for many single dimensions in one pass.
+
+    Each event row is repeated once per dimension (``unnest`` of the fixed
+    expressions), plus once for the day's totals (dimension ``''``). This is how
+    rollups are built and how a dashboard page answers its raw days at once.
+    """
+    params["dimnames"] = ["", *dimensions]
+    values = ", ".join(["''", *(f"CAST({DIMENSIONS[d].sql} AS VARCHAR)" for d in dimensions)])
+    comps = ", ".join(f"{c}" for c in COMPONENT_NAMES)
+    key = "day, dimension, value"
+    return f"""WITH
+u AS (SELECT day, day_key, vno, name, path, engaged_ms, scroll_depth, is_bounce, v_dur,
+             unnest($dimnames) AS dimension, unnest([{values}]) AS value FROM {rows}),
+pv AS (
+  SELECT {key}, day_key, vno,
+    count(*) FILTER (WHERE name = 'pageview') AS n_pv,
+    count(*) FILTER (WHERE name <> 'engagement') AS n_ev,
+    sum(least(engaged_ms, {MAX_ENGAGED_MS})) FILTER (WHERE name = 'engagement') AS eng,
+    bool_or(is_bounce) AS b, max(v_dur) AS dur
+  FROM u GROUP BY {key}, day_key, vno
+),
+a AS (
+  SELECT {key},
+    count(DISTINCT day_key) FILTER (WHERE n_ev > 0) AS visitors,
+    count(*) FILTER (WHERE n_ev > 0) AS visits,
+    sum(n_pv) AS pageviews, sum(n_ev) AS events,
+    count(*) FILTER (WHERE n_ev > 0 AND b) AS bounces,
+    sum(dur) FILTER (WHERE n_ev > 0) AS duration_sum,
+    sum(eng) AS engaged_sum,
+    count(DISTINCT day_key) FILTER (WHERE eng IS NOT NULL) AS engaged_n
+  FROM pv GROUP BY {key}
+),
+s AS (
+  SELECT {key}, sum(m) AS scroll_sum, count(*) AS scroll_n FROM (
+    SELECT {key}, day_key, path, max(scroll_depth) AS m FROM u
+    WHERE name = 'engagement' AND scroll_depth IS NOT NULL GROUP BY {key}, day_key, path
+  ) GROUP BY {key}
+),
+j AS (
+  SELECT coalesce(a.day, s.day) AS day, coalesce(a.dimension, s.dimension) AS dimension,
+         coalesce(a.value, s.value) AS value, a.* EXCLUDE (day, dimension, value), s.scroll_sum, s.scroll_n
+  FROM a FULL OUTER JOIN s ON a.day = s.day AND a.dimension = s.dimension AND a.value IS NOT DISTINCT FROM s.value
+)
+SELECT day, dimension, value, {comps} FROM j"""

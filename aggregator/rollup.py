@@ -21,7 +21,7 @@ from aggregator.db import connect
 from aggregator.dimensions import ROLLUP_DIMENSIONS
 from aggregator.lake import Lake, publish, sql_path
 from aggregator.metrics import COMPONENT_NAMES
-from aggregator.querybuild import aggregate_sql, base_sql
+from aggregator.querybuild import base_sql, long_aggregate_sql, raw_source
 from aggregator.settings import Settings
 
 
@@ -48,24 +48,20 @@ def build_rollup(settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path
     files = Lake.visible_parquet(day_dir)
     if not files:
         return False
-    day = dt.date.fromisoformat(day_dir.name.split("=", 1)[1])
     name = fingerprint(files) + ".parquet"
     con = connect(settings)
     try:
         params: dict[str, object] = {"files": [str(f) for f in files]}
-        con.execute(f"CREATE TEMP TABLE rows AS WITH {base_sql('read_parquet($files)')} SELECT * FROM rows", params)
-        (site,) = con.execute("SELECT any_value(site) FROM rows").fetchone() or (None,)
-        comps = ", ".join(COMPONENT_NAMES)
+        con.execute(f"CREATE TEMP TABLE day_rows AS WITH {base_sql(raw_source())} SELECT * FROM rows", params)
+        (site,) = con.execute("SELECT any_value(site) FROM day_rows").fetchone() or (None,)
+        p: dict[str, object] = {"site": site}
+        inner = long_aggregate_sql(ROLLUP_DIMENSIONS, p, rows="day_rows")
+        comps = ", ".join(f"CAST({c} AS BIGINT) AS {c}" for c in COMPONENT_NAMES)
         con.execute(
-            "CREATE TEMP TABLE r (site VARCHAR, day DATE, dimension VARCHAR, value VARCHAR, "
-            + ", ".join(f"{c} BIGINT" for c in COMPONENT_NAMES)
-            + ")"
+            f"CREATE TEMP TABLE r AS SELECT CAST($site AS VARCHAR) AS site, day, dimension, value, {comps} "
+            f"FROM ({inner})",
+            p,
         )
-        for dim in (None, *ROLLUP_DIMENSIONS):
-            p: dict[str, object] = {"site": site, "day": day, "dim": dim or ""}
-            inner = aggregate_sql("rows", (dim,) if dim else (), (), p, with_base=False)
-            value = "d0" if dim else "''"
-            con.execute(f"INSERT INTO r SELECT $site, $day, $dim, {value}, {comps} FROM ({inner})", p)
         lake.staging_dir.mkdir(parents=True, exist_ok=True)
         tmp = lake.staging_dir / f"rollup-{uuid.uuid4().hex}.parquet"
         con.execute(f"COPY (SELECT * FROM r ORDER BY dimension, value) TO {sql_path(tmp)} (FORMAT parquet)")
@@ -78,20 +74,27 @@ def build_rollup(settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path
     return True
 
 
-def refresh_rollups(settings: Settings, now: dt.datetime, *, force: bool = False) -> int:
+def refresh_rollups(settings: Settings, now: dt.datetime, *, force: bool = False, today: bool = False) -> int:
     lake = Lake(settings.lake_dir)
     with lake.writer():
-        return refresh_rollups_locked(settings, lake, now, force=force)
+        return refresh_rollups_locked(settings, lake, now, force=force, today=today)
 
 
-def refresh_rollups_locked(settings: Settings, lake: Lake, now: dt.datetime, *, force: bool = False) -> int:
-    """Build the rollup of every closed day (before today, UTC) that has none matching its files."""
-    today = now.astimezone(dt.UTC).date()
+def refresh_rollups_locked(
+    settings: Settings, lake: Lake, now: dt.datetime, *, force: bool = False, today: bool = False
+) -> int:
+    """Build the rollup of every closed day (before today, UTC) that has none matching its files.
+
+    With ``today``, the current day too (``ingest --follow`` does so after each
+    batch: until the next batch changes the day's files, dashboards read today
+    from it; right after, from raw events, exactly as before).
+    """
+    current = now.astimezone(dt.UTC).date()
     built = 0
     for site_path in lake.site_dirs(lake.events_dir):
         for day in Lake.days_in(site_path):
-            if day >= today:
-                continue  # today is still growing: queries read it raw
+            if day > current or (day == current and not today):
+                continue
             day_dir = site_path / f"day={day.isoformat()}"
             rollup_dir = lake.rollups_dir / site_path.name / day_dir.name
             files = Lake.visible_parquet(day_dir)

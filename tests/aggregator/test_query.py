@@ -277,3 +277,16 @@ def test_order_pagination_total_rows_and_comparison(data: Data) -> None:
 def test_invalid_requests_name_the_problem(data: Data, kw: dict[str, object], message: str) -> None:
     with pytest.raises(QueryError, match=message.replace("(", r"\(")):
         run(data.raw, **kw)
+
+
+def test_run_many_shares_work_and_gives_the_same_answers(data: Data) -> None:
+    dims = [(), ("time:day",), ("visit:source",), ("event:page",), ("visit:isp",), ("time:hour",)]
+    requests = [QueryRequest(WWW, METRICS, (START, END), d) for d in dims]
+    requests.append(
+        QueryRequest(WWW, METRICS, (START, END), ("event:page",), (Filter("is", "visit:device", ("mobile",)),))
+    )
+    for settings in (data.raw, data.mixed):
+        results = Querier(settings).run_many(requests, NOW)
+        for request, result in zip(requests, results, strict=True):
+            filters = tuple((f.op, f.dimension, f.values) for f in request.filters)
+            assert as_dict(result) == truth(data, 1, dimensions=request.dimensions, filters=filters), request
