@@ -1,8 +1,9 @@
-"""The overview's numbers: KPI cards with change, the time series, the breakdown panels.
+"""The overview's numbers: KPI cards with change, the time series, the breakdown panels, realtime.
 
-Every figure is a Stats API v2 query through :class:`~dashboards.reports.Reports`
-with explicit dates, so the previous period is computed the same way as the
-current one and a CSV export re-runs exactly the query behind its panel.
+A page is one batch of typed queries (``Querier.run_many``: the day files are
+listed and raw days sessionized once for all of them) with explicit dates, so
+the previous period is computed like the current one and a CSV export re-runs
+exactly the query behind its panel, only with more rows.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from aggregator.query import MAX_LIMIT, QueryRequest
+from aggregator.query import MAX_LIMIT, QueryRequest, QueryResult
 from dashboards import fmt
-from dashboards.panels import FILTERS, Panel, Tab
+from dashboards.panels import FILTERS, PANELS, Panel, Tab
 from dashboards.reports import Reports
 from dashboards.viewstate import CHART_METRICS, ViewState
 
@@ -59,9 +60,12 @@ class Kpi:
         return "good" if up != (self.name in LOWER_IS_BETTER) else "bad"
 
 
-def kpis(reports: Reports, site: str, state: ViewState) -> list[Kpi]:
+def kpi_request(site: str, state: ViewState) -> QueryRequest:
+    return request(site, KPI_METRICS, state, comparison="previous_period")
+
+
+def kpis(result: QueryResult) -> list[Kpi]:
     """Totals of the range, each with the previous period of the same length (the aggregator's comparison)."""
-    result = reports.run(request(site, KPI_METRICS, state, comparison="previous_period"))
     row = result.rows[0] if result.rows else None
     out = []
     for i, name in enumerate(KPI_METRICS):
@@ -98,8 +102,11 @@ def buckets(state: ViewState) -> list[str]:
     return out
 
 
-def series(reports: Reports, site: str, state: ViewState, now: dt.datetime) -> list[tuple[str, Number]]:
-    result = reports.run(request(site, (state.metric,), state, (f"time:{state.interval}",)))
+def series_request(site: str, state: ViewState) -> QueryRequest:
+    return request(site, (state.metric,), state, (f"time:{state.interval}",))
+
+
+def series(result: QueryResult, state: ViewState, now: dt.datetime) -> list[tuple[str, Number]]:
     values = {str(r.dimensions[0]): r.metrics[0] for r in result.rows}
     cutoff = now.strftime("%Y-%m-%d %H:00:00") if state.interval == "hour" else now.date().isoformat()
     return [(b, values.get(b, 0)) for b in buckets(state) if b <= cutoff]
@@ -130,8 +137,11 @@ class PanelData:
         return [(m, fmt.metric(m, v), v) for m, v in zip(self.tab.metrics, row.metrics, strict=True)]
 
 
-def panel(reports: Reports, site: str, state: ViewState, panel: Panel, tab: Tab, limit: int = TOP_ROWS) -> PanelData:
-    result = reports.run(request(site, tab.metrics, state, tab.dimensions, limit))
+def panel_request(site: str, state: ViewState, tab: Tab, limit: int = TOP_ROWS) -> QueryRequest:
+    return request(site, tab.metrics, state, tab.dimensions, limit)
+
+
+def panel(result: QueryResult, state: ViewState, panel: Panel, tab: Tab) -> PanelData:
     top = max((float(r.metrics[0]) for r in result.rows), default=0.0) or 1.0
     rows: list[PanelRow] = []
     for r in result.rows:
@@ -145,7 +155,7 @@ def panel(reports: Reports, site: str, state: ViewState, panel: Panel, tab: Tab,
 
 def export_rows(reports: Reports, site: str, state: ViewState, tab: Tab) -> tuple[list[str], list[list[object]]]:
     """The panel's full table for CSV: the same query as on screen, more rows."""
-    result = reports.run(request(site, tab.metrics, state, tab.dimensions, EXPORT_ROWS))
+    result = reports.run(panel_request(site, state, tab, EXPORT_ROWS))
     header = [FILTERS[k][1] for k in tab.filter_keys] + list(tab.metrics)
     return header, [[*r.dimensions, *r.metrics] for r in result.rows]
 
@@ -158,15 +168,14 @@ class Realtime:
     k: int
 
 
-def realtime(reports: Reports, site: str, now: dt.datetime) -> Realtime:
-    """Visitors in the current UTC hour so far, from data already ingested, and how old that data is.
+def realtime_request(site: str, now: dt.datetime) -> QueryRequest:
+    # The query API's finest bucket is the hour: "this hour so far", not "the last 5 minutes".
+    return QueryRequest(site_id=site, metrics=("visitors",), date_range=(now.date(), now.date()),
+                        dimensions=("time:hour",))
 
-    The query API's finest time bucket is the hour, so this is "this hour", not
-    "the last 5 minutes" (a finer bucket has to come from the aggregator).
-    """
-    today = now.date()
-    result = reports.run(QueryRequest(site_id=site, metrics=("visitors",), date_range=(today, today),
-                                      dimensions=("time:hour",)), now=now)
+
+def realtime(result: QueryResult, reports: Reports, now: dt.datetime) -> Realtime:
+    """Visitors in the current UTC hour, from data already ingested, and how old that data is."""
     hour = now.strftime("%Y-%m-%d %H:00:00")
     value = next((int(r.metrics[0]) for r in result.rows if r.dimensions[0] == hour), None)
     last = reports.last_ingest()
@@ -176,3 +185,21 @@ def realtime(reports: Reports, site: str, now: dt.datetime) -> Realtime:
         age = max(0, int((now - last).total_seconds()))
         freshness = f"data ingested {fmt.duration(age)} ago" if age >= 1 else "data ingested just now"
     return Realtime(value, hour[11:16], freshness, result.k_anonymity)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    kpis: list[Kpi]
+    points: list[tuple[str, Number]]
+    panels: list[PanelData]
+    realtime: Realtime
+
+
+def page(reports: Reports, site: str, state: ViewState, now: dt.datetime) -> Page:
+    """Every number of the overview, from one batch of queries."""
+    tabs = [(p, p.tab(state.tab(p.key))) for p in PANELS]
+    requests = [kpi_request(site, state), series_request(site, state), realtime_request(site, now)]
+    requests += [panel_request(site, state, tab) for _, tab in tabs]
+    k, s, r, *rest = reports.run_many(requests, now)
+    panels = [panel(result, state, p, tab) for result, (p, tab) in zip(rest, tabs, strict=True)]
+    return Page(kpis(k), series(s, state, now), panels, realtime(r, reports, now))

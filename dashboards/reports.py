@@ -37,8 +37,12 @@ class Reports:
         self.aggregate_retention_months = settings.aggregate_retention_months
 
     def run(self, request: QueryRequest, now: dt.datetime | None = None) -> QueryResult:
+        return self.run_many([request], now)[0]
+
+    def run_many(self, requests: list[QueryRequest], now: dt.datetime | None = None) -> list[QueryResult]:
+        """Several queries in one batch (one page): the aggregator lists and sessionizes the days once."""
         try:
-            return self._querier.run(request, now=now or dt.datetime.now(dt.UTC))
+            return self._querier.run_many(requests, now=now or dt.datetime.now(dt.UTC))
         except QueryError as exc:
             raise ReportError(str(exc)) from None
 

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from dashboards import charts, fmt, overview
 from dashboards.auth import Identity
 from dashboards.csvexport import to_csv
-from dashboards.panels import FILTERS, PANELS, PANELS_BY_KEY
+from dashboards.panels import FILTERS, PANELS_BY_KEY
 from dashboards.reports import ReportError
 from dashboards.services import Services, services
 from dashboards.viewstate import CHART_METRICS, PERIODS, ViewState, allowed_intervals
@@ -34,7 +34,7 @@ async def sites_list(request: Request, identity: Identity) -> Response:
         out: list[tuple[str, Any]] = []
         for site in svc.settings.sites:
             try:
-                out.append((site, overview.kpis(svc.reports, site, state)[0]))
+                out.append((site, overview.kpis(svc.reports.run(overview.kpi_request(site, state)))[0]))
             except ReportError:
                 out.append((site, None))
         return out
@@ -50,16 +50,15 @@ def _site(svc: Services, request: Request) -> str | None:
 
 
 def _overview_data(svc: Services, site: str, state: ViewState, now: dt.datetime) -> dict[str, Any]:
-    kpis = overview.kpis(svc.reports, site, state)
-    points = overview.series(svc.reports, site, state, now)
+    data = overview.page(svc.reports, site, state, now)
 
     def fmt_metric(v: float) -> str:
         return fmt.metric(state.metric, v)
 
-    chart = charts.line_chart(points, label=f"{CHART_METRICS[state.metric]} by {state.interval}", fmt=fmt_metric)
-    panels = [overview.panel(svc.reports, site, state, p, p.tab(state.tab(p.key))) for p in PANELS]
-    live = overview.realtime(svc.reports, site, now)
-    return {"kpis": kpis, "points": points, "chart": chart, "panels": panels, "realtime": live}
+    chart = charts.line_chart(data.points, label=f"{CHART_METRICS[state.metric]} by {state.interval}",
+                              fmt=fmt_metric)
+    return {"kpis": data.kpis, "points": data.points, "chart": chart, "panels": data.panels,
+            "realtime": data.realtime}
 
 
 @page()
