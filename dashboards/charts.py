@@ -68,7 +68,8 @@ def line_chart(points: Sequence[tuple[str, Number]], *, label: str, fmt: Callabl
             parts.append(f'<circle class="dot" cx="{cx:.1f}" cy="{cy:.1f}" r="3">'
                          f"<title>{escape(lbl)}: {escape(fmt(v))}</title></circle>")
             if i % step == 0 or i == n - 1 and n <= 8:
-                parts.append(f'<text class="axis" x="{cx:.1f}" y="{H - 8}" text-anchor="middle">'
+                anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
+                parts.append(f'<text class="axis" x="{cx:.1f}" y="{H - 8}" text-anchor="{anchor}">'
                              f"{escape(_short(lbl))}</text>")
     parts.append("</svg>")
     return Markup("".join(parts))
