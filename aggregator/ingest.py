@@ -41,10 +41,9 @@ from aggregator.manifest import BatchRecord, Manifest
 from aggregator.records import (
     RECORD_KEYS,
     check_line,
+    fast_ok_sql,
     json_columns_sql,
     quarantine_text,
-    reason_sql,
-    record_json_sql,
     typed_select_sql,
 )
 from aggregator.settings import Settings
@@ -168,13 +167,26 @@ class Ingester:
             inputs: list[tuple[Path, str]] = []  # (file DuckDB reads, segment name)
             for seg in segments:
                 if seg in suspicious:
-                    clean = self._python_path(seg, staging, quarantine, report)
+                    clean = self._python_path(seg, staging, quarantine, report, seg.name)
                     if clean is not None:
                         inputs.append((clean, seg.name))
                 else:
                     inputs.append((seg, seg.name))
-            if inputs:
-                report.events += self._stage_events(con, inputs, staging, batch, quarantine, report)
+            for round_ in (1, 2):
+                if not inputs:
+                    break
+                # Segments whose rows fail the bulk check take the exact Python path (reasons, line
+                # numbers), and their clean remainder comes back for a second, final round.
+                count, failed = self._stage_events(con, inputs, staging, f"{batch}_{round_}")
+                report.events += count
+                retry = []
+                for path, name in failed:
+                    if round_ == 2:
+                        raise RuntimeError(f"records of {name} pass Event.from_record but not the bulk check")
+                    clean = self._python_path(path, staging, quarantine, report, name)
+                    if clean is not None:
+                        retry.append((clean, name))
+                inputs = retry
         finally:
             con.close()
         files: list[tuple[str, str]] = []
@@ -219,7 +231,7 @@ class Ingester:
             return bad
 
     def _python_path(
-        self, seg: Path, staging: Path, quarantine: dict[str, list[str]], report: IngestReport
+        self, seg: Path, staging: Path, quarantine: dict[str, list[str]], report: IngestReport, name: str
     ) -> Path | None:
         import json
 
@@ -230,12 +242,12 @@ class Ingester:
             event, reason = check_line(line)
             if event is None:
                 assert reason is not None
-                self._quarantine(quarantine, seg.name, n, reason, quarantine_text(line), report)
+                self._quarantine(quarantine, name, n, reason, quarantine_text(line), report)
             else:
                 clean_lines.append(json.dumps(event.to_record(), separators=(",", ":")))
         if not clean_lines:
             return None
-        clean = staging / f"clean-{seg.name}"
+        clean = staging / f"clean-{name}"
         clean.write_text("\n".join(clean_lines) + "\n")
         return clean
 
@@ -256,32 +268,28 @@ class Ingester:
         report.reasons[reason] += 1
 
     def _stage_events(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        inputs: list[tuple[Path, str]],
-        staging: Path,
-        batch: str,
-        quarantine: dict[str, list[str]],
-        report: IngestReport,
-    ) -> int:
+        self, con: duckdb.DuckDBPyConnection, inputs: list[tuple[Path, str]], staging: Path, pattern: str
+    ) -> tuple[int, list[tuple[Path, str]]]:
+        """Stage the rows of ``inputs`` whose segment passes the bulk check; return the segments that do not."""
         con.execute(
-            f"CREATE TEMP TABLE raw AS SELECT *, {reason_sql()} AS reason FROM read_json(?, "
-            f"format='newline_delimited', columns={json_columns_sql()}, filename=true)",
+            f"CREATE TEMP TABLE good AS SELECT {typed_select_sql()}, {fast_ok_sql()} AS ok, filename "
+            f"FROM read_json(?, format='newline_delimited', columns={json_columns_sql()}, filename=true)",
             [[str(p) for p, _ in inputs]],
         )
-        segment_of = {str(p): name for p, name in inputs}
-        bad = con.execute(f"SELECT filename, reason, {record_json_sql()} FROM raw WHERE reason IS NOT NULL").fetchall()
-        for filename, reason, text in bad:
-            self._quarantine(quarantine, segment_of[filename], None, reason, text, report)
-        con.execute(f"CREATE TEMP TABLE good AS SELECT {typed_select_sql()} FROM raw WHERE reason IS NULL")
-        con.execute("DROP TABLE raw")
-        (count,) = con.execute("SELECT count(*) FROM good").fetchone() or (0,)
+        failed_names = {r[0] for r in con.execute("SELECT DISTINCT filename FROM good WHERE NOT ok").fetchall()}
+        failed = [(p, name) for p, name in inputs if str(p) in failed_names]
+        (count,) = con.execute(
+            "SELECT count(*) FROM good WHERE NOT list_contains(?, filename)", [sorted(failed_names)]
+        ).fetchone() or (0,)
         if count:
-            out = staging / "events"
+            out = staging / "events" / pattern  # one directory per round: COPY wants an empty one
+            out.parent.mkdir(exist_ok=True)
             # Partition columns are not written into the files; `site` stays in them.
             con.execute(
-                f"COPY (SELECT *, {site_dir_sql('site')} AS s, CAST(ts AS DATE) AS d FROM good) TO {sql_path(out)} "
-                f"(FORMAT parquet, PARTITION_BY (s, d), FILENAME_PATTERN '{batch}_{{i}}', COMPRESSION zstd)"
+                f"COPY (SELECT * EXCLUDE (ok, filename), {site_dir_sql('site')} AS s, CAST(ts AS DATE) AS d "
+                f"FROM good WHERE NOT list_contains(?, filename)) TO {sql_path(out)} "
+                f"(FORMAT parquet, PARTITION_BY (s, d), FILENAME_PATTERN '{pattern}_{{i}}')",
+                [sorted(failed_names)],
             )
         con.execute("DROP TABLE good")
-        return int(count)
+        return int(count), failed

@@ -154,28 +154,3 @@ class Lake:
 
     def event_files(self, site: str, day: dt.date) -> list[Path]:
         return self.visible_parquet(self.day_dir(site, day))
-
-    def sites(self) -> list[str]:
-        """Sites with events or rollups, read back from the Parquet files themselves."""
-        return sorted(self._site_names())
-
-    def _site_names(self) -> set[str]:
-        import duckdb
-
-        found: set[str] = set()
-        for base in (self.events_dir, self.rollups_dir):
-            for site_path in self.site_dirs(base):
-                for day in reversed(self.days_in(site_path)):
-                    files = self.visible_parquet(site_path / f"day={day.isoformat()}")
-                    if files:
-                        con = duckdb.connect()
-                        try:
-                            row = con.execute(
-                                "SELECT any_value(site) FROM read_parquet(?)", [[str(files[0])]]
-                            ).fetchone()
-                        finally:
-                            con.close()
-                        if row and row[0] is not None:
-                            found.add(str(row[0]))
-                        break
-        return found

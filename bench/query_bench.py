@@ -139,8 +139,9 @@ def overview(data_dir: Path, runs: int) -> None:
     print(
         json.dumps(
             {
-                "median_s": statistics.median(times),
+                "median_s": statistics.median(times[1:] or times),
                 "min_s": min(times),
+                "cold_s": times[0],
                 "rss_mb": rss_mb,
                 "kpi": list(kpi),
                 "raw_days": results[1].raw_days,

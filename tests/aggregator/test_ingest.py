@@ -127,3 +127,31 @@ def test_invalid_records_go_to_quarantine_and_the_rest_is_ingested(settings: Set
     assert any("fields not in the inventory" in r for r in reasons)
     # A foreign field's value is not kept, even in quarantine (PRIVACY.md: nothing outside the inventory).
     assert "203.0.113.9" not in "".join(f.read_text() for f in q.iterdir())
+
+
+def test_bulk_check_accepts_nothing_event_from_record_rejects(settings: Settings, events: list[Event]) -> None:
+    from collector.schema import INVENTORY, RecordError
+
+    good = events[0].to_record()
+    wrong: list[object] = ["7", 7, 7.5, True, None, [1], {"a": 1}, -1, 2**64, 10**30]
+    bad_records = []
+    for f in INVENTORY:
+        for value in wrong:
+            rec = {**good, f.name: value}
+            try:
+                Event.from_record(rec)
+                from aggregator.records import lake_range_error
+
+                if lake_range_error(Event.from_record(rec)) is None:
+                    continue  # valid: not a case for this test
+            except RecordError:
+                pass
+            bad_records.append(rec)
+    settings.sealed_dir.mkdir(parents=True)
+    for i, rec in enumerate(bad_records):
+        # Each bad record alone among good ones: if the bulk check let it through, it would be ingested.
+        lines = [json.dumps(e.to_record()) for e in events[i % 50 : i % 50 + 3]] + [json.dumps(rec)]
+        (settings.sealed_dir / f"{i:05d}-x.jsonl").write_text("\n".join(lines) + "\n")
+    report = Ingester(settings).run_once()
+    assert report.quarantined == len(bad_records)
+    assert report.events == 3 * len(bad_records)
