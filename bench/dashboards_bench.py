@@ -74,7 +74,8 @@ def main() -> int:
     subprocess.run([sys.executable, "-m", "dashboards", "users", "add", "bench", "--admin", "--password-stdin"],
                    cwd=ROOT, env=env, input="bench-password-1\n", text=True, capture_output=True)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "dashboards", "serve", "--port", str(port)], cwd=ROOT, env=env,
+    # cwd: DuckDB spills to ./.tmp; keep that next to the lake, not in the repository.
+    proc = subprocess.Popen([sys.executable, "-m", "dashboards", "serve", "--port", str(port)], cwd=data_dir, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -110,7 +110,7 @@ def start_dashboards(data_dir: Path, env: dict[str, str] | None = None, timeout:
     log_file = open(log_path, "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "dashboards", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=data_dir.parent, env=full_env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
     )
     server = Server(f"http://127.0.0.1:{port}", data_dir, proc, log_path, log_file)
     deadline = time.monotonic() + timeout
