@@ -193,6 +193,7 @@ class Page:
     points: list[tuple[str, Number]]
     panels: list[PanelData]
     realtime: Realtime
+    warnings: list[str]
 
 
 def page(reports: Reports, site: str, state: ViewState, now: dt.datetime) -> Page:
@@ -200,6 +201,9 @@ def page(reports: Reports, site: str, state: ViewState, now: dt.datetime) -> Pag
     tabs = [(p, p.tab(state.tab(p.key))) for p in PANELS]
     requests = [kpi_request(site, state), series_request(site, state), realtime_request(site, now)]
     requests += [panel_request(site, state, tab) for _, tab in tabs]
-    k, s, r, *rest = reports.run_many(requests, now)
+    results = reports.run_many(requests, now)
+    k, s, r, *rest = results
     panels = [panel(result, state, p, tab) for result, (p, tab) in zip(rest, tabs, strict=True)]
-    return Page(kpis(k), series(s, state, now), panels, realtime(r, reports, now))
+    # The aggregator says when part of the range cannot answer (e.g. raw events past retention).
+    warnings = list(dict.fromkeys(w for result in results for w in result.warnings))
+    return Page(kpis(k), series(s, state, now), panels, realtime(r, reports, now), warnings)

@@ -58,7 +58,7 @@ def _overview_data(svc: Services, site: str, state: ViewState, now: dt.datetime)
     chart = charts.line_chart(data.points, label=f"{CHART_METRICS[state.metric]} by {state.interval}",
                               fmt=fmt_metric)
     return {"kpis": data.kpis, "points": data.points, "chart": chart, "panels": data.panels,
-            "realtime": data.realtime}
+            "realtime": data.realtime, "warnings": data.warnings}
 
 
 @page()

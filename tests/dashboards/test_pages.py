@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+from pathlib import Path
 
 import httpx
 
 from tests.conftest import Server
-from tests.dashboards.conftest import DEMO, VIEWER, VIEWER_PASSWORD, XSS_SITE, Admin, login
+from tests.dashboards.conftest import DEMO, VIEWER, VIEWER_PASSWORD, XSS_SITE, Admin, base_env, csrf_token, login, run
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
        "form-action 'self'; base-uri 'none'")
@@ -85,3 +86,25 @@ def test_no_page_or_export_shows_day_keys(admin: Admin) -> None:
     for path in (f"/sites/{DEMO}", f"/sites/{DEMO}/export/pages.csv", "/admin/sites", "/sites"):
         text = admin.client.get(path).text
         assert "day_key" not in text and "day key" not in text.replace("a key whose daily salt", "")
+
+
+def test_admin_adds_a_user_who_can_log_in_then_disables_them(admin: Admin, dashboards: Server) -> None:
+    token = csrf_token(admin.client.get("/admin/users").text)
+    r = admin.client.post("/admin/users", data={"name": "carol", "role": "viewer", "password": "", "csrf_token": token})
+    shown = re.search(r'id="new-password">([^<]+)<', r.text)
+    assert r.status_code == 200 and shown
+    with login(dashboards.url, "carol", shown.group(1)) as carol:
+        assert carol.get("/sites").status_code == 200
+        assert shown.group(1) not in admin.client.get("/admin/users").text  # shown once
+        r = admin.client.post("/admin/users/carol", data={"action": "disable", "csrf_token": token})
+        assert r.status_code == 303
+        assert carol.get("/sites").status_code == 303
+    r = admin.client.post("/admin/users/admin", data={"action": "disable", "csrf_token": token})
+    assert r.status_code == 400 and "cannot disable or demote yourself" in r.text
+    log = admin.client.get("/admin/audit").text
+    assert "user_add" in log and "user_disable" in log
+
+
+def test_cli_prints_a_generated_password_once(seeded: Path) -> None:
+    out = run(["-m", "dashboards", "users", "add", "dave"], base_env(seeded))
+    assert out.startswith("added viewer dave\npassword: ") and len(out.split("password: ")[1].strip()) >= 16
