@@ -62,8 +62,11 @@ def main() -> int:
     args = ap.parse_args()
     qb = _generator()
     data_dir: Path = args.dir / f"n{args.events}"
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{platform.platform()}", flush=True)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.platform()}",
+        flush=True,
+    )
     if not (data_dir / "lake" / "rollups").is_dir():
         print(f"generating {args.events:,} events over 90 days ...", flush=True)
         qb.generate(data_dir, args.events, os.cpu_count() or 2)  # type: ignore[attr-defined]
@@ -71,12 +74,24 @@ def main() -> int:
     last = qb.LAST_DAY  # type: ignore[attr-defined]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
     env.update({"ANALYTICS_DATA_DIR": str(data_dir), "ANALYTICS_SITES": site})
-    subprocess.run([sys.executable, "-m", "dashboards", "users", "add", "bench", "--admin", "--password-stdin"],
-                   cwd=ROOT, env=env, input="bench-password-1\n", text=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "dashboards", "users", "add", "bench", "--admin", "--password-stdin"],
+        cwd=ROOT,
+        env=env,
+        input="bench-password-1\n",
+        text=True,
+        capture_output=True,
+    )
     port = free_port()
     # cwd: DuckDB spills to ./.tmp; keep that next to the lake, not in the repository.
-    proc = subprocess.Popen([sys.executable, "-m", "dashboards", "serve", "--port", str(port)], cwd=data_dir, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dashboards", "serve", "--port", str(port)],
+        cwd=data_dir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -94,24 +109,37 @@ def main() -> int:
             views = {
                 "last 30 days": {"period": "custom", "from": str(start), "to": str(last)},
                 "all 90 days": {"period": "custom", "from": str(first), "to": str(last)},
-                "30 days, filter browser=Chrome": {"period": "custom", "from": str(start), "to": str(last),
-                                                   "browser": "Chrome"},
+                "30 days, filter browser=Chrome": {
+                    "period": "custom",
+                    "from": str(start),
+                    "to": str(last),
+                    "browser": "Chrome",
+                },
             }
             for name, params in views.items():
                 cold = _timed(c, f"/sites/{site}", params)
                 warm = statistics.median(_timed(c, f"/sites/{site}", params) for _ in range(args.runs))
-                panels = {p: statistics.median(_timed(c, f"/sites/{site}/export/{p}.csv", params)
-                                               for _ in range(max(1, args.runs // 2))) for p in PANELS}
+                panels = {
+                    p: statistics.median(
+                        _timed(c, f"/sites/{site}/export/{p}.csv", params) for _ in range(max(1, args.runs // 2))
+                    )
+                    for p in PANELS
+                }
                 worst = max(panels, key=lambda p: panels[p])
                 rows.append((name, cold, warm, panels[worst], worst))
-                print(f"  {name}: overview cold {cold * 1000:.0f} ms, warm {warm * 1000:.0f} ms; slowest panel "
-                      f"{worst} {panels[worst] * 1000:.0f} ms; all panels (ms): "
-                      + ", ".join(f"{p} {v * 1000:.0f}" for p, v in panels.items()), flush=True)
+                print(
+                    f"  {name}: overview cold {cold * 1000:.0f} ms, warm {warm * 1000:.0f} ms; slowest panel "
+                    f"{worst} {panels[worst] * 1000:.0f} ms; all panels (ms): "
+                    + ", ".join(f"{p} {v * 1000:.0f}" for p, v in panels.items()),
+                    flush=True,
+                )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    print(f"\n| view ({args.events:,} events, 90 days) | overview page cold | overview warm (median) "
-          "| slowest panel export |")
+    print(
+        f"\n| view ({args.events:,} events, 90 days) | overview page cold | overview warm (median) "
+        "| slowest panel export |"
+    )
     print("| --- | ---: | ---: | ---: |")
     for name, cold, warm, worst_s, worst in rows:
         print(f"| {name} | {cold * 1000:.0f} ms | {warm * 1000:.0f} ms | {worst_s * 1000:.0f} ms ({worst}) |")

@@ -19,12 +19,27 @@ async def admin_home(request: Request, identity: Identity) -> Response:
     return RedirectResponse("/admin/users", status_code=303)
 
 
-def _users_page(request: Request, identity: Identity, *, message: str = "", created: tuple[str, str] | None = None,
-                status: int = 200) -> Response:
+def _users_page(
+    request: Request,
+    identity: Identity,
+    *,
+    message: str = "",
+    created: tuple[str, str] | None = None,
+    status: int = 200,
+) -> Response:
     svc = services(request)
-    return render(request, "admin_users.html", {
-        "users": svc.users.list(), "roles": ROLES, "message": message, "created": created,
-    }, identity=identity, status=status)
+    return render(
+        request,
+        "admin_users.html",
+        {
+            "users": svc.users.list(),
+            "roles": ROLES,
+            "message": message,
+            "created": created,
+        },
+        identity=identity,
+        status=status,
+    )
 
 
 @page(admin=True)
@@ -73,8 +88,13 @@ async def users_change(request: Request, identity: Identity) -> Response:
 
 
 def _keys_page(request: Request, identity: Identity, *, token: str = "", status: int = 200) -> Response:
-    return render(request, "admin_keys.html", {"keys": services(request).keys.list(), "token": token},
-                  identity=identity, status=status)
+    return render(
+        request,
+        "admin_keys.html",
+        {"keys": services(request).keys.list(), "token": token},
+        identity=identity,
+        status=status,
+    )
 
 
 @page(admin=True)
@@ -115,17 +135,32 @@ async def audit_page(request: Request, identity: Identity) -> Response:
     action = request.query_params.get("action") or None
     svc.audit.write(identity.user.name, "view", report="admin/audit")
     entries = svc.audit.recent(AUDIT_PAGE + 1, page_no * AUDIT_PAGE, actor=actor, action=action)
-    return render(request, "admin_audit.html", {
-        "entries": entries[:AUDIT_PAGE], "more": len(entries) > AUDIT_PAGE, "page_no": page_no,
-        "actor": actor or "", "action": action or "",
-    }, identity=identity)
+    return render(
+        request,
+        "admin_audit.html",
+        {
+            "entries": entries[:AUDIT_PAGE],
+            "more": len(entries) > AUDIT_PAGE,
+            "page_no": page_no,
+            "actor": actor or "",
+            "action": action or "",
+        },
+        identity=identity,
+    )
 
 
 @page(admin=True)
 async def sites_page(request: Request, identity: Identity) -> Response:
     svc = services(request)
     svc.audit.write(identity.user.name, "view", report="admin/sites")
-    return render(request, "admin_sites.html", {
-        "allowlist": svc.settings.sites, "k": svc.reports.k_anonymity,
-        "raw_days": svc.reports.raw_retention_days, "aggregate_months": svc.reports.aggregate_retention_months,
-    }, identity=identity)
+    return render(
+        request,
+        "admin_sites.html",
+        {
+            "allowlist": svc.settings.sites,
+            "k": svc.reports.k_anonymity,
+            "raw_days": svc.reports.raw_retention_days,
+            "aggregate_months": svc.reports.aggregate_retention_months,
+        },
+        identity=identity,
+    )

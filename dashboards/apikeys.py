@@ -37,8 +37,15 @@ def _hash(token: str) -> str:
 
 
 def _key(row: sqlite3.Row) -> ApiKey:
-    return ApiKey(row["id"], row["name"], row["prefix"], row["created_by"], row["created_at"], row["revoked_at"],
-                  row["last_used_at"])
+    return ApiKey(
+        row["id"],
+        row["name"],
+        row["prefix"],
+        row["created_by"],
+        row["created_at"],
+        row["revoked_at"],
+        row["last_used_at"],
+    )
 
 
 class ApiKeys:

@@ -33,16 +33,18 @@ class AuditLog:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def write(self, actor: str, action: str, site: str | None = None, report: str | None = None,
-              detail: str | None = None) -> None:
+    def write(
+        self, actor: str, action: str, site: str | None = None, report: str | None = None, detail: str | None = None
+    ) -> None:
         with self._store.connect() as con:
             con.execute(
                 "INSERT INTO audit_log (ts, actor, action, site, report, detail) VALUES (?, ?, ?, ?, ?, ?)",
                 (now(), _cap(actor) or "", _cap(action) or "", _cap(site), _cap(report), _cap(detail)),
             )
 
-    def recent(self, limit: int = 100, offset: int = 0, actor: str | None = None,
-               action: str | None = None) -> list[AuditEntry]:
+    def recent(
+        self, limit: int = 100, offset: int = 0, actor: str | None = None, action: str | None = None
+    ) -> list[AuditEntry]:
         sql = "SELECT * FROM audit_log"
         where: list[str] = []
         params: list[object] = []
@@ -57,5 +59,7 @@ class AuditLog:
         sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
         params += [limit, offset]
         with self._store.connect() as con:
-            return [AuditEntry(r["id"], r["ts"], r["actor"], r["action"], r["site"], r["report"], r["detail"])
-                    for r in con.execute(sql, params)]
+            return [
+                AuditEntry(r["id"], r["ts"], r["actor"], r["action"], r["site"], r["report"], r["detail"])
+                for r in con.execute(sql, params)
+            ]

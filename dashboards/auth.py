@@ -28,8 +28,9 @@ class Identity:
 
 
 class Authenticator:
-    def __init__(self, sessions: Sessions, users: Users, secret: bytes, proxy_header: str,
-                 trusted_proxies: tuple[str, ...]) -> None:
+    def __init__(
+        self, sessions: Sessions, users: Users, secret: bytes, proxy_header: str, trusted_proxies: tuple[str, ...]
+    ) -> None:
         self.sessions = sessions
         self.users = users
         self._secret = secret

@@ -33,8 +33,9 @@ def _nice_max(v: float) -> float:
     return float(40 * magnitude)
 
 
-def line_chart(points: Sequence[tuple[str, Number]], *, label: str, fmt: Callable[[Number], str],
-               chart_id: str = "chart") -> Markup:
+def line_chart(
+    points: Sequence[tuple[str, Number]], *, label: str, fmt: Callable[[Number], str], chart_id: str = "chart"
+) -> Markup:
     n = len(points)
     top = _nice_max(max((float(v) for _, v in points), default=0.0))
     plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
@@ -65,12 +66,15 @@ def line_chart(points: Sequence[tuple[str, Number]], *, label: str, fmt: Callabl
         step = max(1, (n + 7) // 8)  # at most ~8 x labels
         for i, (lbl, v) in enumerate(points):
             cx, cy = coords[i]
-            parts.append(f'<circle class="dot" cx="{cx:.1f}" cy="{cy:.1f}" r="3">'
-                         f"<title>{escape(lbl)}: {escape(fmt(v))}</title></circle>")
+            parts.append(
+                f'<circle class="dot" cx="{cx:.1f}" cy="{cy:.1f}" r="3">'
+                f"<title>{escape(lbl)}: {escape(fmt(v))}</title></circle>"
+            )
             if i % step == 0 or i == n - 1 and n <= 8:
                 anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
-                parts.append(f'<text class="axis" x="{cx:.1f}" y="{H - 8}" text-anchor="{anchor}">'
-                             f"{escape(_short(lbl))}</text>")
+                parts.append(
+                    f'<text class="axis" x="{cx:.1f}" y="{H - 8}" text-anchor="{anchor}">{escape(_short(lbl))}</text>'
+                )
     parts.append("</svg>")
     return Markup("".join(parts))
 

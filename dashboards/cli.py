@@ -17,8 +17,17 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     port = args.port if args.port is not None else settings.dashboards_port
     settings.secret_key()  # made now, before any worker starts
     print(f"dashboards: listening on http://{host}:{port}  (data in {settings.data_dir.resolve()})", flush=True)
-    uvicorn.run("dashboards.app:create_app", factory=True, host=host, port=port, workers=1,
-                access_log=False, server_header=False, proxy_headers=False, log_level="info")
+    uvicorn.run(
+        "dashboards.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=1,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        log_level="info",
+    )
     return 0
 
 

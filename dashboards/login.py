@@ -17,12 +17,26 @@ LOGIN_CSRF_SECONDS = 1800
 
 def _login_form(request: Request, *, message: str = "", status: int = 200, name: str = "") -> Response:
     token = csrf.new_token()
-    response = render(request, "login.html", {
-        "login_token": token, "message": message, "name": name,
-        "next": safe_next(request.query_params.get("next")),
-    }, status=status)
-    response.set_cookie(csrf.LOGIN_COOKIE, token, max_age=LOGIN_CSRF_SECONDS, httponly=True, samesite="strict",
-                        secure=services(request).settings.dashboards_secure_cookies, path="/login")
+    response = render(
+        request,
+        "login.html",
+        {
+            "login_token": token,
+            "message": message,
+            "name": name,
+            "next": safe_next(request.query_params.get("next")),
+        },
+        status=status,
+    )
+    response.set_cookie(
+        csrf.LOGIN_COOKIE,
+        token,
+        max_age=LOGIN_CSRF_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=services(request).settings.dashboards_secure_cookies,
+        path="/login",
+    )
     return response
 
 
@@ -43,8 +57,9 @@ async def login_submit(request: Request) -> Response:
     address = svc.auth.client_address(request)
     if not svc.limiter.allowed(name, address):
         svc.audit.write(name or "(empty)", "login_blocked", detail="too many failed logins")
-        return _login_form(request, message="Too many failed logins. Wait a few minutes and try again.",
-                           status=429, name=name)
+        return _login_form(
+            request, message="Too many failed logins. Wait a few minutes and try again.", status=429, name=name
+        )
     user = await run_in_threadpool(svc.users.authenticate, name, password) if name and password else None
     if user is None:
         svc.limiter.failed(name, address)
@@ -55,8 +70,15 @@ async def login_submit(request: Request) -> Response:
     cookie = svc.sessions.create(user)
     svc.audit.write(user.name, "login")
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(COOKIE, cookie, max_age=svc.sessions.lifetime, httponly=True, samesite="lax",
-                        secure=svc.settings.dashboards_secure_cookies, path="/")
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=svc.sessions.lifetime,
+        httponly=True,
+        samesite="lax",
+        secure=svc.settings.dashboards_secure_cookies,
+        path="/",
+    )
     response.delete_cookie(csrf.LOGIN_COOKIE, path="/login")
     return response
 

@@ -26,10 +26,24 @@ TOP_ROWS = 10
 EXPORT_ROWS = MAX_LIMIT
 
 
-def request(site: str, metrics: tuple[str, ...], state: ViewState, dimensions: tuple[str, ...] = (),
-            limit: int = MAX_LIMIT, comparison: str | None = None) -> QueryRequest:
-    return QueryRequest(site_id=site, metrics=metrics, date_range=(state.start, state.end), dimensions=dimensions,
-                        filters=state.query_filters(), limit=limit, total_rows=True, comparison=comparison)
+def request(
+    site: str,
+    metrics: tuple[str, ...],
+    state: ViewState,
+    dimensions: tuple[str, ...] = (),
+    limit: int = MAX_LIMIT,
+    comparison: str | None = None,
+) -> QueryRequest:
+    return QueryRequest(
+        site_id=site,
+        metrics=metrics,
+        date_range=(state.start, state.end),
+        dimensions=dimensions,
+        filters=state.query_filters(),
+        limit=limit,
+        total_rows=True,
+        comparison=comparison,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +184,9 @@ class Realtime:
 
 def realtime_request(site: str, now: dt.datetime) -> QueryRequest:
     # The query API's finest bucket is the hour: "this hour so far", not "the last 5 minutes".
-    return QueryRequest(site_id=site, metrics=("visitors",), date_range=(now.date(), now.date()),
-                        dimensions=("time:hour",))
+    return QueryRequest(
+        site_id=site, metrics=("visitors",), date_range=(now.date(), now.date()), dimensions=("time:hour",)
+    )
 
 
 def realtime(result: QueryResult, reports: Reports, now: dt.datetime) -> Realtime:

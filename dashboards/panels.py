@@ -59,37 +59,53 @@ class Panel:
 
 
 PANELS: tuple[Panel, ...] = (
-    Panel("pages", "Pages", (
-        Tab("page", "Top pages", ("page",), ("visitors", "pageviews", "time_on_page")),
-        Tab("entry", "Entry pages", ("entry_page",), _VISIT),
-        Tab("exit", "Exit pages", ("exit_page",), _SIMPLE),
-    )),
-    Panel("sources", "Sources", (
-        Tab("channel", "Channels", ("channel",), _VISIT),
-        Tab("source", "Sources", ("source",), _VISIT),
-        Tab("referrer", "Referrers", ("referrer",), _VISIT),
-        Tab("utm_source", "UTM source", ("utm_source",), _VISIT),
-        Tab("utm_medium", "UTM medium", ("utm_medium",), _VISIT),
-        Tab("utm_campaign", "UTM campaign", ("utm_campaign",), _VISIT),
-    )),
-    Panel("browsers", "Browsers", (
-        Tab("browser", "Browsers", ("browser",), _SIMPLE),
-        Tab("version", "Versions", ("browser", "browser_version"), _SIMPLE),
-    )),
-    Panel("os", "Operating systems", (
-        Tab("os", "Systems", ("os",), _SIMPLE),
-        Tab("version", "Versions", ("os", "os_version"), _SIMPLE),
-    )),
-    Panel("devices", "Devices", (
-        Tab("device", "Devices", ("device",), _SIMPLE),
-    )),
-    Panel("isps", "ISPs", (
-        Tab("isp", "ISPs", ("isp",), _SIMPLE),
-        Tab("asn", "AS numbers", ("asn",), _SIMPLE),
-    )),
-    Panel("events", "Events", (
-        Tab("event", "Events", ("event",), ("visitors", "events")),
-    )),
+    Panel(
+        "pages",
+        "Pages",
+        (
+            Tab("page", "Top pages", ("page",), ("visitors", "pageviews", "time_on_page")),
+            Tab("entry", "Entry pages", ("entry_page",), _VISIT),
+            Tab("exit", "Exit pages", ("exit_page",), _SIMPLE),
+        ),
+    ),
+    Panel(
+        "sources",
+        "Sources",
+        (
+            Tab("channel", "Channels", ("channel",), _VISIT),
+            Tab("source", "Sources", ("source",), _VISIT),
+            Tab("referrer", "Referrers", ("referrer",), _VISIT),
+            Tab("utm_source", "UTM source", ("utm_source",), _VISIT),
+            Tab("utm_medium", "UTM medium", ("utm_medium",), _VISIT),
+            Tab("utm_campaign", "UTM campaign", ("utm_campaign",), _VISIT),
+        ),
+    ),
+    Panel(
+        "browsers",
+        "Browsers",
+        (
+            Tab("browser", "Browsers", ("browser",), _SIMPLE),
+            Tab("version", "Versions", ("browser", "browser_version"), _SIMPLE),
+        ),
+    ),
+    Panel(
+        "os",
+        "Operating systems",
+        (
+            Tab("os", "Systems", ("os",), _SIMPLE),
+            Tab("version", "Versions", ("os", "os_version"), _SIMPLE),
+        ),
+    ),
+    Panel("devices", "Devices", (Tab("device", "Devices", ("device",), _SIMPLE),)),
+    Panel(
+        "isps",
+        "ISPs",
+        (
+            Tab("isp", "ISPs", ("isp",), _SIMPLE),
+            Tab("asn", "AS numbers", ("asn",), _SIMPLE),
+        ),
+    ),
+    Panel("events", "Events", (Tab("event", "Events", ("event",), ("visitors", "events")),)),
 )
 
 PANELS_BY_KEY: dict[str, Panel] = {p.key: p for p in PANELS}

@@ -62,8 +62,9 @@ class Services:
         auth = Authenticator(sessions, users, secret, settings.auth_proxy_header, settings.trusted_proxies)
         limiter = LoginLimiter(settings.dashboards_login_limit_account, settings.dashboards_login_limit_address)
         reports = Reports(settings.data_dir, os.environ if environ is None else environ)
-        return cls(settings, store, users, sessions, ApiKeys(store), AuditLog(store), limiter, auth, reports,
-                   make_templates())
+        return cls(
+            settings, store, users, sessions, ApiKeys(store), AuditLog(store), limiter, auth, reports, make_templates()
+        )
 
 
 def services(conn: HTTPConnection) -> Services:

@@ -55,10 +55,15 @@ def _overview_data(svc: Services, site: str, state: ViewState, now: dt.datetime)
     def fmt_metric(v: float) -> str:
         return fmt.metric(state.metric, v)
 
-    chart = charts.line_chart(data.points, label=f"{CHART_METRICS[state.metric]} by {state.interval}",
-                              fmt=fmt_metric)
-    return {"kpis": data.kpis, "points": data.points, "chart": chart, "panels": data.panels,
-            "realtime": data.realtime, "warnings": data.warnings}
+    chart = charts.line_chart(data.points, label=f"{CHART_METRICS[state.metric]} by {state.interval}", fmt=fmt_metric)
+    return {
+        "kpis": data.kpis,
+        "points": data.points,
+        "chart": chart,
+        "panels": data.panels,
+        "realtime": data.realtime,
+        "warnings": data.warnings,
+    }
 
 
 @page()
@@ -74,12 +79,24 @@ async def site_overview(request: Request, identity: Identity) -> Response:
     except ReportError as exc:
         return error(request, 400, f"This view cannot be computed: {exc}", identity)
     svc.audit.write(identity.user.name, "view", site=site, report="overview", detail=request.url.query or None)
-    return render(request, "overview.html", {
-        "site": site, "state": state, "periods": PERIODS, "intervals": allowed_intervals(state.start, state.end),
-        "chart_metrics": CHART_METRICS, "filter_labels": {k: v[1] for k, v in FILTERS.items()},
-        "k": svc.reports.k_anonymity, "raw_days": svc.reports.raw_retention_days,
-        "aggregate_months": svc.reports.aggregate_retention_months, "bar": charts.bar, **data,
-    }, identity=identity)
+    return render(
+        request,
+        "overview.html",
+        {
+            "site": site,
+            "state": state,
+            "periods": PERIODS,
+            "intervals": allowed_intervals(state.start, state.end),
+            "chart_metrics": CHART_METRICS,
+            "filter_labels": {k: v[1] for k, v in FILTERS.items()},
+            "k": svc.reports.k_anonymity,
+            "raw_days": svc.reports.raw_retention_days,
+            "aggregate_months": svc.reports.aggregate_retention_months,
+            "bar": charts.bar,
+            **data,
+        },
+        identity=identity,
+    )
 
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -99,8 +116,12 @@ async def export_csv(request: Request, identity: Identity) -> Response:
         header, rows = await run_in_threadpool(overview.export_rows, svc.reports, site, state, tab)
     except ReportError as exc:
         return error(request, 400, f"This export cannot be computed: {exc}", identity)
-    svc.audit.write(identity.user.name, "export", site=site, report=f"{panel.key}/{tab.key}",
-                    detail=request.url.query or None)
+    svc.audit.write(
+        identity.user.name, "export", site=site, report=f"{panel.key}/{tab.key}", detail=request.url.query or None
+    )
     name = _UNSAFE_NAME.sub("_", f"{site}-{panel.key}-{tab.key}-{state.start}-{state.end}") + ".csv"
-    return Response(to_csv(header, rows), media_type="text/csv; charset=utf-8",
-                    headers={"content-disposition": f'attachment; filename="{name}"'})
+    return Response(
+        to_csv(header, rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )

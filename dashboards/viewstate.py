@@ -105,9 +105,7 @@ class ViewState:
         metric = params.get("metric", "visitors")
         if metric not in CHART_METRICS:
             metric = "visitors"
-        filters = tuple(
-            (key, params[key][:MAX_FILTER_VALUE]) for key in FILTERS if key in params and params[key] != ""
-        )
+        filters = tuple((key, params[key][:MAX_FILTER_VALUE]) for key in FILTERS if key in params and params[key] != "")
         tabs = []
         for panel in PANELS:
             chosen = params.get(f"tab_{panel.key}")

@@ -18,8 +18,9 @@ Handler = Callable[[Request, Identity], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def render(request: Request, template: str, context: dict[str, Any], *, identity: Identity | None = None,
-           status: int = 200) -> HTMLResponse:
+def render(
+    request: Request, template: str, context: dict[str, Any], *, identity: Identity | None = None, status: int = 200
+) -> HTMLResponse:
     svc = services(request)
     ctx = {
         "request": request,
@@ -61,8 +62,9 @@ def page(*, admin: bool = False) -> Callable[[Handler], Endpoint]:
             if request.method == "POST":
                 form = await request.form()
                 if not csrf.same_origin(request) or not csrf.valid(identity.csrf, form.get(csrf.FIELD)):
-                    return error(request, 403, "The form expired or came from elsewhere. Go back, reload, retry.",
-                                 identity)
+                    return error(
+                        request, 403, "The form expired or came from elsewhere. Go back, reload, retry.", identity
+                    )
             return await handler(request, identity)
 
         return endpoint

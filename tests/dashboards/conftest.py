@@ -38,7 +38,7 @@ XSS_PAYLOADS = (
     '<iframe src="javascript:window.__xss=1"></iframe>',
     '" onfocus="window.__xss=1" autofocus="',
     "{{7*7}}<b onmouseover=window.__xss=1>x</b>",
-    "=HYPERLINK(\"http://evil.example\",\"x\")",
+    '=HYPERLINK("http://evil.example","x")',
     "+cmd|' /C calc'!A0",
     "@SUM(1+1)",
     "-2+3",
@@ -59,26 +59,69 @@ def xss_events(now: dt.datetime) -> list[Event]:
     for i, payload in enumerate(XSS_PAYLOADS):
         for v in range(5):
             key += 1
-            out.append(Event(
-                site=XSS_SITE, ts=ts + i * 10 + v, name="pageview", path="/" + payload, referrer_source=payload,
-                referrer_host=payload, referrer_path="/" + payload, channel=payload, utm_source=payload,
-                utm_medium=payload, utm_campaign=payload, utm_content=None, utm_term=None, browser=payload,
-                browser_version=payload, os=payload, os_version=payload, device=payload, asn=None, isp=payload,
-                network_domain=None, day_key=key, engaged_ms=None, scroll_depth=None,
-            ))
-            out.append(Event(
-                site=XSS_SITE, ts=ts + i * 10 + v + 1, name=payload, path="/" + payload, referrer_source=None,
-                referrer_host=None, referrer_path=None, channel="Direct", utm_source=None, utm_medium=None,
-                utm_campaign=None, utm_content=None, utm_term=None, browser="Chrome", browser_version="131",
-                os="Windows", os_version="10", device="desktop", asn=None, isp=None, network_domain=None,
-                day_key=key, engaged_ms=None, scroll_depth=None,
-            ))
+            out.append(
+                Event(
+                    site=XSS_SITE,
+                    ts=ts + i * 10 + v,
+                    name="pageview",
+                    path="/" + payload,
+                    referrer_source=payload,
+                    referrer_host=payload,
+                    referrer_path="/" + payload,
+                    channel=payload,
+                    utm_source=payload,
+                    utm_medium=payload,
+                    utm_campaign=payload,
+                    utm_content=None,
+                    utm_term=None,
+                    browser=payload,
+                    browser_version=payload,
+                    os=payload,
+                    os_version=payload,
+                    device=payload,
+                    asn=None,
+                    isp=payload,
+                    network_domain=None,
+                    day_key=key,
+                    engaged_ms=None,
+                    scroll_depth=None,
+                )
+            )
+            out.append(
+                Event(
+                    site=XSS_SITE,
+                    ts=ts + i * 10 + v + 1,
+                    name=payload,
+                    path="/" + payload,
+                    referrer_source=None,
+                    referrer_host=None,
+                    referrer_path=None,
+                    channel="Direct",
+                    utm_source=None,
+                    utm_medium=None,
+                    utm_campaign=None,
+                    utm_content=None,
+                    utm_term=None,
+                    browser="Chrome",
+                    browser_version="131",
+                    os="Windows",
+                    os_version="10",
+                    device="desktop",
+                    asn=None,
+                    isp=None,
+                    network_domain=None,
+                    day_key=key,
+                    engaged_ms=None,
+                    scroll_depth=None,
+                )
+            )
     return out
 
 
 def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
-    proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -89,8 +132,11 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("dash") / "data"
     now = dt.datetime.now(dt.UTC)
     today = now.date()
-    events = [e for e in generate(Traffic(start=today - dt.timedelta(days=13), days=14,
-                                          visitors_per_day={DEMO: 40}, seed=7)) if e.ts <= now.timestamp() - 60]
+    events = [
+        e
+        for e in generate(Traffic(start=today - dt.timedelta(days=13), days=14, visitors_per_day={DEMO: 40}, seed=7))
+        if e.ts <= now.timestamp() - 60
+    ]
     events += xss_events(now)
     events.sort(key=lambda e: e.ts)
     write_segments(events, data / "spool" / "sealed", per_segment=5000)
@@ -110,7 +156,11 @@ def start_dashboards(data_dir: Path, env: dict[str, str] | None = None, timeout:
     log_file = open(log_path, "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "dashboards", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=data_dir.parent, env=full_env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=data_dir.parent,
+        env=full_env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     server = Server(f"http://127.0.0.1:{port}", data_dir, proc, log_path, log_file)
     deadline = time.monotonic() + timeout

@@ -58,11 +58,17 @@ def _login_csrf_checks(c: httpx.Client) -> None:
     r = c.post("/login", data={"name": ADMIN, "password": ADMIN_PASSWORD, "csrf_token": "wrong"})
     assert r.status_code == 403
     token = csrf_token(c.get("/login").text)
-    r = c.post("/login", data={"name": ADMIN, "password": ADMIN_PASSWORD, "csrf_token": token},
-               headers={"sec-fetch-site": "cross-site"})
+    r = c.post(
+        "/login",
+        data={"name": ADMIN, "password": ADMIN_PASSWORD, "csrf_token": token},
+        headers={"sec-fetch-site": "cross-site"},
+    )
     assert r.status_code == 403
-    r = c.post("/login", data={"name": ADMIN, "password": ADMIN_PASSWORD, "csrf_token": token},
-               headers={"origin": "https://evil.example"})
+    r = c.post(
+        "/login",
+        data={"name": ADMIN, "password": ADMIN_PASSWORD, "csrf_token": token},
+        headers={"origin": "https://evil.example"},
+    )
     assert r.status_code == 403
 
 
@@ -106,8 +112,10 @@ def test_viewer_cannot_reach_admin_pages(dashboards: Server) -> None:
 
 
 def test_failed_logins_are_limited_per_account_and_per_address(seeded: Path) -> None:
-    env = {"ANALYTICS_DASHBOARDS_LOGIN_LIMIT_ACCOUNT": "3/15minutes",
-           "ANALYTICS_DASHBOARDS_LOGIN_LIMIT_ADDRESS": "6/15minutes"}
+    env = {
+        "ANALYTICS_DASHBOARDS_LOGIN_LIMIT_ACCOUNT": "3/15minutes",
+        "ANALYTICS_DASHBOARDS_LOGIN_LIMIT_ADDRESS": "6/15minutes",
+    }
     with running_dashboards(seeded, env) as server, httpx.Client(base_url=server.url) as c:
 
         def attempt(name: str, password: str) -> int:
@@ -138,16 +146,18 @@ def test_disabling_a_user_ends_their_sessions(seeded: Path, dashboards: Server) 
 
 def test_proxy_header_is_believed_only_from_trusted_proxies(seeded: Path) -> None:
     header = {"x-remote-user": ADMIN}
-    with running_dashboards(seeded, {"ANALYTICS_AUTH_PROXY_HEADER": "X-Remote-User",
-                                     "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32"}) as server:
+    with running_dashboards(
+        seeded, {"ANALYTICS_AUTH_PROXY_HEADER": "X-Remote-User", "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32"}
+    ) as server:
         r = httpx.get(server.url + "/admin/users", headers=header)
         assert r.status_code == 200 and "Administration" in r.text
         assert httpx.get(server.url + "/sites", headers={"x-remote-user": "nobody"}).status_code == 303
         # The proxy's user still needs the CSRF token for a change.
         r = httpx.post(server.url + "/admin/keys", data={"name": "k"}, headers=header)
         assert r.status_code == 403
-    with running_dashboards(seeded, {"ANALYTICS_AUTH_PROXY_HEADER": "X-Remote-User",
-                                     "ANALYTICS_TRUSTED_PROXIES": "192.0.2.0/24"}) as server:
+    with running_dashboards(
+        seeded, {"ANALYTICS_AUTH_PROXY_HEADER": "X-Remote-User", "ANALYTICS_TRUSTED_PROXIES": "192.0.2.0/24"}
+    ) as server:
         assert httpx.get(server.url + "/admin/users", headers=header).status_code == 303
     # Without the setting the header means nothing.
     with running_dashboards(seeded) as server:

@@ -33,8 +33,15 @@ from tests.dashboards.conftest import (
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 OUT = ROOT / "test-output"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
@@ -74,15 +81,20 @@ def test_admin_flow_kpis_filter_export_audit_logout(browser: object, dashboards:
     assert page.url == overview
 
     # KPIs on the page equal the Stats API's answer for the same range.
-    kpis = {m: float(page.get_attribute(f".kpi[data-metric={m}] .kpivalue", "data-value"))
-            for m in ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration")}
+    kpis = {
+        m: float(page.get_attribute(f".kpi[data-metric={m}] .kpivalue", "data-value"))
+        for m in ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration")
+    }
     page.goto(f"{dashboards.url}/admin/keys")
     page.fill("#key-name", "browser-test")
     page.click("form[action='/admin/keys'] button[type=submit]")
     key = page.inner_text("#new-key").strip()
     today = dt.datetime.now(dt.UTC).date()
-    body = {"site_id": DEMO, "metrics": list(kpis),
-            "date_range": [(today - dt.timedelta(days=6)).isoformat(), today.isoformat()]}
+    body = {
+        "site_id": DEMO,
+        "metrics": list(kpis),
+        "date_range": [(today - dt.timedelta(days=6)).isoformat(), today.isoformat()],
+    }
     api = httpx.post(dashboards.url + "/api/v2/query", json=body, headers={"authorization": f"Bearer {key}"}).json()
     assert dict(zip(kpis, [float(v) for v in api["results"][0]["metrics"]], strict=True)) == kpis
     assert kpis["visitors"] > 0
@@ -159,9 +171,14 @@ def test_stored_xss_payloads_run_no_script(browser: object, dashboards: Server) 
     _login(page, dashboards.url, ADMIN, ADMIN_PASSWORD)
     base = f"{dashboards.url}/sites/{XSS_SITE}?period=7d"
     # Every tab of every panel, several panels per page load.
-    tabs = ["", "&tab_pages=entry&tab_sources=source&tab_browsers=version&tab_os=version&tab_isps=asn",
-            "&tab_pages=exit&tab_sources=referrer", "&tab_sources=utm_source", "&tab_sources=utm_medium",
-            "&tab_sources=utm_campaign"]
+    tabs = [
+        "",
+        "&tab_pages=entry&tab_sources=source&tab_browsers=version&tab_os=version&tab_isps=asn",
+        "&tab_pages=exit&tab_sources=referrer",
+        "&tab_sources=utm_source",
+        "&tab_sources=utm_medium",
+        "&tab_sources=utm_campaign",
+    ]
     seen = 0
     for extra in tabs:
         page.goto(base + extra)

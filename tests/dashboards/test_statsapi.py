@@ -33,8 +33,11 @@ def test_api_answers_the_v2_shape_and_matches_the_breakdown(dashboards: Server, 
     assert set(answer) == {"results", "meta", "query"}
     visitors, pageviews = answer["results"][0]["metrics"]
     assert visitors > 0 and pageviews >= visitors
-    by_device = _query(dashboards.url, key, {"site_id": DEMO, "metrics": ["visitors"], "date_range": rng,
-                                             "dimensions": ["visit:device"]}).json()
+    by_device = _query(
+        dashboards.url,
+        key,
+        {"site_id": DEMO, "metrics": ["visitors"], "date_range": rng, "dimensions": ["visit:device"]},
+    ).json()
     # Visitors of a visit dimension add up to the total (k-anonymity folds, it never drops visitors here).
     assert sum(r["metrics"][0] for r in by_device["results"]) == visitors
     assert all(r["metrics"][0] >= by_device["meta"]["k_anonymity"] for r in by_device["results"])

@@ -21,8 +21,18 @@ def test_formula_cells_get_a_quote() -> None:
 
 
 def test_view_state_round_trips_through_the_url() -> None:
-    s = ViewState.parse({"period": "custom", "from": "2026-03-01", "to": "2026-03-10", "browser": "Chrome",
-                         "tab_sources": "referrer", "metric": "pageviews", "interval": "week"}, TODAY)
+    s = ViewState.parse(
+        {
+            "period": "custom",
+            "from": "2026-03-01",
+            "to": "2026-03-10",
+            "browser": "Chrome",
+            "tab_sources": "referrer",
+            "metric": "pageviews",
+            "interval": "week",
+        },
+        TODAY,
+    )
     assert (s.start, s.end, s.interval, s.metric) == (dt.date(2026, 3, 1), dt.date(2026, 3, 10), "week", "pageviews")
     again = ViewState.parse(dict(p.split("=", 1) for p in s.query()[1:].split("&")), TODAY)
     assert again == s
@@ -30,8 +40,9 @@ def test_view_state_round_trips_through_the_url() -> None:
 
 
 def test_bad_url_values_fall_back_to_defaults() -> None:
-    s = ViewState.parse({"period": "<script>", "interval": "minute", "metric": "day_key", "tab_pages": "x",
-                         "from": "nonsense"}, TODAY)
+    s = ViewState.parse(
+        {"period": "<script>", "interval": "minute", "metric": "day_key", "tab_pages": "x", "from": "nonsense"}, TODAY
+    )
     assert (s.period, s.interval, s.metric, s.tabs) == ("30d", "day", "visitors", ())
     future = ViewState.parse({"period": "custom", "from": "2026-03-10", "to": "2027-01-01"}, TODAY)
     assert future.end == TODAY
