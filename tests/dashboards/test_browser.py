@@ -154,6 +154,15 @@ def test_viewer_sees_no_admin(browser: object, dashboards: Server) -> None:
     page.goto(f"{dashboards.url}/login")
     _login(page, dashboards.url, VIEWER, VIEWER_PASSWORD)
     assert page.locator("nav.mainnav a[href='/admin/users']").count() == 0
+    # Keyboard and screen-reader basics: a skip link first, every control labelled.
+    page.goto(f"{dashboards.url}/sites/{DEMO}?period=7d")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    unlabelled = page.evaluate(
+        "[...document.querySelectorAll('input:not([type=hidden]), select')]"
+        ".filter(e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.name)"
+    )
+    assert unlabelled == []
     for path in ("/admin/users", "/admin/keys", "/admin/audit"):
         response = page.goto(dashboards.url + path)
         assert response is not None and response.status == 403
