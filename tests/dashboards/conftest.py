@@ -14,13 +14,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
 
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event
-from tests.conftest import ROOT, Server, free_port
+from tests.conftest import CHROME_UA, ROOT, Server, free_port, running_collector, sealed_records
 
 DEMO = "demo.onecloud.example"
 XSS_SITE = "www.onecloud.example"
@@ -49,6 +50,54 @@ def base_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
     env.update({"ANALYTICS_DATA_DIR": str(data_dir), "ANALYTICS_SITES": SITES, "ANALYTICS_DUCKDB_THREADS": "2"})
     return env
+
+
+# Sent through a real collector process (marked "c:" so a test can tell them from the spool-record corpus);
+# no commas, because ANALYTICS_CUSTOM_EVENTS lists them as allowed custom event names.
+COLLECTOR_PAYLOADS = (
+    "c:<script>window.__xss=1</script>",
+    'c:"><img src=x onerror=window.__xss=1>',
+    "c:'><svg onload=window.__xss=1>",
+    "c:=HYPERLINK(1)",
+)
+
+
+def send_through_collector(data: Path) -> int:
+    """Each payload in path, referrer, UTM values and event name, from 6 addresses through the real collector.
+
+    Six, one more than the record corpus, so these rows rank first in every top-10 panel.
+    """
+    env = {
+        "ANALYTICS_SITES": SITES,
+        "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32",
+        "ANALYTICS_CUSTOM_EVENTS": ",".join(COLLECTOR_PAYLOADS),
+    }
+    sent = 0
+    with running_collector(data, env) as collector, httpx.Client(base_url=collector.url, timeout=10) as client:
+        for i, payload in enumerate(COLLECTOR_PAYLOADS):
+            utm = urlencode({"utm_source": payload, "utm_medium": payload, "utm_campaign": payload})
+            for v in range(6):
+                headers = {"User-Agent": CHROME_UA, "X-Forwarded-For": f"198.51.100.{i * 10 + v + 1}"}
+                for body in (
+                    {
+                        "n": "pageview",
+                        "u": f"https://{XSS_SITE}/{quote(payload)}?{utm}",
+                        "d": XSS_SITE,
+                        "r": f"https://news.example.org/{quote(payload)}",
+                    },
+                    {"n": payload, "u": f"https://{XSS_SITE}/{quote(payload)}", "d": XSS_SITE},
+                ):
+                    r = client.post("/api/event", json=body, headers=headers)
+                    assert r.status_code == 202 and "x-drop-reason" not in r.headers, (r.status_code, r.headers)
+                    sent += 1
+        deadline = time.monotonic() + 10
+        while len(sealed_records(data)) < sent and time.monotonic() < deadline:
+            time.sleep(0.1)
+    # Stopped: the open segment is sealed (or was, after ANALYTICS_SPOOL_SEGMENT_SECONDS=1).
+    deadline = time.monotonic() + 10
+    while any((data / "spool" / "open").glob("*.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return sent
 
 
 def xss_events(now: dt.datetime) -> list[Event]:
@@ -140,9 +189,10 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     events += xss_events(now)
     events.sort(key=lambda e: e.ts)
     write_segments(events, data / "spool" / "sealed", per_segment=5000)
+    sent = send_through_collector(data)
     env = base_env(data)
     report = json.loads(run(["-m", "aggregator", "ingest"], env).splitlines()[-1])
-    assert report["events"] == len(events) and report["quarantined"] == 0
+    assert report["events"] == len(events) + sent and report["quarantined"] == 0
     run(["-m", "dashboards", "users", "add", ADMIN, "--admin", "--password-stdin"], env, ADMIN_PASSWORD + "\n")
     run(["-m", "dashboards", "users", "add", VIEWER, "--password-stdin"], env, VIEWER_PASSWORD + "\n")
     return data

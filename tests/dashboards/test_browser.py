@@ -22,6 +22,7 @@ from tests.conftest import ROOT, Server
 from tests.dashboards.conftest import (
     ADMIN,
     ADMIN_PASSWORD,
+    COLLECTOR_PAYLOADS,
     DEMO,
     VIEWER,
     VIEWER_PASSWORD,
@@ -189,12 +190,15 @@ def test_stored_xss_payloads_run_no_script(browser: object, dashboards: Server) 
         "&tab_sources=utm_campaign",
     ]
     seen = 0
+    via_collector: set[str] = set()
     for extra in tabs:
         page.goto(base + extra)
         text = page.inner_text("main")
         seen += sum(1 for p in XSS_PAYLOADS if p in text)
+        via_collector.update(p for p in COLLECTOR_PAYLOADS if p in text)
         assert page.evaluate("typeof window.__xss") == "undefined", extra
     assert seen >= 10 * len(tabs)  # the payloads are shown (top 10 rows per panel), as text
+    assert via_collector == set(COLLECTOR_PAYLOADS)  # and those that came through the real collector
     # Filter by a payload (a chip shows it), then look at the audit log where the query string is listed.
     page.goto(base)
     page.click(f"#panel-browsers td.label a:text-is('{XSS_PAYLOADS[1]}')")
