@@ -270,24 +270,39 @@ class Ingester:
     def _stage_events(
         self, con: duckdb.DuckDBPyConnection, inputs: list[tuple[Path, str]], staging: Path, pattern: str
     ) -> tuple[int, list[tuple[Path, str]]]:
-        """Stage the rows of ``inputs`` whose segment passes the bulk check; return the segments that do not."""
+        """Stage the rows of ``inputs`` whose segment passes the bulk check; return the segments that do not.
+
+        The usual case is one streaming statement, JSON → typed → partitioned Parquet, with
+        the check's outcome as the first partition key. Only if some row failed (an
+        ``ok=false`` partition exists) is the batch redone through a temp table to find
+        the segments to send down the Python path.
+        """
+        out = staging / "events" / pattern  # one directory per round: COPY wants an empty one
+        out.parent.mkdir(exist_ok=True)
+        files = [str(p) for p, _ in inputs]
+        source = f"read_json(?, format='newline_delimited', columns={json_columns_sql()}, filename=true)"
+        # Partition columns are not written into the files; `site` stays in them.
+        row = con.execute(
+            f"COPY (SELECT *, {site_dir_sql('site')} AS s, CAST(ts AS DATE) AS d FROM ("
+            f"SELECT {typed_select_sql()}, coalesce({fast_ok_sql()}, false) AS ok FROM {source})) "
+            f"TO {sql_path(out)} (FORMAT parquet, PARTITION_BY (ok, s, d), FILENAME_PATTERN '{pattern}_{{i}}')",
+            [files],
+        ).fetchone()
+        if not (out / "ok=false").exists():
+            return (int(row[0]) if row else 0), []
+        shutil.rmtree(out)
         con.execute(
-            f"CREATE TEMP TABLE good AS SELECT {typed_select_sql()}, {fast_ok_sql()} AS ok, filename "
-            f"FROM read_json(?, format='newline_delimited', columns={json_columns_sql()}, filename=true)",
-            [[str(p) for p, _ in inputs]],
+            f"CREATE TEMP TABLE good AS SELECT {typed_select_sql()}, {fast_ok_sql()} AS ok, filename FROM {source}",
+            [files],
         )
-        failed_names = {r[0] for r in con.execute("SELECT DISTINCT filename FROM good WHERE NOT ok").fetchall()}
+        failed_names = {r[0] for r in con.execute("SELECT DISTINCT filename FROM good WHERE ok IS NOT true").fetchall()}
         failed = [(p, name) for p, name in inputs if str(p) in failed_names]
-        (count,) = con.execute(
-            "SELECT count(*) FROM good WHERE NOT list_contains(?, filename)", [sorted(failed_names)]
-        ).fetchone() or (0,)
+        keep = "NOT list_contains(?, filename)"
+        (count,) = con.execute(f"SELECT count(*) FROM good WHERE {keep}", [sorted(failed_names)]).fetchone() or (0,)
         if count:
-            out = staging / "events" / pattern  # one directory per round: COPY wants an empty one
-            out.parent.mkdir(exist_ok=True)
-            # Partition columns are not written into the files; `site` stays in them.
             con.execute(
                 f"COPY (SELECT * EXCLUDE (ok, filename), {site_dir_sql('site')} AS s, CAST(ts AS DATE) AS d "
-                f"FROM good WHERE NOT list_contains(?, filename)) TO {sql_path(out)} "
+                f"FROM good WHERE {keep}) TO {sql_path(out)} "
                 f"(FORMAT parquet, PARTITION_BY (s, d), FILENAME_PATTERN '{pattern}_{{i}}')",
                 [sorted(failed_names)],
             )

@@ -55,8 +55,9 @@ vis AS (
     count(*) FILTER (WHERE name = 'pageview') AS v_pv,
     coalesce(sum(least(engaged_ms, {MAX_ENGAGED_MS})) FILTER (WHERE name = 'engagement'), 0) AS v_eng,
     CAST(epoch(max(ts)) - epoch(min(ts)) AS BIGINT) AS v_dur,
-    coalesce(arg_min({_ENTRY}, ts) FILTER (WHERE name = 'pageview'), arg_min({_ENTRY}, ts)) AS entry,
-    coalesce(arg_max(path, ts) FILTER (WHERE name = 'pageview'), arg_max(path, ts)) AS exit_page
+    -- first pageview (else first event) / last pageview (else last event), each in one pass
+    arg_min({_ENTRY}, (name <> 'pageview', ts)) AS entry,
+    arg_max(path, (name = 'pageview', ts)) AS exit_page
   FROM s2 GROUP BY vno
 ),
 rows AS (

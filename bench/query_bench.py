@@ -114,6 +114,14 @@ def refresh_rollups_today(data_dir: Path) -> None:
     refresh_rollups(Settings(data_dir=data_dir), NOW, today=True)
 
 
+def _peak_rss_mb() -> float:
+    # VmHWM belongs to this process image; ru_maxrss would carry the parent's peak over fork + exec.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def overview(data_dir: Path, runs: int) -> None:
     """Runs in its own process: prints one JSON line with the timings and peak RSS."""
     from aggregator.query import Querier, QueryRequest
@@ -135,7 +143,7 @@ def overview(data_dir: Path, runs: int) -> None:
         results = q.run_many(requests, NOW)
         times.append(time.perf_counter() - t0)
     kpi = results[0].rows[0].metrics
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = _peak_rss_mb()
     print(
         json.dumps(
             {
