@@ -129,7 +129,7 @@ class ViewState:
         out: list[tuple[str, str]] = [("period", self.period)]
         if self.period == "custom":
             out += [("from", self.start.isoformat()), ("to", self.end.isoformat())]
-        if self.interval != default_interval(self.start, self.end):
+        if self.interval and self.interval != default_interval(self.start, self.end):
             out.append(("interval", self.interval))
         if self.metric != "visitors":
             out.append(("metric", self.metric))

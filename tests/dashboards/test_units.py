@@ -65,3 +65,8 @@ def test_formats() -> None:
     assert metric("visitors", 12345) == "12.3k" and metric("bounce_rate", 41.6) == "42%"
     assert duration(65) == "1m 05s" and duration(3700) == "1h 01m"
     assert change("visitors", 12) == "+12%" and change("bounce_rate", -3) == "−3 pp" and change("x", None) == "new"
+
+
+def test_period_links_carry_no_stale_interval() -> None:
+    s = ViewState.parse({"period": "7d", "interval": "hour"}, TODAY)
+    assert s.query(period="12mo", interval="") == "?period=12mo"
