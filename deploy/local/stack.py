@@ -89,6 +89,8 @@ def admin_login(env: dict[str, str]) -> str:
 
 def serve_demo_site(port: int, collector_url: str) -> http.server.ThreadingHTTPServer:
     site_dir = Path(__file__).resolve().parent / "demo-site"
+    # One layout (with the beacon's script tag), one small fragment per page.
+    layout = (site_dir / "_layout.html.tmpl").read_text().replace("COLLECTOR", collector_url)
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
@@ -98,7 +100,10 @@ def serve_demo_site(port: int, collector_url: str) -> http.server.ThreadingHTTPS
             if page.suffix != ".html" or not page.is_file() or page.parent != site_dir:
                 self.send_error(404)
                 return
-            body = page.read_text().replace("COLLECTOR", collector_url).encode()
+            fragment = page.read_text().replace("COLLECTOR", collector_url)
+            title, _, content = fragment.partition("\n")
+            title = title.removeprefix("<!-- title: ").removesuffix(" -->")
+            body = layout.replace("{title}", title).replace("{body}", content.rstrip("\n")).encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))

@@ -41,7 +41,7 @@ def test_local_stack_starts_seeds_and_stops(tmp_path: Path) -> None:
         assert httpx.get(collector + "/readyz").status_code == 200
         page = httpx.get(demo + "/pricing.html").text
         assert f'src="{collector}/js/script.js"' in page and 'data-domain="demo.onecloud.example"' in page
-        login = httpx.get(dashboards + "/", follow_redirects=False)
+        login = httpx.get(dashboards + "/sites", follow_redirects=False)
         assert login.status_code in (302, 303, 307) and "/login" in login.headers["location"]
 
         # The seeded month is in the lake: ask the aggregator the way an analyst would.
