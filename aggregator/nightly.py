@@ -183,7 +183,8 @@ class Nightly:
         if skipped:
             summary += f"; skipped {len(skipped)} hashed site directories (list them in ANALYTICS_REPORT_SITES)"
         if failures:
-            raise RuntimeError(f"{len(failures)} of {len(jobs)} reports failed: " + "; ".join(failures))
+            more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
+            raise RuntimeError(f"{len(failures)} of {len(jobs)} reports failed: " + "; ".join(failures[:3]) + more)
         return summary
 
     def _mail(self) -> str:
