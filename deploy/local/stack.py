@@ -70,8 +70,8 @@ def seed(env: dict[str, str]) -> None:
     events = generate(traffic)
     write_segments(events, data_dir / "spool" / "sealed", prefix="demo")
     _say(f"seeded {len(events):,} demo events over {DEMO_DAYS} days for {DEMO_SITE}")
-    _run(["aggregator", "ingest"], env, "ingest of the demo traffic")
-    _run(["aggregator", "rollup"], env, "daily rollups")
+    # The real nightly batch: ingest, compaction, rollups, purge, and yesterday's reports.
+    _run(["aggregator", "nightly", "--no-mail"], env, "nightly batch over the demo traffic")
     marker.write_text(
         f"Synthetic demo traffic for {DEMO_SITE}, {DEMO_DAYS} days before {today}, written by `make run`.\n"
         "It is not real visitor data. Delete the data directory to start empty.\n"
@@ -166,6 +166,7 @@ def main() -> int:
             f"  Demo site    http://127.0.0.1:{demo_port}/   (browse it: your visits appear within seconds)\n"
             f"  Collector    {collector_url}/privacy   what a visit records · /opt-out · /metrics\n"
             f"  Data         {env['ANALYTICS_DATA_DIR']}   (30 days of demo traffic for {DEMO_SITE})\n"
+            f"  Report       {env['ANALYTICS_DATA_DIR']}/reports/{DEMO_SITE}/   (nightly: python -m aggregator nightly)\n"
             "\n  Ctrl-C stops everything.\n",
             flush=True,
         )

@@ -34,6 +34,8 @@ def test_local_stack_starts_seeds_and_stops(tmp_path: Path) -> None:
         text = log.read_text()
         assert re.search(r"login admin / \S{12,}", text), text
         assert (tmp_path / "var" / "DEMO-DATA.txt").exists()
+        reports = list((tmp_path / "var" / "reports" / "demo.onecloud.example").glob("*/index.html"))
+        assert reports, "the first start runs the nightly batch: yesterday's report exists"
 
         collector = f"http://127.0.0.1:{ports['ANALYTICS_PORT']}"
         dashboards = f"http://127.0.0.1:{ports['ANALYTICS_DASHBOARDS_PORT']}"
