@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m collector serve
+	$(PY) deploy/local/stack.py
 
 test: $(STAMP) system-deps
 	$(PY) -m ruff check collector aggregator dashboards tests bench scripts

@@ -95,6 +95,19 @@ def _query(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _nightly(args: argparse.Namespace, settings: Settings) -> int:
+    from aggregator.nightly import EXIT_USAGE, run_nightly
+
+    day = None
+    if args.day:
+        try:
+            day = dt.date.fromisoformat(args.day)
+        except ValueError:
+            print(f"aggregator nightly: --day {args.day!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+            return EXIT_USAGE
+    return run_nightly(settings, day, _now(), mail=not args.no_mail)
+
+
 def _settings_doc(args: argparse.Namespace, settings: Settings | None) -> int:
     if args.format == "env":
         sys.stdout.write(env_example(Settings, "aggregator"))
@@ -119,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("query", help="run a Stats API v2 query and print the JSON answer")
     p.add_argument("--json", required=True, help='the query, e.g. \'{"site_id": "...", "metrics": ["visitors"]}\'')
     p.set_defaults(func=_query)
+    p = sub.add_parser("nightly", help="ingest, compact, roll up, purge, then write (and e-mail) the reports of a day")
+    p.add_argument("--day", help="the UTC day to report on, YYYY-MM-DD (default: yesterday)")
+    p.add_argument("--no-mail", action="store_true", help="write the reports but send no e-mail")
+    p.set_defaults(func=_nightly)
     p = sub.add_parser("settings", help="print the settings with their defaults")
     p.add_argument("--format", choices=("env", "markdown"), default="env")
     p.set_defaults(func=_settings_doc, no_settings=True)

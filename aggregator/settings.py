@@ -40,6 +40,17 @@ class Settings:
     )
     duckdb_threads: int = setting(0, "DuckDB worker threads per connection (0: one per core).")
     duckdb_memory_limit: str = setting("1GB", "DuckDB memory limit per connection (spills to disk beyond it).")
+    report_sites: tuple[str, ...] = setting(
+        (), "Sites the nightly reports cover, comma-separated (empty: every site present in the lake)."
+    )
+    report_top_rows: int = setting(10, "Rows per breakdown table in the HTML report (the CSVs hold every row).")
+    smtp_host: str = setting("", "SMTP server for the nightly report e-mail (empty: no e-mail is sent).")
+    smtp_port: int = setting(587, "SMTP server port.")
+    smtp_user: str = setting("", "SMTP login user (empty: no login).")
+    smtp_password: str = setting("", "SMTP login password.", secret=True)
+    smtp_starttls: bool = setting(True, "Upgrade the SMTP connection with STARTTLS before logging in and sending.")
+    report_from: str = setting("analytics@localhost", "Sender address of the nightly report e-mail.")
+    report_to: tuple[str, ...] = setting((), "Recipients of the nightly report e-mail, comma-separated.")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +78,12 @@ class Settings:
             raise SettingsError("ANALYTICS_S3_URL_STYLE: must be `path` or `vhost`")
         if self.ingest_batch_bytes < 1:
             raise SettingsError("ANALYTICS_INGEST_BATCH_BYTES: must be positive")
+        if self.report_top_rows < 1:
+            raise SettingsError("ANALYTICS_REPORT_TOP_ROWS: must be at least 1")
+        if not 1 <= self.smtp_port <= 65535:
+            raise SettingsError("ANALYTICS_SMTP_PORT: must be a TCP port (1-65535)")
+        if self.smtp_host and not self.report_to:
+            raise SettingsError("ANALYTICS_REPORT_TO: set at least one recipient when ANALYTICS_SMTP_HOST is set")
 
     @property
     def sealed_dir(self) -> Path:
@@ -92,3 +109,7 @@ class Settings:
             # The local directory remains the work directory (lock, staging, manifest).
             return root_path(self.lake_url, self.s3().filesystem(), local)
         return Path(self.lake_url) if self.lake_url else local
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"

@@ -53,19 +53,20 @@ PROFILES = [
     ("Chrome", "131", "Windows", "10", "desktop"),
     ("Chrome", "130", "Android", "14", "mobile"),
     ("Safari", "18", "iOS", "18", "mobile"),
-    ("Safari", "17", "Mac OS X", "14", "desktop"),
+    ("Safari", "17", "macOS", "14", "desktop"),
     ("Firefox", "133", "Windows", "11", "desktop"),
     ("Edge", "131", "Windows", "10", "desktop"),
     ("Safari", "18", "iOS", "17", "tablet"),
 ]
 PROFILE_WEIGHTS = [35, 20, 15, 10, 8, 8, 4]
 ISPS: list[tuple[int | None, str | None]] = [
-    (3320, "Deutsche Telekom AG"),
-    (7922, "Comcast Cable Communications, LLC"),
-    (2856, "British Telecommunications PLC"),
-    (15169, "Google LLC"),
+    # Spelled as the collector stores them (display names, collector/orgnames.py).
+    (3320, "Deutsche Telekom"),
+    (7922, "Comcast Cable Communications"),
+    (2856, "British Telecommunications"),
+    (15169, "Google"),
     (None, None),
-    (6830, "Liberty Global B.V."),
+    (6830, "Liberty Global"),
 ]
 ISP_WEIGHTS = [30, 25, 15, 5, 10, 15]
 CUSTOM = ["Outbound Link: Click", "File Download", "404"]

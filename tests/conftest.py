@@ -141,3 +141,16 @@ def collector_env(isp_db: Path) -> dict[str, str]:
 def collector(tmp_path: Path, collector_env: dict[str, str]) -> Iterator[Server]:
     with running_collector(tmp_path / "data", collector_env) as server:
         yield server
+
+
+@contextlib.contextmanager
+def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
+    """A real, small tmpfs at ``where``: a disk that fills up or turns read-only (needs root, as CI runs)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,22 +10,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CHROME_UA, running_collector, sealed_records
+from tests.conftest import CHROME_UA, running_collector, sealed_records, small_tmpfs
 
 SITE = "www.onecloud.example"
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], check=True)
-    try:
+    with small_tmpfs(tmp_path / "disk", "256k") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_full_disk_answers_503_and_recovers(small_disk: Path, isp_db: Path) -> None:

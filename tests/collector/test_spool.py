@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +9,7 @@ import pytest
 
 from collector.schema import Event
 from collector.spool import Spool, SpoolUnavailable, recover_orphans
+from tests.conftest import small_tmpfs
 
 
 def make_event(path: str = "/", **changes: object) -> Event:
@@ -98,16 +98,8 @@ def test_recovery_leaves_a_live_writers_segment_alone(tmp_path: Path) -> None:
 
 @pytest.fixture
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
-    """A real 64 KiB tmpfs: a disk that fills up (needs root, as CI runs)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], check=True)
-    try:
+    with small_tmpfs(tmp_path / "mnt", "64k") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_full_disk_is_503_never_a_silent_drop(tiny_fs: Path) -> None:

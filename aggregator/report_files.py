@@ -1,0 +1,125 @@
+"""Writing a report's files: ``summary.json``, one CSV per breakdown, ``index.html``.
+
+Files are written to a temporary name in the target directory and renamed into
+place, so a reader (or the e-mail step) never sees half a file. Nothing in
+them depends on the time of generation: the same lake gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from aggregator.lake import fsync_dir, site_dir_name
+from aggregator.report import SCHEMA_VERSION, VISITORS_NOTE, Report, other_note
+from aggregator.report_html import render_html
+
+# A spreadsheet evaluates a cell starting with one of these as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def csv_text(header: list[str], rows: list[list[object]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([csv_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([csv_cell(v) for v in row])
+    return buf.getvalue()
+
+
+def breakdown_csvs(report: Report) -> dict[str, str]:
+    """File name → CSV text for every breakdown and the time series."""
+    out: dict[str, str] = {}
+    for b in report.breakdowns:
+        header = [b.spec.column, *b.spec.metrics]
+        out[f"{b.spec.key}.csv"] = csv_text(header, [[r.value, *r.metrics] for r in b.rows])
+    series_name = "hourly.csv" if report.period.kind == "day" else "daily.csv"
+    out[series_name] = csv_text(
+        ["hour (UTC)" if report.period.kind == "day" else "day", "visitors", "pageviews"],
+        [[p.label, p.visitors, p.pageviews] for p in report.series],
+    )
+    return out
+
+
+def summary(report: Report) -> dict[str, Any]:
+    p = report.period
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "site": report.site,
+        "period": {"kind": p.kind, "name": p.name, "start": p.start.isoformat(), "end": p.end.isoformat()},
+        "comparisons": {
+            key: {"name": c.name, "start": c.start.isoformat(), "end": c.end.isoformat()}
+            for key, c in report.comparison_periods.items()
+        },
+        "k_anonymity": report.k,
+        "notes": {"visitors": VISITORS_NOTE, "other": other_note(report.k)},
+        "kpis": {
+            k.metric: {"label": k.label, "value": k.value, "previous": k.previous, "change": k.change}
+            for k in report.kpis
+        },
+        "series": [{"label": s.label, "visitors": s.visitors, "pageviews": s.pageviews} for s in report.series],
+        "breakdowns": {
+            b.spec.key: {
+                "dimension": b.spec.dimension,
+                "metrics": list(b.spec.metrics),
+                "folded_rows": b.folded_rows,
+                "other_suppressed": b.other_suppressed,
+                "rows": [{"value": r.value, **dict(zip(b.spec.metrics, r.metrics, strict=True))} for r in b.rows],
+            }
+            for b in report.breakdowns
+        },
+        "notable_changes": [
+            {
+                "breakdown": m.breakdown,
+                "value": m.value,
+                "comparison": m.comparison,
+                "visitors": m.visitors,
+                "previous": m.previous,
+            }
+            for m in report.movers
+        ],
+        "warnings": list(report.warnings),
+    }
+
+
+def summary_json(report: Report) -> str:
+    return json.dumps(summary(report), indent=2, ensure_ascii=False) + "\n"
+
+
+def report_dir(reports_dir: Path, report: Report) -> Path:
+    # Sites are allowlisted hostnames, but a directory name is a path: same rule as the lake's partitions.
+    return reports_dir / site_dir_name(report.site) / report.period.name
+
+
+def atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_report(reports_dir: Path, report: Report, *, top: int = 10) -> tuple[Path, list[Path]]:
+    """Write every file of ``report``; returns its directory and the files written."""
+    directory = report_dir(reports_dir, report)
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {"index.html": render_html(report, top=top), "summary.json": summary_json(report), **breakdown_csvs(report)}
+    written = []
+    for name, text in files.items():
+        atomic_write(directory / name, text)
+        written.append(directory / name)
+    fsync_dir(directory)
+    return directory, written

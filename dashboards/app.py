@@ -1,0 +1,61 @@
+"""The dashboards' ASGI app: ``create_app(settings)``, run with ``uvicorn --factory``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from dashboards import admin, login, sitepages, statsapi
+from dashboards.headers import SecurityHeaders
+from dashboards.services import Services
+from dashboards.settings import Settings
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/sites", status_code=303)
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    svc = Services.build(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
+        yield {"svc": svc}
+
+    routes = [
+        Route("/", home),
+        Route("/healthz", healthz),
+        Route("/login", login.login_page, methods=["GET"]),
+        Route("/login", login.login_submit, methods=["POST"]),
+        Route("/logout", login.logout, methods=["POST"]),
+        Route("/sites", sitepages.sites_list),
+        Route("/sites/{site}", sitepages.site_overview),
+        Route("/sites/{site}/export/{panel}.csv", sitepages.export_csv),
+        Route("/admin", admin.admin_home),
+        Route("/admin/users", admin.users_page, methods=["GET"]),
+        Route("/admin/users", admin.users_add, methods=["POST"]),
+        Route("/admin/users/{name}", admin.users_change, methods=["POST"]),
+        Route("/admin/keys", admin.keys_page, methods=["GET"]),
+        Route("/admin/keys", admin.keys_create, methods=["POST"]),
+        Route("/admin/keys/{key_id}/revoke", admin.keys_revoke, methods=["POST"]),
+        Route("/admin/audit", admin.audit_page),
+        Route("/admin/sites", admin.sites_page),
+        Route("/api/v2/query", statsapi.query, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], lifespan=lifespan)

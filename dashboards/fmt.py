@@ -1,0 +1,53 @@
+"""Number formatting for people: 12.3k, 1m 05s, 42%."""
+
+from __future__ import annotations
+
+Number = int | float
+
+
+def compact(n: Number) -> str:
+    if isinstance(n, float) and not n.is_integer():
+        return f"{n:.2f}".rstrip("0").rstrip(".")
+    v = int(n)
+    for limit, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "k")):
+        if abs(v) >= limit:
+            text = f"{v / limit:.1f}".rstrip("0").rstrip(".")
+            return text + suffix
+    return str(v)
+
+
+def duration(seconds: Number) -> str:
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m {s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h {m:02d}m"
+
+
+def metric(name: str, value: Number | None) -> str:
+    if value is None:
+        return "–"
+    if name == "bounce_rate":
+        return f"{round(value)}%"
+    if name in ("visit_duration", "time_on_page"):
+        return duration(value)
+    if name == "scroll_depth":
+        return f"{round(value)}%"
+    return compact(value)
+
+
+def change(name: str, value: Number | None) -> str:
+    if value is None:
+        return "new"
+    sign = "+" if value > 0 else "−" if value < 0 else "±"
+    unit = " pp" if name == "bounce_rate" else "%"
+    return f"{sign}{abs(round(value))}{unit}"
+
+
+def timestamp(ts: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,111 @@
+"""The overview's breakdown panels: which Stats API dimensions each tab shows, and its filter keys.
+
+A filter key is the short query-string name a row click adds (``?browser=Chrome``);
+:data:`FILTERS` maps each one to its Stats API dimension.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FILTERS: dict[str, tuple[str, str]] = {
+    # key: (dimension, label)
+    "page": ("event:page", "Page"),
+    "entry_page": ("visit:entry_page", "Entry page"),
+    "exit_page": ("visit:exit_page", "Exit page"),
+    "channel": ("visit:channel", "Channel"),
+    "source": ("visit:source", "Source"),
+    "referrer": ("visit:referrer", "Referrer"),
+    "utm_source": ("visit:utm_source", "UTM source"),
+    "utm_medium": ("visit:utm_medium", "UTM medium"),
+    "utm_campaign": ("visit:utm_campaign", "UTM campaign"),
+    "browser": ("visit:browser", "Browser"),
+    "browser_version": ("visit:browser_version", "Browser version"),
+    "os": ("visit:os", "OS"),
+    "os_version": ("visit:os_version", "OS version"),
+    "device": ("visit:device", "Device"),
+    "isp": ("visit:isp", "ISP"),
+    "asn": ("visit:asn", "AS number"),
+    "event": ("event:name", "Event"),
+}
+
+_VISIT = ("visitors", "visits", "bounce_rate")
+_SIMPLE = ("visitors", "visits")
+
+
+@dataclass(frozen=True, slots=True)
+class Tab:
+    key: str
+    label: str
+    filter_keys: tuple[str, ...]  # one per dimension, in order
+    metrics: tuple[str, ...]
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        return tuple(FILTERS[k][0] for k in self.filter_keys)
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    key: str
+    title: str
+    tabs: tuple[Tab, ...]
+
+    def tab(self, key: str | None) -> Tab:
+        for t in self.tabs:
+            if t.key == key:
+                return t
+        return self.tabs[0]
+
+
+PANELS: tuple[Panel, ...] = (
+    Panel(
+        "pages",
+        "Pages",
+        (
+            Tab("page", "Top pages", ("page",), ("visitors", "pageviews", "time_on_page")),
+            Tab("entry", "Entry pages", ("entry_page",), _VISIT),
+            Tab("exit", "Exit pages", ("exit_page",), _SIMPLE),
+        ),
+    ),
+    Panel(
+        "sources",
+        "Sources",
+        (
+            Tab("channel", "Channels", ("channel",), _VISIT),
+            Tab("source", "Sources", ("source",), _VISIT),
+            Tab("referrer", "Referrers", ("referrer",), _VISIT),
+            Tab("utm_source", "UTM source", ("utm_source",), _VISIT),
+            Tab("utm_medium", "UTM medium", ("utm_medium",), _VISIT),
+            Tab("utm_campaign", "UTM campaign", ("utm_campaign",), _VISIT),
+        ),
+    ),
+    Panel(
+        "browsers",
+        "Browsers",
+        (
+            Tab("browser", "Browsers", ("browser",), _SIMPLE),
+            Tab("version", "Versions", ("browser", "browser_version"), _SIMPLE),
+        ),
+    ),
+    Panel(
+        "os",
+        "Operating systems",
+        (
+            Tab("os", "Systems", ("os",), _SIMPLE),
+            Tab("version", "Versions", ("os", "os_version"), _SIMPLE),
+        ),
+    ),
+    Panel("devices", "Devices", (Tab("device", "Devices", ("device",), _SIMPLE),)),
+    Panel(
+        "isps",
+        "ISPs",
+        (
+            Tab("isp", "ISPs", ("isp",), _SIMPLE),
+            Tab("asn", "AS numbers", ("asn",), _SIMPLE),
+        ),
+    ),
+    Panel("events", "Events", (Tab("event", "Events", ("event",), ("visitors", "events")),)),
+)
+
+PANELS_BY_KEY: dict[str, Panel] = {p.key: p for p in PANELS}

@@ -1,0 +1,65 @@
+"""The one door to the aggregator's query API (no SQL, no DuckDB in this package).
+
+Pages ask typed :class:`~aggregator.query.QueryRequest` questions; the HTTP
+Stats API hands its JSON to the aggregator's own v2 parser and renderer. Both
+end in the same :class:`~aggregator.query.Querier`, so a number on a page, in a
+CSV and from the API is the same number, k-anonymity included (rows under K
+visitors fold into ``(other)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aggregator.lake import Lake
+from aggregator.query import Querier, QueryError, QueryRequest, QueryResult
+from aggregator.settings import Settings as AggregatorSettings
+from aggregator.stats_api import parse_stats_request, render
+
+
+class ReportError(ValueError):
+    """The query names an unknown metric, dimension or filter; the message says which (HTTP 400)."""
+
+
+class Reports:
+    def __init__(self, data_dir: Path, environ: Mapping[str, str]) -> None:
+        settings = AggregatorSettings.from_env(environ)
+        # The dashboards' data dir wins: one setting, one place the lake lives.
+        settings = dataclasses.replace(settings, data_dir=data_dir)
+        self._querier = Querier(settings)
+        self._lake = Lake(settings.lake_dir)
+        self.k_anonymity = settings.k_anonymity
+        self.raw_retention_days = settings.raw_retention_days
+        self.aggregate_retention_months = settings.aggregate_retention_months
+
+    def run(self, request: QueryRequest, now: dt.datetime | None = None) -> QueryResult:
+        return self.run_many([request], now)[0]
+
+    def run_many(self, requests: list[QueryRequest], now: dt.datetime | None = None) -> list[QueryResult]:
+        """Several queries in one batch (one page): the aggregator lists and sessionizes the days once."""
+        try:
+            return self._querier.run_many(requests, now=now or dt.datetime.now(dt.UTC))
+        except QueryError as exc:
+            raise ReportError(str(exc)) from None
+
+    def api(self, body: Mapping[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
+        """A Stats API v2 JSON query answered in the v2 JSON shape."""
+        try:
+            request = parse_stats_request(dict(body))
+            result = self._querier.run(request, now=now or dt.datetime.now(dt.UTC))
+        except QueryError as exc:
+            raise ReportError(str(exc)) from None
+        answer: dict[str, Any] = render(result)
+        return answer
+
+    def last_ingest(self) -> dt.datetime | None:
+        """When the aggregator last committed an ingest batch (how fresh the newest numbers are)."""
+        try:
+            mtime = self._lake.manifest_path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        return dt.datetime.fromtimestamp(mtime, dt.UTC)

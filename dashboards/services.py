@@ -1,0 +1,72 @@
+"""Everything a request needs, built once per app from the settings (lifespan state, no globals)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from starlette.requests import HTTPConnection
+
+from dashboards import fmt
+from dashboards.apikeys import ApiKeys
+from dashboards.audit import AuditLog
+from dashboards.auth import Authenticator
+from dashboards.ratelimit import LoginLimiter
+from dashboards.reports import Reports
+from dashboards.sessions import Sessions
+from dashboards.settings import Settings
+from dashboards.store import Store
+from dashboards.users import Users
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def make_templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        # Every value from the lake is attacker-controlled (PRIVACY.md rule 11): escape always.
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["metric"] = fmt.metric
+    env.filters["compact"] = fmt.compact
+    env.filters["duration"] = fmt.duration
+    env.filters["timestamp"] = fmt.timestamp
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    store: Store
+    users: Users
+    sessions: Sessions
+    keys: ApiKeys
+    audit: AuditLog
+    limiter: LoginLimiter
+    auth: Authenticator
+    reports: Reports
+    templates: jinja2.Environment
+
+    @classmethod
+    def build(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> Services:
+        secret = settings.secret_key()
+        store = Store(settings.db_path)
+        users = Users(store)
+        sessions = Sessions(store, secret, settings.dashboards_session_hours * 3600)
+        auth = Authenticator(sessions, users, secret, settings.auth_proxy_header, settings.trusted_proxies)
+        limiter = LoginLimiter(settings.dashboards_login_limit_account, settings.dashboards_login_limit_address)
+        reports = Reports(settings.data_dir, os.environ if environ is None else environ)
+        return cls(
+            settings, store, users, sessions, ApiKeys(store), AuditLog(store), limiter, auth, reports, make_templates()
+        )
+
+
+def services(conn: HTTPConnection) -> Services:
+    svc: Services = conn.state.svc
+    return svc

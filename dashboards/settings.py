@@ -1,0 +1,146 @@
+"""The dashboards' settings: one frozen dataclass, read from ``ANALYTICS_*`` variables.
+
+The import contract keeps ``dashboards`` away from ``collector``, so this module
+carries its own copy of the tiny ``setting(default, help)`` convention (the same
+field metadata, so ``make docs`` renders it like the others).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import secrets
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PREFIX = "ANALYTICS_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+def setting(default: Any, help: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help, "secret": False})
+
+
+def _parse(raw: str, tp: Any, name: str) -> Any:
+    args = typing.get_args(tp)
+    if type(None) in args:
+        if raw.strip() == "":
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _parse(raw, inner, name)
+    if tp is bool:
+        low = raw.strip().lower()
+        if low in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+            return low in ("1", "true", "yes", "on")
+        raise SettingsError(f"{name}: expected a boolean (1/0, true/false), got {raw!r}")
+    if tp is int:
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise SettingsError(f"{name}: expected an integer, got {raw!r}") from None
+    if tp is Path:
+        return Path(raw.strip())
+    if tp is str:
+        return raw.strip()
+    if typing.get_origin(tp) is tuple:
+        return tuple(p.strip() for p in raw.split(",") if p.strip())
+    raise TypeError(f"unsupported settings type {tp!r} for {name}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # Same variable as the collector's and aggregator's: on one machine all share ./var.
+    data_dir: Path = setting(
+        Path("var"), "Directory holding the lake (read) and dashboards.sqlite3 (users, keys, audit)."
+    )
+    sites: tuple[str, ...] = setting(
+        ("demo.onecloud.example",), "Comma-separated allowlist of site domains whose events are accepted."
+    )
+    dashboards_host: str = setting("127.0.0.1", "Address `dashboards serve` listens on.")
+    dashboards_port: int = setting(8001, "Port `dashboards serve` listens on.")
+    dashboards_secret_key_file: Path | None = setting(
+        None, "File with the session-signing key; empty: dashboards-secret.key in the data dir (made on start)."
+    )
+    dashboards_session_hours: int = setting(12, "Hours a dashboards login lasts (sessions also end at logout).")
+    dashboards_secure_cookies: bool = setting(
+        False, "Mark the session cookie Secure (set to 1 when the dashboards are served over HTTPS)."
+    )
+    dashboards_login_limit_account: str = setting(
+        "5/15minutes", "Failed logins allowed per account name in a moving window (`limits` syntax)."
+    )
+    dashboards_login_limit_address: str = setting(
+        "20/15minutes", "Failed logins allowed per client address in a moving window (`limits` syntax)."
+    )
+    auth_proxy_header: str = setting(
+        "", "Header carrying the user name set by a trusted reverse proxy (single sign-on); empty: off."
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        (), "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none)."
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            key = PREFIX + f.name.upper()
+            if key in env:
+                values[f.name] = _parse(env[key], hints[f.name], key)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        for cidr in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise SettingsError(f"ANALYTICS_TRUSTED_PROXIES: {cidr!r} is not a CIDR") from None
+        if self.dashboards_session_hours < 1:
+            raise SettingsError("ANALYTICS_DASHBOARDS_SESSION_HOURS: must be at least 1")
+        if self.auth_proxy_header and not self.trusted_proxies:
+            # A header anyone can send is no authentication: it needs a proxy we trust.
+            raise SettingsError("ANALYTICS_AUTH_PROXY_HEADER needs ANALYTICS_TRUSTED_PROXIES")
+        from limits import parse_many
+
+        for var, value in (
+            ("ANALYTICS_DASHBOARDS_LOGIN_LIMIT_ACCOUNT", self.dashboards_login_limit_account),
+            ("ANALYTICS_DASHBOARDS_LOGIN_LIMIT_ADDRESS", self.dashboards_login_limit_address),
+        ):
+            try:
+                parse_many(value)
+            except ValueError:
+                raise SettingsError(f"{var}: {value!r} is not a rate limit like '5/15minutes'") from None
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "dashboards.sqlite3"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.dashboards_secret_key_file or self.data_dir / "dashboards-secret.key"
+
+    def secret_key(self) -> bytes:
+        """The signing key; made on first start (0600) so that no default secret exists."""
+        path = self.secret_key_path
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # another process made it first: read theirs
+            else:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_hex(32) + "\n")
+        key = path.read_text().strip()
+        if len(key) < 32:
+            raise SettingsError(f"{path}: the secret key is shorter than 32 characters")
+        return key.encode()

@@ -1,0 +1,72 @@
+"""Shared page plumbing: rendering, the login/role/CSRF gate, safe redirects."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from dashboards import csrf
+from dashboards.auth import Identity
+from dashboards.services import services
+
+Handler = Callable[[Request, Identity], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any], *, identity: Identity | None = None, status: int = 200
+) -> HTMLResponse:
+    svc = services(request)
+    ctx = {
+        "request": request,
+        "identity": identity,
+        "user": identity.user if identity else None,
+        "csrf_field": csrf.FIELD,
+        "csrf_token": identity.csrf if identity else "",
+        "sites": svc.settings.sites,
+        **context,
+    }
+    html = svc.templates.get_template(template).render(ctx)
+    return HTMLResponse(html, status_code=status)
+
+
+def safe_next(target: str | None) -> str:
+    """Only a local path may be a post-login redirect target (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/sites"
+    return target
+
+
+def error(request: Request, status: int, message: str, identity: Identity | None = None) -> HTMLResponse:
+    return render(request, "error.html", {"status": status, "message": message}, identity=identity, status=status)
+
+
+def page(*, admin: bool = False) -> Callable[[Handler], Endpoint]:
+    """Require a login (and the admin role); check the CSRF token on every POST."""
+
+    def wrap(handler: Handler) -> Endpoint:
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            svc = services(request)
+            identity = svc.auth.identify(request)
+            if identity is None:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
+            if admin and not identity.user.is_admin:
+                return error(request, 403, "This page is for administrators.", identity)
+            if request.method == "POST":
+                form = await request.form()
+                if not csrf.same_origin(request) or not csrf.valid(identity.csrf, form.get(csrf.FIELD)):
+                    return error(
+                        request, 403, "The form expired or came from elsewhere. Go back, reload, retry.", identity
+                    )
+            return await handler(request, identity)
+
+        return endpoint
+
+    return wrap

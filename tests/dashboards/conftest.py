@@ -1,0 +1,280 @@
+"""Dashboards test helpers: a seeded lake made by the real ingest, real dashboards processes, real users."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import httpx
+import pytest
+
+from aggregator.synth import Traffic, generate, write_segments
+from collector.schema import Event
+from tests.conftest import CHROME_UA, ROOT, Server, free_port, running_collector, sealed_records
+
+DEMO = "demo.onecloud.example"
+XSS_SITE = "www.onecloud.example"
+SITES = f"{DEMO},{XSS_SITE}"
+ADMIN, ADMIN_PASSWORD = "admin", "admin-password-123"
+VIEWER, VIEWER_PASSWORD = "viewer", "viewer-password-123"
+
+# Attacker-controlled values as they could arrive from the public internet (PRIVACY.md rule 11).
+XSS_PAYLOADS = (
+    "<script>window.__xss=1</script>",
+    '"><img src=x onerror="window.__xss=1">',
+    "'><svg onload=window.__xss=1>",
+    "javascript:window.__xss=1",
+    "</title><script>window.__xss=1</script>",
+    '<iframe src="javascript:window.__xss=1"></iframe>',
+    '" onfocus="window.__xss=1" autofocus="',
+    "{{7*7}}<b onmouseover=window.__xss=1>x</b>",
+    '=HYPERLINK("http://evil.example","x")',
+    "+cmd|' /C calc'!A0",
+    "@SUM(1+1)",
+    "-2+3",
+)
+
+
+def base_env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
+    env.update({"ANALYTICS_DATA_DIR": str(data_dir), "ANALYTICS_SITES": SITES, "ANALYTICS_DUCKDB_THREADS": "2"})
+    return env
+
+
+# Sent through a real collector process (marked "c:" so a test can tell them from the spool-record corpus);
+# no commas, because ANALYTICS_CUSTOM_EVENTS lists them as allowed custom event names.
+COLLECTOR_PAYLOADS = (
+    "c:<script>window.__xss=1</script>",
+    'c:"><img src=x onerror=window.__xss=1>',
+    "c:'><svg onload=window.__xss=1>",
+    "c:=HYPERLINK(1)",
+)
+
+
+def send_through_collector(data: Path) -> int:
+    """Each payload in path, referrer, UTM values and event name, from 6 addresses through the real collector.
+
+    Six, one more than the record corpus, so these rows rank first in every top-10 panel.
+    """
+    env = {
+        "ANALYTICS_SITES": SITES,
+        "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32",
+        "ANALYTICS_CUSTOM_EVENTS": ",".join(COLLECTOR_PAYLOADS),
+    }
+    sent = 0
+    with running_collector(data, env) as collector, httpx.Client(base_url=collector.url, timeout=10) as client:
+        for i, payload in enumerate(COLLECTOR_PAYLOADS):
+            utm = urlencode({"utm_source": payload, "utm_medium": payload, "utm_campaign": payload})
+            for v in range(6):
+                headers = {"User-Agent": CHROME_UA, "X-Forwarded-For": f"198.51.100.{i * 10 + v + 1}"}
+                for body in (
+                    {
+                        "n": "pageview",
+                        "u": f"https://{XSS_SITE}/{quote(payload)}?{utm}",
+                        "d": XSS_SITE,
+                        "r": f"https://news.example.org/{quote(payload)}",
+                    },
+                    {"n": payload, "u": f"https://{XSS_SITE}/{quote(payload)}", "d": XSS_SITE},
+                ):
+                    r = client.post("/api/event", json=body, headers=headers)
+                    assert r.status_code == 202 and "x-drop-reason" not in r.headers, (r.status_code, r.headers)
+                    sent += 1
+        deadline = time.monotonic() + 10
+        while len(sealed_records(data)) < sent and time.monotonic() < deadline:
+            time.sleep(0.1)
+    # Stopped: the open segment is sealed (or was, after ANALYTICS_SPOOL_SEGMENT_SECONDS=1).
+    deadline = time.monotonic() + 10
+    while any((data / "spool" / "open").glob("*.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return sent
+
+
+def xss_events(now: dt.datetime) -> list[Event]:
+    """Every payload in every free-text field, each from K=5 distinct visitors (so rows are shown)."""
+    out: list[Event] = []
+    ts = int(now.timestamp()) - 3600
+    key = 10**12
+    for i, payload in enumerate(XSS_PAYLOADS):
+        for v in range(5):
+            key += 1
+            out.append(
+                Event(
+                    site=XSS_SITE,
+                    ts=ts + i * 10 + v,
+                    name="pageview",
+                    path="/" + payload,
+                    referrer_source=payload,
+                    referrer_host=payload,
+                    referrer_path="/" + payload,
+                    channel=payload,
+                    utm_source=payload,
+                    utm_medium=payload,
+                    utm_campaign=payload,
+                    utm_content=None,
+                    utm_term=None,
+                    browser=payload,
+                    browser_version=payload,
+                    os=payload,
+                    os_version=payload,
+                    device=payload,
+                    asn=None,
+                    isp=payload,
+                    network_domain=None,
+                    day_key=key,
+                    engaged_ms=None,
+                    scroll_depth=None,
+                )
+            )
+            out.append(
+                Event(
+                    site=XSS_SITE,
+                    ts=ts + i * 10 + v + 1,
+                    name=payload,
+                    path="/" + payload,
+                    referrer_source=None,
+                    referrer_host=None,
+                    referrer_path=None,
+                    channel="Direct",
+                    utm_source=None,
+                    utm_medium=None,
+                    utm_campaign=None,
+                    utm_content=None,
+                    utm_term=None,
+                    browser="Chrome",
+                    browser_version="131",
+                    os="Windows",
+                    os_version="10",
+                    device="desktop",
+                    asn=None,
+                    isp=None,
+                    network_domain=None,
+                    day_key=key,
+                    engaged_ms=None,
+                    scroll_depth=None,
+                )
+            )
+    return out
+
+
+def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.fixture(scope="session")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir: two weeks of synthetic traffic plus the XSS corpus, through the real `aggregator ingest`."""
+    data = tmp_path_factory.mktemp("dash") / "data"
+    now = dt.datetime.now(dt.UTC)
+    today = now.date()
+    events = [
+        e
+        for e in generate(Traffic(start=today - dt.timedelta(days=13), days=14, visitors_per_day={DEMO: 40}, seed=7))
+        if e.ts <= now.timestamp() - 60
+    ]
+    events += xss_events(now)
+    events.sort(key=lambda e: e.ts)
+    write_segments(events, data / "spool" / "sealed", per_segment=5000)
+    sent = send_through_collector(data)
+    env = base_env(data)
+    report = json.loads(run(["-m", "aggregator", "ingest"], env).splitlines()[-1])
+    assert report["events"] == len(events) + sent and report["quarantined"] == 0
+    run(["-m", "dashboards", "users", "add", ADMIN, "--admin", "--password-stdin"], env, ADMIN_PASSWORD + "\n")
+    run(["-m", "dashboards", "users", "add", VIEWER, "--password-stdin"], env, VIEWER_PASSWORD + "\n")
+    return data
+
+
+def start_dashboards(data_dir: Path, env: dict[str, str] | None = None, timeout: float = 30.0) -> Server:
+    port = free_port()
+    full_env = base_env(data_dir)
+    full_env.update(env or {})
+    log_path = data_dir.parent / f"dashboards-{port}.log"
+    log_file = open(log_path, "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dashboards", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=data_dir.parent,
+        env=full_env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    server = Server(f"http://127.0.0.1:{port}", data_dir, proc, log_path, log_file)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"dashboards exited with {proc.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    server.kill()
+    raise RuntimeError(f"dashboards did not start:\n{server.log()}")
+
+
+@contextlib.contextmanager
+def running_dashboards(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
+    server = start_dashboards(data_dir, env)
+    try:
+        yield server
+    finally:
+        if server.proc.poll() is None:
+            server.kill(signal.SIGTERM)
+
+
+@pytest.fixture(scope="session")
+def dashboards(seeded: Path) -> Iterator[Server]:
+    with running_dashboards(seeded) as server:
+        yield server
+
+
+_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    m = _TOKEN.search(html)
+    assert m, "no CSRF token in the page"
+    return m.group(1)
+
+
+@contextlib.contextmanager
+def login(url: str, name: str, password: str) -> Iterator[httpx.Client]:
+    """A logged-in httpx client (the real login form: GET for the token, POST with it)."""
+    with httpx.Client(base_url=url, timeout=30) as c:
+        token = csrf_token(c.get("/login").text)
+        r = c.post("/login", data={"name": name, "password": password, "csrf_token": token, "next": "/sites"})
+        assert r.status_code == 303, (r.status_code, r.text[:300])
+        yield c
+
+
+@dataclass
+class Admin:
+    client: httpx.Client
+
+    def create_key(self, name: str = "test") -> str:
+        token = csrf_token(self.client.get("/admin/keys").text)
+        r = self.client.post("/admin/keys", data={"name": name, "csrf_token": token})
+        m = re.search(r'id="new-key">([^<]+)<', r.text)
+        assert r.status_code == 200 and m, r.text[:500]
+        return m.group(1)
+
+
+@pytest.fixture
+def admin(dashboards: Server) -> Iterator[Admin]:
+    with login(dashboards.url, ADMIN, ADMIN_PASSWORD) as client:
+        yield Admin(client)
