@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aggregator.dimensions import DIMENSIONS, ROLLUP_TIME_SQL
+from aggregator.dimensions import DIMENSIONS
 from aggregator.metrics import BOUNCE_ENGAGED_MS, COMPONENT_NAMES, VISIT_GAP_SECONDS
 from collector.schema import MAX_ENGAGED_MS
 
@@ -142,16 +142,20 @@ def raw_source() -> str:
     return "read_parquet($files)"
 
 
-def rollup_sql(dimension: str | None, params: dict[str, Any], *, source: str) -> str:
-    """Sum rollup-shaped rows of ``source`` (our own relation): per value of one dimension, or totals."""
+def rollup_sums_sql(dimensions: tuple[str, ...], params: dict[str, Any], *, source: str, ids: str) -> str:
+    """Rollup rows of the sources in ``ids`` (our own parameter name) summed once for a whole page.
+
+    Rows: (dimension, value, day, components): per value of each of
+    ``dimensions`` (day NULL), and the totals (dimension ``''``) per day, from
+    which totals and time:day/week/month are derived without another query.
+    """
+    params["sumdims"] = list(dimensions)
     sums = ", ".join(f"sum({c})" for c in COMPONENT_NAMES)
-    if dimension is None:
-        return f"SELECT {sums} FROM {source} WHERE dimension = ''"
-    if dimension in ROLLUP_TIME_SQL:
-        expr = ROLLUP_TIME_SQL[dimension]
-        return f"SELECT {expr} AS d0, {sums} FROM {source} WHERE dimension = '' GROUP BY d0"
-    params["rdim"] = dimension
-    return f"SELECT value AS d0, {sums} FROM {source} WHERE dimension = $rdim GROUP BY d0"
+    return f"""SELECT dimension, value, CASE WHEN dimension = '' THEN day END AS d, {sums}
+FROM {source}
+WHERE list_contains(CAST({ids} AS INTEGER[]), src)
+  AND (dimension = '' OR list_contains(CAST($sumdims AS VARCHAR[]), dimension))
+GROUP BY dimension, value, d"""
 
 
 def long_aggregate_sql(dimensions: tuple[str, ...], params: dict[str, Any], *, rows: str) -> str:
