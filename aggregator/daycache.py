@@ -13,6 +13,7 @@ of queries sums all the rows it needs in one statement (:meth:`RollupStore.sums`
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 from collections import OrderedDict
@@ -58,27 +59,38 @@ class RollupStore:
         self._next_id = 0
         self._computed: OrderedDict[tuple[str, dt.date], str] = OrderedDict()  # (site, day) → its key
         self.computed_runs = 0  # how many times days were computed (tests check it is once)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # rollup_cache and the maps above
+        self._compute_lock = threading.Lock()
 
     def sums(self, files: list[str], missing: list[MissingDay], dims: tuple[str, ...]) -> list[SumRow]:
         """Sum of the rows of these rollup ``files`` and ``missing`` days (computed if need be), for ``dims``.
 
-        Loading and summing happen under one lock, so no other thread's
-        eviction can drop rows between the two.
+        Missing days are computed outside the main lock (other threads' pages
+        keep being answered meanwhile); loading files, checking that every
+        source is present and summing happen under it, so no other thread's
+        eviction can drop rows in between. If one did before, compute again.
         """
-        with self._lock:
-            self._evict(len(files) + len(missing))
-            self._load_files(files)
-            self._compute_days(missing)
-            ids = [self._ids[f] for f in files] + [self._ids[m.key] for m in missing]
-            params: dict[str, object] = {"ids": ids}
-            sql = rollup_sums_sql(dims, params, source="rollup_cache", ids="$ids")
-            cur = self._db.cursor()
-            try:
-                rows = cur.execute(sql, params).fetchall()
-            finally:
-                cur.close()
-        return [(str(r[0]), str(r[1]), r[2], tuple(r[3:])) for r in rows]
+        for attempt in range(3):
+            if attempt < 2:
+                self._compute_days(missing)
+            with self._lock:
+                self._evict(len(files) + len(missing))
+                if attempt == 2:  # evicted twice meanwhile: compute under the lock, nothing can interfere
+                    self._compute_days_locked(missing)
+                self._load_files(files)
+                if any(m.key not in self._ids for m in missing):
+                    continue
+                for m in missing:
+                    self._computed.move_to_end((m.site, m.day))
+                while len(self._computed) > max(MAX_COMPUTED_DAYS, len(missing)):
+                    _, key = self._computed.popitem(last=False)  # least recently used, never this page's
+                    self._drop(key)
+                ids = [self._ids[f] for f in files] + [self._ids[m.key] for m in missing]
+                params: dict[str, object] = {"ids": ids}
+                sql = rollup_sums_sql(dims, params, source="rollup_cache", ids="$ids")
+                rows = self._db.execute(sql, params).fetchall()
+                return [(str(r[0]), str(r[1]), r[2], tuple(r[3:])) for r in rows]
+        raise AssertionError("unreachable: the last attempt computes under the lock")
 
     def computed_rows(self, site: str, day: dt.date) -> list[tuple[object, ...]]:
         """The rows computed in memory for a day (its current entry), sorted; empty if none."""
@@ -121,36 +133,39 @@ class RollupStore:
             self._new_id(f)
 
     def _compute_days(self, days: list[MissingDay]) -> None:
-        todo = [m for m in days if m.key not in self._ids]
-        for m in days:
-            if (m.site, m.day) in self._computed:
-                self._computed.move_to_end((m.site, m.day))
-        if not todo:
-            return
-        for site in sorted({m.site for m in todo}):
-            self._compute_site([m for m in todo if m.site == site])
-        while len(self._computed) > max(MAX_COMPUTED_DAYS, len(days)):
-            _, key = self._computed.popitem(last=False)
-            self._drop(key)
+        with self._compute_lock:  # one computation at a time: a day is never computed twice at once
+            with self._lock:
+                todo = [m for m in days if m.key not in self._ids]
+            if todo:
+                self._compute(todo, locked=False)
 
-    def _compute_site(self, days: list[MissingDay]) -> None:
-        """One pass over the raw files of all of one site's missing days (as a page of queries once did)."""
+    def _compute_days_locked(self, days: list[MissingDay]) -> None:
+        todo = [m for m in days if m.key not in self._ids]
+        if todo:
+            self._compute(todo, locked=True)
+
+    def _compute(self, todo: list[MissingDay], *, locked: bool) -> None:
+        """One pass over the raw files of each site's missing days; rows published under the main lock."""
         cols = ", ".join(COMPONENT_NAMES)
-        cur = self._db.cursor()
+        cur = self._db.cursor()  # its own connection: temp tables are private to it
         try:
-            compute_rollup(cur, [f for m in days for f in m.files], "computed")  # our own temp table name
-            for m in days:
-                old = self._computed.pop((m.site, m.day), None)
-                if old is not None:
-                    self._drop(old)  # the day's files changed: its old rows are never used again
-                src = self._new_id(m.key)
-                cur.execute(
-                    f"INSERT INTO rollup_cache SELECT $src, site, day, dimension, value, {cols} "
-                    "FROM computed WHERE day = $day",
-                    {"src": src, "day": m.day},
-                )
-                self._computed[(m.site, m.day)] = m.key
-            self.computed_runs += 1
+            for i, site in enumerate(sorted({m.site for m in todo})):
+                days = [m for m in todo if m.site == site]
+                table = f"computed_{i}"  # made up here, never from input
+                compute_rollup(cur, [f for m in days for f in m.files], table)
+                with contextlib.nullcontext() if locked else self._lock:
+                    for m in days:
+                        old = self._computed.pop((m.site, m.day), None)
+                        if old is not None:
+                            self._drop(old)  # the day's files changed: its old rows are never used again
+                        src = self._new_id(m.key)
+                        cur.execute(
+                            f"INSERT INTO rollup_cache SELECT $src, site, day, dimension, value, {cols} "
+                            f"FROM {table} WHERE day = $day",
+                            {"src": src, "day": m.day},
+                        )
+                        self._computed[(m.site, m.day)] = m.key
+                    self.computed_runs += 1
         finally:
             cur.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -111,3 +112,13 @@ def test_a_day_whose_files_changed_is_computed_again_never_stale(tmp_path: Path)
     assert refresh_rollups(settings, NOW, today=True) == 1
     assert after == _built_rows(settings, TODAY)
     _check(_page(Querier(settings)), first + late + extra)
+
+
+def test_threads_share_one_computation_and_get_the_same_answers(tmp_path: Path) -> None:
+    settings, first, _ = _setup(tmp_path)
+    q = Querier(settings)
+    with ThreadPoolExecutor(4) as pool:
+        pages = list(pool.map(lambda _: _page(q), range(4)))
+    for results in pages:
+        _check(results, first)
+    assert q.rollups.computed_runs == 1
