@@ -6,9 +6,10 @@ day keys: every answer is a set of aggregate rows, and every row describing
 fewer than K distinct visitors is folded into ``(other)`` (PRIVACY.md rule 5).
 
 Each day in range is answered from its rollup when the query allows (no filters,
-at most one rollup dimension, and a rollup built from the day's current files),
-else from raw events with partition pruning (only that site's day directories
-are listed). Components of both add up exactly, so mixing them is exact too.
+at most one rollup dimension, and a rollup built from the day's current files,
+else one computed in memory from them), otherwise from raw events with partition
+pruning (only that site's day directories are listed). Components of both add
+up exactly, so mixing them is exact too.
 
 A :class:`Querier` keeps one in-memory DuckDB database per process
 (:mod:`aggregator.daycache`): rollup files are immutable (named after the raw

@@ -163,7 +163,7 @@ def long_aggregate_sql(dimensions: tuple[str, ...], params: dict[str, Any], *, r
 
     Each event row is repeated once per dimension (``unnest`` of the fixed
     expressions), plus once for the day's totals (dimension ``''``). This is how
-    rollups are built and how a dashboard page answers its raw days at once.
+    rollups are built, on disk and in a querier's memory (:func:`aggregator.rollup.compute_rollup`).
     """
     params["dimnames"] = ["", *dimensions]
     values = ", ".join(["''", *(f"CAST({DIMENSIONS[d].sql} AS VARCHAR)" for d in dimensions)])
