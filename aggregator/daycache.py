@@ -22,6 +22,7 @@ from pathlib import Path
 
 from duckdb import DuckDBPyConnection as Connection
 
+from aggregator.dimensions import ROLLUP_DIMENSIONS
 from aggregator.metrics import COMPONENT_NAMES
 from aggregator.querybuild import rollup_sums_sql
 from aggregator.rollup import compute_rollup, fingerprint
@@ -58,6 +59,7 @@ class RollupStore:
         self._ids: dict[str, int] = {}  # source (file path or computed-day key) → id
         self._next_id = 0
         self._computed: OrderedDict[tuple[str, dt.date], str] = OrderedDict()  # (site, day) → its key
+        self._have: dict[str, set[str]] = {}  # computed key → the dimensions computed so far ('' = totals)
         self.computed_runs = 0  # how many times days were computed (tests check it is once)
         self._lock = threading.Lock()  # rollup_cache and the maps above
         self._compute_lock = threading.Lock()
@@ -70,15 +72,16 @@ class RollupStore:
         source is present and summing happen under it, so no other thread's
         eviction can drop rows in between. If one did before, compute again.
         """
+        want = {"", *dims}
         for attempt in range(3):
             if attempt < 2:
-                self._compute_days(missing)
+                self._compute_days(missing, want)
             with self._lock:
                 self._evict(len(files) + len(missing))
                 if attempt == 2:  # evicted twice meanwhile: compute under the lock, nothing can interfere
-                    self._compute_days_locked(missing)
+                    self._compute_days_locked(missing, want)
                 self._load_files(files)
-                if any(m.key not in self._ids for m in missing):
+                if self._todo(missing, want):
                     continue
                 for m in missing:
                     self._computed.move_to_end((m.site, m.day))
@@ -115,6 +118,7 @@ class RollupStore:
             self._db.execute("DELETE FROM rollup_cache")
             self._ids.clear()
             self._computed.clear()
+            self._have.clear()
 
     def _load_files(self, files: list[str]) -> None:
         missing = [f for f in files if f not in self._ids]
@@ -132,44 +136,60 @@ class RollupStore:
         for f in missing:  # only once their rows are in (a file purged meanwhile raises above)
             self._new_id(f)
 
-    def _compute_days(self, days: list[MissingDay]) -> None:
+    def _todo(self, days: list[MissingDay], want: set[str]) -> list[MissingDay]:
+        return [m for m in days if m.key not in self._ids or not want <= self._have.get(m.key, set())]
+
+    def _compute_days(self, days: list[MissingDay], want: set[str]) -> None:
         with self._compute_lock:  # one computation at a time: a day is never computed twice at once
             with self._lock:
-                todo = [m for m in days if m.key not in self._ids]
+                todo = self._todo(days, want)
             if todo:
-                self._compute(todo, locked=False)
+                self._compute(todo, want, locked=False)
 
-    def _compute_days_locked(self, days: list[MissingDay]) -> None:
-        todo = [m for m in days if m.key not in self._ids]
+    def _compute_days_locked(self, days: list[MissingDay], want: set[str]) -> None:
+        todo = self._todo(days, want)
         if todo:
-            self._compute(todo, locked=True)
+            self._compute(todo, want, locked=True)
 
-    def _compute(self, todo: list[MissingDay], *, locked: bool) -> None:
-        """One pass over the raw files of each site's missing days; rows published under the main lock."""
+    def _compute(self, todo: list[MissingDay], want: set[str], *, locked: bool) -> None:
+        """One pass over the raw files of each site's missing days, for the dimensions some of them lack.
+
+        Only the dimensions asked for are computed (a dashboard page asks for
+        fewer than all of them); a later page asking for others computes just
+        those. Rows are published under the main lock.
+        """
         cols = ", ".join(COMPONENT_NAMES)
         cur = self._db.cursor()  # its own connection: temp tables are private to it
         try:
             for i, site in enumerate(sorted({m.site for m in todo})):
                 days = [m for m in todo if m.site == site]
+                lacking = set().union(*(want - self._have.get(m.key, set()) for m in days))
                 table = f"computed_{i}"  # made up here, never from input
-                compute_rollup(cur, [f for m in days for f in m.files], table)
+                dims = tuple(d for d in ROLLUP_DIMENSIONS if d in lacking)
+                compute_rollup(cur, [f for m in days for f in m.files], table, dims)
                 with contextlib.nullcontext() if locked else self._lock:
                     for m in days:
-                        old = self._computed.pop((m.site, m.day), None)
-                        if old is not None:
-                            self._drop(old)  # the day's files changed: its old rows are never used again
-                        src = self._new_id(m.key)
+                        if m.key not in self._ids:
+                            old = self._computed.pop((m.site, m.day), None)
+                            if old is not None:
+                                self._drop(old)  # the day's files changed: its old rows are never used again
+                            self._new_id(m.key)
+                            self._have[m.key] = set()
+                        # only what this pass computed (an eviction meanwhile may have reset the day)
+                        new = sorted((want - self._have[m.key]) & {"", *dims})
                         cur.execute(
                             f"INSERT INTO rollup_cache SELECT $src, site, day, dimension, value, {cols} "
-                            f"FROM {table} WHERE day = $day",
-                            {"src": src, "day": m.day},
+                            f"FROM {table} WHERE day = $day AND list_contains(CAST($new AS VARCHAR[]), dimension)",
+                            {"src": self._ids[m.key], "day": m.day, "new": new},
                         )
+                        self._have[m.key].update(new)
                         self._computed[(m.site, m.day)] = m.key
                     self.computed_runs += 1
         finally:
             cur.close()
 
     def _drop(self, key: str) -> None:
+        self._have.pop(key, None)
         src = self._ids.pop(key, None)
         if src is not None:
             self._db.execute("DELETE FROM rollup_cache WHERE src = $src", {"src": src})

@@ -45,19 +45,24 @@ def current_rollup(lake: Lake, site: str, day: dt.date, raw_files: list[Path]) -
     return None
 
 
-def compute_rollup(con: Connection, files: list[str], table: str) -> None:
+def compute_rollup(
+    con: Connection, files: list[str], table: str, dimensions: tuple[str, ...] = ROLLUP_DIMENSIONS
+) -> None:
     """Rollup rows of the raw ``files`` (one site, any days) into the new temp table ``table``.
 
     ``table`` is an identifier made up by the caller, never input. Columns:
     site, day, dimension, value, then the components as BIGINT. This is the one
     definition of a rollup: the builder writes it to Parquet, and a querier
-    computes it in memory for a day whose rollup is not built yet.
+    computes it in memory for a day whose rollup is not built yet. The rows of
+    each dimension do not depend on the others, so computing some of
+    ``ROLLUP_DIMENSIONS`` (plus the totals, dimension ``''``) gives exactly those
+    rows of the full rollup.
     """
     params: dict[str, object] = {"files": files}
     con.execute(f"CREATE TEMP TABLE {table}_rows AS WITH {base_sql(raw_source())} SELECT * FROM rows", params)
     (site,) = con.execute(f"SELECT any_value(site) FROM {table}_rows").fetchone() or (None,)
     p: dict[str, object] = {"site": site}
-    inner = long_aggregate_sql(ROLLUP_DIMENSIONS, p, rows=f"{table}_rows")
+    inner = long_aggregate_sql(dimensions, p, rows=f"{table}_rows")
     comps = ", ".join(f"CAST({c} AS BIGINT) AS {c}" for c in COMPONENT_NAMES)
     con.execute(
         f"CREATE TEMP TABLE {table} AS SELECT CAST($site AS VARCHAR) AS site, day, dimension, value, {comps} "

@@ -122,3 +122,19 @@ def test_threads_share_one_computation_and_get_the_same_answers(tmp_path: Path) 
     for results in pages:
         _check(results, first)
     assert q.rollups.computed_runs == 1
+
+
+def test_a_page_computes_only_its_dimensions_and_a_later_page_the_rest(tmp_path: Path) -> None:
+    settings, first, _ = _setup(tmp_path)
+    q = Querier(settings)
+    some = [QueryRequest(SITE, METRICS, (START, TODAY), dims) for dims in [(), ("visit:source",), ("event:page",)]]
+    results = q.run_many(some, NOW)
+    _check(results, first)
+    assert q.rollups.computed_runs == 1
+    assert {r[2] for r in q.rollups.computed_rows(SITE, TODAY)} == {"", "visit:source", "event:page"}
+    _check(q.run_many(some, NOW), first)
+    assert q.rollups.computed_runs == 1
+    _check(_page(q), first)  # every dimension: the rest computed once, the first ones kept
+    assert q.rollups.computed_runs == 2
+    assert refresh_rollups(settings, NOW, today=True) == 3
+    assert q.rollups.computed_rows(SITE, TODAY) == _built_rows(settings, TODAY)
