@@ -6,19 +6,24 @@ day keys: every answer is a set of aggregate rows, and every row describing
 fewer than K distinct visitors is folded into ``(other)`` (PRIVACY.md rule 5).
 
 Each day in range is answered from its rollup when the query allows (no filters,
-at most one rollup dimension, and a rollup built from the day's current files),
-else from raw events with partition pruning (only that site's day directories
-are listed). Components of both add up exactly, so mixing them is exact too.
+at most one rollup dimension, and a rollup built from the day's current files,
+else one computed in memory from them), otherwise from raw events with partition
+pruning (only that site's day directories are listed). Components of both add
+up exactly, so mixing them is exact too.
 
-A :class:`Querier` keeps one in-memory DuckDB database per process: rollup
-files are immutable (named after the raw files they summarise), so their rows
-are loaded once and reused by every later query; each call gets its own cursor.
+A :class:`Querier` keeps one in-memory DuckDB database per process
+(:mod:`aggregator.daycache`): rollup files are immutable (named after the raw
+files they summarise), so their rows are loaded once and reused by every later
+query; a day with raw files but no current rollup (today, right after an ingest
+batch) is rolled up in memory once per raw-file set, with the builder's own
+code, and answers every rollup-shaped query from then on. Filtered queries and
+``time:hour`` still read raw events. Each call gets its own cursor, and a page
+of queries (:meth:`Querier.run_many`) sums the rollup rows it needs once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,11 +31,12 @@ import duckdb
 from duckdb import DuckDBPyConnection as Connection
 
 from aggregator.dates import months_back
+from aggregator.daycache import MissingDay, RollupStore, SumRow
 from aggregator.db import connect
-from aggregator.dimensions import DIMENSIONS, ROLLUP_DIMENSIONS
+from aggregator.dimensions import DIMENSIONS, ROLLUP_DIMENSIONS, ROLLUP_TIME_SQL
 from aggregator.lake import Lake
-from aggregator.metrics import COMPONENT_NAMES, Components, Number
-from aggregator.querybuild import aggregate_sql, base_sql, long_aggregate_sql, raw_source, rollup_sql
+from aggregator.metrics import Components, Number
+from aggregator.querybuild import aggregate_sql, base_sql, raw_source
 from aggregator.request import (
     DATE_RANGES,
     MAX_LIMIT,
@@ -56,22 +62,13 @@ __all__ = [
     "ResultRow",
 ]
 
-#: Cached rollup files beyond this are dropped and reloaded on demand.
-MAX_CACHED_ROLLUP_FILES = 20_000
-
 
 class Querier:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.lake = Lake(settings.lake_dir)
         self._db = connect(settings)
-        self._db.execute(
-            "CREATE TABLE rollup_cache (file VARCHAR, site VARCHAR, day DATE, dimension VARCHAR, value VARCHAR, "
-            + ", ".join(f"{c} BIGINT" for c in COMPONENT_NAMES)
-            + ")"
-        )
-        self._loaded: set[str] = set()
-        self._lock = threading.Lock()
+        self.rollups = RollupStore(self._db)
 
     def close(self) -> None:
         self._db.close()
@@ -112,25 +109,11 @@ class Querier:
                 cur.close()
         raise AssertionError("unreachable")
 
-    def _load_rollups(self, files: list[str]) -> None:
-        with self._lock:
-            missing = [f for f in files if f not in self._loaded]
-            if not missing:
-                return
-            if len(self._loaded) + len(missing) > MAX_CACHED_ROLLUP_FILES:
-                self._db.execute("DELETE FROM rollup_cache")
-                self._loaded.clear()
-                missing = files
-            cols = ", ".join(COMPONENT_NAMES)
-            self._db.execute(
-                f"INSERT INTO rollup_cache SELECT filename, site, day, dimension, value, {cols} "
-                "FROM read_parquet($files, filename=true)",
-                {"files": missing},
-            )
-            self._loaded.update(missing)
-
     def _run(self, cur: Connection, shared: _Shared, request: QueryRequest, now: dt.datetime) -> QueryResult:
-        start, end = self.resolve_range(request, now)
+        key = (request.site_id, request.date_range)
+        if key not in shared.ranges:  # "all" lists the site's day directories: once per page
+            shared.ranges[key] = self.resolve_range(request, now)
+        start, end = shared.ranges[key]
         result = self._run_range(cur, shared, request, start, end)
         if request.comparison == "previous_period":
             length = (end - start).days + 1
@@ -155,6 +138,7 @@ class Querier:
         rollup_ok = not request.filters and len(dims) <= 1 and all(DIMENSIONS[d].rollup for d in dims)
         raw_files: list[str] = []
         rollup_files: list[str] = []
+        missing: list[MissingDay] = []
         raw_days = rollup_days = purged_days = 0
         day = start
         while day <= end:
@@ -163,32 +147,28 @@ class Querier:
                 rollup_files.append(str(rollup))
                 rollup_days += 1
             elif files:
-                raw_files.extend(str(f) for f in files)
                 raw_days += 1
+                if rollup_ok:  # rolled up in memory from these very files, once per process
+                    missing.append(MissingDay(site, day, tuple(str(f) for f in files)))
+                else:
+                    raw_files.extend(str(f) for f in files)
             elif rollup is not None:
                 purged_days += 1
             day += dt.timedelta(days=1)
         groups: dict[tuple[str, ...], Components] = {}
-        dim = dims[0] if dims else None
         if raw_files:
-            # Our own temp tables (identifiers made up here), shared by the page's queries.
+            # Our own temp table (identifier made up here), shared by the page's queries.
             rows = shared.table(
                 cur, ("raw", *raw_files), f"WITH {base_sql(raw_source())} SELECT * FROM rows", {"files": raw_files}
             )
             params: dict[str, object] = {}
-            if rollup_ok and len(shared.dims) > 1:
-                # Raw days answered in rollup shape, all of the page's dimensions in one pass.
-                p: dict[str, object] = {}
-                virtual = shared.table(cur, ("virtual", *raw_files), long_aggregate_sql(shared.dims, p, rows=rows), p)
-                sql = rollup_sql(dim, params, source=virtual)
-            else:
-                sql = aggregate_sql(dims, request.filters, params, rows=rows)
+            sql = aggregate_sql(dims, request.filters, params, rows=rows)
             _merge(groups, cur.execute(sql, params).fetchall(), len(dims))
-        if rollup_files:
-            self._load_rollups(rollup_files)
-            params = {"rfiles": rollup_files}
-            sql = rollup_sql(dim, params, source="(SELECT * FROM rollup_cache WHERE list_contains($rfiles, file))")
-            _merge(groups, cur.execute(sql, params).fetchall(), len(dims))
+        if rollup_files or missing:
+            sums_key = (tuple(rollup_files), tuple(missing))
+            if sums_key not in shared.sums:
+                shared.sums[sums_key] = self.rollups.sums(rollup_files, missing, shared.dims)
+            _merge_rollup(groups, shared.sums[sums_key], dims[0] if dims else None)
         result = self._finish(request, start, end, groups)
         result.raw_days, result.rollup_days = raw_days, rollup_days
         if purged_days:
@@ -231,10 +211,12 @@ class Querier:
 
 @dataclass(slots=True)
 class _Shared:
-    """What the queries of one :meth:`Querier.run_many` call share: day listings and temp tables."""
+    """What the queries of one :meth:`Querier.run_many` call share: ranges, day listings, sums, temp tables."""
 
     dims: tuple[str, ...]  # rollup dimensions the batch asks for
+    ranges: dict[tuple[str, object], tuple[dt.date, dt.date]] = field(default_factory=dict)
     days: dict[tuple[str, dt.date], tuple[list[Path], Path | None]] = field(default_factory=dict)
+    sums: dict[tuple[tuple[str, ...], tuple[MissingDay, ...]], list[SumRow]] = field(default_factory=dict)
     tables: dict[tuple[str, ...], str] = field(default_factory=dict)
 
     def table(self, cur: Connection, key: tuple[str, ...], sql: str, params: dict[str, object]) -> str:
@@ -258,6 +240,33 @@ def _merge(groups: dict[tuple[str, ...], Components], rows: list[tuple[object, .
             groups[key].add(comp)
         else:
             groups[key] = comp
+
+
+def _merge_rollup(groups: dict[tuple[str, ...], Components], rows: list[SumRow], dim: str | None) -> None:
+    """Pick one request's rows out of a page's rollup sums (totals and time buckets from the daily totals)."""
+    for dimension, value, day, comps in rows:
+        if dim is None or dim in ROLLUP_TIME_SQL:
+            if dimension or day is None:
+                continue
+            key = () if dim is None else (_time_bucket(dim, day),)
+        elif dimension == dim:
+            key = (value,)
+        else:
+            continue
+        comp = Components.from_row(comps)
+        if key in groups:
+            groups[key].add(comp)
+        else:
+            groups[key] = comp
+
+
+def _time_bucket(dim: str, day: dt.date) -> str:
+    # As ROLLUP_TIME_SQL: UTC day, ISO week (Monday) and month, as YYYY-MM-DD.
+    if dim == "time:week":
+        day -= dt.timedelta(days=day.weekday())
+    elif dim == "time:month":
+        day = day.replace(day=1)
+    return day.isoformat()
 
 
 def _sort(request: QueryRequest, rows: list[tuple[tuple[str, ...], Components]]) -> None:

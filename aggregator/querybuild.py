@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aggregator.dimensions import DIMENSIONS, ROLLUP_TIME_SQL
+from aggregator.dimensions import DIMENSIONS
 from aggregator.metrics import BOUNCE_ENGAGED_MS, COMPONENT_NAMES, VISIT_GAP_SECONDS
 from collector.schema import MAX_ENGAGED_MS
 
@@ -142,16 +142,20 @@ def raw_source() -> str:
     return "read_parquet($files)"
 
 
-def rollup_sql(dimension: str | None, params: dict[str, Any], *, source: str) -> str:
-    """Sum rollup-shaped rows of ``source`` (our own relation): per value of one dimension, or totals."""
+def rollup_sums_sql(dimensions: tuple[str, ...], params: dict[str, Any], *, source: str, ids: str) -> str:
+    """Rollup rows of the sources in ``ids`` (our own parameter name) summed once for a whole page.
+
+    Rows: (dimension, value, day, components): per value of each of
+    ``dimensions`` (day NULL), and the totals (dimension ``''``) per day, from
+    which totals and time:day/week/month are derived without another query.
+    """
+    params["sumdims"] = list(dimensions)
     sums = ", ".join(f"sum({c})" for c in COMPONENT_NAMES)
-    if dimension is None:
-        return f"SELECT {sums} FROM {source} WHERE dimension = ''"
-    if dimension in ROLLUP_TIME_SQL:
-        expr = ROLLUP_TIME_SQL[dimension]
-        return f"SELECT {expr} AS d0, {sums} FROM {source} WHERE dimension = '' GROUP BY d0"
-    params["rdim"] = dimension
-    return f"SELECT value AS d0, {sums} FROM {source} WHERE dimension = $rdim GROUP BY d0"
+    return f"""SELECT dimension, value, CASE WHEN dimension = '' THEN day END AS d, {sums}
+FROM {source}
+WHERE list_contains(CAST({ids} AS INTEGER[]), src)
+  AND (dimension = '' OR list_contains(CAST($sumdims AS VARCHAR[]), dimension))
+GROUP BY dimension, value, d"""
 
 
 def long_aggregate_sql(dimensions: tuple[str, ...], params: dict[str, Any], *, rows: str) -> str:
@@ -159,7 +163,7 @@ def long_aggregate_sql(dimensions: tuple[str, ...], params: dict[str, Any], *, r
 
     Each event row is repeated once per dimension (``unnest`` of the fixed
     expressions), plus once for the day's totals (dimension ``''``). This is how
-    rollups are built and how a dashboard page answers its raw days at once.
+    rollups are built, on disk and in a querier's memory (:func:`aggregator.rollup.compute_rollup`).
     """
     params["dimnames"] = ["", *dimensions]
     values = ", ".join(["''", *(f"CAST({DIMENSIONS[d].sql} AS VARCHAR)" for d in dimensions)])
@@ -176,16 +180,27 @@ pv AS (
     bool_or(is_bounce) AS b, max(v_dur) AS dur
   FROM u GROUP BY {key}, day_key, vno
 ),
-a AS (
-  SELECT {key},
-    count(DISTINCT day_key) FILTER (WHERE n_ev > 0) AS visitors,
+k AS (
+  -- per (value, day key) first: exact distinct counts without count(DISTINCT) (~10% less CPU)
+  SELECT {key}, day_key,
     count(*) FILTER (WHERE n_ev > 0) AS visits,
     sum(n_pv) AS pageviews, sum(n_ev) AS events,
     count(*) FILTER (WHERE n_ev > 0 AND b) AS bounces,
     sum(dur) FILTER (WHERE n_ev > 0) AS duration_sum,
     sum(eng) AS engaged_sum,
-    count(DISTINCT day_key) FILTER (WHERE eng IS NOT NULL) AS engaged_n
-  FROM pv GROUP BY {key}
+    bool_or(eng IS NOT NULL) AS has_eng
+  FROM pv GROUP BY {key}, day_key
+),
+a AS (
+  SELECT {key},
+    count(*) FILTER (WHERE visits > 0) AS visitors,
+    sum(visits) AS visits,
+    sum(pageviews) AS pageviews, sum(events) AS events,
+    sum(bounces) AS bounces,
+    sum(duration_sum) AS duration_sum,
+    sum(engaged_sum) AS engaged_sum,
+    count(*) FILTER (WHERE has_eng) AS engaged_n
+  FROM k GROUP BY {key}
 ),
 s AS (
   SELECT {key}, sum(m) AS scroll_sum, count(*) AS scroll_n FROM (

@@ -17,6 +17,8 @@ import hashlib
 import uuid
 from pathlib import Path
 
+from duckdb import DuckDBPyConnection as Connection
+
 from aggregator.db import connect
 from aggregator.dimensions import ROLLUP_DIMENSIONS
 from aggregator.lake import Lake, publish, sql_path
@@ -43,6 +45,33 @@ def current_rollup(lake: Lake, site: str, day: dt.date, raw_files: list[Path]) -
     return None
 
 
+def compute_rollup(
+    con: Connection, files: list[str], table: str, dimensions: tuple[str, ...] = ROLLUP_DIMENSIONS
+) -> None:
+    """Rollup rows of the raw ``files`` (one site, any days) into the new temp table ``table``.
+
+    ``table`` is an identifier made up by the caller, never input. Columns:
+    site, day, dimension, value, then the components as BIGINT. This is the one
+    definition of a rollup: the builder writes it to Parquet, and a querier
+    computes it in memory for a day whose rollup is not built yet. The rows of
+    each dimension do not depend on the others, so computing some of
+    ``ROLLUP_DIMENSIONS`` (plus the totals, dimension ``''``) gives exactly those
+    rows of the full rollup.
+    """
+    params: dict[str, object] = {"files": files}
+    con.execute(f"CREATE TEMP TABLE {table}_rows AS WITH {base_sql(raw_source())} SELECT * FROM rows", params)
+    (site,) = con.execute(f"SELECT any_value(site) FROM {table}_rows").fetchone() or (None,)
+    p: dict[str, object] = {"site": site}
+    inner = long_aggregate_sql(dimensions, p, rows=f"{table}_rows")
+    comps = ", ".join(f"CAST({c} AS BIGINT) AS {c}" for c in COMPONENT_NAMES)
+    con.execute(
+        f"CREATE TEMP TABLE {table} AS SELECT CAST($site AS VARCHAR) AS site, day, dimension, value, {comps} "
+        f"FROM ({inner})",
+        p,
+    )
+    con.execute(f"DROP TABLE {table}_rows")
+
+
 def build_rollup(settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path) -> bool:
     """(Re)build one day's rollup from its raw files. The caller holds the writer lock."""
     files = Lake.visible_parquet(day_dir)
@@ -51,17 +80,7 @@ def build_rollup(settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path
     name = fingerprint(files) + ".parquet"
     con = connect(settings)
     try:
-        params: dict[str, object] = {"files": [str(f) for f in files]}
-        con.execute(f"CREATE TEMP TABLE day_rows AS WITH {base_sql(raw_source())} SELECT * FROM rows", params)
-        (site,) = con.execute("SELECT any_value(site) FROM day_rows").fetchone() or (None,)
-        p: dict[str, object] = {"site": site}
-        inner = long_aggregate_sql(ROLLUP_DIMENSIONS, p, rows="day_rows")
-        comps = ", ".join(f"CAST({c} AS BIGINT) AS {c}" for c in COMPONENT_NAMES)
-        con.execute(
-            f"CREATE TEMP TABLE r AS SELECT CAST($site AS VARCHAR) AS site, day, dimension, value, {comps} "
-            f"FROM ({inner})",
-            p,
-        )
+        compute_rollup(con, [str(f) for f in files], "r")
         lake.staging_dir.mkdir(parents=True, exist_ok=True)
         tmp = lake.staging_dir / f"rollup-{uuid.uuid4().hex}.parquet"
         con.execute(f"COPY (SELECT * FROM r ORDER BY dimension, value) TO {sql_path(tmp)} (FORMAT parquet)")

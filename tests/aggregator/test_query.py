@@ -76,6 +76,11 @@ def test_every_metric_by_every_dimension_matches_ground_truth(data: Data, dimens
         assert as_dict(got) == want
     if dimension and DIMENSIONS[dimension].rollup:
         assert run(data.mixed, dimensions=dims).rollup_days == 3
+    # A filter that keeps everything forces the raw-event SQL (unfiltered queries of days without
+    # a built rollup are answered from one computed in memory, tested in test_query_daycache.py).
+    keep_all = (("is_not", "event:page", ("/no-such-page",)),)
+    got = run(data.raw, dimensions=dims, filters=tuple(Filter(*f) for f in keep_all))
+    assert got.rollup_days == 0 and as_dict(got) == truth(data, 1, dimensions=dims, filters=keep_all)
 
 
 @pytest.mark.parametrize(
