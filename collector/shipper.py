@@ -77,13 +77,14 @@ class Shipper:
                 log.warning("shipping spool segments failed (%s); keeping them locally", self.last_error)
                 backoff = min(backoff * 2, 30.0)
 
-    def ship_once(self) -> int:
+    def ship_once(self, *, until_stopped: bool = True) -> int:
+        """Ship every sealed segment there is now; ``until_stopped=False`` ignores :meth:`close`."""
         import pyarrow.fs as pafs
 
         n = 0
         names = sorted(p.name for p in self.sealed_dir.glob("*.jsonl")) if self.sealed_dir.is_dir() else []
         for name in names:
-            if self._stop.is_set():
+            if until_stopped and self._stop.is_set():
                 break
             path = self.sealed_dir / name
             try:
@@ -111,7 +112,7 @@ def wait_until_shipped(shipper: Shipper, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if shipper.ship_once() == 0:
+            if shipper.ship_once(until_stopped=False) == 0:
                 return True
         except OSError:
             return False

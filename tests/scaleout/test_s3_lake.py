@@ -218,3 +218,22 @@ def test_shipped_segments_are_ingested_once_even_if_shipped_twice(
     assert Ingester(settings).run_once().events == 0
     assert lake_events(settings) == Counter(identity(e) for e in events)
     assert not fs.get_file_info(pafs.FileSelector(prefix, allow_not_found=True))
+
+
+def test_collector_ships_its_last_segment_when_it_stops(s3: SeaweedFS, tmp_path: Path, isp_db: Path) -> None:
+    import httpx
+    import pyarrow.fs as pafs
+
+    from tests.conftest import CHROME_UA, running_collector
+
+    url = f"s3://spool/{tmp_path.name}"
+    env = {**s3.env(), "ANALYTICS_SPOOL_SHIP_URL": url, "ANALYTICS_ISP_DB": str(isp_db), "ANALYTICS_SITES": WWW,
+           "ANALYTICS_SPOOL_SEGMENT_SECONDS": "60"}  # fmt: skip
+    with running_collector(tmp_path / "data", env) as server:
+        body = {"n": "pageview", "u": f"https://{WWW}/", "d": WWW}
+        assert httpx.post(server.url + "/api/event", json=body, headers={"User-Agent": CHROME_UA}).status_code == 202
+    # SIGTERM: the open segment is sealed, then shipped before the process exits.
+    assert not list((tmp_path / "data" / "spool" / "sealed").glob("*.jsonl"))
+    fs = s3.filesystem()
+    infos = fs.get_file_info(pafs.FileSelector(url.removeprefix("s3://")))  # type: ignore[attr-defined]
+    assert len([i for i in infos if i.path.endswith(".jsonl")]) == 1
