@@ -1,30 +1,50 @@
-"""Which address is the client: the socket peer, or X-Forwarded-For behind a trusted proxy."""
+"""Which address is the client: the socket peer, or X-Forwarded-For behind a trusted proxy.
+
+This runs on every request, with a different client address each time, so the
+trusted-proxy test is integer arithmetic on ``inet_pton`` output (about a
+microsecond) rather than ``ipaddress`` objects (tens of microseconds).
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from functools import lru_cache
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_V4_MAPPED_PREFIX = 0xFFFF
+
+
+def _parse(addr: str) -> tuple[int, int] | None:
+    """(IP version, address as an integer), IPv4-mapped IPv6 read as IPv4; None if not an address."""
+    try:
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, addr), "big")
+    except OSError:
+        pass
+    try:
+        value = int.from_bytes(socket.inet_pton(socket.AF_INET6, addr), "big")
+    except OSError:
+        return None
+    if value >> 32 == _V4_MAPPED_PREFIX:
+        return 4, value & 0xFFFFFFFF
+    return 6, value
 
 
 class ClientAddress:
     def __init__(self, trusted_proxies: tuple[str, ...]) -> None:
-        self._networks: tuple[Network, ...] = tuple(
-            ipaddress.ip_network(c, strict=False) for c in trusted_proxies
-        )
+        nets = [ipaddress.ip_network(c, strict=False) for c in trusted_proxies]
+        # (version, network address, netmask) as integers.
+        self._networks = tuple((n.version, int(n.network_address), int(n.netmask)) for n in nets)
+        # Peers are few (the proxies themselves): cache their verdict.
         self.is_trusted = lru_cache(maxsize=1024)(self._is_trusted)
 
     def _is_trusted(self, addr: str) -> bool:
         if not self._networks:
             return False
-        try:
-            ip = ipaddress.ip_address(addr)
-        except ValueError:
+        parsed = _parse(addr)
+        if parsed is None:
             return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(ip in net for net in self._networks)
+        version, value = parsed
+        return any(v == version and value & mask == net for v, net, mask in self._networks)
 
     def resolve(self, peer: str | None, forwarded_for: str | None) -> str | None:
         """The client address; ``None`` when there is no usable one.
@@ -37,17 +57,16 @@ class ClientAddress:
             return None
         if not forwarded_for or not self.is_trusted(peer):
             return peer
-        hops = [h.strip() for h in forwarded_for.split(",")]
-        for hop in reversed(hops):
-            if not hop:
+        for hop in reversed(forwarded_for.split(",")):
+            candidate = _strip_port(hop.strip())
+            if not candidate:
                 continue
-            candidate = _strip_port(hop)
-            if self.is_trusted(candidate):
-                continue
-            try:
-                ipaddress.ip_address(candidate)
-            except ValueError:
+            parsed = _parse(candidate)
+            if parsed is None:
                 return peer  # garbage in the header: fall back to the proxy itself
+            version, value = parsed
+            if any(v == version and value & mask == net for v, net, mask in self._networks):
+                continue  # another trusted proxy in the chain
             return candidate
         return peer
 

@@ -22,7 +22,7 @@ import crawleruseragents
 import re2
 from ua_parser import Domain, Parser, load_builtins
 from ua_parser.regex import Resolver as RustResolver
-from user_agents.parsers import UserAgent, parse_browser, parse_device, parse_operating_system
+from user_agents.parsers import Browser, Device, OperatingSystem, UserAgent
 
 # Parsing a pathological multi-kilobyte UA is wasted work: no real browser sends one.
 MAX_UA_CHARS = 512
@@ -101,24 +101,30 @@ class UAParser:
 
 
 class _ParsedUserAgent(UserAgent):  # type: ignore[misc]
-    """user-agents' classifier fed with ua-parser's fast result instead of its slow parse."""
+    """user-agents' classifier fed with ua-parser's fast result instead of its slow parse.
+
+    The classifier reads only families and version strings, so they are built
+    directly (user-agents' own helpers convert every version part, which cost
+    more than the classification itself on a flood of unseen UAs).
+    """
 
     def __init__(self, ua: str, agent: object, os_: object, dev: object) -> None:
         self.ua_string = ua
-        self.browser = parse_browser(*_version_parts(agent))
-        self.os = parse_operating_system(*_version_parts(os_))
+        self.browser = Browser(*_family_version(agent))
+        self.os = OperatingSystem(*_family_version(os_))
         if dev is None:
-            self.device = parse_device("Other", None, None)
+            self.device = Device("Other", None, None)
         else:
-            self.device = parse_device(dev.family, dev.brand, dev.model)  # type: ignore[attr-defined]
+            self.device = Device(dev.family, dev.brand, dev.model)  # type: ignore[attr-defined]
 
 
-def _version_parts(obj: object) -> tuple[str, str | None, str | None, str | None]:
+def _family_version(obj: object) -> tuple[str, tuple[int | str, ...], str]:
+    """(family, version tuple, version string) exactly as user-agents builds them."""
     if obj is None:
-        return ("Other", None, None, None)
-    return (
-        obj.family,  # type: ignore[attr-defined]
-        obj.major,  # type: ignore[attr-defined]
-        obj.minor,  # type: ignore[attr-defined]
-        obj.patch,  # type: ignore[attr-defined]
+        return ("Other", (), "")
+    parts = tuple(
+        int(p) if p.isdigit() else p
+        for p in (obj.major, obj.minor, obj.patch)  # type: ignore[attr-defined]
+        if p is not None
     )
+    return (obj.family, parts, ".".join(str(p) for p in parts))  # type: ignore[attr-defined]
