@@ -31,6 +31,7 @@ import signal
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -92,7 +93,8 @@ class Ingester:
             log.warning("failpoint %s: killing myself", point)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def run_once(self) -> IngestReport:
+    def run_once(self, progress: Callable[[int, int], None] | None = None) -> IngestReport:
+        """Ingest every sealed segment; ``progress(done, total)`` is called after each batch."""
         report = IngestReport()
         with self.lake.writer():
             manifest = Manifest.load(self.lake.manifest_path)
@@ -101,8 +103,11 @@ class Ingester:
                 # After recovery: a committed batch's shipped objects are deleted by then.
                 self.shipped.fetch(self.settings.sealed_dir)
                 self.shipped.prune_ledger(time.time())
-            for batch in self._batches():
+            batches = self._batches()
+            for done, batch in enumerate(batches, 1):
                 report.add(self._ingest_batch(manifest, batch))
+                if progress is not None:
+                    progress(done, len(batches))
             manifest.truncate()
         return report
 

@@ -70,6 +70,11 @@ class Progress:
         self.stream.write(f"\r{self.label:<8} [{bar}] {done}/{self.total} {note[:40]:<40}")
         self.stream.flush()
 
+    def step(self, done: int, total: int) -> None:
+        """Callback form for steps that learn their total as they go (batches, days)."""
+        self.total = max(total, 1)
+        self.update(done)
+
     def close(self) -> None:
         if self.enabled:
             self.stream.write("\r" + " " * (self.width + 70) + "\r")
@@ -132,7 +137,11 @@ class Nightly:
     def _ingest(self) -> str:
         from aggregator.ingest import Ingester
 
-        r = Ingester(self.settings).run_once()
+        progress = Progress(self.err, "ingest", 1)
+        try:
+            r = Ingester(self.settings).run_once(progress=progress.step)
+        finally:
+            progress.close()
         return f"{r.segments} segments, {r.events:,} events, {r.quarantined} quarantined"
 
     def _compact(self) -> str:
@@ -143,7 +152,12 @@ class Nightly:
     def _rollup(self) -> str:
         from aggregator.rollup import refresh_rollups
 
-        return f"{refresh_rollups(self.settings, self.now)} daily rollups built"
+        progress = Progress(self.err, "rollup", 1)
+        try:
+            built = refresh_rollups(self.settings, self.now, progress=progress.step)
+        finally:
+            progress.close()
+        return f"{built} daily rollups built"
 
     def _purge(self) -> str:
         from aggregator.retention import purge

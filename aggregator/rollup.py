@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from duckdb import DuckDBPyConnection as Connection
@@ -93,14 +94,27 @@ def build_rollup(settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path
     return True
 
 
-def refresh_rollups(settings: Settings, now: dt.datetime, *, force: bool = False, today: bool = False) -> int:
+def refresh_rollups(
+    settings: Settings,
+    now: dt.datetime,
+    *,
+    force: bool = False,
+    today: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
     lake = Lake(settings.lake_dir)
     with lake.writer():
-        return refresh_rollups_locked(settings, lake, now, force=force, today=today)
+        return refresh_rollups_locked(settings, lake, now, force=force, today=today, progress=progress)
 
 
 def refresh_rollups_locked(
-    settings: Settings, lake: Lake, now: dt.datetime, *, force: bool = False, today: bool = False
+    settings: Settings,
+    lake: Lake,
+    now: dt.datetime,
+    *,
+    force: bool = False,
+    today: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Build the rollup of every closed day (before today, UTC) that has none matching its files.
 
@@ -109,7 +123,7 @@ def refresh_rollups_locked(
     from it; right after, from raw events, exactly as before).
     """
     current = now.astimezone(dt.UTC).date()
-    built = 0
+    todo = []
     for site_path in lake.site_dirs(lake.events_dir):
         for day in Lake.days_in(site_path):
             if day > current or (day == current and not today):
@@ -121,5 +135,10 @@ def refresh_rollups_locked(
                 continue
             if not force and (rollup_dir / (fingerprint(files) + ".parquet")).exists():
                 continue
-            built += build_rollup(settings, lake, day_dir, rollup_dir)
+            todo.append((day_dir, rollup_dir))
+    built = 0
+    for done, (day_dir, rollup_dir) in enumerate(todo, 1):
+        built += build_rollup(settings, lake, day_dir, rollup_dir)
+        if progress is not None:
+            progress(done, len(todo))
     return built

@@ -6,6 +6,8 @@ import datetime as dt
 import io
 import os
 import pty
+import re
+import select
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -145,3 +147,22 @@ def test_progress_bar_only_on_a_terminal() -> None:
     bar.update(1)
     bar.close()
     assert plain.getvalue() == ""  # logs and cron mail get only the step lines
+
+
+def test_long_steps_draw_a_progress_bar_on_a_terminal(settings: Settings) -> None:
+    build_spool(settings)
+    master, slave = pty.openpty()
+    out = io.StringIO()
+    with open(slave, "w", closefd=True) as tty:
+        assert run_nightly(settings, DAY, NOW, out=out, err=tty, mail=False) == 0, out.getvalue()
+        drawn = b""
+        while True:  # everything the steps wrote to the terminal
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if not ready:
+                break
+            drawn += os.read(master, 65536)
+    os.close(master)
+    text = drawn.decode()
+    for label in ("ingest", "rollup", "reports"):
+        assert re.search(rf"{label}\s+\[[#-]+\] \d+/\d+", text), (label, text[-500:])
+    assert "[" not in out.getvalue()  # the step lines themselves stay plain
