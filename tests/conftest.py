@@ -74,25 +74,19 @@ class Server:
         self.log_file.close()
 
 
-def start_collector(data_dir: Path, env: dict[str, str] | None = None, *, port: int | None = None,
-                    workers: int = 1, timeout: float = 30.0) -> Server:
-    port = port or free_port()
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
-    full_env.update({"ANALYTICS_DATA_DIR": str(data_dir), "ANALYTICS_SPOOL_SEGMENT_SECONDS": "1"})
-    full_env.update(env or {})
+def start_server(name: str, args: list[str], data_dir: Path, env: dict[str, str], *, port: int,
+                 cwd: Path = ROOT, timeout: float = 30.0) -> Server:
+    """Start ``python -m <args>`` as its own process group and wait for its /healthz."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir.parent / f"{data_dir.name}-collector-{port}.log"
+    log_path = data_dir.parent / f"{data_dir.name}-{name}-{port}.log"
     log_file = open(log_path, "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "collector", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers)],
-        cwd=ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, env=env, stdout=log_file,
+                            stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(f"http://127.0.0.1:{port}", data_dir, proc, log_path, log_file)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"collector exited with {proc.returncode}:\n{server.log()}")
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{server.log()}")
         try:
             if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
                 return server
@@ -100,7 +94,17 @@ def start_collector(data_dir: Path, env: dict[str, str] | None = None, *, port: 
             pass
         time.sleep(0.05)
     server.kill()
-    raise RuntimeError(f"collector did not start:\n{server.log()}")
+    raise RuntimeError(f"{name} did not start:\n{server.log()}")
+
+
+def start_collector(data_dir: Path, env: dict[str, str] | None = None, *, port: int | None = None,
+                    workers: int = 1, timeout: float = 30.0) -> Server:
+    port = port or free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
+    full_env.update({"ANALYTICS_DATA_DIR": str(data_dir), "ANALYTICS_SPOOL_SEGMENT_SECONDS": "1"})
+    full_env.update(env or {})
+    args = ["collector", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    return start_server("collector", args, data_dir, full_env, port=port, timeout=timeout)
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ import pytest
 
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event
-from tests.conftest import CHROME_UA, ROOT, Server, free_port, running_collector, sealed_records
+from tests.conftest import CHROME_UA, ROOT, Server, free_port, running_collector, sealed_records, start_server
 
 DEMO = "demo.onecloud.example"
 XSS_SITE = "www.onecloud.example"
@@ -202,29 +202,8 @@ def start_dashboards(data_dir: Path, env: dict[str, str] | None = None, timeout:
     port = free_port()
     full_env = base_env(data_dir)
     full_env.update(env or {})
-    log_path = data_dir.parent / f"dashboards-{port}.log"
-    log_file = open(log_path, "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dashboards", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=data_dir.parent,
-        env=full_env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    server = Server(f"http://127.0.0.1:{port}", data_dir, proc, log_path, log_file)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"dashboards exited with {proc.returncode}:\n{server.log()}")
-        try:
-            if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    server.kill()
-    raise RuntimeError(f"dashboards did not start:\n{server.log()}")
+    args = ["dashboards", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return start_server("dashboards", args, data_dir, full_env, port=port, cwd=data_dir.parent, timeout=timeout)
 
 
 @contextlib.contextmanager
