@@ -155,3 +155,19 @@ def test_bulk_check_accepts_nothing_event_from_record_rejects(settings: Settings
     report = Ingester(settings).run_once()
     assert report.quarantined == len(bad_records)
     assert report.events == 3 * len(bad_records)
+
+
+def test_stored_schema_is_exactly_the_inventory(settings: Settings, events: list[Event]) -> None:
+    """PRIVACY.md: a field not in the inventory is not stored (the day lives only in the directory name)."""
+    import duckdb
+
+    from collector.schema import INVENTORY
+
+    write_segments(events[:200], settings.sealed_dir)
+    Ingester(settings).run_once()
+    files = sorted(settings.lake_dir.glob("events/*/*/*.parquet"))
+    assert files
+    for path in files:
+        described = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}', hive_partitioning = false)").fetchall()
+        stored = [(name, type_) for name, type_, *_ in described]
+        assert stored == [(f.name, f.lake_type) for f in INVENTORY], path
