@@ -7,33 +7,15 @@ them depends on the time of generation: the same lake gives the same bytes.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from aggregator.csvsafe import to_csv
 from aggregator.lake import fsync_dir, site_dir_name
 from aggregator.report import SCHEMA_VERSION, VISITORS_NOTE, Report, other_note
 from aggregator.report_html import render_html
-
-# A spreadsheet evaluates a cell starting with one of these as a formula (OWASP "CSV injection").
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> str:
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def csv_text(header: list[str], rows: list[list[object]]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([csv_cell(h) for h in header])
-    for row in rows:
-        writer.writerow([csv_cell(v) for v in row])
-    return buf.getvalue()
 
 
 def breakdown_csvs(report: Report) -> dict[str, str]:
@@ -41,9 +23,9 @@ def breakdown_csvs(report: Report) -> dict[str, str]:
     out: dict[str, str] = {}
     for b in report.breakdowns:
         header = [b.spec.column, *b.spec.metrics]
-        out[f"{b.spec.key}.csv"] = csv_text(header, [[r.value, *r.metrics] for r in b.rows])
+        out[f"{b.spec.key}.csv"] = to_csv(header, [[r.value, *r.metrics] for r in b.rows])
     series_name = "hourly.csv" if report.period.kind == "day" else "daily.csv"
-    out[series_name] = csv_text(
+    out[series_name] = to_csv(
         ["hour (UTC)" if report.period.kind == "day" else "day", "visitors", "pageviews"],
         [[p.label, p.visitors, p.pageviews] for p in report.series],
     )

@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from aggregator.csvsafe import to_csv
 from dashboards import charts, fmt, overview
 from dashboards.auth import Identity
-from dashboards.csvexport import to_csv
 from dashboards.panels import FILTERS, PANELS_BY_KEY
 from dashboards.reports import ReportError
 from dashboards.services import Services, services

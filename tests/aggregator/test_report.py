@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.csvsafe import safe_cell, to_csv
 from aggregator.nightly import run_nightly
 from aggregator.report import Period
-from aggregator.report_files import csv_cell, csv_text
 from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event
@@ -176,9 +176,10 @@ def test_csv_cells_are_formula_safe(built: Built) -> None:
     assert "'=HYPERLINK(" in sources and "\r\n=HYPERLINK" not in sources
     assert "'@evil <b>ISP</b> & Co" in built.files()["isps.csv"].decode()
     for bad in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
-        assert csv_cell(bad) == "'" + bad
-    assert csv_cell("/docs") == "/docs" and csv_cell(12) == "12"
-    assert csv_text(["a"], [["=x"]]) == "a\r\n'=x\r\n"
+        assert safe_cell(bad) == "'" + bad
+    assert safe_cell("/docs") == "/docs" and safe_cell(12) == "12"
+    assert safe_cell(-0.5) == "-0.5"  # our own numbers (a negative change) stay numbers
+    assert to_csv(["a"], [["=x"]]) == "a\r\n'=x\r\n"
 
 
 def test_notable_changes_compare_rows_shown_in_both_periods(built: Built) -> None:

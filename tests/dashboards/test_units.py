@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from aggregator.csvsafe import safe_cell, to_csv
 from dashboards.charts import bar, line_chart
-from dashboards.csvexport import safe_cell, to_csv
 from dashboards.fmt import change, duration, metric
 from dashboards.viewstate import ViewState
 

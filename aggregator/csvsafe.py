@@ -1,4 +1,4 @@
-"""CSV export of a report panel, safe to open in a spreadsheet.
+"""CSV that is safe to open in a spreadsheet: the nightly reports' files and the dashboards' exports.
 
 Values from visitors' browsers (paths, referrers, UTM values) could start with
 ``=``, ``+``, ``-``, ``@``, tab or carriage return and be run as a formula by a
