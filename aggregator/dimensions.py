@@ -25,6 +25,7 @@ class Dimension:
     name: str
     sql: str  # over the `rows` relation built by querybuild.base_sql
     rollup: bool  # answerable from the daily rollup tables
+    per_event: bool = False  # varies within a visit (else constant per visit: expanded over visits, not events)
 
 
 def _none(col: str) -> str:
@@ -32,8 +33,8 @@ def _none(col: str) -> str:
 
 
 _DIMS = [
-    Dimension("event:page", "path", True),
-    Dimension("event:name", "name", True),
+    Dimension("event:page", "path", True, per_event=True),
+    Dimension("event:name", "name", True, per_event=True),
     Dimension("visit:entry_page", _none("entry.path"), True),
     Dimension("visit:exit_page", _none("exit_page"), True),
     Dimension("visit:source", f"coalesce(entry.source, '{DIRECT}')", True),
@@ -60,7 +61,7 @@ _DIMS = [
     Dimension("time:day", "strftime(day, '%Y-%m-%d')", True),
     Dimension("time:week", "strftime(date_trunc('week', day), '%Y-%m-%d')", True),
     Dimension("time:month", "strftime(date_trunc('month', day), '%Y-%m-%d')", True),
-    Dimension("time:hour", "strftime(date_trunc('hour', ts), '%Y-%m-%d %H:00:00')", False),
+    Dimension("time:hour", "strftime(date_trunc('hour', ts), '%Y-%m-%d %H:00:00')", False, per_event=True),
 ]
 
 DIMENSIONS: dict[str, Dimension] = {d.name: d for d in _DIMS}

@@ -138,3 +138,26 @@ def test_a_page_computes_only_its_dimensions_and_a_later_page_the_rest(tmp_path:
     assert q.rollups.computed_runs == 2
     assert refresh_rollups(settings, NOW, today=True) == 3
     assert q.rollups.computed_rows(SITE, TODAY) == _built_rows(settings, TODAY)
+
+
+def test_a_visit_whose_own_columns_change_midway_counts_as_per_event(tmp_path: Path) -> None:
+    # Rollups expand visit dimensions over visits, grouping on the event's own columns. Those are constant
+    # within a day key in practice, but reverse DNS can fail for one event and not the next, or the ISP
+    # database be replaced mid-visit: such a visit must count under both values, exactly as per event.
+    events = list(generate(Traffic(START, 1, {SITE: 40}, seed=9)))
+    changed = [
+        dataclasses.replace(e, network_domain="example-isp.net", isp="Other ISP") if i % 3 == 0 else e
+        for i, e in enumerate(events)
+    ]
+    settings = Settings(data_dir=tmp_path / "d", k_anonymity=1, duckdb_threads=2)
+    write_segments(changed, settings.sealed_dir, per_segment=300)
+    Ingester(settings).run_once()
+    dims = [(), ("visit:network_domain",), ("visit:isp",), ("visit:source",), ("event:page",)]
+    requests = [QueryRequest(SITE, METRICS, (START, TODAY), d) for d in dims]
+    results = Querier(settings).run_many(requests, NOW)  # computed in memory
+    _check(results, changed)
+    assert {r.dimensions[0] for r in results[1].rows} == {"example-isp.net", "(none)"}
+    assert refresh_rollups(settings, NOW) >= 1
+    built = Querier(settings).run_many(requests, NOW)
+    assert built[0].rollup_days >= 1
+    _check(built, changed)
