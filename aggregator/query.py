@@ -36,7 +36,15 @@ from aggregator.db import connect
 from aggregator.dimensions import DIMENSIONS, ROLLUP_DIMENSIONS, ROLLUP_TIME_SQL
 from aggregator.lake import Lake
 from aggregator.metrics import Components, Number
-from aggregator.querybuild import aggregate_sql, base_sql, raw_source
+from aggregator.querybuild import (
+    Filter,
+    aggregate_sql,
+    base_sql,
+    filter_sql,
+    long_sums_sql,
+    prefiltered_source,
+    raw_source,
+)
 from aggregator.request import (
     DATE_RANGES,
     MAX_LIMIT,
@@ -98,7 +106,7 @@ class Querier:
             request.validate()
         for attempt in range(4):
             cur = self._db.cursor()
-            shared = _Shared(_rollup_dims(requests))
+            shared = _Shared(_rollup_dims(requests), _filtered_dims(requests))
             try:
                 return [self._run(cur, shared, request, now) for request in requests]
             except duckdb.IOException:
@@ -135,7 +143,8 @@ class Querier:
         self, cur: Connection, shared: _Shared, request: QueryRequest, start: dt.date, end: dt.date
     ) -> QueryResult:
         site, dims = request.site_id, request.dimensions
-        rollup_ok = not request.filters and len(dims) <= 1 and all(DIMENSIONS[d].rollup for d in dims)
+        rollup_shape = len(dims) <= 1 and all(DIMENSIONS[d].rollup for d in dims)
+        rollup_ok = not request.filters and rollup_shape
         raw_files: list[str] = []
         rollup_files: list[str] = []
         missing: list[MissingDay] = []
@@ -157,13 +166,20 @@ class Querier:
             day += dt.timedelta(days=1)
         groups: dict[tuple[str, ...], Components] = {}
         if raw_files:
-            # Our own temp table (identifier made up here), shared by the page's queries.
+            # Our own temp tables (identifiers made up here), shared by the page's queries.
+            params: dict[str, object] = {"files": raw_files}
+            source = prefiltered_source(request.filters, params) if request.filters else raw_source()
             rows = shared.table(
-                cur, ("raw", *raw_files), f"WITH {base_sql(raw_source())} SELECT * FROM rows", {"files": raw_files}
+                cur, ("raw", repr(request.filters), *raw_files), f"WITH {base_sql(source)} SELECT * FROM rows", params
             )
-            params: dict[str, object] = {}
-            sql = aggregate_sql(dims, request.filters, params, rows=rows)
-            _merge(groups, cur.execute(sql, params).fetchall(), len(dims))
+            if rollup_shape:  # filtered (else rollups answer): one pass for every panel sharing these filters
+                _merge_rollup(
+                    groups, self._filtered_sums(cur, shared, rows, request.filters), dims[0] if dims else None
+                )
+            else:
+                params = {}
+                sql = aggregate_sql(dims, request.filters, params, rows=rows)
+                _merge(groups, cur.execute(sql, params).fetchall(), len(dims))
         if rollup_files or missing:
             sums_key = (tuple(rollup_files), tuple(missing))
             if sums_key not in shared.sums:
@@ -177,6 +193,19 @@ class Querier:
                 f"{self.settings.raw_retention_days} days): filters and this breakdown cannot use them"
             )
         return result
+
+    @staticmethod
+    def _filtered_sums(cur: Connection, shared: _Shared, rows: str, filters: tuple[Filter, ...]) -> list[SumRow]:
+        """Rollup-shaped sums of the filtered rows for every dimension the page asks with these filters."""
+        if rows not in shared.filtered:
+            params: dict[str, object] = {}
+            table = shared.table(
+                cur, ("filtered", rows), f"SELECT * FROM {rows} WHERE {filter_sql(filters, params)}", params
+            )
+            params = {}
+            result = cur.execute(long_sums_sql(shared.filter_dims[filters], params, rows=table), params).fetchall()
+            shared.filtered[rows] = [(str(r[0]), str(r[1]), r[2], tuple(r[3:])) for r in result]
+        return shared.filtered[rows]
 
     def _finish(
         self, request: QueryRequest, start: dt.date, end: dt.date, groups: dict[tuple[str, ...], Components]
@@ -214,10 +243,12 @@ class _Shared:
     """What the queries of one :meth:`Querier.run_many` call share: ranges, day listings, sums, temp tables."""
 
     dims: tuple[str, ...]  # rollup dimensions the batch asks for
+    filter_dims: dict[tuple[Filter, ...], tuple[str, ...]]  # the same, per set of filters
     ranges: dict[tuple[str, object], tuple[dt.date, dt.date]] = field(default_factory=dict)
     days: dict[tuple[str, dt.date], tuple[list[Path], Path | None]] = field(default_factory=dict)
     sums: dict[tuple[tuple[str, ...], tuple[MissingDay, ...]], list[SumRow]] = field(default_factory=dict)
     tables: dict[tuple[str, ...], str] = field(default_factory=dict)
+    filtered: dict[str, list[SumRow]] = field(default_factory=dict)  # per sessionized temp table
 
     def table(self, cur: Connection, key: tuple[str, ...], sql: str, params: dict[str, object]) -> str:
         if key not in self.tables:
@@ -230,6 +261,14 @@ class _Shared:
 def _rollup_dims(requests: list[QueryRequest]) -> tuple[str, ...]:
     dims = {d for r in requests for d in r.dimensions if d in ROLLUP_DIMENSIONS}
     return tuple(sorted(dims))
+
+
+def _filtered_dims(requests: list[QueryRequest]) -> dict[tuple[Filter, ...], tuple[str, ...]]:
+    out: dict[tuple[Filter, ...], set[str]] = {}
+    for r in requests:
+        if r.filters:
+            out.setdefault(r.filters, set()).update(d for d in r.dimensions if d in ROLLUP_DIMENSIONS)
+    return {f: tuple(d for d in ROLLUP_DIMENSIONS if d in dims) for f, dims in out.items()}
 
 
 def _merge(groups: dict[tuple[str, ...], Components], rows: list[tuple[object, ...]], ndims: int) -> None:

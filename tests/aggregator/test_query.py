@@ -295,3 +295,22 @@ def test_run_many_shares_work_and_gives_the_same_answers(data: Data) -> None:
         for request, result in zip(requests, results, strict=True):
             filters = tuple((f.op, f.dimension, f.values) for f in request.filters)
             assert as_dict(result) == truth(data, 1, dimensions=request.dimensions, filters=filters), request
+
+
+@pytest.mark.parametrize("dimension", list(DIMENSIONS))
+def test_a_filter_on_every_dimension_matches_ground_truth(data: Data, dimension: str) -> None:
+    # Filtered queries sessionize only the day keys with an event matching each filter by the
+    # dimension's event-level expression (aggregator.dimensions.Dimension.event_sql): a wrong
+    # expression would drop matching visits here.
+    values = sorted(truth(data, 1, dimensions=(dimension,)).items(), key=lambda kv: -kv[1]["visitors"])
+    assert values, dimension
+    top, second = values[0][0][0], values[min(1, len(values) - 1)][0][0]
+    for filters in (
+        (("is", dimension, (top, second)),),
+        (("is_not", dimension, (top,)),),
+        (("contains", dimension, (top[1:4],)),),
+    ):
+        fs = tuple(Filter(op, d, v) for op, d, v in filters)
+        for dims in ((), ("visit:source",), ("event:page",), ("time:day",)):
+            got = run(data.raw, dimensions=dims, filters=fs)
+            assert as_dict(got) == truth(data, 1, dimensions=dims, filters=filters), (filters, dims)
