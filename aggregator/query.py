@@ -50,6 +50,7 @@ from aggregator.request import (
     MAX_LIMIT,
     OTHER,
     Comparison,
+    CurrentVisitors,
     QueryError,
     QueryRequest,
     QueryResult,
@@ -63,6 +64,7 @@ __all__ = [
     "MAX_LIMIT",
     "OTHER",
     "Comparison",
+    "CurrentVisitors",
     "Querier",
     "QueryError",
     "QueryRequest",
@@ -96,6 +98,38 @@ class Querier:
             return months_back(today.replace(day=1), 11), today
         days = self.lake.event_days(request.site_id) + self.lake.rollup_days(request.site_id)
         return (min(days) if days else today), today
+
+    def current_visitors(self, site: str, now: dt.datetime, minutes: int = 5) -> CurrentVisitors:
+        """Distinct visitors with an event in (now - minutes, now], from the raw events of today (and yesterday).
+
+        Reads two columns of at most two days' files, so it stays cheap on a
+        dashboard that refreshes it often.
+        """
+        if not site:
+            raise QueryError("site_id is required")
+        if not 1 <= minutes <= 60:
+            raise QueryError("minutes must be 1..60")
+        now = now.astimezone(dt.UTC)
+        since = now - dt.timedelta(minutes=minutes)
+        days = {since.date(), now.date(), now.date() - dt.timedelta(days=1)}
+        files = [str(f) for day in sorted(days) for f in self.lake.event_files(site, day)]
+        count, newest = 0, None
+        if files:
+            cur = self._db.cursor()
+            try:
+                # Visitors are (UTC day, day key): a visitor active across midnight counts twice, as everywhere.
+                row = cur.execute(
+                    "SELECT count(DISTINCT (CAST(ts AS DATE), day_key)) FILTER (WHERE ts > $since AND ts <= $now), "
+                    "max(ts) FILTER (WHERE ts <= $now) FROM read_parquet($files)",
+                    {"files": files, "since": since.replace(tzinfo=None), "now": now.replace(tzinfo=None)},
+                ).fetchone()
+            finally:
+                cur.close()
+            if row is not None:
+                count = int(row[0])
+                newest = row[1].replace(tzinfo=dt.UTC) if row[1] is not None else None
+        k = self.settings.k_anonymity
+        return CurrentVisitors(site, minutes, now, count if count >= k else None, k, newest)
 
     def run(self, request: QueryRequest, now: dt.datetime) -> QueryResult:
         return self.run_many([request], now)[0]

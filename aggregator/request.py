@@ -72,6 +72,23 @@ class QueryRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class CurrentVisitors:
+    """Visitors with an event in the last ``minutes`` before ``now``, from events already ingested.
+
+    ``visitors`` is None when fewer than ``k_anonymity`` (a count over a few
+    minutes is not a site's total: rule 5 applies). ``newest`` is the newest
+    ingested event of the site today or yesterday: how fresh the number is.
+    """
+
+    site_id: str
+    minutes: int
+    now: dt.datetime
+    visitors: int | None
+    k_anonymity: int
+    newest: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Comparison:
     dimensions: tuple[str, ...]
     metrics: tuple[Number, ...]

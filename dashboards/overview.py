@@ -174,32 +174,29 @@ def export_rows(reports: Reports, site: str, state: ViewState, tab: Tab) -> tupl
     return header, [[*r.dimensions, *r.metrics] for r in result.rows]
 
 
+REALTIME_MINUTES = 5
+
+
 @dataclass(frozen=True, slots=True)
 class Realtime:
-    visitors: int | None  # None: fewer than K this hour (k-anonymity hides the number)
-    since: str
+    visitors: int | None  # None: fewer than K (k-anonymity hides the number)
+    minutes: int
     freshness: str
     k: int
 
 
-def realtime_request(site: str, now: dt.datetime) -> QueryRequest:
-    # The query API's finest bucket is the hour: "this hour so far", not "the last 5 minutes".
-    return QueryRequest(
-        site_id=site, metrics=("visitors",), date_range=(now.date(), now.date()), dimensions=("time:hour",)
-    )
-
-
-def realtime(result: QueryResult, reports: Reports, now: dt.datetime) -> Realtime:
-    """Visitors in the current UTC hour, from data already ingested, and how old that data is."""
-    hour = now.strftime("%Y-%m-%d %H:00:00")
-    value = next((int(r.metrics[0]) for r in result.rows if r.dimensions[0] == hour), None)
+def realtime(reports: Reports, site: str, now: dt.datetime) -> Realtime:
+    """Visitors in the last 5 minutes, from data already ingested, and how fresh that data is."""
+    cur = reports.current_visitors(site, now, REALTIME_MINUTES)
     last = reports.last_ingest()
     if last is None:
         freshness = "nothing ingested yet"
     else:
         age = max(0, int((now - last).total_seconds()))
-        freshness = f"data ingested {fmt.duration(age)} ago" if age >= 1 else "data ingested just now"
-    return Realtime(value, hour[11:16], freshness, result.k_anonymity)
+        freshness = f"last ingest {fmt.duration(age)} ago" if age >= 1 else "last ingest just now"
+        if cur.newest is not None:
+            freshness += f", newest event {cur.newest:%H:%M:%S} UTC"
+    return Realtime(cur.visitors, cur.minutes, freshness, cur.k_anonymity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,11 +211,11 @@ class Page:
 def page(reports: Reports, site: str, state: ViewState, now: dt.datetime) -> Page:
     """Every number of the overview, from one batch of queries."""
     tabs = [(p, p.tab(state.tab(p.key))) for p in PANELS]
-    requests = [kpi_request(site, state), series_request(site, state), realtime_request(site, now)]
+    requests = [kpi_request(site, state), series_request(site, state)]
     requests += [panel_request(site, state, tab) for _, tab in tabs]
     results = reports.run_many(requests, now)
-    k, s, r, *rest = results
+    k, s, *rest = results
     panels = [panel(result, state, p, tab) for result, (p, tab) in zip(rest, tabs, strict=True)]
     # The aggregator says when part of the range cannot answer (e.g. raw events past retention).
     warnings = list(dict.fromkeys(w for result in results for w in result.warnings))
-    return Page(kpis(k), series(s, state, now), panels, realtime(r, reports, now), warnings)
+    return Page(kpis(k), series(s, state, now), panels, realtime(reports, site, now), warnings)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aggregator.lake import Lake
-from aggregator.query import Querier, QueryError, QueryRequest, QueryResult
+from aggregator.query import CurrentVisitors, Querier, QueryError, QueryRequest, QueryResult
 from aggregator.settings import Settings as AggregatorSettings
 from aggregator.stats_api import parse_stats_request, render
 
@@ -43,6 +43,13 @@ class Reports:
         """Several queries in one batch (one page): the aggregator lists and sessionizes the days once."""
         try:
             return self._querier.run_many(requests, now=now or dt.datetime.now(dt.UTC))
+        except QueryError as exc:
+            raise ReportError(str(exc)) from None
+
+    def current_visitors(self, site: str, now: dt.datetime, minutes: int = 5) -> CurrentVisitors:
+        """Visitors in the last minutes (k-anonymous), and the newest ingested event's time."""
+        try:
+            return self._querier.current_visitors(site, now, minutes)
         except QueryError as exc:
             raise ReportError(str(exc)) from None
 

@@ -314,3 +314,25 @@ def test_a_filter_on_every_dimension_matches_ground_truth(data: Data, dimension:
         for dims in ((), ("visit:source",), ("event:page",), ("time:day",)):
             got = run(data.raw, dimensions=dims, filters=fs)
             assert as_dict(got) == truth(data, 1, dimensions=dims, filters=filters), (filters, dims)
+
+
+def test_current_visitors_counts_the_last_minutes_across_midnight_with_k(tmp_path: Path) -> None:
+    midnight = int(dt.datetime(2026, 11, 21, tzinfo=dt.UTC).timestamp())
+    now = dt.datetime(2026, 11, 21, 0, 2, tzinfo=dt.UTC)  # the window (23:57, 00:02] spans two UTC days
+    evs = [_event("r.example", midnight - 120 + i, 300 + i) for i in range(3)]  # 23:58: in
+    evs += [_event("r.example", midnight + 30 + i, 400 + i) for i in range(3)]  # 00:00:30: in
+    evs += [_event("r.example", midnight + 31, 400, name="engagement", engaged=5_000)]  # same visitor again
+    evs += [_event("r.example", midnight - 400 + i, 500 + i) for i in range(4)]  # 23:53: too old
+    evs += [_event("r.example", midnight + 600, 600)]  # after "now" (a clock ahead): not counted
+    settings = _lake(tmp_path, evs, 5)
+    cur = Querier(settings).current_visitors("r.example", now)
+    assert (cur.visitors, cur.minutes, cur.k_anonymity) == (6, 5, 5)
+    assert cur.newest == dt.datetime(2026, 11, 21, 0, 0, 32, tzinfo=dt.UTC)
+    # Ten minutes: the 23:53 visitors too.
+    assert Querier(settings).current_visitors("r.example", now, minutes=10).visitors == 10
+    # Under K, the number is withheld (a few minutes' count is not a site total).
+    one_minute = Querier(settings).current_visitors("r.example", now, minutes=1)
+    assert one_minute.visitors is None and one_minute.k_anonymity == 5
+    assert Querier(settings).current_visitors("nobody.example", now).newest is None
+    with pytest.raises(QueryError, match="minutes"):
+        Querier(settings).current_visitors("r.example", now, minutes=0)

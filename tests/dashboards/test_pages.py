@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from pathlib import Path
 
 import httpx
+
+from aggregator.query import Querier
+from aggregator.settings import Settings as AggregatorSettings
 
 from tests.conftest import Server
 from tests.dashboards.conftest import DEMO, VIEWER, VIEWER_PASSWORD, XSS_SITE, Admin, base_env, csrf_token, login, run
@@ -45,8 +49,26 @@ def test_overview_shows_kpis_chart_panels_and_about(admin: Admin) -> None:
         assert f'id="panel-{panel}"' in html
     assert "About this data" in html and "returning visitor on another day counts again" in html
     assert 'href="https://db-ip.com"' in html and "ISP data: DB-IP.com, RouteViews, NRO (CC BY 4.0)" in html
-    assert "visitors this hour" in html
+    assert "visitors in the last 5 minutes" in html and "last ingest" in html
     assert "<script" not in html and "style=" not in html  # the CSP would block both anyway
+
+
+def test_realtime_is_the_last_five_minutes_k_anonymous(admin: Admin, seeded: Path) -> None:
+    # The page's number against the query API on the same lake, read before and after the page: nothing is
+    # ingested meanwhile, so it can only fall as events age out of the window.
+    settings = AggregatorSettings(data_dir=seeded)
+    for site in (DEMO, XSS_SITE):
+        before = Querier(settings).current_visitors(site, dt.datetime.now(dt.UTC))
+        html = admin.client.get(f"/sites/{site}").text
+        after = Querier(settings).current_visitors(site, dt.datetime.now(dt.UTC))
+        shown = re.search(r'<strong id="realtime-value">([^<]*)</strong>', html)
+        assert shown is not None
+        value = shown.group(1)
+        if value == "&lt;5":
+            assert after.visitors is None
+        else:
+            assert before.visitors is not None and (after.visitors or 0) <= int(value) <= before.visitors
+        assert before.newest is not None and f"newest event {before.newest:%H:%M:%S} UTC" in html
 
 
 def test_a_row_link_adds_a_filter_chip_and_it_can_be_removed(admin: Admin) -> None:
