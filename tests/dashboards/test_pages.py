@@ -12,7 +12,6 @@ import httpx
 
 from aggregator.query import Querier
 from aggregator.settings import Settings as AggregatorSettings
-
 from tests.conftest import Server
 from tests.dashboards.conftest import DEMO, VIEWER, VIEWER_PASSWORD, XSS_SITE, Admin, base_env, csrf_token, login, run
 
