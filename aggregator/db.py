@@ -12,10 +12,13 @@ from aggregator.settings import Settings
 
 
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": settings.duckdb_memory_limit}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": settings.duckdb_memory_limit,
+    }
     if settings.duckdb_threads > 0:
         config["threads"] = settings.duckdb_threads
     con = duckdb.connect(":memory:", config=config)
+    con.execute("SET enable_progress_bar = false")  # our commands report their own progress; no bars in logs
     if settings.lake_is_remote:
         from aggregator.objectstore import register
 

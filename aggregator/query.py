@@ -24,6 +24,7 @@ of queries (:meth:`Querier.run_many`) sums the rollup rows it needs once.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,12 +167,29 @@ class Querier:
             result.rows = _compare(request, result.rows, previous.rows)
         return result
 
-    def _day(self, shared: _Shared, site: str, day: dt.date) -> tuple[list[Path], Path | None]:
+    def _day(self, shared: _Shared, site: str, day: dt.date) -> tuple[list[Path], Path | None, float | None]:
+        """A day's raw files, the rollup to answer it from (if any) and, if that one is stale, when it was built."""
         key = (site, day)
         if key not in shared.days:
             files = self.lake.event_files(site, day)
-            shared.days[key] = (files, current_rollup(self.lake, site, day, files))
+            rollup, built_at = current_rollup(self.lake, site, day, files), None
+            if rollup is None and files and self.settings.rollup_max_stale > 0:
+                rollup, built_at = self._stale_rollup(site, day)
+            shared.days[key] = (files, rollup, built_at)
         return shared.days[key]
+
+    def _stale_rollup(self, site: str, day: dt.date) -> tuple[Path | None, float | None]:
+        # The day's previous rollup (from before its latest batch), if young enough: exact as of then.
+        built = Lake.visible_parquet(self.lake.rollup_day_dir(site, day))
+        if not built:
+            return None, None
+        try:
+            mtime = built[-1].stat().st_mtime
+        except (OSError, AttributeError, NotImplementedError):  # an object store: no cheap age, stay exact
+            return None, None
+        if time.time() - mtime > self.settings.rollup_max_stale:
+            return None, None
+        return built[-1], mtime
 
     def _run_range(
         self, cur: Connection, shared: _Shared, request: QueryRequest, start: dt.date, end: dt.date
@@ -183,12 +201,17 @@ class Querier:
         rollup_files: list[str] = []
         missing: list[MissingDay] = []
         raw_days = rollup_days = purged_days = 0
+        stale: list[float] = []
         day = start
         while day <= end:
-            files, rollup = self._day(shared, site, day)
+            files, rollup, built_at = self._day(shared, site, day)
+            if built_at is not None and not rollup_ok:
+                rollup = None  # a stale rollup answers only what it can; the rest reads the current files
             if rollup_ok and rollup is not None:
                 rollup_files.append(str(rollup))
                 rollup_days += 1
+                if built_at is not None:
+                    stale.append(built_at)
             elif files:
                 raw_days += 1
                 if rollup_ok:  # rolled up in memory from these very files, once per process
@@ -221,6 +244,8 @@ class Querier:
             _merge_rollup(groups, shared.sums[sums_key], dims[0] if dims else None)
         result = self._finish(request, start, end, groups)
         result.raw_days, result.rollup_days = raw_days, rollup_days
+        if stale:
+            result.stale_as_of = dt.datetime.fromtimestamp(min(stale), dt.UTC)
         if purged_days:
             result.warnings.append(
                 f"{purged_days} day(s) in range have only daily aggregates left (raw events purged after "
@@ -279,7 +304,7 @@ class _Shared:
     dims: tuple[str, ...]  # rollup dimensions the batch asks for
     filter_dims: dict[tuple[Filter, ...], tuple[str, ...]]  # the same, per set of filters
     ranges: dict[tuple[str, object], tuple[dt.date, dt.date]] = field(default_factory=dict)
-    days: dict[tuple[str, dt.date], tuple[list[Path], Path | None]] = field(default_factory=dict)
+    days: dict[tuple[str, dt.date], tuple[list[Path], Path | None, float | None]] = field(default_factory=dict)
     sums: dict[tuple[tuple[str, ...], tuple[MissingDay, ...]], list[SumRow]] = field(default_factory=dict)
     tables: dict[tuple[str, ...], str] = field(default_factory=dict)
     filtered: dict[str, list[SumRow]] = field(default_factory=dict)  # per sessionized temp table

@@ -116,3 +116,6 @@ class QueryResult:
     raw_days: int = 0
     comparison_range: tuple[dt.date, dt.date] | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Set when a day was answered from a rollup built before its newest events (``rollup_max_stale``):
+    #: when the oldest such rollup was built.
+    stale_as_of: dt.datetime | None = None

@@ -21,6 +21,11 @@ class Settings:
     raw_retention_days: int = setting(90, "Days de-identified events are kept in the lake before the purge.")
     aggregate_retention_months: int = setting(25, "Months daily aggregates (rollups) are kept before the purge.")
     k_anonymity: int = setting(5, "Result rows describing fewer distinct visitors than this fold into `(other)`.")
+    rollup_max_stale: float = setting(
+        0.0,
+        "Seconds a day's rollup may still answer after new events landed in that day, its age shown with the "
+        "result (0: never, the querier rolls the day up in memory instead). The dashboards use 120 unless set.",
+    )
     ingest_interval: float = setting(5.0, "Seconds between spool scans of `aggregator ingest --follow`.")
     ingest_batch_bytes: int = setting(
         128 * 1024 * 1024, "Most spool bytes ingested in one batch (one DuckDB pass, one manifest record)."

@@ -185,8 +185,11 @@ class Realtime:
     k: int
 
 
-def realtime(reports: Reports, site: str, now: dt.datetime) -> Realtime:
-    """Visitors in the last 5 minutes, from data already ingested, and how fresh that data is."""
+def realtime(reports: Reports, site: str, now: dt.datetime, as_of: dt.datetime | None = None) -> Realtime:
+    """Visitors in the last 5 minutes, from data already ingested, and how fresh that data is.
+
+    ``as_of``: the page's totals for today came from a rollup built then (one ingest batch behind).
+    """
     cur = reports.current_visitors(site, now, REALTIME_MINUTES)
     last = reports.last_ingest()
     if last is None:
@@ -196,6 +199,8 @@ def realtime(reports: Reports, site: str, now: dt.datetime) -> Realtime:
         freshness = f"last ingest {fmt.duration(age)} ago" if age >= 1 else "last ingest just now"
         if cur.newest is not None:
             freshness += f", newest event {cur.newest:%H:%M:%S} UTC"
+    if as_of is not None:
+        freshness += f"; today's totals as of {as_of:%H:%M:%S} UTC"
     return Realtime(cur.visitors, cur.minutes, freshness, cur.k_anonymity)
 
 
@@ -218,4 +223,5 @@ def page(reports: Reports, site: str, state: ViewState, now: dt.datetime) -> Pag
     panels = [panel(result, state, p, tab) for result, (p, tab) in zip(rest, tabs, strict=True)]
     # The aggregator says when part of the range cannot answer (e.g. raw events past retention).
     warnings = list(dict.fromkeys(w for result in results for w in result.warnings))
-    return Page(kpis(k), series(s, state, now), panels, realtime(reports, site, now), warnings)
+    as_of = min((r.stale_as_of for r in results if r.stale_as_of is not None), default=None)
+    return Page(kpis(k), series(s, state, now), panels, realtime(reports, site, now, as_of), warnings)

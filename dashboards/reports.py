@@ -20,6 +20,8 @@ from aggregator.query import CurrentVisitors, Querier, QueryError, QueryRequest,
 from aggregator.settings import Settings as AggregatorSettings
 from aggregator.stats_api import parse_stats_request, render
 
+STALE_TODAY_SECONDS = 120.0
+
 
 class ReportError(ValueError):
     """The query names an unknown metric, dimension or filter; the message says which (HTTP 400)."""
@@ -30,6 +32,10 @@ class Reports:
         settings = AggregatorSettings.from_env(environ)
         # The dashboards' data dir wins: one setting, one place the lake lives.
         settings = dataclasses.replace(settings, data_dir=data_dir)
+        if "ANALYTICS_ROLLUP_MAX_STALE" not in environ:
+            # A page never waits for today to be rolled up in memory right after an ingest batch: it reads
+            # today's previous rollup (one batch old, `ingest --follow` rebuilds it) and says as of when.
+            settings = dataclasses.replace(settings, rollup_max_stale=STALE_TODAY_SECONDS)
         self._querier = Querier(settings)
         self._lake = Lake(settings.lake_dir)
         self.k_anonymity = settings.k_anonymity

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from aggregator.ingest import Ingester
 from aggregator.lake import Lake
 from aggregator.metrics import COMPONENT_NAMES, METRICS
 from aggregator.query import Querier, QueryRequest, QueryResult
+from aggregator.querybuild import Filter
 from aggregator.rollup import refresh_rollups
 from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
@@ -161,3 +164,29 @@ def test_a_visit_whose_own_columns_change_midway_counts_as_per_event(tmp_path: P
     built = Querier(settings).run_many(requests, NOW)
     assert built[0].rollup_days >= 1
     _check(built, changed)
+
+
+def test_rollup_max_stale_answers_from_the_previous_rollup_and_says_so(tmp_path: Path) -> None:
+    settings, first, late = _setup(tmp_path)
+    assert refresh_rollups(settings, NOW, today=True) == 3
+    _ingest(settings, late)  # today's built rollup now lags one batch
+    stale = dataclasses.replace(settings, rollup_max_stale=60)
+    q = Querier(stale)
+    results = _page(q)
+    _check(results, first)  # exact as of the previous batch
+    assert q.rollups.computed_runs == 0 and results[0].rollup_days == 3
+    as_of = results[0].stale_as_of
+    assert as_of is not None and abs(as_of.timestamp() - time.time()) < 60
+    # What a rollup cannot answer (filters, time:hour) reads the current files: never stale.
+    keep_all = (Filter("is_not", "event:page", ("/nowhere",)),)
+    filtered = q.run(QueryRequest(SITE, METRICS, (START, TODAY), filters=keep_all), NOW)
+    assert filtered.stale_as_of is None
+    want = expected(first + late, SITE, START, TODAY, METRICS, filters=(("is_not", "event:page", ("/nowhere",)),))
+    assert filtered.rows[0].metrics == tuple(want[()][m] for m in METRICS)
+    # Older than the limit: computed in memory from the current files, exact.
+    for path in Lake(settings.lake_dir).rollups_dir.rglob("*.parquet"):
+        os.utime(path, (time.time() - 120, time.time() - 120))
+    fresh = Querier(stale)
+    results = _page(fresh)
+    _check(results, first + late)
+    assert results[0].stale_as_of is None and fresh.rollups.computed_runs == 1
