@@ -25,6 +25,7 @@ before the refresh.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -34,12 +35,15 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 SITE = "www.onecloud.example"
 DAYS = 90
 LAST_DAY = dt.date(2026, 11, 25)
 NOW = dt.datetime(2026, 11, 25, 23, 0, tzinfo=dt.UTC)
+
+MODES = ("today rolled up", "today stale", "today raw", "filter 30d", "filter 90d")
 
 PANELS = [
     "event:page", "visit:entry_page", "visit:exit_page", "visit:source", "visit:referrer", "visit:channel",
@@ -125,20 +129,33 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def overview(data_dir: Path, runs: int) -> None:
+def overview(data_dir: Path, runs: int, mode: str) -> None:
     """Runs in its own process: prints one JSON line with the timings and peak RSS."""
     from aggregator.query import Querier, QueryRequest
+    from aggregator.querybuild import Filter
     from aggregator.settings import Settings
 
-    settings = Settings(data_dir=data_dir, duckdb_memory_limit="1500MB")
+    # "stale": as the dashboards run it (ANALYTICS_ROLLUP_MAX_STALE=120), right after a batch.
+    stale = 3600.0 if mode == "today stale" else 0.0
+    settings = Settings(data_dir=data_dir, duckdb_memory_limit="1500MB", rollup_max_stale=stale)
     q = Querier(settings)
+    filters: tuple[Filter, ...] = ()
+    date_range: str | tuple[dt.date, dt.date] = "all"
+    if mode.startswith("filter"):  # "filter 30d" / "filter 90d": browser = Chrome (a quarter of the visitors)
+        filters = (Filter("is", "visit:browser", ("Chrome",)),)
+        date_range = (LAST_DAY - dt.timedelta(days=int(mode[-3:-1]) - 1), LAST_DAY)
     requests = [
         QueryRequest(
-            SITE, ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration"), "all"
+            SITE,
+            ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration"),
+            date_range,
+            filters=filters,
         ),
-        QueryRequest(SITE, ("visitors", "pageviews"), "all", ("time:day",)),
-        *[QueryRequest(SITE, ("visitors",), "all", (p,), limit=10) for p in PANELS],
-        QueryRequest(SITE, ("visitors", "time_on_page", "scroll_depth"), "all", ("event:page",), limit=10),
+        QueryRequest(SITE, ("visitors", "pageviews"), date_range, ("time:day",), filters),
+        *[QueryRequest(SITE, ("visitors",), date_range, (p,), filters, limit=10) for p in PANELS],
+        QueryRequest(
+            SITE, ("visitors", "time_on_page", "scroll_depth"), date_range, ("event:page",), filters, limit=10
+        ),
     ]
     times = []
     for _ in range(runs):
@@ -169,10 +186,12 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3, help="fresh processes per size and mode")
     ap.add_argument("--dir", type=Path, default=Path("/tmp/onecloud-query-bench"))
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--modes", default=",".join(MODES), help="comma-separated, of: " + ", ".join(MODES))
     ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--mode", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
-        overview(args.measure, args.runs)
+        overview(args.measure, args.runs, args.mode)
         return 0
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -186,20 +205,13 @@ def main() -> int:
             generate(data_dir, size, args.threads)
         if not list(data_dir.glob(f"lake/rollups/*/day={LAST_DAY}/*.parquet")):
             refresh_rollups_today(data_dir)
-        today = next(data_dir.glob(f"lake/rollups/*/day={LAST_DAY}"))
-        hidden = today.with_name("hidden-today")
         result = {}
-        for mode in ("today rolled up", "today raw"):
+        for mode in args.modes.split(","):
             samples = []
             for _ in range(args.repeats):
-                if mode == "today raw":
-                    today.rename(hidden)  # as right after a batch, before `ingest --follow` refreshed it
-                try:
+                with _batch_landed(data_dir, mode):
                     cmd = [sys.executable, __file__, "--measure", str(data_dir), "--runs", str(args.runs)]
-                    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-                finally:
-                    if hidden.exists():
-                        hidden.rename(today)
+                    out = subprocess.run([*cmd, "--mode", mode], capture_output=True, text=True, check=True)
                 samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
             colds = [m["cold_s"] for m in samples]
             m = {
@@ -221,15 +233,40 @@ def main() -> int:
                 flush=True,
             )
         rows.append((size, result))
-    print("\n| events (90 days) | today from rollup: cold / warm | today raw: cold / warm | peak RSS |")
-    print("| ---: | ---: | ---: | ---: |")
+    modes = args.modes.split(",")
+    print("\n| events (90 days) | " + " | ".join(f"{m}: cold / warm" for m in modes) + " | peak RSS |")
+    print("| ---: | " + "---: | " * len(modes) + "---: |")
     for size, r in rows:
-        a, b = r["today rolled up"], r["today raw"]
-        print(
-            f"| {size:,} | {a['cold_s'] * 1000:.0f} / {a['median_s'] * 1000:.0f} ms "
-            f"| {b['cold_s'] * 1000:.0f} / {b['median_s'] * 1000:.0f} ms | {max(a['rss_mb'], b['rss_mb']):.0f} MB |"
-        )
+        cells = " | ".join(f"{r[m]['cold_s'] * 1000:.0f} / {r[m]['median_s'] * 1000:.0f} ms" for m in modes)
+        print(f"| {size:,} | {cells} | {max(r[m]['rss_mb'] for m in modes):.0f} MB |")
     return 0
+
+
+@contextlib.contextmanager
+def _batch_landed(data_dir: Path, mode: str) -> Iterator[None]:
+    """For the "today raw" and "today stale" modes: today's rollup no longer matches its files.
+
+    "raw": today's rollup is hidden (a querier rolls today up in memory, exact);
+    "stale": a small batch (1,000 of today's events again) lands in today, so its
+    rollup is one batch old, as between a batch and `ingest --follow`'s refresh.
+    """
+    today = next(data_dir.glob(f"lake/rollups/*/day={LAST_DAY}"))
+    hidden = today.with_name("hidden-today")
+    extra = next(data_dir.glob(f"lake/events/*/day={LAST_DAY}")) / "bench_batch.parquet"
+    try:
+        if mode == "today raw":
+            today.rename(hidden)
+        elif mode == "today stale":
+            import duckdb
+
+            src = str(extra.parent / "*.parquet")
+            duckdb.execute(f"COPY (SELECT * FROM read_parquet('{src}') LIMIT 1000) TO '{extra}' (FORMAT parquet)")
+            os.utime(next(today.glob("*.parquet")))  # built "just now", within the staleness limit
+        yield
+    finally:
+        if hidden.exists():
+            hidden.rename(today)
+        extra.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
