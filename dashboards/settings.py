@@ -1,57 +1,22 @@
 """The dashboards' settings: one frozen dataclass, read from ``ANALYTICS_*`` variables.
 
-The import contract keeps ``dashboards`` away from ``collector``, so this module
-carries its own copy of the tiny ``setting(default, help)`` convention (the same
-field metadata, so ``make docs`` renders it like the others).
+Declared with the project's one settings convention (:mod:`collector.config`,
+the only collector module the dashboards may import), so ``make docs`` renders
+it like the others.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import os
 import secrets
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-PREFIX = "ANALYTICS_"
+from collector.config import SettingsError, from_env, setting
 
-
-class SettingsError(ValueError):
-    """A setting has a value that cannot be used; the message names the variable."""
-
-
-def setting(default: Any, help: str) -> Any:
-    return dataclasses.field(default=default, metadata={"help": help, "secret": False})
-
-
-def _parse(raw: str, tp: Any, name: str) -> Any:
-    args = typing.get_args(tp)
-    if type(None) in args:
-        if raw.strip() == "":
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _parse(raw, inner, name)
-    if tp is bool:
-        low = raw.strip().lower()
-        if low in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
-            return low in ("1", "true", "yes", "on")
-        raise SettingsError(f"{name}: expected a boolean (1/0, true/false), got {raw!r}")
-    if tp is int:
-        try:
-            return int(raw.strip())
-        except ValueError:
-            raise SettingsError(f"{name}: expected an integer, got {raw!r}") from None
-    if tp is Path:
-        return Path(raw.strip())
-    if tp is str:
-        return raw.strip()
-    if typing.get_origin(tp) is tuple:
-        return tuple(p.strip() for p in raw.split(",") if p.strip())
-    raise TypeError(f"unsupported settings type {tp!r} for {name}")
+__all__ = ["Settings", "SettingsError"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +52,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        hints = typing.get_type_hints(cls)
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            key = PREFIX + f.name.upper()
-            if key in env:
-                values[f.name] = _parse(env[key], hints[f.name], key)
-        settings = cls(**values)
+        settings = from_env(cls, os.environ if environ is None else environ)
         settings.validate()
         return settings
 

@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ALLOWED_COLLECTOR_FOR_AGGREGATOR = {"collector.schema", "collector.config"}
+ALLOWED_COLLECTOR_FOR_DASHBOARDS = {"collector.config"}  # the settings convention: stdlib only
 
 
 def _imports(package: str) -> list[tuple[Path, str]]:
@@ -36,10 +37,22 @@ def test_aggregator_uses_only_the_published_collector_modules() -> None:
     assert not bad, bad
 
 
+def test_dashboards_use_only_the_settings_convention_from_the_collector() -> None:
+    uses = [(p.name, m) for p, m in _imports("dashboards") if m == "collector" or m.startswith("collector.")]
+    bad = [(p, m) for p, m in uses if m not in ALLOWED_COLLECTOR_FOR_DASHBOARDS]
+    assert not bad, bad
+    assert uses  # the check sees the one import there is (dashboards/settings.py)
+    # What it may import must stay free of the collector's dependencies.
+    config = ast.parse((ROOT / "collector" / "config.py").read_text())
+    modules = {n.module for n in ast.walk(config) if isinstance(n, ast.ImportFrom)}
+    modules |= {a.name for n in ast.walk(config) if isinstance(n, ast.Import) for a in n.names}
+    assert modules <= {"__future__", "dataclasses", "typing", "collections.abc", "pathlib"}, modules
+
+
 @pytest.mark.parametrize(("package", "forbidden"), [
     ("collector", ("duckdb", "aggregator", "dashboards")),
     ("aggregator", ("dashboards", "starlette", "uvicorn")),
-    ("dashboards", ("duckdb", "collector")),
+    ("dashboards", ("duckdb",)),
 ])
 def test_forbidden_imports(package: str, forbidden: tuple[str, ...]) -> None:
     bad = [(p.name, m) for p, m in _imports(package) if m.split(".")[0] in forbidden]
