@@ -16,9 +16,16 @@ A :class:`Querier` keeps one in-memory DuckDB database per process
 files they summarise), so their rows are loaded once and reused by every later
 query; a day with raw files but no current rollup (today, right after an ingest
 batch) is rolled up in memory once per raw-file set, with the builder's own
-code, and answers every rollup-shaped query from then on. Filtered queries and
-``time:hour`` still read raw events. Each call gets its own cursor, and a page
-of queries (:meth:`Querier.run_many`) sums the rollup rows it needs once.
+code, and answers every rollup-shaped query from then on. With
+``rollup_max_stale`` (the dashboards), such a day is answered from its previous
+rollup instead if that one is young enough, and the result says as of when.
+
+Filtered queries and ``time:hour`` read raw events: only the day keys with an
+event matching every filter are sessionized (exact, see
+:func:`aggregator.querybuild.prefiltered_source`), and the one-dimension
+queries of a page that share filters are answered by one rollup-shaped pass
+over the filtered rows. Each call gets its own cursor, and a page of queries
+(:meth:`Querier.run_many`) sums the rollup rows it needs once.
 """
 
 from __future__ import annotations
