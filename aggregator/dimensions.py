@@ -30,6 +30,9 @@ class Dimension:
     #: would be if this event were the visit's entry (or exit) event. A visit matches a filter only if one of
     #: its events does so by this expression, which lets a filtered query sessionize only those day keys.
     event_sql: str = ""
+    #: Kept in the rollups only, never named in a request: a two-dimension breakdown stored as one
+    #: dimension whose value is the JSON array of both values (see ROLLUP_PAIRS).
+    internal: bool = False
 
     def __post_init__(self) -> None:
         if not self.event_sql:
@@ -38,6 +41,10 @@ class Dimension:
 
 def _none(col: str) -> str:
     return f"coalesce(CAST({col} AS VARCHAR), '{NONE}')"
+
+
+def _pair(a: str, b: str) -> str:
+    return f"to_json([{_none(a)}, {_none(b)}])"
 
 
 _UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
@@ -71,6 +78,11 @@ _DIMS = [
     Dimension("visit:isp", _none("isp"), True),
     Dimension("visit:asn", _none("asn"), True),
     Dimension("visit:network_domain", _none("network_domain"), True),
+    # The dashboards' "versions" tabs, so that they need no raw scan either.
+    Dimension(
+        "pair:browser_version", f"to_json([{_none('browser')}, {_none('browser_version')}])", True, internal=True
+    ),
+    Dimension("pair:os_version", f"to_json([{_none('os')}, {_none('os_version')}])", True, internal=True),
     # Time dimensions are UTC. Rollups answer day/week/month from their per-day totals.
     Dimension("time:day", "strftime(day, '%Y-%m-%d')", True),
     Dimension("time:week", "strftime(date_trunc('week', day), '%Y-%m-%d')", True),
@@ -80,8 +92,17 @@ _DIMS = [
 
 DIMENSIONS: dict[str, Dimension] = {d.name: d for d in _DIMS}
 
+#: What a request may name (the Stats API's dimensions).
+PUBLIC_DIMENSIONS: tuple[str, ...] = tuple(d.name for d in _DIMS if not d.internal)
+
 #: Dimensions stored in the rollup tables (time:* come from each day's totals row).
 ROLLUP_DIMENSIONS: tuple[str, ...] = tuple(d.name for d in _DIMS if d.rollup and not d.name.startswith("time:"))
+
+#: Two-dimension requests answered from an internal rollup dimension (value: JSON array of both).
+ROLLUP_PAIRS: dict[tuple[str, ...], str] = {
+    ("visit:browser", "visit:browser_version"): "pair:browser_version",
+    ("visit:os", "visit:os_version"): "pair:os_version",
+}
 
 #: How a time dimension is derived from a rollup row's day.
 ROLLUP_TIME_SQL = {

@@ -31,6 +31,7 @@ over the filtered rows. Each call gets its own cursor, and a page of queries
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ from duckdb import DuckDBPyConnection as Connection
 from aggregator.dates import months_back
 from aggregator.daycache import MissingDay, RollupStore, SumRow
 from aggregator.db import connect
-from aggregator.dimensions import DIMENSIONS, ROLLUP_DIMENSIONS, ROLLUP_TIME_SQL
+from aggregator.dimensions import DIMENSIONS, ROLLUP_DIMENSIONS, ROLLUP_PAIRS, ROLLUP_TIME_SQL
 from aggregator.lake import Lake
 from aggregator.metrics import Components, Number
 from aggregator.querybuild import (
@@ -202,7 +203,7 @@ class Querier:
         self, cur: Connection, shared: _Shared, request: QueryRequest, start: dt.date, end: dt.date
     ) -> QueryResult:
         site, dims = request.site_id, request.dimensions
-        rollup_shape = len(dims) <= 1 and all(DIMENSIONS[d].rollup for d in dims)
+        rollup_shape, rollup_dim = _rollup_dim(dims)
         rollup_ok = not request.filters and rollup_shape
         raw_files: list[str] = []
         rollup_files: list[str] = []
@@ -237,9 +238,7 @@ class Querier:
                 cur, ("raw", repr(request.filters), *raw_files), f"WITH {base_sql(source)} SELECT * FROM rows", params
             )
             if rollup_shape:  # filtered (else rollups answer): one pass for every panel sharing these filters
-                _merge_rollup(
-                    groups, self._filtered_sums(cur, shared, rows, request.filters), dims[0] if dims else None
-                )
+                _merge_rollup(groups, self._filtered_sums(cur, shared, rows, request.filters), rollup_dim)
             else:
                 params = {}
                 sql = aggregate_sql(dims, request.filters, params, rows=rows)
@@ -248,7 +247,7 @@ class Querier:
             sums_key = (tuple(rollup_files), tuple(missing))
             if sums_key not in shared.sums:
                 shared.sums[sums_key] = self.rollups.sums(rollup_files, missing, shared.dims)
-            _merge_rollup(groups, shared.sums[sums_key], dims[0] if dims else None)
+            _merge_rollup(groups, shared.sums[sums_key], rollup_dim)
         result = self._finish(request, start, end, groups)
         result.raw_days, result.rollup_days = raw_days, rollup_days
         if stale:
@@ -324,16 +323,32 @@ class _Shared:
         return self.tables[key]
 
 
+def _rollup_dim(dims: tuple[str, ...]) -> tuple[bool, str | None]:
+    """Whether rollup rows can answer these dimensions, and from which rollup dimension (None: the totals)."""
+    if not dims:
+        return True, None
+    if len(dims) == 1 and DIMENSIONS[dims[0]].rollup:
+        return True, dims[0]
+    if dims in ROLLUP_PAIRS:
+        return True, ROLLUP_PAIRS[dims]
+    return False, None
+
+
+def _stored(request: QueryRequest) -> set[str]:
+    # The rollup dimension a request needs, if any (time:* come from the daily totals).
+    shape, dim = _rollup_dim(request.dimensions)
+    return {dim} if shape and dim in ROLLUP_DIMENSIONS else set()
+
+
 def _rollup_dims(requests: list[QueryRequest]) -> tuple[str, ...]:
-    dims = {d for r in requests for d in r.dimensions if d in ROLLUP_DIMENSIONS}
-    return tuple(sorted(dims))
+    return tuple(sorted(set().union(*(_stored(r) for r in requests))))
 
 
 def _filtered_dims(requests: list[QueryRequest]) -> dict[tuple[Filter, ...], tuple[str, ...]]:
     out: dict[tuple[Filter, ...], set[str]] = {}
     for r in requests:
         if r.filters:
-            out.setdefault(r.filters, set()).update(d for d in r.dimensions if d in ROLLUP_DIMENSIONS)
+            out.setdefault(r.filters, set()).update(_stored(r))
     return {f: tuple(d for d in ROLLUP_DIMENSIONS if d in dims) for f, dims in out.items()}
 
 
@@ -355,7 +370,7 @@ def _merge_rollup(groups: dict[tuple[str, ...], Components], rows: list[SumRow],
                 continue
             key = () if dim is None else (_time_bucket(dim, day),)
         elif dimension == dim:
-            key = (value,)
+            key = tuple(json.loads(value)) if DIMENSIONS[dim].internal else (value,)
         else:
             continue
         comp = Components.from_row(comps)

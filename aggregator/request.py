@@ -44,14 +44,14 @@ class QueryRequest:
             if m not in METRICS:
                 raise QueryError(f"unknown metric {m!r}")
         for d in self.dimensions:
-            if d not in DIMENSIONS:
+            if d not in DIMENSIONS or DIMENSIONS[d].internal:
                 raise QueryError(f"unknown dimension {d!r}")
         if len(set(self.dimensions)) != len(self.dimensions):
             raise QueryError("a dimension is listed twice")
         for f in self.filters:
             if f.op not in FILTER_OPS:
                 raise QueryError(f"unknown filter operator {f.op!r}")
-            if f.dimension not in DIMENSIONS:
+            if f.dimension not in DIMENSIONS or DIMENSIONS[f.dimension].internal:
                 raise QueryError(f"unknown dimension {f.dimension!r} in filter")
             if not f.values:
                 raise QueryError(f"filter on {f.dimension!r} has no values")

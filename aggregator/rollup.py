@@ -27,9 +27,15 @@ from aggregator.metrics import COMPONENT_NAMES
 from aggregator.querybuild import base_sql, long_aggregate_sql, raw_source
 from aggregator.settings import Settings
 
+#: Bumped when the rollup's rows change meaning or gain dimensions: rollups of an older format stop
+#: matching their day's files, so queries roll those days up in memory until `aggregator rollup` rebuilds
+#: them. (Days whose raw events are purged keep their older rollup: it lacks only the newer dimensions.)
+ROLLUP_FORMAT = 2
+
 
 def fingerprint(files: list[Path]) -> str:
-    return hashlib.sha256("\n".join(sorted(p.name for p in files)).encode()).hexdigest()[:20]
+    names = "\n".join([f"rollup format {ROLLUP_FORMAT}", *sorted(p.name for p in files)])
+    return hashlib.sha256(names.encode()).hexdigest()[:20]
 
 
 def current_rollup(lake: Lake, site: str, day: dt.date, raw_files: list[Path]) -> Path | None:

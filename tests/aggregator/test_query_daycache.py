@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from aggregator.dimensions import ROLLUP_DIMENSIONS
+from aggregator.dimensions import DIMENSIONS, ROLLUP_DIMENSIONS, ROLLUP_PAIRS
 from aggregator.ingest import Ingester
 from aggregator.lake import Lake
 from aggregator.metrics import COMPONENT_NAMES, METRICS
@@ -28,7 +28,13 @@ START = dt.date(2026, 11, 20)
 TODAY = dt.date(2026, 11, 22)
 NOW = dt.datetime(2026, 11, 22, 18, 0, tzinfo=dt.UTC)
 CUT = int(dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC).timestamp())
-PAGE = [(), ("time:day",), ("time:week",), *((d,) for d in ROLLUP_DIMENSIONS)]
+PAGE = [
+    (),
+    ("time:day",),
+    ("time:week",),
+    *((d,) for d in ROLLUP_DIMENSIONS if not DIMENSIONS[d].internal),
+    *ROLLUP_PAIRS,  # the "versions" tabs, from the rollups' pair dimensions
+]
 
 
 def _setup(tmp_path: Path) -> tuple[Settings, list[Event], list[Event]]:
