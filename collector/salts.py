@@ -124,6 +124,11 @@ def _shred(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
+DAY_SECONDS = 86400
+#: How long before midnight :meth:`DayKeys.rotate` loads the next day's salt.
+PREFETCH_SECONDS = 600
+
+
 class DayKeys:
     """Computes the 64-bit day key; holds the current day's salt in memory only."""
 
@@ -176,12 +181,22 @@ class DayKeys:
             return salt
 
     def rotate(self, now: float | None = None) -> None:
-        """Load today's salt and destroy old ones (called at start and after midnight)."""
-        day = utc_day(self.clock() if now is None else now)
+        """Load today's salt and destroy old ones (called at start and every few seconds).
+
+        In the last minutes of a day it also loads tomorrow's salt: with a
+        network store, the first events after midnight would otherwise be
+        refused (503) until a background fetch got it. The new salt is drawn
+        at random as always, only used from 00:00, and destroyed on the same
+        schedule (its day plus the next).
+        """
+        t = self.clock() if now is None else now
+        day = utc_day(t)
         self._salt_of(day)
         with self._lock:
             self._by_day = {d: s for d, s in self._by_day.items() if d >= day - dt.timedelta(days=1)}
         self.store.purge(day)
+        if (t // DAY_SECONDS + 1) * DAY_SECONDS - t <= PREFETCH_SECONDS:
+            self._salt_of(day + dt.timedelta(days=1))
 
     def key(self, ts: float, site: str, ip: str, ua: str) -> int:
         salt = self._salt_of(utc_day(ts), blocking=not self._remote)

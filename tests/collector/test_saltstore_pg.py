@@ -92,6 +92,27 @@ def test_rotation_and_purge_with_injected_clock(pg: Postgres, dsn: str) -> None:
     assert pg.psql(f"SELECT count(*) FROM {TABLE} WHERE day = '{day0}'", db).strip() == "0"
 
 
+def test_tomorrows_salt_is_loaded_before_midnight_so_no_event_is_refused(pg: Postgres, dsn: str) -> None:
+    store = PgSaltStore(dsn)
+    midnight = (T0 // DAY + 1) * DAY
+    clock = Clock(midnight - 11 * 60)
+    keys = DayKeys(store, clock=clock)
+    keys.rotate()  # 23:49: only today's salt exists
+    today = utc_day(T0)
+    assert store.days() == [today]
+    clock.now = midnight - 9 * 60
+    keys.rotate()  # 23:51: tomorrow's is drawn now, in the housekeeping thread
+    assert store.days() == [today, today + dt.timedelta(days=1)]
+    # 00:00:01: the request path (never blocking on a network store) finds it in memory.
+    clock.now = midnight + 1
+    k1 = keys.key(midnight + 1, "s.example", "203.0.113.9", "UA")
+    assert k1 != keys.key(midnight - 1, "s.example", "203.0.113.9", "UA")  # still a different salt per day
+    # Another collector gets the same salt for the new day (one row per day, first writer wins).
+    other = DayKeys(PgSaltStore(dsn), clock=Clock(midnight + 1))
+    other.rotate()
+    assert other.key(midnight + 1, "s.example", "203.0.113.9", "UA") == k1
+
+
 def test_outage_refuses_instead_of_blocking_or_inventing_a_salt(pg: Postgres) -> None:
     # Nothing listens on this DSN's port: the store fails fast with SaltUnavailable.
     from tests.conftest import free_port
