@@ -10,6 +10,7 @@ process answers, through a logged-in HTTP client on loopback:
 * the overview page, fully rendered (KPIs with comparison, series, 7 panels,
   realtime): first request ("cold") and the median of ``--runs`` more;
 * each panel's CSV export (one panel's data request on its own);
+* the two-dimension tabs (browser and OS versions, internal pair dimensions of the rollups);
 * the same with a filter (``browser=Chrome``), which the rollups cannot answer.
 
 Prints a Markdown table to paste into the README, with the machine it ran on.
@@ -109,6 +110,13 @@ def main() -> int:
             views = {
                 "last 30 days": {"period": "custom", "from": str(start), "to": str(last)},
                 "all 90 days": {"period": "custom", "from": str(first), "to": str(last)},
+                "all 90 days, browser and OS version tabs": {
+                    "period": "custom",
+                    "from": str(first),
+                    "to": str(last),
+                    "tab_browsers": "version",
+                    "tab_os": "version",
+                },
                 "30 days, filter browser=Chrome": {
                     "period": "custom",
                     "from": str(start),
