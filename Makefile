@@ -19,13 +19,14 @@ run: $(STAMP)
 
 test: $(STAMP) system-deps
 	$(PY) -m ruff check collector aggregator dashboards tests bench scripts
+	$(PY) -m ruff format --check collector aggregator dashboards tests bench scripts
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 lint: $(STAMP)
 	$(PY) -m ruff check collector aggregator dashboards tests bench scripts
-	$(PY) -m ruff format --check collector aggregator dashboards tests bench
+	$(PY) -m ruff format --check collector aggregator dashboards tests bench scripts
 
 typecheck: $(STAMP)
 	$(PY) -m mypy

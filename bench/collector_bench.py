@@ -37,10 +37,30 @@ sys.path.insert(0, str(ROOT / "bench"))
 from uas import sample  # noqa: E402
 
 SITE = "www.onecloud.example"
-PAGES = ["/", "/pricing", "/products/cloud-pbx", "/products/sip-trunk", "/blog/2026/privacy", "/contact", "/about",
-         "/support/faq", "/careers", "/blog/2026/latency", "/docs/api", "/products/contact-center"]
-REFERRERS = [None, None, None, "https://www.google.com/", "https://www.bing.com/", "https://www.linkedin.com/feed/",
-             "https://news.ycombinator.com/", "https://partner.example/links"]
+PAGES = [
+    "/",
+    "/pricing",
+    "/products/cloud-pbx",
+    "/products/sip-trunk",
+    "/blog/2026/privacy",
+    "/contact",
+    "/about",
+    "/support/faq",
+    "/careers",
+    "/blog/2026/latency",
+    "/docs/api",
+    "/products/contact-center",
+]
+REFERRERS = [
+    None,
+    None,
+    None,
+    "https://www.google.com/",
+    "https://www.bing.com/",
+    "https://www.linkedin.com/feed/",
+    "https://news.ycombinator.com/",
+    "https://partner.example/links",
+]
 
 
 def free_port() -> int:
@@ -68,8 +88,7 @@ def lua_script(n: int, unique_ua: bool, delay_ms: float, path: Path) -> None:
     reqs = []
     for i in range(n):
         page = rng.choices(PAGES, weights=[1 / (k + 1) for k in range(len(PAGES))])[0]
-        body: dict[str, object] = {"n": "pageview", "u": f"https://{SITE}{page}", "d": SITE,
-                                   "r": rng.choice(REFERRERS)}
+        body: dict[str, object] = {"n": "pageview", "u": f"https://{SITE}{page}", "d": SITE, "r": rng.choice(REFERRERS)}
         if rng.random() < 0.3:
             body.update({"n": "engagement", "e": rng.randint(500, 120000), "sd": rng.randint(0, 100)})
         reqs.append((json.dumps(body), uas[i], rng.choice(ips)))
@@ -113,23 +132,34 @@ def cpu_seconds(pid: int) -> float:
 
 def wrk(url: str, script: Path, seconds: int, connections: int, pid: int | None = None) -> dict[str, float]:
     cpu0 = cpu_seconds(pid) if pid else 0.0
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     m = re.search(r"RESULT (\d+) (\d+) ([\d.]+) ([\d.]+) (\d+) (\d+)", out)
     if not m:
         raise RuntimeError(out)
     reqs, dur_us = int(m.group(1)), int(m.group(2))
     cpu_us = (cpu_seconds(pid) - cpu0) * 1e6 / max(reqs, 1) if pid else 0.0
-    return {"rps": reqs / (dur_us / 1e6), "p50_ms": float(m.group(3)), "p99_ms": float(m.group(4)),
-            "bad_status": int(m.group(5)), "socket_errors": int(m.group(6)), "cpu_us": cpu_us}
+    return {
+        "rps": reqs / (dur_us / 1e6),
+        "p50_ms": float(m.group(3)),
+        "p99_ms": float(m.group(4)),
+        "bad_status": int(m.group(5)),
+        "socket_errors": int(m.group(6)),
+        "cpu_us": cpu_us,
+    }
 
 
 class Proc:
     def __init__(self, cmd: list[str], env: dict[str, str], port: int) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.p = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  start_new_session=True)
+        self.p = subprocess.Popen(
+            cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         for _ in range(300):
             try:
                 httpx.post(self.url + "/api/event", content=b"{}", headers={"Content-Type": "text/plain"}, timeout=1)
@@ -179,15 +209,34 @@ def main() -> None:
     peak_rss = 0.0
     for rnd in range(args.rounds):
         port = free_port()
-        bare = Proc([sys.executable, "-m", "uvicorn", "bench.bare_app:create_app", "--factory", "--port", str(port),
-                     "--no-access-log", "--log-level", "warning"], env, port)
+        bare = Proc(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.bare_app:create_app",
+                "--factory",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env,
+            port,
+        )
         wrk(bare.url, realistic, 2, args.connections)  # warm-up
         results["bare"].append(wrk(bare.url, realistic, args.seconds, args.connections, bare.p.pid))
         bare.stop()
 
         port = free_port()
-        cenv = {**env, "ANALYTICS_DATA_DIR": str(tmp / f"data{rnd}"), "ANALYTICS_SITES": SITE,
-                "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32", "ANALYTICS_LOG_LEVEL": "warning"}
+        cenv = {
+            **env,
+            "ANALYTICS_DATA_DIR": str(tmp / f"data{rnd}"),
+            "ANALYTICS_SITES": SITE,
+            "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32",
+            "ANALYTICS_LOG_LEVEL": "warning",
+        }
         col = Proc([sys.executable, "-m", "collector", "serve", "--port", str(port)], cenv, port)
         wrk(col.url, realistic, 2, args.connections)
         results["realistic"].append(wrk(col.url, realistic, args.seconds, args.connections, col.p.pid))
@@ -199,8 +248,11 @@ def main() -> None:
         col.stop()
         shutil.rmtree(tmp / f"data{rnd}", ignore_errors=True)
         last = {k: v[-1]["rps"] for k, v in results.items()}
-        print(f"round {rnd + 1}: bare {last['bare']:.0f}/s, collector {last['realistic']:.0f}/s,"
-              f" unique-UA {last['unique']:.0f}/s", flush=True)
+        print(
+            f"round {rnd + 1}: bare {last['bare']:.0f}/s, collector {last['realistic']:.0f}/s,"
+            f" unique-UA {last['unique']:.0f}/s",
+            flush=True,
+        )
 
     med = {k: statistics.median(r["rps"] for r in v) for k, v in results.items()}
     cpu = {k: statistics.median(r["cpu_us"] for r in v) for k, v in results.items()}
@@ -210,8 +262,13 @@ def main() -> None:
     paced = tmp / "paced.lua"
     lua_script(20000, False, 1000.0 * conns / rate, paced)
     port = free_port()
-    cenv = {**env, "ANALYTICS_DATA_DIR": str(tmp / "paced"), "ANALYTICS_SITES": SITE,
-            "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32", "ANALYTICS_LOG_LEVEL": "warning"}
+    cenv = {
+        **env,
+        "ANALYTICS_DATA_DIR": str(tmp / "paced"),
+        "ANALYTICS_SITES": SITE,
+        "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32",
+        "ANALYTICS_LOG_LEVEL": "warning",
+    }
     col = Proc([sys.executable, "-m", "collector", "serve", "--port", str(port)], cenv, port)
     wrk(col.url, paced, 2, conns)
     half = [wrk(col.url, paced, args.seconds, conns) for _ in range(args.rounds)]
@@ -223,16 +280,22 @@ def main() -> None:
     achieved = statistics.median(h["rps"] for h in half)
     errors = sum(r["bad_status"] + r["socket_errors"] for v in results.values() for r in v)
     print()
-    print(f"Machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{args.rounds} rounds x {args.seconds}s, wrk 1 thread {args.connections} connections")
+    print(
+        f"Machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{args.rounds} rounds x {args.seconds}s, wrk 1 thread {args.connections} connections"
+    )
     print()
     print("| measurement | median | ratio to bare | server CPU per request (ratio) | target |")
     print("| --- | --- | --- | --- | --- |")
     print(f"| bare Starlette endpoint | {med['bare']:.0f} req/s | 1.00 | {cpu['bare']:.0f} µs | |")
-    for key, label, target in (("realistic", "collector, realistic traffic", "≥ 0.70"),
-                               ("unique", "collector, every UA unique", "≥ 0.50")):
-        print(f"| {label} | {med[key]:.0f} req/s | {med[key] / med['bare']:.2f} | {cpu[key]:.0f} µs "
-              f"({cpu['bare'] / cpu[key]:.2f}) | {target} |")
+    for key, label, target in (
+        ("realistic", "collector, realistic traffic", "≥ 0.70"),
+        ("unique", "collector, every UA unique", "≥ 0.50"),
+    ):
+        print(
+            f"| {label} | {med[key]:.0f} req/s | {med[key] / med['bare']:.2f} | {cpu[key]:.0f} µs "
+            f"({cpu['bare'] / cpu[key]:.2f}) | {target} |"
+        )
     print(f"| p99 latency at half peak ({achieved:.0f} req/s) | {p99:.1f} ms | | | < 25 ms |")
     print(f"| collector peak RSS | {peak_rss:.0f} MB | | | < 200 MB |")
     print(f"| non-2xx or socket errors | {errors} | | | 0 |")

@@ -79,14 +79,25 @@ class Collector:
     def __init__(self, data_dir: Path, isp_db: Path | None) -> None:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
-        env.update({"ANALYTICS_DATA_DIR": str(data_dir), "ANALYTICS_SITES": SITE,
-                    "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32", "ANALYTICS_LOG_LEVEL": "warning"})
+        env.update(
+            {
+                "ANALYTICS_DATA_DIR": str(data_dir),
+                "ANALYTICS_SITES": SITE,
+                "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32",
+                "ANALYTICS_LOG_LEVEL": "warning",
+            }
+        )
         if isp_db is not None:
             env["ANALYTICS_ISP_DB"] = str(isp_db)
         self.url = f"http://127.0.0.1:{self.port}"
         t0 = time.monotonic()
-        self.proc = subprocess.Popen([sys.executable, "-m", "collector", "serve", "--port", str(self.port)],
-                                     cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "collector", "serve", "--port", str(self.port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         while True:
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
@@ -114,8 +125,10 @@ class Collector:
 
 def send_events(url: str, ips: list[str]) -> None:
     body = {"n": "pageview", "u": f"https://{SITE}/", "d": SITE}
-    ua = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/131.0.0.0 Safari/537.36")
+    ua = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36"
+    )
     with httpx.Client() as client:
         for ip in ips:
             client.post(url + "/api/event", json=body, headers={"User-Agent": ua, "X-Forwarded-For": ip})
@@ -151,14 +164,23 @@ def main() -> int:
         # best round shows what it can do and the worst what a busy moment gave.
         results = []
         for _ in range(args.rounds):
-            results.append((per_call_us(table.get, ips[:1000] * (len(ips) // 1000)), per_call_us(db.lookup, ips),
-                            per_call_us(raw.get, ips), per_call_us(pure.get, ips[:20000])))
+            results.append(
+                (
+                    per_call_us(table.get, ips[:1000] * (len(ips) // 1000)),
+                    per_call_us(db.lookup, ips),
+                    per_call_us(raw.get, ips),
+                    per_call_us(pure.get, ips[:20000]),
+                )
+            )
         results.sort(key=lambda r: r[1])
         (dict_us, ours_us, raw_us, pure_us), worst = results[0], results[-1]
         hits = sum(1 for ip in ips[:20000] if db.lookup(ip).asn is not None) / 200
         rows += [
-            (f"lookup, `IspDatabase.lookup` (bundled, C reader, mmap), median per call, best of {args.rounds} rounds",
-             f"{ours_us:.2f} µs (worst round {worst[1]:.2f} µs)"),
+            (
+                "lookup, `IspDatabase.lookup` (bundled, C reader, mmap), median per call, "
+                f"best of {args.rounds} rounds",
+                f"{ours_us:.2f} µs (worst round {worst[1]:.2f} µs)",
+            ),
             ("  baseline: `dict.get`", f"{dict_us:.2f} µs (ours {ours_us / dict_us:.0f}x)"),
             ("  baseline: raw `maxminddb` C reader `.get`", f"{raw_us:.2f} µs (ours {ours_us / raw_us:.2f}x)"),
             ("  baseline: pure-Python `maxminddb` reader", f"{pure_us:.2f} µs ({pure_us / ours_us:.0f}x slower)"),
@@ -194,6 +216,7 @@ def main() -> int:
         with_db = statistics.median(r[0] for r in rss["bundled"])
         without = statistics.median(r[0] for r in rss["tiny"])
         file_part = statistics.median(r[1] for r in rss["bundled"]) - statistics.median(r[1] for r in rss["tiny"])
+
         def fmt(k: str) -> str:
             # min = what the machine can do; median = what a shared, busy machine gave
             return f"{min(startups[k]):.2f} s min, {statistics.median(startups[k]):.2f} s median"
@@ -202,8 +225,10 @@ def main() -> int:
         rows += [
             (f"collector RSS after {args.events} events, bundled database", f"{with_db:.1f} MB"),
             ("  baseline: one-range database", f"{without:.1f} MB"),
-            ("  difference (the database's cost)",
-             f"{with_db - without:.1f} MB ({file_part:.1f} MB of it shared file pages)"),
+            (
+                "  difference (the database's cost)",
+                f"{with_db - without:.1f} MB ({file_part:.1f} MB of it shared file pages)",
+            ),
             (f"startup to first /healthz, bundled, cold cache (decompress), {args.rounds} runs", cold),
             ("startup, bundled, warm cache", warm),
             ("  baseline: startup with one-range database", base),
@@ -223,8 +248,10 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
-          f"{platform.python_version()}, {platform.system()} {platform.release()}; load average at the end {load}\n")
+    print(
+        f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
+        f"{platform.python_version()}, {platform.system()} {platform.release()}; load average at the end {load}\n"
+    )
     print("| measure | result |\n| --- | --- |")
     for k, v in rows:
         print(f"| {k} | {v} |")

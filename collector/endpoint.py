@@ -124,8 +124,9 @@ class EventEndpoint:
 
         if ctype is None or ctype.split(b";", 1)[0].strip().lower() not in _ACCEPTED_TYPES:
             m.reject("unsupported_media_type")
-            await _respond(send, 415, _error_body("content-type", "send text/plain or application/json"),
-                           [_JSON, *cors])
+            await _respond(
+                send, 415, _error_body("content-type", "send text/plain or application/json"), [_JSON, *cors]
+            )
             return
 
         cap = c.settings.max_body_bytes
@@ -181,8 +182,12 @@ class EventEndpoint:
         except SaltUnavailable:
             # No shared salt for today yet (store unreachable): refuse rather than key with a private one.
             m.reject("unavailable")
-            await _respond(send, 503, _error_body("salt", "event could not be keyed; retry later"),
-                           [_JSON, (b"retry-after", b"5"), *cors])
+            await _respond(
+                send,
+                503,
+                _error_body("salt", "event could not be keyed; retry later"),
+                [_JSON, (b"retry-after", b"5"), *cors],
+            )
             return
         del hit, ip, ua, xff  # the raw view ends here
 
@@ -190,8 +195,12 @@ class EventEndpoint:
             await c.spool.append(event)
         except SpoolUnavailable:
             m.reject("unavailable")
-            await _respond(send, 503, _error_body("spool", "event could not be stored; retry later"),
-                           [_JSON, (b"retry-after", b"5"), *cors])
+            await _respond(
+                send,
+                503,
+                _error_body("spool", "event could not be stored; retry later"),
+                [_JSON, (b"retry-after", b"5"), *cors],
+            )
             return
         m.accepted.inc()
         await _respond(send, 202, _OK, [_TEXT, *cors])
@@ -202,6 +211,11 @@ def _error_body(field: str, message: str) -> bytes:
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

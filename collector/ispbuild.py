@@ -247,8 +247,12 @@ def _build(csv_paths: Iterable[Path], output: Path, say: Progress, build_epoch: 
     say(f"{len(ranges):,} disjoint ranges after overlaps and merging")
 
     writer = MMDBWriter(
-        ip_version=6, database_type=DATABASE_TYPE, languages=["en"],
-        description={"en": DESCRIPTION}, ipv4_compatible=True, int_type="u32",
+        ip_version=6,
+        database_type=DATABASE_TYPE,
+        languages=["en"],
+        description={"en": DESCRIPTION},
+        ipv4_compatible=True,
+        int_type="u32",
     )
     leaves: dict[tuple[int, str], SearchTreeLeaf] = {}
 
@@ -281,8 +285,12 @@ def _build(csv_paths: Iterable[Path], output: Path, say: Progress, build_epoch: 
     tree_writer.write(str(tmp))
     tmp.replace(output)
     stats = BuildStats(
-        rows=len(rows), skipped=skipped[0], ranges=len(ranges), networks=networks,
-        nodes=tree_writer._node_counter, seconds=time.monotonic() - t0,
+        rows=len(rows),
+        skipped=skipped[0],
+        ranges=len(ranges),
+        networks=networks,
+        nodes=tree_writer._node_counter,
+        seconds=time.monotonic() - t0,
     )
     say(f"done: {stats.nodes:,} nodes, {output.stat().st_size / 1e6:.1f} MB in {stats.seconds:.1f} s")
     return stats

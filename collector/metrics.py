@@ -19,9 +19,7 @@ REJECT_REASONS = ("bad_request", "too_large", "unsupported_media_type", "unavail
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.received = Counter(
-            "analytics_events_received", "Requests to /api/event", registry=self.registry
-        )
+        self.received = Counter("analytics_events_received", "Requests to /api/event", registry=self.registry)
         self.accepted = Counter(
             "analytics_events_accepted", "Events written to the spool (answered 202)", registry=self.registry
         )

@@ -49,7 +49,8 @@ class Settings:
         "file", "Where day salts live: `file` (data_dir/salts, one host) or `postgres` (shared by many hosts)."
     )
     salt_dsn: str = setting(
-        "", "PostgreSQL DSN of the salt store (`postgres` only); a role only collectors have, never the aggregator.",
+        "",
+        "PostgreSQL DSN of the salt store (`postgres` only); a role only collectors have, never the aggregator.",
         secret=True,
     )
     spool_ship_url: str = setting(

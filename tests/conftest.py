@@ -74,14 +74,28 @@ class Server:
         self.log_file.close()
 
 
-def start_server(name: str, args: list[str], data_dir: Path, env: dict[str, str], *, port: int,
-                 cwd: Path = ROOT, timeout: float = 30.0) -> Server:
+def start_server(
+    name: str,
+    args: list[str],
+    data_dir: Path,
+    env: dict[str, str],
+    *,
+    port: int,
+    cwd: Path = ROOT,
+    timeout: float = 30.0,
+) -> Server:
     """Start ``python -m <args>`` as its own process group and wait for its /healthz."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-{name}-{port}.log"
     log_file = open(log_path, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, env=env, stdout=log_file,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *args],
+        cwd=cwd,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     server = Server(f"http://127.0.0.1:{port}", data_dir, proc, log_path, log_file)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -97,8 +111,14 @@ def start_server(name: str, args: list[str], data_dir: Path, env: dict[str, str]
     raise RuntimeError(f"{name} did not start:\n{server.log()}")
 
 
-def start_collector(data_dir: Path, env: dict[str, str] | None = None, *, port: int | None = None,
-                    workers: int = 1, timeout: float = 30.0) -> Server:
+def start_collector(
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    *,
+    port: int | None = None,
+    workers: int = 1,
+    timeout: float = 30.0,
+) -> Server:
     port = port or free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
     full_env.update({"ANALYTICS_DATA_DIR": str(data_dir), "ANALYTICS_SPOOL_SEGMENT_SECONDS": "1"})

@@ -26,14 +26,16 @@ def _imports(package: str) -> list[tuple[Path, str]]:
                 out += [(path, alias.name) for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 out.append((path, node.module))
-                out += [(path, f"{node.module}.{alias.name}") for alias in node.names
-                        if node.module == "collector"]
+                out += [(path, f"{node.module}.{alias.name}") for alias in node.names if node.module == "collector"]
     return out
 
 
 def test_aggregator_uses_only_the_published_collector_modules() -> None:
-    bad = [(p.name, m) for p, m in _imports("aggregator")
-           if (m == "collector" or m.startswith("collector.")) and m not in ALLOWED_COLLECTOR_FOR_AGGREGATOR]
+    bad = [
+        (p.name, m)
+        for p, m in _imports("aggregator")
+        if (m == "collector" or m.startswith("collector.")) and m not in ALLOWED_COLLECTOR_FOR_AGGREGATOR
+    ]
     assert not bad, bad
 
 
@@ -49,11 +51,14 @@ def test_dashboards_use_only_the_settings_convention_from_the_collector() -> Non
     assert modules <= {"__future__", "dataclasses", "typing", "collections.abc", "pathlib"}, modules
 
 
-@pytest.mark.parametrize(("package", "forbidden"), [
-    ("collector", ("duckdb", "aggregator", "dashboards")),
-    ("aggregator", ("dashboards", "starlette", "uvicorn")),
-    ("dashboards", ("duckdb",)),
-])
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        ("collector", ("duckdb", "aggregator", "dashboards")),
+        ("aggregator", ("dashboards", "starlette", "uvicorn")),
+        ("dashboards", ("duckdb",)),
+    ],
+)
 def test_forbidden_imports(package: str, forbidden: tuple[str, ...]) -> None:
     bad = [(p.name, m) for p, m in _imports(package) if m.split(".")[0] in forbidden]
     assert not bad, bad

@@ -31,8 +31,21 @@ def test_event_fields_are_exactly_the_inventory() -> None:
 
 
 def test_no_identifier_field_exists() -> None:
-    forbidden = ("ip", "addr", "user_agent", "ua", "cookie", "query", "fragment", "country", "city", "location",
-                 "lat", "lon", "email")
+    forbidden = (
+        "ip",
+        "addr",
+        "user_agent",
+        "ua",
+        "cookie",
+        "query",
+        "fragment",
+        "country",
+        "city",
+        "location",
+        "lat",
+        "lon",
+        "email",
+    )
     for name in FIELD_NAMES:
         assert name not in forbidden and not name.startswith(("ip_", "ua_")), name
 
@@ -40,8 +53,18 @@ def test_no_identifier_field_exists() -> None:
 def test_every_privacy_md_group_is_declared() -> None:
     groups = {f.group for f in INVENTORY}
     assert groups == {
-        "site", "timestamp", "event name", "page path", "referrer", "campaign", "browser, version",
-        "operating system, version", "device class", "ISP", "network domain (off by default)", "day key",
+        "site",
+        "timestamp",
+        "event name",
+        "page path",
+        "referrer",
+        "campaign",
+        "browser, version",
+        "operating system, version",
+        "device class",
+        "ISP",
+        "network domain (off by default)",
+        "day key",
         "engaged time, scroll depth",
     }
 

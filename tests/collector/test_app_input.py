@@ -70,8 +70,9 @@ CASES: list[tuple[str, bytes, str, int, str | None]] = [
 
 
 @pytest.mark.parametrize(("label", "body", "ctype", "status", "field"), CASES, ids=[c[0] for c in CASES])
-def test_bad_input_table(client: httpx.Client, label: str, body: bytes, ctype: str, status: int,
-                         field: str | None) -> None:
+def test_bad_input_table(
+    client: httpx.Client, label: str, body: bytes, ctype: str, status: int, field: str | None
+) -> None:
     headers = {"Content-Type": ctype} if ctype else {}
     r = client.post("/api/event", content=body, headers=headers)
     assert r.status_code == status, (label, r.text)
@@ -100,8 +101,9 @@ def test_oversized_body_is_not_read_without_content_length(client: httpx.Client)
         ({}, {**GOOD, "u": "http://localhost:3000/"}, "localhost"),
     ],
 )
-def test_deliberate_drops_are_202_with_reason(client: httpx.Client, headers: dict[str, str], body: object,
-                                              reason: str) -> None:
+def test_deliberate_drops_are_202_with_reason(
+    client: httpx.Client, headers: dict[str, str], body: object, reason: str
+) -> None:
     r = client.post("/api/event", content=js(body), headers={"Content-Type": "text/plain", **headers})
     assert r.status_code == 202
     assert r.headers["x-drop-reason"] == reason
@@ -120,9 +122,7 @@ def test_drops_and_rejections_are_counted(client: httpx.Client) -> None:
     assert 'analytics_events_rejected_total{reason="bad_request"}' in text
     assert "analytics_events_received_total" in text
     assert "analytics_spool_commit_seconds_bucket" in text
-    values = {
-        line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line and line[0] != "#"
-    }
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line and line[0] != "#"}
     assert values['analytics_events_dropped_total{reason="opt_out"}'] >= 1
     assert values['analytics_events_rejected_total{reason="bad_request"}'] >= 1
 
@@ -148,8 +148,7 @@ payloads = st.fixed_dictionaries(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=payloads, raw=st.binary(max_size=64), use_raw=st.booleans(),
-       ua=st.text(max_size=80) | st.just(CHROME_UA))
+@given(body=payloads, raw=st.binary(max_size=64), use_raw=st.booleans(), ua=st.text(max_size=80) | st.just(CHROME_UA))
 def test_fuzz_never_5xx(client: httpx.Client, body: dict[str, object], raw: bytes, use_raw: bool, ua: str) -> None:
     content = raw if use_raw else json.dumps(body, allow_nan=True).encode()
     # Any bytes a client can put in a header line (non-ASCII included), minus control characters.

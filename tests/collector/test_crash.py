@@ -38,8 +38,7 @@ def test_kill_9_under_load_loses_no_acknowledged_event(tmp_path: Path, isp_db: P
         server = start_collector(data_dir, env)
         acked: list[str] = []
         stop = threading.Event()
-        threads = [threading.Thread(target=_load, args=(server.url, round_ * 100 + w, acked, stop))
-                   for w in range(8)]
+        threads = [threading.Thread(target=_load, args=(server.url, round_ * 100 + w, acked, stop)) for w in range(8)]
         for t in threads:
             t.start()
         time.sleep(1.5)

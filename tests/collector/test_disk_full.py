@@ -47,8 +47,11 @@ def test_full_disk_answers_503_and_recovers(small_disk: Path, isp_db: Path) -> N
 
         # Free space (an operator clears room): the collector recovers by itself.
         subprocess.run(["mount", "-o", "remount,size=2m", str(small_disk)], check=True)
-        r = c.post("/api/event", content=json.dumps({"n": "pageview", "u": f"https://{SITE}/after", "d": SITE}),
-                   headers=headers)
+        r = c.post(
+            "/api/event",
+            content=json.dumps({"n": "pageview", "u": f"https://{SITE}/after", "d": SITE}),
+            headers=headers,
+        )
         assert r.status_code == 202
         acked.append("/after")
         assert c.get("/readyz").status_code == 200

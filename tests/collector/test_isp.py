@@ -31,8 +31,9 @@ def bundled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def write_db(path: Path, database_type: str, rows: list[tuple[str, dict[str, object]]]) -> Path:
-    writer = MMDBWriter(ip_version=6, database_type=database_type, ipv4_compatible=True,
-                        languages=["en"], description={"en": "test"})
+    writer = MMDBWriter(
+        ip_version=6, database_type=database_type, ipv4_compatible=True, languages=["en"], description={"en": "test"}
+    )
     for cidr, record in rows:
         writer.insert_network(IPSet([cidr]), record)
     tmp = path.with_name(path.name + ".new")
@@ -85,11 +86,22 @@ def test_bundled_database_is_small_and_attributed() -> None:
 
 
 def test_geoip2_isp_layout_uses_the_isp_name(tmp_path: Path) -> None:
-    path = write_db(tmp_path / "isp.mmdb", "GeoIP2-ISP", [
-        ("81.2.69.0/24", {"autonomous_system_number": 20712, "autonomous_system_organization": "Andrews & Arnold Ltd",
-                          "isp": "Andrews & Arnold", "organization": "A&A Customer"}),
-        ("81.2.70.0/24", {"autonomous_system_number": 20712, "organization": "Only Organisation"}),
-    ])
+    path = write_db(
+        tmp_path / "isp.mmdb",
+        "GeoIP2-ISP",
+        [
+            (
+                "81.2.69.0/24",
+                {
+                    "autonomous_system_number": 20712,
+                    "autonomous_system_organization": "Andrews & Arnold Ltd",
+                    "isp": "Andrews & Arnold",
+                    "organization": "A&A Customer",
+                },
+            ),
+            ("81.2.70.0/24", {"autonomous_system_number": 20712, "organization": "Only Organisation"}),
+        ],
+    )
     db = IspDatabase(path)
     assert db.info().layout == "isp"
     assert (db.lookup("81.2.69.160").asn, db.lookup("81.2.69.160").org) == (20712, "Andrews & Arnold")
@@ -97,9 +109,13 @@ def test_geoip2_isp_layout_uses_the_isp_name(tmp_path: Path) -> None:
 
 
 def test_dbip_asn_lite_layout(tmp_path: Path) -> None:
-    path = write_db(tmp_path / "dbip.mmdb", "DBIP-ASN-Lite (compat=GeoLite2-ASN)", [
-        ("8.8.8.0/24", {"autonomous_system_number": 15169, "autonomous_system_organization": "Google LLC"}),
-    ])
+    path = write_db(
+        tmp_path / "dbip.mmdb",
+        "DBIP-ASN-Lite (compat=GeoLite2-ASN)",
+        [
+            ("8.8.8.0/24", {"autonomous_system_number": 15169, "autonomous_system_organization": "Google LLC"}),
+        ],
+    )
     db = IspDatabase(path)
     assert db.info().layout == "asn"
     hit = db.lookup("8.8.8.8")
@@ -113,14 +129,22 @@ def test_location_databases_are_refused(tmp_path: Path) -> None:
 
 
 def test_reload_picks_up_a_replaced_file_and_survives_a_broken_one(tmp_path: Path) -> None:
-    path = write_db(tmp_path / "db.mmdb", "GeoLite2-ASN", [
-        ("8.8.8.0/24", {"autonomous_system_number": 64999, "autonomous_system_organization": "Old Org"}),
-    ])
+    path = write_db(
+        tmp_path / "db.mmdb",
+        "GeoLite2-ASN",
+        [
+            ("8.8.8.0/24", {"autonomous_system_number": 64999, "autonomous_system_organization": "Old Org"}),
+        ],
+    )
     db = IspDatabase(path)
     assert db.reload_if_changed() is False
-    write_db(path, "GeoLite2-ASN", [
-        ("8.8.8.0/24", {"autonomous_system_number": 15169, "autonomous_system_organization": "New Org"}),
-    ])
+    write_db(
+        path,
+        "GeoLite2-ASN",
+        [
+            ("8.8.8.0/24", {"autonomous_system_number": 15169, "autonomous_system_organization": "New Org"}),
+        ],
+    )
     assert db.reload_if_changed() is True
     assert db.lookup("8.8.8.8").org == "New Org"
     broken = tmp_path / "broken"
@@ -132,8 +156,11 @@ def test_reload_picks_up_a_replaced_file_and_survives_a_broken_one(tmp_path: Pat
 
 
 def _post(url: str, ip: str) -> None:
-    r = httpx.post(url + "/api/event", json={"n": "pageview", "u": "https://www.onecloud.example/", "d":
-                   "www.onecloud.example"}, headers={"User-Agent": CHROME_UA, "X-Forwarded-For": ip})
+    r = httpx.post(
+        url + "/api/event",
+        json={"n": "pageview", "u": "https://www.onecloud.example/", "d": "www.onecloud.example"},
+        headers={"User-Agent": CHROME_UA, "X-Forwarded-For": ip},
+    )
     assert r.status_code == 202 and "x-drop-reason" not in r.headers, r.text
 
 

@@ -20,8 +20,15 @@ def run(args: list[str], tmp_path: Path, env: dict[str, str] | None = None) -> s
     full = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
     full["ANALYTICS_DATA_DIR"] = str(tmp_path / "data")
     full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "collector", "isp-db", *args], cwd=ROOT, env=full,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "collector", "isp-db", *args],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize(

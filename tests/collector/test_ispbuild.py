@@ -141,8 +141,9 @@ def test_range_to_cidrs_matches_ipaddress(a: int, b: int) -> None:
     ours = [(net - base, plen) for net, plen in range_to_cidrs(base + first, base + last)]
     expected = [
         (int(n.network_address) - base, n.prefixlen)
-        for n in ipaddress.summarize_address_range(ipaddress.IPv6Address(base + first),
-                                                   ipaddress.IPv6Address(base + last))
+        for n in ipaddress.summarize_address_range(
+            ipaddress.IPv6Address(base + first), ipaddress.IPv6Address(base + last)
+        )
     ]
     assert ours == expected
 

@@ -8,8 +8,9 @@ from collector.schema import MAX_ENGAGED_MS
 
 def test_short_and_long_keys() -> None:
     a = parse_payload(b'{"n":"pageview","u":"https://x.example/a","d":"X.example","r":"https://g.example/"}')
-    b = parse_payload(b'{"name":"pageview","url":"https://x.example/a","domain":"x.example",'
-                      b'"referrer":"https://g.example/"}')
+    b = parse_payload(
+        b'{"name":"pageview","url":"https://x.example/a","domain":"x.example","referrer":"https://g.example/"}'
+    )
     assert a == b
     assert a.domain == "x.example" and a.engaged_ms is None and not a.hash_mode
 

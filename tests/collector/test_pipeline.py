@@ -31,8 +31,12 @@ def hit(body: str, ip: str | None = "8.8.8.8", ua: str = CHROME_UA) -> Hit:
 
 
 def test_event_has_only_inventory_fields_and_no_raw_values(pipeline: Pipeline) -> None:
-    ev = pipeline.build(hit(f'{{"n":"pageview","u":"https://{SITE}/a/jane@example.com?utm_source=x&t=1#f",'
-                            f'"d":"{SITE}","r":"https://www.bing.com/search?q=secret"}}'))
+    ev = pipeline.build(
+        hit(
+            f'{{"n":"pageview","u":"https://{SITE}/a/jane@example.com?utm_source=x&t=1#f",'
+            f'"d":"{SITE}","r":"https://www.bing.com/search?q=secret"}}'
+        )
+    )
     assert isinstance(ev, Event)
     record = dataclasses.asdict(ev)
     assert ev.path == "/a/:email" and ev.utm_source == "x" and ev.referrer_source == "x"

@@ -50,8 +50,12 @@ def _corpus() -> list[tuple[dict[str, object], dict[str, str]]]:
     for i, ip in enumerate(IPS):
         ua = UAS[i % len(UAS)]
         email, token = EMAILS[i % len(EMAILS)], TOKENS[i % len(TOKENS)]
-        headers = {"User-Agent": ua, "X-Forwarded-For": ip, "Cookie": "session=cookievalue123",
-                   "Content-Type": "text/plain"}
+        headers = {
+            "User-Agent": ua,
+            "X-Forwarded-For": ip,
+            "Cookie": "session=cookievalue123",
+            "Content-Type": "text/plain",
+        }
         pages = [
             f"https://{SITE}/account/{email}/settings?token={token}#fragmentsecret",
             f"https://{SITE}/reset/{token}?email={email}&utm_source=newsletter",
@@ -59,9 +63,13 @@ def _corpus() -> list[tuple[dict[str, object], dict[str, str]]]:
             f"https://{SITE}/u/{email.replace('@', '%40')}",
         ]
         for url in pages:
-            body = {"n": "pageview", "u": url, "d": SITE,
-                    "r": f"https://mail.partner.example/inbox/{email}?t={token}#fragmentsecret",
-                    "p": {"email": email, "token": token}}
+            body = {
+                "n": "pageview",
+                "u": url,
+                "d": SITE,
+                "r": f"https://mail.partner.example/inbox/{email}?t={token}#fragmentsecret",
+                "p": {"email": email, "token": token},
+            }
             out.append((body, headers))
             out.append(({**body, "n": "engagement", "e": 4200, "sd": 55}, headers))
     return out
@@ -69,8 +77,12 @@ def _corpus() -> list[tuple[dict[str, object], dict[str, str]]]:
 
 def test_no_identifier_reaches_any_file(tmp_path: Path, isp_db: Path) -> None:
     data_dir = tmp_path / "data"
-    env = {"ANALYTICS_ISP_DB": str(isp_db), "ANALYTICS_SITES": SITE, "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32",
-           "ANALYTICS_LOG_LEVEL": "debug"}
+    env = {
+        "ANALYTICS_ISP_DB": str(isp_db),
+        "ANALYTICS_SITES": SITE,
+        "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32",
+        "ANALYTICS_LOG_LEVEL": "debug",
+    }
     corpus = _corpus()
     with running_collector(data_dir, env) as server, httpx.Client(base_url=server.url) as client:
         for body, headers in corpus:

@@ -48,9 +48,19 @@ def dnsmasq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail("dnsmasq is not installed (it is in .system-deps; `make test` installs it as root)")
     port = _free_udp_port()
     log = tmp_path_factory.mktemp("dnsmasq") / "dnsmasq.log"
-    args = [DNSMASQ, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
-            "--listen-address=127.0.0.1", "--bind-interfaces", f"--port={port}", "--pid-file=",
-            "--log-facility=-", "--cache-size=0"]
+    args = [
+        DNSMASQ,
+        "--keep-in-foreground",
+        "--no-resolv",
+        "--no-hosts",
+        "--conf-file=/dev/null",
+        "--listen-address=127.0.0.1",
+        "--bind-interfaces",
+        f"--port={port}",
+        "--pid-file=",
+        "--log-facility=-",
+        "--cache-size=0",
+    ]
     args += [f"--ptr-record={_ptr_name(ip)},{name}" for ip, name in PTR.items()]
     with open(log, "wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
@@ -148,8 +158,12 @@ def test_private_addresses_are_never_sent() -> None:
 
 @pytest.mark.parametrize(
     ("text", "parsed"),
-    [("127.0.0.1", ("127.0.0.1", 53)), ("127.0.0.1:5353", ("127.0.0.1", 5353)),
-     ("[::1]:5353", ("::1", 5353)), ("::1", ("::1", 53))],
+    [
+        ("127.0.0.1", ("127.0.0.1", 53)),
+        ("127.0.0.1:5353", ("127.0.0.1", 5353)),
+        ("[::1]:5353", ("::1", 5353)),
+        ("::1", ("::1", 53)),
+    ],
 )
 def test_parse_server(text: str, parsed: tuple[str, int]) -> None:
     assert parse_server(text) == parsed
@@ -161,14 +175,20 @@ def test_parse_server_rejects(text: str) -> None:
         parse_server(text)
 
 
-ENV = {"ANALYTICS_SITES": "www.onecloud.example", "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32",
-       "ANALYTICS_NETWORK_DOMAIN": "1"}
+ENV = {
+    "ANALYTICS_SITES": "www.onecloud.example",
+    "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32",
+    "ANALYTICS_NETWORK_DOMAIN": "1",
+}
 
 
 def _post(url: str, ip: str) -> float:
     t0 = time.monotonic()
-    r = httpx.post(url + "/api/event", json={"n": "pageview", "u": "https://www.onecloud.example/", "d":
-                   "www.onecloud.example"}, headers={"User-Agent": CHROME_UA, "X-Forwarded-For": ip})
+    r = httpx.post(
+        url + "/api/event",
+        json={"n": "pageview", "u": "https://www.onecloud.example/", "d": "www.onecloud.example"},
+        headers={"User-Agent": CHROME_UA, "X-Forwarded-For": ip},
+    )
     assert r.status_code == 202 and "x-drop-reason" not in r.headers, r.text
     return time.monotonic() - t0
 

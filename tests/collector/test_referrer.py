@@ -35,8 +35,16 @@ def test_referrer_path_is_scrubbed_and_query_dropped() -> None:
 
 @pytest.mark.parametrize(
     "referrer",
-    ["https://www.onecloud.example/pricing", "https://onecloud.example/", "https://docs.onecloud.example/a", "", None,
-     "javascript:alert(1)", "not a url", "http://[::1"],
+    [
+        "https://www.onecloud.example/pricing",
+        "https://onecloud.example/",
+        "https://docs.onecloud.example/a",
+        "",
+        None,
+        "javascript:alert(1)",
+        "not a url",
+        "http://[::1",
+    ],
 )
 def test_internal_or_invalid_referrers_are_not_kept(referrer: str | None) -> None:
     ref = parse_referrer(referrer, SITE)

@@ -13,11 +13,32 @@ from tests.conftest import small_tmpfs
 
 
 def make_event(path: str = "/", **changes: object) -> Event:
-    base = dict(site="www.onecloud.example", ts=1_795_000_000, name="pageview", path=path, referrer_source=None,
-                referrer_host=None, referrer_path=None, channel="Direct", utm_source=None, utm_medium=None,
-                utm_campaign=None, utm_content=None, utm_term=None, browser="Firefox", browser_version="133",
-                os="Linux", os_version="", device="desktop", asn=None, isp=None, network_domain=None,
-                day_key=12345, engaged_ms=None, scroll_depth=None)
+    base = dict(
+        site="www.onecloud.example",
+        ts=1_795_000_000,
+        name="pageview",
+        path=path,
+        referrer_source=None,
+        referrer_host=None,
+        referrer_path=None,
+        channel="Direct",
+        utm_source=None,
+        utm_medium=None,
+        utm_campaign=None,
+        utm_content=None,
+        utm_term=None,
+        browser="Firefox",
+        browser_version="133",
+        os="Linux",
+        os_version="",
+        device="desktop",
+        asn=None,
+        isp=None,
+        network_domain=None,
+        day_key=12345,
+        engaged_ms=None,
+        scroll_depth=None,
+    )
     base.update(changes)
     return Event(**base)  # type: ignore[arg-type]
 

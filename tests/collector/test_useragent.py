@@ -7,16 +7,30 @@ import pytest
 from collector.useragent import UAParser
 
 UAS = {
-    "chrome-win": ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-                   "Chrome/131.0.0.0 Safari/537.36", ("Chrome", "131", "Windows", "10", "desktop", False)),
-    "safari-ipad": ("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-                    "Version/17.0 Mobile/15E148 Safari/604.1", ("Safari", "17", "iOS", "17", "tablet", False)),
-    "safari-iphone": ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
-                      "Gecko) Version/17.1 Mobile/15E148 Safari/604.1", ("Safari", "17", "iOS", "17", "mobile", False)),
-    "chrome-android": ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-                       "Chrome/131.0.0.0 Mobile Safari/537.36", ("Chrome", "131", "Android", "14", "mobile", False)),
-    "firefox-mac": ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:132.0) Gecko/20100101 Firefox/132.0",
-                    ("Firefox", "132", "macOS", "10", "desktop", False)),
+    "chrome-win": (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36",
+        ("Chrome", "131", "Windows", "10", "desktop", False),
+    ),
+    "safari-ipad": (
+        "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/17.0 Mobile/15E148 Safari/604.1",
+        ("Safari", "17", "iOS", "17", "tablet", False),
+    ),
+    "safari-iphone": (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+        "Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
+        ("Safari", "17", "iOS", "17", "mobile", False),
+    ),
+    "chrome-android": (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Mobile Safari/537.36",
+        ("Chrome", "131", "Android", "14", "mobile", False),
+    ),
+    "firefox-mac": (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:132.0) Gecko/20100101 Firefox/132.0",
+        ("Firefox", "132", "macOS", "10", "desktop", False),
+    ),
 }
 
 

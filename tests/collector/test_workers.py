@@ -20,8 +20,11 @@ def test_workers_share_the_day_salt(tmp_path: Path, isp_db: Path) -> None:
             # A new connection each time, so the kernel spreads them over both workers.
             body = json.dumps({"n": "pageview", "u": f"https://{SITE}/p{i % 3}", "d": SITE}).encode()
             for ip in ("8.8.8.8", "1.1.1.1"):
-                r = httpx.post(server.url + "/api/event", content=body,
-                               headers={"User-Agent": CHROME_UA, "X-Forwarded-For": ip, "Content-Type": "text/plain"})
+                r = httpx.post(
+                    server.url + "/api/event",
+                    content=body,
+                    headers={"User-Agent": CHROME_UA, "X-Forwarded-For": ip, "Content-Type": "text/plain"},
+                )
                 assert r.status_code == 202
         # Whichever worker answers the scrape, it reports the sum over both.
         for _ in range(4):

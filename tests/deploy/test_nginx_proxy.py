@@ -31,8 +31,11 @@ def _isp_db(path: Path) -> Path:
     from netaddr import IPSet
 
     w = MMDBWriter(ip_version=6, database_type="GeoLite2-ASN", ipv4_compatible=True)
-    for cidr, asn, org in [(f"{CLIENT_IP}/32", CLIENT_AS, "Client Net"), ("127.0.0.1/32", PROXY_AS, "Proxy Net"),
-                           ("1.1.1.0/24", SPOOF_AS, "Cloudflare, Inc.")]:
+    for cidr, asn, org in [
+        (f"{CLIENT_IP}/32", CLIENT_AS, "Client Net"),
+        ("127.0.0.1/32", PROXY_AS, "Proxy Net"),
+        ("1.1.1.0/24", SPOOF_AS, "Cloudflare, Inc."),
+    ]:
         w.insert_network(IPSet([cidr]), {"autonomous_system_number": asn, "autonomous_system_organization": org})
     w.to_db_file(str(path))
     return path
@@ -64,20 +67,37 @@ def nginx_for(tmp_path: Path) -> Iterator[object]:
     def start(upstream_port: int) -> str:
         tmp = tmp_path / f"nginx-{upstream_port}"
         tmp.mkdir()
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                        f"/CN={SITE}", "-keyout", str(tmp / "key.pem"), "-out", str(tmp / "cert.pem")],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                f"/CN={SITE}",
+                "-keyout",
+                str(tmp / "key.pem"),
+                "-out",
+                str(tmp / "cert.pem"),
+            ],
+            check=True,
+            capture_output=True,
+        )
         port = free_port()
         site = _render_site(tmp, port, upstream_port)
-        temp_paths = "\n".join(f"{d}_temp_path {tmp}/{d};" for d in
-                               ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        temp_paths = "\n".join(
+            f"{d}_temp_path {tmp}/{d};" for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
         (tmp / "nginx.conf").write_text(
             f"daemon off;\nmaster_process off;\nworker_processes 1;\npid {tmp}/nginx.pid;\n"
             f"error_log {tmp}/main-error.log warn;\nevents {{ worker_connections 64; }}\n"
             f"http {{\n{temp_paths}\ninclude {site};\n}}\n"
         )
-        subprocess.run(["nginx", "-t", "-p", str(tmp), "-c", str(tmp / "nginx.conf")], check=True,
-                       capture_output=True)
+        subprocess.run(["nginx", "-t", "-p", str(tmp), "-c", str(tmp / "nginx.conf")], check=True, capture_output=True)
         proc = subprocess.Popen(["nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf")])
         procs.append(proc)
         url = f"https://127.0.0.1:{port}"
@@ -100,15 +120,25 @@ def _send_through(url: str) -> httpx.Response:
     with httpx.Client(transport=transport, base_url=url, headers={"Host": SITE}) as c:
         body = json.dumps({"n": "pageview", "u": f"https://{SITE}/", "d": SITE}).encode()
         # The client tries to choose its own address: this must never be believed.
-        return c.post("/api/event", content=body, headers={"Content-Type": "text/plain", "User-Agent": CHROME_UA,
-                                                         "X-Forwarded-For": "1.1.1.1"})
+        return c.post(
+            "/api/event",
+            content=body,
+            headers={"Content-Type": "text/plain", "User-Agent": CHROME_UA, "X-Forwarded-For": "1.1.1.1"},
+        )
 
 
 @pytest.mark.parametrize(("trusted", "expected_asn"), [("127.0.0.1/32", CLIENT_AS), ("", PROXY_AS)])
-def test_client_address_from_proxy_only_when_trusted(tmp_path: Path, nginx_for, trusted: str,  # type: ignore[no-untyped-def]
-                                                     expected_asn: int) -> None:
-    env = {"ANALYTICS_ISP_DB": str(_isp_db(tmp_path / "asn.mmdb")), "ANALYTICS_SITES": SITE,
-           "ANALYTICS_TRUSTED_PROXIES": trusted}
+def test_client_address_from_proxy_only_when_trusted(
+    tmp_path: Path,
+    nginx_for,
+    trusted: str,  # type: ignore[no-untyped-def]
+    expected_asn: int,
+) -> None:
+    env = {
+        "ANALYTICS_ISP_DB": str(_isp_db(tmp_path / "asn.mmdb")),
+        "ANALYTICS_SITES": SITE,
+        "ANALYTICS_TRUSTED_PROXIES": trusted,
+    }
     with running_collector(tmp_path / "data", env) as collector:
         url = nginx_for(int(collector.url.rsplit(":", 1)[1]))
         r = _send_through(url)
@@ -118,8 +148,11 @@ def test_client_address_from_proxy_only_when_trusted(tmp_path: Path, nginx_for, 
 
 
 def test_nginx_writes_no_client_address(tmp_path: Path, nginx_for) -> None:  # type: ignore[no-untyped-def]
-    env = {"ANALYTICS_SITES": SITE, "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32",
-           "ANALYTICS_ISP_DB": str(_isp_db(tmp_path / "asn.mmdb"))}
+    env = {
+        "ANALYTICS_SITES": SITE,
+        "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32",
+        "ANALYTICS_ISP_DB": str(_isp_db(tmp_path / "asn.mmdb")),
+    }
     with running_collector(tmp_path / "data", env) as collector:
         url = nginx_for(int(collector.url.rsplit(":", 1)[1]))
         assert _send_through(url).status_code == 202

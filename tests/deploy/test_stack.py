@@ -23,8 +23,14 @@ def test_local_stack_starts_seeds_and_stops(tmp_path: Path) -> None:
     env["ANALYTICS_DATA_DIR"] = str(tmp_path / "var")
     log = tmp_path / "stack.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "deploy" / "local" / "stack.py")], env=env, cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "deploy" / "local" / "stack.py")],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 180
         while "Ctrl-C stops everything" not in log.read_text():
@@ -48,16 +54,26 @@ def test_local_stack_starts_seeds_and_stops(tmp_path: Path) -> None:
 
         # The seeded month is in the lake: ask the aggregator the way an analyst would.
         query = {"site_id": "demo.onecloud.example", "metrics": ["visitors", "pageviews"], "date_range": "30d"}
-        out = subprocess.run([sys.executable, "-m", "aggregator", "query", "--json", json.dumps(query)], env=env,
-                             cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "aggregator", "query", "--json", json.dumps(query)],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         visitors, pageviews = json.loads(out)["results"][0]["metrics"]
         assert visitors > 1000 and pageviews > visitors
 
         # A live event through the collector ends up sealed and ingested by the running stack.
-        r = httpx.post(collector + "/api/event", content=json.dumps(
-            {"n": "pageview", "u": f"{demo}/live-check", "d": "demo.onecloud.example"}),
-            headers={"Content-Type": "text/plain", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) "
-                     "Gecko/20100101 Firefox/133.0"})
+        r = httpx.post(
+            collector + "/api/event",
+            content=json.dumps({"n": "pageview", "u": f"{demo}/live-check", "d": "demo.onecloud.example"}),
+            headers={
+                "Content-Type": "text/plain",
+                "User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+            },
+        )
         assert r.status_code == 202 and "x-drop-reason" not in r.headers
     finally:
         if proc.poll() is None:

@@ -31,7 +31,6 @@ def test_unit_verifies(tmp_path: Path, unit: Path) -> None:
             assert Path(exe).exists(), f"{unit.name}: {exe} is not installed by this project"
     if not shutil.which("systemd-analyze"):
         pytest.fail("systemd-analyze is missing (Debian package systemd)")
-    result = subprocess.run(["systemd-analyze", "verify", str(tmp_path / unit.name)], capture_output=True,
-                            text=True)
+    result = subprocess.run(["systemd-analyze", "verify", str(tmp_path / unit.name)], capture_output=True, text=True)
     problems = [ln for ln in (result.stdout + result.stderr).splitlines() if unit.stem in ln or "Unknown" in ln]
     assert result.returncode == 0 and not problems, result.stdout + result.stderr
