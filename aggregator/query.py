@@ -65,8 +65,10 @@ from aggregator.request import (
     QueryResult,
     ResultRow,
 )
-from aggregator.rollup import current_rollup
+from aggregator.rollup import current_rollup, rollup_format
 from aggregator.settings import Settings
+
+PAIR_DIMENSIONS = frozenset(ROLLUP_PAIRS.values())
 
 __all__ = [
     "DATE_RANGES",
@@ -121,9 +123,11 @@ class Querier:
         now = now.astimezone(dt.UTC)
         since = now - dt.timedelta(minutes=minutes)
         days = {since.date(), now.date(), now.date() - dt.timedelta(days=1)}
-        files = [str(f) for day in sorted(days) for f in self.lake.event_files(site, day)]
         count, newest = 0, None
-        if files:
+        for attempt in range(4):
+            files = [str(f) for day in sorted(days) for f in self.lake.event_files(site, day)]
+            if not files:
+                break
             cur = self._db.cursor()
             try:
                 # Visitors are (UTC day, day key): a visitor active across midnight counts twice, as everywhere.
@@ -132,24 +136,38 @@ class Querier:
                     "max(ts) FILTER (WHERE ts <= $now) FROM read_parquet($files)",
                     {"files": files, "since": since.replace(tzinfo=None), "now": now.replace(tzinfo=None)},
                 ).fetchone()
+            except duckdb.IOException:
+                # A listed file was compacted or purged meanwhile: list again.
+                if attempt == 3:
+                    raise
+                continue
             finally:
                 cur.close()
             if row is not None:
                 count = int(row[0])
-                newest = row[1].replace(tzinfo=dt.UTC) if row[1] is not None else None
+                # To the minute: on a quiet site the exact second would date one visitor's event.
+                newest = row[1].replace(second=0, microsecond=0, tzinfo=dt.UTC) if row[1] is not None else None
+            break
         k = self.settings.k_anonymity
         return CurrentVisitors(site, minutes, now, count if count >= k else None, k, newest)
 
-    def run(self, request: QueryRequest, now: dt.datetime) -> QueryResult:
-        return self.run_many([request], now)[0]
+    def run(self, request: QueryRequest, now: dt.datetime, *, max_stale: float | None = None) -> QueryResult:
+        return self.run_many([request], now, max_stale=max_stale)[0]
 
-    def run_many(self, requests: list[QueryRequest], now: dt.datetime) -> list[QueryResult]:
-        """Several queries at once (a dashboard page): files are listed and raw days sessionized once."""
+    def run_many(
+        self, requests: list[QueryRequest], now: dt.datetime, *, max_stale: float | None = None
+    ) -> list[QueryResult]:
+        """Several queries at once (a dashboard page): files are listed and raw days sessionized once.
+
+        ``max_stale``: seconds a day's previous rollup may answer after new events landed in that day
+        (default: the ``rollup_max_stale`` setting; 0: exact).
+        """
+        stale_limit = self.settings.rollup_max_stale if max_stale is None else max_stale
         for request in requests:
             request.validate()
         for attempt in range(4):
             cur = self._db.cursor()
-            shared = _Shared(_rollup_dims(requests), _filtered_dims(requests))
+            shared = _Shared(_rollup_dims(requests), _filtered_dims(requests), stale_limit)
             try:
                 return [self._run(cur, shared, request, now) for request in requests]
             except duckdb.IOException:
@@ -181,12 +199,12 @@ class Querier:
         if key not in shared.days:
             files = self.lake.event_files(site, day)
             rollup, built_at = current_rollup(self.lake, site, day, files), None
-            if rollup is None and files and self.settings.rollup_max_stale > 0:
-                rollup, built_at = self._stale_rollup(site, day)
+            if rollup is None and files and shared.max_stale > 0:
+                rollup, built_at = self._stale_rollup(site, day, shared.max_stale)
             shared.days[key] = (files, rollup, built_at)
         return shared.days[key]
 
-    def _stale_rollup(self, site: str, day: dt.date) -> tuple[Path | None, float | None]:
+    def _stale_rollup(self, site: str, day: dt.date, limit: float) -> tuple[Path | None, float | None]:
         # The day's previous rollup (from before its latest batch), if young enough: exact as of then.
         built = Lake.visible_parquet(self.lake.rollup_day_dir(site, day))
         if not built:
@@ -195,7 +213,7 @@ class Querier:
             mtime = built[-1].stat().st_mtime
         except (OSError, AttributeError, NotImplementedError):  # an object store: no cheap age, stay exact
             return None, None
-        if time.time() - mtime > self.settings.rollup_max_stale:
+        if time.time() - mtime > limit:
             return None, None
         return built[-1], mtime
 
@@ -215,7 +233,10 @@ class Querier:
             files, rollup, built_at = self._day(shared, site, day)
             if built_at is not None and not rollup_ok:
                 rollup = None  # a stale rollup answers only what it can; the rest reads the current files
-            if rollup_ok and rollup is not None:
+            # A rollup built before pair dimensions existed (a purged day, or a stale one right after an
+            # upgrade) cannot answer a pair: a day with raw files is rolled up anew, a purged one is not counted.
+            outdated = rollup is not None and rollup_dim in PAIR_DIMENSIONS and rollup_format(rollup) < 2
+            if rollup_ok and rollup is not None and not outdated:
                 rollup_files.append(str(rollup))
                 rollup_days += 1
                 if built_at is not None:
@@ -309,6 +330,7 @@ class _Shared:
 
     dims: tuple[str, ...]  # rollup dimensions the batch asks for
     filter_dims: dict[tuple[Filter, ...], tuple[str, ...]]  # the same, per set of filters
+    max_stale: float  # seconds a day's previous rollup may answer (0: exact)
     ranges: dict[tuple[str, object], tuple[dt.date, dt.date]] = field(default_factory=dict)
     days: dict[tuple[str, dt.date], tuple[list[Path], Path | None, float | None]] = field(default_factory=dict)
     sums: dict[tuple[tuple[str, ...], tuple[MissingDay, ...]], list[SumRow]] = field(default_factory=dict)

@@ -76,8 +76,9 @@ class CurrentVisitors:
     """Visitors with an event in the last ``minutes`` before ``now``, from events already ingested.
 
     ``visitors`` is None when fewer than ``k_anonymity`` (a count over a few
-    minutes is not a site's total: rule 5 applies). ``newest`` is the newest
-    ingested event of the site today or yesterday: how fresh the number is.
+    minutes is not a site's total: rule 5 applies). ``newest`` is the minute of
+    the newest ingested event of the site today or yesterday: how fresh the
+    number is.
     """
 
     site_id: str

@@ -38,6 +38,18 @@ def fingerprint(files: list[Path]) -> str:
     return hashlib.sha256(names.encode()).hexdigest()[:20]
 
 
+def rollup_name(files: list[Path]) -> str:
+    """The rollup file of these raw files; its format is in the name too, for days whose raw files are gone."""
+    return f"{fingerprint(files)}-f{ROLLUP_FORMAT}.parquet"
+
+
+def rollup_format(path: Path) -> int:
+    """The format a rollup file was built with (format 1 files have no ``-f<n>`` suffix)."""
+    stem = path.name.removesuffix(".parquet")
+    head, sep, tail = stem.rpartition("-f")
+    return int(tail) if sep and head and tail.isdigit() else 1
+
+
 def current_rollup(lake: Lake, site: str, day: dt.date, raw_files: list[Path]) -> Path | None:
     """The usable rollup of a day: built from exactly ``raw_files``, or any if the raw day is gone."""
     built = Lake.visible_parquet(lake.rollup_day_dir(site, day))
@@ -45,7 +57,7 @@ def current_rollup(lake: Lake, site: str, day: dt.date, raw_files: list[Path]) -
         return None
     if not raw_files:
         return built[-1]
-    want = fingerprint(raw_files) + ".parquet"
+    want = rollup_name(raw_files)
     for path in built:
         if path.name == want:
             return path
@@ -84,7 +96,7 @@ def build_rollup(settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path
     files = Lake.visible_parquet(day_dir)
     if not files:
         return False
-    name = fingerprint(files) + ".parquet"
+    name = rollup_name(files)
     con = connect(settings)
     try:
         compute_rollup(con, [str(f) for f in files], "r")
@@ -139,7 +151,7 @@ def refresh_rollups_locked(
             files = Lake.visible_parquet(day_dir)
             if not files:
                 continue
-            if not force and (rollup_dir / (fingerprint(files) + ".parquet")).exists():
+            if not force and (rollup_dir / rollup_name(files)).exists():
                 continue
             todo.append((day_dir, rollup_dir))
     built = 0

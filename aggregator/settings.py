@@ -23,8 +23,9 @@ class Settings:
     k_anonymity: int = setting(5, "Result rows describing fewer distinct visitors than this fold into `(other)`.")
     rollup_max_stale: float = setting(
         0.0,
-        "Seconds a day's rollup may still answer after new events landed in that day, its age shown with the "
-        "result (0: never, the querier rolls the day up in memory instead). The dashboards use 120 unless set.",
+        "Seconds a day's rollup may still answer the dashboards' pages after new events landed in that day, its "
+        "age shown on the page (0: never; the day is rolled up in memory instead). Unset, the dashboards use 120; "
+        "the Stats API, exports and reports are always exact.",
     )
     ingest_interval: float = setting(5.0, "Seconds between spool scans of `aggregator ingest --follow`.")
     ingest_batch_bytes: int = setting(

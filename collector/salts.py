@@ -127,6 +127,9 @@ def _shred(path: Path) -> None:
 DAY_SECONDS = 86400
 #: How long before midnight :meth:`DayKeys.rotate` loads the next day's salt.
 PREFETCH_SECONDS = 600
+#: How much earlier than that it destroys the salt of the day before: the two happen on different
+#: housekeeping ticks (every 5 s), so a salt's life stays under 48 hours.
+PURGE_LEAD_SECONDS = 30
 
 
 class DayKeys:
@@ -186,8 +189,9 @@ class DayKeys:
         In the last minutes of a day it also loads tomorrow's salt: with a
         network store, the first events after midnight would otherwise be
         refused (503) until a background fetch got it. The new salt is drawn
-        at random as always, only used from 00:00, and destroyed on the same
-        schedule (its day plus the next).
+        at random as always and only used from 00:00; yesterday's salt is
+        destroyed 30 s before that window opens, so no salt lives longer than
+        48 hours from its creation.
         """
         t = self.clock() if now is None else now
         day = utc_day(t)
@@ -195,7 +199,14 @@ class DayKeys:
         with self._lock:
             self._by_day = {d: s for d, s in self._by_day.items() if d >= day - dt.timedelta(days=1)}
         self.store.purge(day)
-        if (t // DAY_SECONDS + 1) * DAY_SECONDS - t <= PREFETCH_SECONDS:
+        to_midnight = (t // DAY_SECONDS + 1) * DAY_SECONDS - t
+        if to_midnight <= PREFETCH_SECONDS + PURGE_LEAD_SECONDS:
+            # Yesterday's salt goes before tomorrow's is drawn, so that no salt outlives 48 hours from
+            # its creation (10 minutes before its day) even if the fetch below fails.
+            with self._lock:
+                self._by_day = {d: s for d, s in self._by_day.items() if d >= day}
+            self.store.purge(day + dt.timedelta(days=1))
+        if to_midnight <= PREFETCH_SECONDS:
             self._salt_of(day + dt.timedelta(days=1))
 
     def key(self, ts: float, site: str, ip: str, ua: str) -> int:

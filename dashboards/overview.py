@@ -197,8 +197,8 @@ def realtime(reports: Reports, site: str, now: dt.datetime, as_of: dt.datetime |
     else:
         age = max(0, int((now - last).total_seconds()))
         freshness = f"last ingest {fmt.duration(age)} ago" if age >= 1 else "last ingest just now"
-        if cur.newest is not None:
-            freshness += f", newest event {cur.newest:%H:%M:%S} UTC"
+        if cur.newest is not None and cur.visitors is not None:  # under K, not even when the last one came
+            freshness += f", newest event {cur.newest:%H:%M} UTC"
     if as_of is not None:
         freshness += f"; today's totals as of {as_of:%H:%M:%S} UTC"
     return Realtime(cur.visitors, cur.minutes, freshness, cur.k_anonymity)
@@ -218,7 +218,7 @@ def page(reports: Reports, site: str, state: ViewState, now: dt.datetime) -> Pag
     tabs = [(p, p.tab(state.tab(p.key))) for p in PANELS]
     requests = [kpi_request(site, state), series_request(site, state)]
     requests += [panel_request(site, state, tab) for _, tab in tabs]
-    results = reports.run_many(requests, now)
+    results = reports.run_many(requests, now, page=True)
     k, s, *rest = results
     panels = [panel(result, state, p, tab) for result, (p, tab) in zip(rest, tabs, strict=True)]
     # The aggregator says when part of the range cannot answer (e.g. raw events past retention).

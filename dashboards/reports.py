@@ -32,23 +32,32 @@ class Reports:
         settings = AggregatorSettings.from_env(environ)
         # The dashboards' data dir wins: one setting, one place the lake lives.
         settings = dataclasses.replace(settings, data_dir=data_dir)
-        if "ANALYTICS_ROLLUP_MAX_STALE" not in environ:
-            # A page never waits for today to be rolled up in memory right after an ingest batch: it reads
-            # today's previous rollup (one batch old, `ingest --follow` rebuilds it) and says as of when.
-            settings = dataclasses.replace(settings, rollup_max_stale=STALE_TODAY_SECONDS)
+        # Overview pages never wait for today to be rolled up in memory right after an ingest batch: they read
+        # today's previous rollup (one batch old, `ingest --follow` rebuilds it) and say as of when. The Stats
+        # API and exports stay exact.
+        self.page_max_stale = (
+            settings.rollup_max_stale if "ANALYTICS_ROLLUP_MAX_STALE" in environ else STALE_TODAY_SECONDS
+        )
         self._querier = Querier(settings)
         self._lake = Lake(settings.lake_dir)
         self.k_anonymity = settings.k_anonymity
         self.raw_retention_days = settings.raw_retention_days
         self.aggregate_retention_months = settings.aggregate_retention_months
 
-    def run(self, request: QueryRequest, now: dt.datetime | None = None) -> QueryResult:
-        return self.run_many([request], now)[0]
+    def run(self, request: QueryRequest, now: dt.datetime | None = None, *, page: bool = False) -> QueryResult:
+        return self.run_many([request], now, page=page)[0]
 
-    def run_many(self, requests: list[QueryRequest], now: dt.datetime | None = None) -> list[QueryResult]:
-        """Several queries in one batch (one page): the aggregator lists and sessionizes the days once."""
+    def run_many(
+        self, requests: list[QueryRequest], now: dt.datetime | None = None, *, page: bool = False
+    ) -> list[QueryResult]:
+        """Several queries in one batch (one page): the aggregator lists and sessionizes the days once.
+
+        ``page``: an overview page, which may read today from its rollup one batch old (and says so);
+        anything else (exports) is exact.
+        """
+        max_stale = self.page_max_stale if page else 0.0
         try:
-            return self._querier.run_many(requests, now=now or dt.datetime.now(dt.UTC))
+            return self._querier.run_many(requests, now=now or dt.datetime.now(dt.UTC), max_stale=max_stale)
         except QueryError as exc:
             raise ReportError(str(exc)) from None
 
@@ -63,7 +72,7 @@ class Reports:
         """A Stats API v2 JSON query answered in the v2 JSON shape."""
         try:
             request = parse_stats_request(dict(body))
-            result = self._querier.run(request, now=now or dt.datetime.now(dt.UTC))
+            result = self._querier.run(request, now=now or dt.datetime.now(dt.UTC), max_stale=0.0)
         except QueryError as exc:
             raise ReportError(str(exc)) from None
         answer: dict[str, Any] = render(result)

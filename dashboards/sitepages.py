@@ -34,7 +34,7 @@ async def sites_list(request: Request, identity: Identity) -> Response:
         out: list[tuple[str, Any]] = []
         for site in svc.settings.sites:
             try:
-                out.append((site, overview.kpis(svc.reports.run(overview.kpi_request(site, state)))[0]))
+                out.append((site, overview.kpis(svc.reports.run(overview.kpi_request(site, state), page=True))[0]))
             except ReportError:
                 out.append((site, None))
         return out

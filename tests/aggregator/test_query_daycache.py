@@ -183,6 +183,10 @@ def test_rollup_max_stale_answers_from_the_previous_rollup_and_says_so(tmp_path:
     assert q.rollups.computed_runs == 0 and results[0].rollup_days == 3
     as_of = results[0].stale_as_of
     assert as_of is not None and abs(as_of.timestamp() - time.time()) < 60
+    # Per call, exact (the Stats API and exports): today rolled up in memory from its current files.
+    _check(
+        q.run_many([QueryRequest(SITE, METRICS, (START, TODAY), dims) for dims in PAGE], NOW, max_stale=0), first + late
+    )
     # What a rollup cannot answer (filters, time:hour) reads the current files: never stale.
     keep_all = (Filter("is_not", "event:page", ("/nowhere",)),)
     filtered = q.run(QueryRequest(SITE, METRICS, (START, TODAY), filters=keep_all), NOW)
@@ -196,3 +200,33 @@ def test_rollup_max_stale_answers_from_the_previous_rollup_and_says_so(tmp_path:
     results = _page(fresh)
     _check(results, first + late)
     assert results[0].stale_as_of is None and fresh.rollups.computed_runs == 1
+
+
+def test_a_rollup_from_before_pair_dimensions_is_not_used_for_them(tmp_path: Path) -> None:
+    settings, first, _ = _setup(tmp_path)
+    assert refresh_rollups(settings, NOW, today=True) == 3
+    lake = Lake(settings.lake_dir)
+    # The first day as an install upgraded after its raw events were purged: a format-1 rollup, no raw files.
+    (built,) = Lake.visible_parquet(lake.rollup_day_dir(SITE, START))
+    old = built.with_name(built.name.replace("-f2.parquet", ".parquet"))
+    duckdb.execute(
+        f"COPY (SELECT * FROM read_parquet('{built}') WHERE NOT starts_with(dimension, 'pair:')) TO '{old}' "
+        "(FORMAT parquet)"
+    )
+    built.unlink()
+    for f in lake.event_files(SITE, START):
+        f.unlink()
+    q = Querier(settings)
+    pair, single = q.run_many(
+        [
+            QueryRequest(SITE, ("visitors",), (START, TODAY), ("visit:browser", "visit:browser_version")),
+            QueryRequest(SITE, ("visitors",), (START, TODAY), ("visit:browser",)),
+        ],
+        NOW,
+    )
+    assert pair.rollup_days == 2 and any("only daily aggregates left" in w for w in pair.warnings)
+    assert single.rollup_days == 3 and not single.warnings
+    # The pair rows cover the other two days only; the single dimension all three.
+    rest = [e for e in first if dt.datetime.fromtimestamp(e.ts, dt.UTC).date() != START]
+    want = expected(rest, SITE, START, TODAY, ("visitors",), dimensions=("visit:browser", "visit:browser_version"))
+    assert {r.dimensions: r.metrics[0] for r in pair.rows} == {k: v["visitors"] for k, v in want.items()}

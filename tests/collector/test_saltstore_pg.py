@@ -97,8 +97,12 @@ def test_tomorrows_salt_is_loaded_before_midnight_so_no_event_is_refused(pg: Pos
     midnight = (T0 // DAY + 1) * DAY
     clock = Clock(midnight - 11 * 60)
     keys = DayKeys(store, clock=clock)
-    keys.rotate()  # 23:49: only today's salt exists
     today = utc_day(T0)
+    keys.rotate(midnight - DAY - 60)  # yesterday 23:59, then today 23:49: yesterday's salt is still kept
+    keys.rotate()
+    assert store.days() == [today - dt.timedelta(days=1), today]
+    clock.now = midnight - 10 * 60 - 20
+    keys.rotate()  # 23:49:40: yesterday's salt is destroyed before tomorrow's is drawn (< 48 h of life)
     assert store.days() == [today]
     clock.now = midnight - 9 * 60
     keys.rotate()  # 23:51: tomorrow's is drawn now, in the housekeeping thread
