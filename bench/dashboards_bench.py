@@ -71,6 +71,7 @@ def main() -> int:
     if not (data_dir / "lake" / "rollups").is_dir():
         print(f"generating {args.events:,} events over 90 days ...", flush=True)
         qb.generate(data_dir, args.events, os.cpu_count() or 2)  # type: ignore[attr-defined]
+    qb.refresh_rollups_today(data_dir)  # type: ignore[attr-defined]
     site: str = qb.SITE  # type: ignore[attr-defined]
     last = qb.LAST_DAY  # type: ignore[attr-defined]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
