@@ -13,6 +13,7 @@ from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event
 from tests.aggregator.conftest import identity, lake_events, run_cli
+from tests.events import make_event
 
 TRAFFIC = Traffic(dt.date(2026, 11, 20), 2, {"www.onecloud.example": 120, "docs.onecloud.example": 30}, seed=7)
 
@@ -35,35 +36,9 @@ def test_ingest_moves_every_event_once(settings: Settings, events: list[Event]) 
 
 
 def test_partitions_by_site_and_utc_day(settings: Settings) -> None:
-    base = Event(
-        "www.onecloud.example",
-        0,
-        "pageview",
-        "/",
-        None,
-        None,
-        None,
-        "Direct",
-        None,
-        None,
-        None,
-        None,
-        None,
-        "Chrome",
-        "131",
-        "Windows",
-        "10",
-        "desktop",
-        None,
-        None,
-        None,
-        1,
-        None,
-        None,
-    )
     midnight = int(dt.datetime(2026, 11, 21, tzinfo=dt.UTC).timestamp())
     evs = [
-        base.__class__(**{**{f: getattr(base, f) for f in base.__slots__}, "ts": midnight + d})  # type: ignore[attr-defined]
+        make_event(ts=midnight + d, browser="Chrome", browser_version="131", os="Windows", os_version="10", day_key=1)
         for d in (-1, 0)
     ]
     write_segments(evs, settings.sealed_dir)

@@ -19,6 +19,7 @@ from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event
 from tests.aggregator.oracle import expected
+from tests.events import make_event
 
 WWW = "www.onecloud.example"
 DOCS = "docs.onecloud.example"
@@ -129,32 +130,8 @@ def test_k_anonymity_folds_rows_under_k_into_other(data: Data) -> None:
 
 
 def _event(site: str, ts: int, key: int, path: str = "/", name: str = "pageview", engaged: int | None = None) -> Event:
-    return Event(
-        site,
-        ts,
-        name,
-        path,
-        None,
-        None,
-        None,
-        "Direct",
-        None,
-        None,
-        None,
-        None,
-        None,
-        "Firefox",
-        "133",
-        "Linux",
-        "",
-        "desktop",
-        None,
-        None,
-        None,
-        key,
-        engaged,
-        50 if engaged else None,
-    )
+    scroll = 50 if engaged else None
+    return make_event(site=site, ts=ts, day_key=key, path=path, name=name, engaged_ms=engaged, scroll_depth=scroll)
 
 
 def _lake(tmp_path: Path, events: list[Event], k: int) -> Settings:

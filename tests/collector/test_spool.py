@@ -10,37 +10,11 @@ import pytest
 from collector.schema import Event
 from collector.spool import Spool, SpoolUnavailable, recover_orphans
 from tests.conftest import small_tmpfs
+from tests.events import make_event as event
 
 
 def make_event(path: str = "/", **changes: object) -> Event:
-    base = dict(
-        site="www.onecloud.example",
-        ts=1_795_000_000,
-        name="pageview",
-        path=path,
-        referrer_source=None,
-        referrer_host=None,
-        referrer_path=None,
-        channel="Direct",
-        utm_source=None,
-        utm_medium=None,
-        utm_campaign=None,
-        utm_content=None,
-        utm_term=None,
-        browser="Firefox",
-        browser_version="133",
-        os="Linux",
-        os_version="",
-        device="desktop",
-        asn=None,
-        isp=None,
-        network_domain=None,
-        day_key=12345,
-        engaged_ms=None,
-        scroll_depth=None,
-    )
-    base.update(changes)
-    return Event(**base)  # type: ignore[arg-type]
+    return event(path=path, **changes)
 
 
 def _lines(directory: Path) -> list[bytes]:

@@ -22,6 +22,7 @@ import pytest
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event
 from tests.conftest import CHROME_UA, ROOT, Server, free_port, running_collector, sealed_records, start_server
+from tests.events import make_event
 
 DEMO = "demo.onecloud.example"
 XSS_SITE = "www.onecloud.example"
@@ -100,6 +101,11 @@ def send_through_collector(data: Path) -> int:
     return sent
 
 
+# Stored text fields an attacker can fill (beyond the path): each gets every payload.
+_FREE_TEXT = ("referrer_source", "referrer_host", "channel", "utm_source", "utm_medium", "utm_campaign")
+_FREE_TEXT += ("browser", "browser_version", "os", "os_version", "device", "isp")
+
+
 def xss_events(now: dt.datetime) -> list[Event]:
     """Every payload in every free-text field, each from K=5 distinct visitors (so rows are shown)."""
     out: list[Event] = []
@@ -109,59 +115,26 @@ def xss_events(now: dt.datetime) -> list[Event]:
         for v in range(5):
             key += 1
             out.append(
-                Event(
+                make_event(
                     site=XSS_SITE,
                     ts=ts + i * 10 + v,
-                    name="pageview",
                     path="/" + payload,
-                    referrer_source=payload,
-                    referrer_host=payload,
                     referrer_path="/" + payload,
-                    channel=payload,
-                    utm_source=payload,
-                    utm_medium=payload,
-                    utm_campaign=payload,
-                    utm_content=None,
-                    utm_term=None,
-                    browser=payload,
-                    browser_version=payload,
-                    os=payload,
-                    os_version=payload,
-                    device=payload,
-                    asn=None,
-                    isp=payload,
-                    network_domain=None,
                     day_key=key,
-                    engaged_ms=None,
-                    scroll_depth=None,
+                    **dict.fromkeys(_FREE_TEXT, payload),
                 )
             )
             out.append(
-                Event(
+                make_event(
                     site=XSS_SITE,
                     ts=ts + i * 10 + v + 1,
                     name=payload,
                     path="/" + payload,
-                    referrer_source=None,
-                    referrer_host=None,
-                    referrer_path=None,
-                    channel="Direct",
-                    utm_source=None,
-                    utm_medium=None,
-                    utm_campaign=None,
-                    utm_content=None,
-                    utm_term=None,
                     browser="Chrome",
                     browser_version="131",
                     os="Windows",
                     os_version="10",
-                    device="desktop",
-                    asn=None,
-                    isp=None,
-                    network_domain=None,
                     day_key=key,
-                    engaged_ms=None,
-                    scroll_depth=None,
                 )
             )
     return out
