@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from collector.config import SettingsError, from_env, setting
+from collector.config import FromEnv, SettingsError, setting
 
 if TYPE_CHECKING:
     from aggregator.objectstore import S3Config
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(FromEnv):
     # Same variable as the collector's: on one machine both share ./var.
     data_dir: Path = setting(Path("var"), "Directory holding the spool (read) and the lake (written).")
     raw_retention_days: int = setting(90, "Days de-identified events are kept in the lake before the purge.")
@@ -59,13 +57,6 @@ class Settings:
     smtp_starttls: bool = setting(True, "Upgrade the SMTP connection with STARTTLS before logging in and sending.")
     report_from: str = setting("analytics@localhost", "Sender address of the nightly report e-mail.")
     report_to: tuple[str, ...] = setting((), "Recipients of the nightly report e-mail, comma-separated.")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        settings = from_env(cls, env)
-        settings.validate()
-        return settings
 
     def validate(self) -> None:
         if self.raw_retention_days < 1:

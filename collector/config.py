@@ -8,10 +8,12 @@ module turns ``ANALYTICS_*`` environment variables into it and renders the
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import os
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 PREFIX = "ANALYTICS_"
 
@@ -77,6 +79,29 @@ def from_env(cls: type[T], environ: Mapping[str, str]) -> T:
         if key in environ:
             values[f.name] = _parse(environ[key], hints[f.name], key)
     return cls(**values)
+
+
+class FromEnv:
+    """Mixin of every package's settings dataclass: ``Settings.from_env()`` reads and validates."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        settings = from_env(cls, os.environ if environ is None else environ)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Checks across fields, naming the variable at fault (:class:`SettingsError`)."""
+
+
+def check_cidrs(variable: str, values: tuple[str, ...]) -> None:
+    for cidr in values:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise SettingsError(f"{variable}: {cidr!r} is not a CIDR") from None
 
 
 def _render(value: Any) -> str:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import ipaddress
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.config import SettingsError, from_env, setting
+from collector.config import FromEnv, SettingsError, check_cidrs, setting
 
 DEMO_SITE = "demo.onecloud.example"
 DEFAULT_CUSTOM_EVENTS = ("Outbound Link: Click", "File Download", "404")
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(FromEnv):
     data_dir: Path = setting(Path("var"), "Directory for the spool, salts and caches (created if missing).")
     sites: tuple[str, ...] = setting(
         (DEMO_SITE,), "Comma-separated allowlist of site domains whose events are accepted."
@@ -66,19 +63,8 @@ class Settings:
     workers: int = setting(1, "Worker processes for `collector serve`.")
     log_level: str = setting("info", "Log level: debug, info, warning, error.")
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        settings = from_env(cls, env)
-        settings.validate()
-        return settings
-
     def validate(self) -> None:
-        for cidr in self.trusted_proxies:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise SettingsError(f"ANALYTICS_TRUSTED_PROXIES: {cidr!r} is not a CIDR") from None
+        check_cidrs("ANALYTICS_TRUSTED_PROXIES", self.trusted_proxies)
         if not self.sites:
             raise SettingsError("ANALYTICS_SITES: at least one site domain is needed")
         if self.max_body_bytes < 256:

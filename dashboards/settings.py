@@ -7,20 +7,18 @@ it like the others.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.config import SettingsError, from_env, setting
+from collector.config import FromEnv, SettingsError, check_cidrs, setting
 
 __all__ = ["Settings", "SettingsError"]
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(FromEnv):
     # Same variable as the collector's and aggregator's: on one machine all share ./var.
     data_dir: Path = setting(
         Path("var"), "Directory holding the lake (read) and dashboards.sqlite3 (users, keys, audit)."
@@ -50,18 +48,8 @@ class Settings:
         (), "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none)."
     )
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        settings = from_env(cls, os.environ if environ is None else environ)
-        settings.validate()
-        return settings
-
     def validate(self) -> None:
-        for cidr in self.trusted_proxies:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise SettingsError(f"ANALYTICS_TRUSTED_PROXIES: {cidr!r} is not a CIDR") from None
+        check_cidrs("ANALYTICS_TRUSTED_PROXIES", self.trusted_proxies)
         if self.dashboards_session_hours < 1:
             raise SettingsError("ANALYTICS_DASHBOARDS_SESSION_HOURS: must be at least 1")
         if self.auth_proxy_header and not self.trusted_proxies:

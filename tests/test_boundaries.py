@@ -48,7 +48,7 @@ def test_dashboards_use_only_the_settings_convention_from_the_collector() -> Non
     config = ast.parse((ROOT / "collector" / "config.py").read_text())
     modules = {n.module for n in ast.walk(config) if isinstance(n, ast.ImportFrom)}
     modules |= {a.name for n in ast.walk(config) if isinstance(n, ast.Import) for a in n.names}
-    assert modules <= {"__future__", "dataclasses", "typing", "collections.abc", "pathlib"}, modules
+    assert modules <= {"__future__", "dataclasses", "ipaddress", "os", "typing", "collections.abc", "pathlib"}, modules
 
 
 @pytest.mark.parametrize(
