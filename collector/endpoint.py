@@ -182,12 +182,7 @@ class EventEndpoint:
         except SaltUnavailable:
             # No shared salt for today yet (store unreachable): refuse rather than key with a private one.
             m.reject("unavailable")
-            await _respond(
-                send,
-                503,
-                _error_body("salt", "event could not be keyed; retry later"),
-                [_JSON, (b"retry-after", b"5"), *cors],
-            )
+            await _unavailable(send, "salt", "event could not be keyed; retry later", cors)
             return
         del hit, ip, ua, xff  # the raw view ends here
 
@@ -195,12 +190,7 @@ class EventEndpoint:
             await c.spool.append(event)
         except SpoolUnavailable:
             m.reject("unavailable")
-            await _respond(
-                send,
-                503,
-                _error_body("spool", "event could not be stored; retry later"),
-                [_JSON, (b"retry-after", b"5"), *cors],
-            )
+            await _unavailable(send, "spool", "event could not be stored; retry later", cors)
             return
         m.accepted.inc()
         await _respond(send, 202, _OK, [_TEXT, *cors])
@@ -208,6 +198,11 @@ class EventEndpoint:
 
 def _error_body(field: str, message: str) -> bytes:
     return orjson.dumps({"error": message, "field": field})
+
+
+async def _unavailable(send: Send, field: str, message: str, cors: list[tuple[bytes, bytes]]) -> None:
+    # 503 with Retry-After: the event was not acknowledged, a client that can retry should.
+    await _respond(send, 503, _error_body(field, message), [_JSON, (b"retry-after", b"5"), *cors])
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
