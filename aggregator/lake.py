@@ -5,7 +5,7 @@
     lake/
       events/site=<site dir>/day=<YYYY-MM-DD>/<batch>_<n>.parquet   raw events (immutable)
       events/site=.../day=.../compact-<id>.parquet (+ .covers)      a compacted day (see compact.py)
-      rollups/site=<site dir>/day=<YYYY-MM-DD>/<fingerprint>.parquet daily aggregates (see rollup.py)
+      rollups/site=<site dir>/day=<YYYY-MM-DD>/<fingerprint>-f<format>.parquet daily aggregates (see rollup.py)
       quarantine/<segment>.jsonl                                    rejected records, with the reason
       staging/<batch>/                                              an ingest batch before it is published
       manifest.jsonl                                                committed batches (see ingest.py)

@@ -1,7 +1,7 @@
 """Daily rollups: per site, day and dimension value, the additive metric components.
 
 One Parquet file per (site, day), named after the fingerprint of the raw files
-it was built from (``rollups/site=/day=/<fingerprint>.parquet``). A day that
+it was built from (``rollups/site=/day=/<fingerprint>-f<format>.parquet``). A day that
 receives late events or is compacted gets a new raw file set, so its old
 rollup stops matching and queries fall back to raw events for that day until
 the rollup is rebuilt: a stale rollup is never used. Rebuilding is idempotent
