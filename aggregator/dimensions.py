@@ -104,9 +104,5 @@ ROLLUP_PAIRS: dict[tuple[str, ...], str] = {
     ("visit:os", "visit:os_version"): "pair:os_version",
 }
 
-#: How a time dimension is derived from a rollup row's day.
-ROLLUP_TIME_SQL = {
-    "time:day": "strftime(day, '%Y-%m-%d')",
-    "time:week": "strftime(date_trunc('week', day), '%Y-%m-%d')",
-    "time:month": "strftime(date_trunc('month', day), '%Y-%m-%d')",
-}
+#: Time dimensions a rollup answers from its per-day totals (the querier buckets the days itself).
+ROLLUP_TIME_DIMENSIONS: frozenset[str] = frozenset(d.name for d in _DIMS if d.rollup and d.name.startswith("time:"))

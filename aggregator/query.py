@@ -42,7 +42,7 @@ from duckdb import DuckDBPyConnection as Connection
 from aggregator.dates import months_back
 from aggregator.daycache import MissingDay, RollupStore, SumRow
 from aggregator.db import connect
-from aggregator.dimensions import DIMENSIONS, ROLLUP_DIMENSIONS, ROLLUP_PAIRS, ROLLUP_TIME_SQL
+from aggregator.dimensions import DIMENSIONS, ROLLUP_DIMENSIONS, ROLLUP_PAIRS, ROLLUP_TIME_DIMENSIONS
 from aggregator.lake import Lake
 from aggregator.metrics import Components, Number
 from aggregator.querybuild import (
@@ -387,7 +387,7 @@ def _merge(groups: dict[tuple[str, ...], Components], rows: list[tuple[object, .
 def _merge_rollup(groups: dict[tuple[str, ...], Components], rows: list[SumRow], dim: str | None) -> None:
     """Pick one request's rows out of a page's rollup sums (totals and time buckets from the daily totals)."""
     for dimension, value, day, comps in rows:
-        if dim is None or dim in ROLLUP_TIME_SQL:
+        if dim is None or dim in ROLLUP_TIME_DIMENSIONS:
             if dimension or day is None:
                 continue
             key = () if dim is None else (_time_bucket(dim, day),)
@@ -403,7 +403,7 @@ def _merge_rollup(groups: dict[tuple[str, ...], Components], rows: list[SumRow],
 
 
 def _time_bucket(dim: str, day: dt.date) -> str:
-    # As ROLLUP_TIME_SQL: UTC day, ISO week (Monday) and month, as YYYY-MM-DD.
+    # As the time:* dimensions' SQL: UTC day, ISO week (Monday) and month, as YYYY-MM-DD.
     if dim == "time:week":
         day -= dt.timedelta(days=day.weekday())
     elif dim == "time:month":
