@@ -82,16 +82,19 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _query(args: argparse.Namespace, settings: Settings) -> int:
-    from aggregator.query import Querier, QueryError
-    from aggregator.stats_api import parse_stats_request, render
+    from aggregator.query import Querier
+    from aggregator.stats_api import answer
 
     try:
-        request = parse_stats_request(json.loads(args.json))
-        result = Querier(settings).run(request, now=_now())
-    except (QueryError, ValueError) as exc:
-        print(json.dumps({"error": str(exc)}), file=sys.stderr)
+        body = json.loads(args.json)
+    except ValueError as exc:
+        print(json.dumps({"error": f"--json is not JSON: {exc}"}), file=sys.stderr)
         return 2
-    print(json.dumps(render(result), indent=2, ensure_ascii=False))
+    status, result = answer(Querier(settings), body, now=_now())
+    if status != 200:
+        print(json.dumps(result), file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
 

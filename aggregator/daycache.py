@@ -9,6 +9,8 @@ whose files changed is computed again and its old rows are dropped, never used.
 
 Every source (a rollup file or a computed day) gets a small integer id; a page
 of queries sums all the rows it needs in one statement (:meth:`RollupStore.sums`).
+A computed day also keeps its per-visit table (``visits_cache``), which filtered
+queries read for days whose visits file is not built yet (:meth:`RollupStore.visits`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ MAX_CACHED_SOURCES = 20_000
 #: Computed (site, day) entries kept; the least recently used beyond this are dropped.
 MAX_COMPUTED_DAYS = 64
 
-SumRow = tuple[str, str, dt.date | None, tuple[object, ...]]
+#: (dimension, value, day (totals only), components, most visitors on one day)
+SumRow = tuple[str, str, dt.date | None, tuple[object, ...], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,7 @@ class RollupStore:
         self._next_id = 0
         self._computed: OrderedDict[tuple[str, dt.date], str] = OrderedDict()  # (site, day) → its key
         self._have: dict[str, set[str]] = {}  # computed key → the dimensions computed so far ('' = totals)
+        self._visits_ready = False  # visits_cache exists (created from the first computed day's columns)
         self.computed_runs = 0  # how many times days were computed (tests check it is once)
         self._lock = threading.Lock()  # rollup_cache and the maps above
         self._compute_lock = threading.Lock()
@@ -92,7 +96,58 @@ class RollupStore:
                 params: dict[str, object] = {"ids": ids}
                 sql = rollup_sums_sql(dims, params, source="rollup_cache", ids="$ids")
                 rows = self._db.execute(sql, params).fetchall()
-                return [(str(r[0]), str(r[1]), r[2], tuple(r[3:])) for r in rows]
+                return [(str(r[0]), str(r[1]), r[2], tuple(r[3:-1]), r[-1]) for r in rows]
+        raise AssertionError("unreachable: the last attempt computes under the lock")
+
+    def visits(self, missing: list[MissingDay]) -> list[int]:
+        """Source ids of these days' per-visit tables in ``visits_cache`` (computed if need be).
+
+        The caller reads them under :meth:`locked` so that no eviction drops them in between.
+        """
+        for attempt in range(3):
+            if attempt < 2:
+                self._compute_days(missing, {""})
+            with self._lock:
+                if attempt == 2:
+                    self._compute_days_locked(missing, {""})
+                if not self._todo(missing, {""}):
+                    for m in missing:
+                        self._computed.move_to_end((m.site, m.day))
+                    return [self._ids[m.key] for m in missing]
+        raise AssertionError("unreachable: the last attempt computes under the lock")
+
+    def copy_visits(self, cur: Connection, table: str, ids: list[int]) -> None:
+        """Copy computed per-visit rows into the caller's own temp table ``table`` (a name made up by the caller)."""
+        with self._lock:
+            if not self._visits_ready:
+                raise AssertionError("no computed visits")
+            cur.execute(
+                f"CREATE TEMP TABLE {table} AS SELECT * EXCLUDE (src) FROM visits_cache "
+                "WHERE list_contains(CAST($ids AS INTEGER[]), src)",
+                {"ids": ids},
+            )
+
+    def copy_rows(
+        self, cur: Connection, table: str, files: list[str], missing: list[MissingDay], dims: list[str]
+    ) -> None:
+        """Day rows (day, dimension, value, visitors) of these sources for ``dims``, into the caller's temp table."""
+        for attempt in range(3):
+            if attempt < 2:
+                self._compute_days(missing, {"", *dims})
+            with self._lock:
+                if attempt == 2:
+                    self._compute_days_locked(missing, {"", *dims})
+                self._load_files(files)
+                if self._todo(missing, {"", *dims}):
+                    continue
+                ids = [self._ids[f] for f in files] + [self._ids[m.key] for m in missing]
+                cur.execute(
+                    f"CREATE TEMP TABLE {table} AS SELECT day, dimension, value, visitors FROM rollup_cache "
+                    "WHERE list_contains(CAST($ids AS INTEGER[]), src) "
+                    "AND list_contains(CAST($dims AS VARCHAR[]), dimension)",
+                    {"ids": ids, "dims": ["", *dims]},
+                )
+                return
         raise AssertionError("unreachable: the last attempt computes under the lock")
 
     def computed_rows(self, site: str, day: dt.date) -> list[tuple[object, ...]]:
@@ -116,6 +171,8 @@ class RollupStore:
     def _evict(self, needed: int) -> None:
         if len(self._ids) + needed > MAX_CACHED_SOURCES:
             self._db.execute("DELETE FROM rollup_cache")
+            if self._visits_ready:
+                self._db.execute("DELETE FROM visits_cache")
             self._ids.clear()
             self._computed.clear()
             self._have.clear()
@@ -168,6 +225,9 @@ class RollupStore:
                 dims = tuple(d for d in ROLLUP_DIMENSIONS if d in lacking)
                 compute_rollup(cur, [f for m in days for f in m.files], table, dims)
                 with contextlib.nullcontext() if locked else self._lock:
+                    if not self._visits_ready:
+                        cur.execute(f"CREATE TABLE visits_cache AS SELECT 0 AS src, * FROM {table}_visits WHERE false")
+                        self._visits_ready = True
                     for m in days:
                         if m.key not in self._ids:
                             old = self._computed.pop((m.site, m.day), None)
@@ -182,6 +242,11 @@ class RollupStore:
                             f"FROM {table} WHERE day = $day AND list_contains(CAST($new AS VARCHAR[]), dimension)",
                             {"src": self._ids[m.key], "day": m.day, "new": new},
                         )
+                        if "" in new:  # the day's first computation: its visits too (they do not depend on dims)
+                            cur.execute(
+                                f"INSERT INTO visits_cache SELECT $src, * FROM {table}_visits WHERE day = $day",
+                                {"src": self._ids[m.key], "day": m.day},
+                            )
                         self._have[m.key].update(new)
                         self._computed[(m.site, m.day)] = m.key
                     self.computed_runs += 1
@@ -193,3 +258,5 @@ class RollupStore:
         src = self._ids.pop(key, None)
         if src is not None:
             self._db.execute("DELETE FROM rollup_cache WHERE src = $src", {"src": src})
+            if self._visits_ready:
+                self._db.execute("DELETE FROM visits_cache WHERE src = $src", {"src": src})

@@ -23,28 +23,18 @@ DIRECT = "Direct / None"
 @dataclass(frozen=True, slots=True)
 class Dimension:
     name: str
-    sql: str  # over the `rows` relation built by querybuild.base_sql
+    #: Over the sessionized events and over the per-visit table alike (aggregator/sessions.py: the two share
+    #: their column names); event dimensions over the events only.
+    sql: str
     rollup: bool  # answerable from the daily rollup tables
-    per_event: bool = False  # varies within a visit (else constant per visit: expanded over visits, not events)
-    #: The same value computed from one raw event's own columns (plus ``day``): for a visit dimension, what it
-    #: would be if this event were the visit's entry (or exit) event. A visit matches a filter only if one of
-    #: its events does so by this expression, which lets a filtered query sessionize only those day keys.
-    event_sql: str = ""
+    per_event: bool = False  # varies within a visit (else constant per visit part: read from the per-visit table)
     #: Kept in the rollups only, never named in a request: a two-dimension breakdown stored as one
     #: dimension whose value is the JSON array of both values (see ROLLUP_PAIRS).
     internal: bool = False
 
-    def __post_init__(self) -> None:
-        if not self.event_sql:
-            object.__setattr__(self, "event_sql", self.sql)
-
 
 def _none(col: str) -> str:
     return f"coalesce(CAST({col} AS VARCHAR), '{NONE}')"
-
-
-def _pair(a: str, b: str) -> str:
-    return f"to_json([{_none(a)}, {_none(b)}])"
 
 
 _UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
@@ -52,24 +42,14 @@ _UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 _DIMS = [
     Dimension("event:page", "path", True, per_event=True),
     Dimension("event:name", "name", True, per_event=True),
-    Dimension("visit:entry_page", _none("entry.path"), True, event_sql=_none("path")),
-    Dimension("visit:exit_page", _none("exit_page"), True, event_sql=_none("path")),
+    Dimension("visit:entry_page", _none("v_entry"), True),
+    Dimension("visit:exit_page", _none("v_exit"), True),
+    Dimension("visit:source", f"coalesce(v_source, '{DIRECT}')", True),
     Dimension(
-        "visit:source",
-        f"coalesce(entry.source, '{DIRECT}')",
-        True,
-        event_sql=f"coalesce(referrer_source, '{DIRECT}')",
+        "visit:referrer", f"CASE WHEN v_host IS NULL THEN '{DIRECT}' ELSE v_host || coalesce(v_rpath, '') END", True
     ),
-    Dimension(
-        "visit:referrer",
-        f"CASE WHEN entry.host IS NULL THEN '{DIRECT}' ELSE entry.host || coalesce(entry.rpath, '') END",
-        True,
-        event_sql=(
-            f"CASE WHEN referrer_host IS NULL THEN '{DIRECT}' ELSE referrer_host || coalesce(referrer_path, '') END"
-        ),
-    ),
-    Dimension("visit:channel", _none("entry.channel"), True, event_sql=_none("channel")),
-    *(Dimension(f"visit:{u}", _none(f"entry.{u}"), True, event_sql=_none(u)) for u in _UTM),
+    Dimension("visit:channel", _none("v_channel"), True),
+    *(Dimension(f"visit:{u}", _none(f"v_{u}"), True) for u in _UTM),
     Dimension("visit:browser", _none("browser"), True),
     Dimension("visit:browser_version", _none("browser_version"), True),
     Dimension("visit:os", _none("os"), True),

@@ -6,6 +6,7 @@
       events/site=<site dir>/day=<YYYY-MM-DD>/<batch>_<n>.parquet   raw events (immutable)
       events/site=.../day=.../compact-<id>.parquet (+ .covers)      a compacted day (see compact.py)
       rollups/site=<site dir>/day=<YYYY-MM-DD>/<fingerprint>-f<format>.parquet daily aggregates (see rollup.py)
+      visits/site=<site dir>/day=<YYYY-MM-DD>/<fingerprint>-v<format>.parquet the per-visit table (sessions.py)
       quarantine/<segment>.jsonl                                    rejected records, with the reason
       staging/<batch>/                                              an ingest batch before it is published
       manifest.jsonl                                                committed batches (see ingest.py)
@@ -127,6 +128,7 @@ class Lake:
         self.work_dir = work
         self.events_dir = root / "events"
         self.rollups_dir = root / "rollups"
+        self.visits_dir = root / "visits"
         self.quarantine_dir = root / "quarantine"
         self.staging_dir = work / "staging"
         self.manifest_path = work / "manifest.jsonl"
@@ -151,6 +153,9 @@ class Lake:
 
     def rollup_day_dir(self, site: str, day: dt.date) -> Path:
         return self.rollups_dir / f"site={site_dir_name(site)}" / f"day={day.isoformat()}"
+
+    def visits_day_dir(self, site: str, day: dt.date) -> Path:
+        return self.visits_dir / f"site={site_dir_name(site)}" / f"day={day.isoformat()}"
 
     def site_dirs(self, base: Path) -> list[Path]:
         return sorted(base / name for name, is_dir in _entries(base) if is_dir and name.startswith("site="))

@@ -1,61 +1,36 @@
 """The query API: typed requests in, k-anonymous aggregate rows out.
 
-Used by the dashboards, the reports and the HTTP Stats API (a thin adapter over
-:mod:`aggregator.stats_api`). There is deliberately no way to ask for events or
-day keys: every answer is a set of aggregate rows, and every row describing
-fewer than K distinct visitors is folded into ``(other)`` (PRIVACY.md rule 5).
+Used by the dashboards, the reports and the HTTP Stats API (one parse → run →
+render path, :mod:`aggregator.stats_api`). There is deliberately no way to ask
+for events, visits or day keys: every answer is a set of aggregate rows, and
+the rows a request may show are decided by :mod:`aggregator.kanon` (people, not
+visitor-days; an exact ``(other)``; no differencing against neighbouring filters).
 
-Each day in range is answered from its rollup when the query allows (no filters,
-at most one rollup dimension, and a rollup built from the day's current files,
-else one computed in memory from them), otherwise from raw events with partition
-pruning (only that site's day directories are listed). Components of both add
-up exactly, so mixing them is exact too.
-
-A :class:`Querier` keeps one in-memory DuckDB database per process
-(:mod:`aggregator.daycache`): rollup files are immutable (named after the raw
-files they summarise), so their rows are loaded once and reused by every later
-query; a day with raw files but no current rollup (today, right after an ingest
-batch) is rolled up in memory once per raw-file set, with the builder's own
-code, and answers every rollup-shaped query from then on. With
-``rollup_max_stale`` (the dashboards), such a day is answered from its previous
-rollup instead if that one is young enough, and the result says as of when.
-
-Filtered queries and ``time:hour`` read raw events: only the day keys with an
-event matching every filter are sessionized (exact, see
-:func:`aggregator.querybuild.prefiltered_source`), and the one-dimension
-queries of a page that share filters are answered by one rollup-shaped pass
-over the filtered rows. Each call gets its own cursor, and a page of queries
-(:meth:`Querier.run_many`) sums the rollup rows it needs once.
+How a page of requests (:meth:`Querier.run_many`) is answered: each request is
+*planned* — its range resolved (:mod:`aggregator.periods`), its scope (site,
+days, filters) and the table that answers it decided
+(:mod:`aggregator.scope`), with the scopes its comparison period and its
+filters' neighbours need — then every scope computes all the columns asked of
+it in one pass per table, and each request's rows are decided, sorted, paged
+and compared (the runner, below).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
 import duckdb
-from duckdb import DuckDBPyConnection as Connection
 
-from aggregator.dates import months_back
-from aggregator.daycache import MissingDay, RollupStore, SumRow
+from aggregator.daycache import RollupStore
 from aggregator.db import connect
-from aggregator.dimensions import DIMENSIONS, ROLLUP_DIMENSIONS, ROLLUP_PAIRS, ROLLUP_TIME_DIMENSIONS
+from aggregator.filters import Filter, neighbours
+from aggregator.kanon import Agg, Key, decide, segment_ok, smallest_first
 from aggregator.lake import Lake
-from aggregator.metrics import Components, Number
-from aggregator.querybuild import (
-    Filter,
-    aggregate_sql,
-    base_sql,
-    filter_sql,
-    long_sums_sql,
-    prefiltered_source,
-    raw_source,
-)
+from aggregator.metrics import Components
+from aggregator.periods import PeriodError, change, comparison_range, resolve, time_labels
+from aggregator.probe import ScopeProbe
 from aggregator.request import (
-    DATE_RANGES,
     MAX_LIMIT,
     OTHER,
     Comparison,
@@ -65,23 +40,34 @@ from aggregator.request import (
     QueryResult,
     ResultRow,
 )
-from aggregator.rollup import current_rollup, rollup_format
+from aggregator.scope import Ask, Mode, Page, Scope, ask
 from aggregator.settings import Settings
 
-PAIR_DIMENSIONS = frozenset(ROLLUP_PAIRS.values())
-
 __all__ = [
-    "DATE_RANGES",
     "MAX_LIMIT",
     "OTHER",
     "Comparison",
     "CurrentVisitors",
+    "Filter",
     "Querier",
     "QueryError",
     "QueryRequest",
     "QueryResult",
     "ResultRow",
 ]
+
+
+@dataclass(slots=True)
+class Plan:
+    request: QueryRequest
+    start: dt.date
+    end: dt.date
+    ask: Ask
+    scope: Scope
+    mode: Mode
+    total_mode: Mode
+    neighbours: list[tuple[Scope, Mode, Mode]] = field(default_factory=list)  # scope, its mode, its totals' mode
+    comparison: Plan | None = None
 
 
 class Querier:
@@ -95,20 +81,11 @@ class Querier:
         self._db.close()
 
     def resolve_range(self, request: QueryRequest, now: dt.datetime) -> tuple[dt.date, dt.date]:
-        today = now.astimezone(dt.UTC).date()
-        r = request.date_range
-        if not isinstance(r, str):
-            return r
-        if r == "day":
-            return today, today
-        if r in ("7d", "30d"):
-            return today - dt.timedelta(days=int(r[:-1]) - 1), today
-        if r == "month":
-            return today.replace(day=1), today
-        if r == "12mo":
-            return months_back(today.replace(day=1), 11), today
         days = self.lake.event_days(request.site_id) + self.lake.rollup_days(request.site_id)
-        return (min(days) if days else today), today
+        try:
+            return resolve(request.date_range, now.astimezone(dt.UTC).date(), min(days) if days else None)
+        except PeriodError as exc:
+            raise QueryError(str(exc)) from None
 
     def current_visitors(self, site: str, now: dt.datetime, minutes: int = 5) -> CurrentVisitors:
         """Distinct visitors with an event in (now - minutes, now], from the raw events of today (and yesterday).
@@ -157,7 +134,7 @@ class Querier:
     def run_many(
         self, requests: list[QueryRequest], now: dt.datetime, *, max_stale: float | None = None
     ) -> list[QueryResult]:
-        """Several queries at once (a dashboard page): files are listed and raw days sessionized once.
+        """Several queries at once (a dashboard page): days are listed and every table read once.
 
         ``max_stale``: seconds a day's previous rollup may answer after new events landed in that day
         (default: the ``rollup_max_stale`` setting; 0: exact).
@@ -165,11 +142,13 @@ class Querier:
         stale_limit = self.settings.rollup_max_stale if max_stale is None else max_stale
         for request in requests:
             request.validate()
+        today = now.astimezone(dt.UTC).date()
         for attempt in range(4):
             cur = self._db.cursor()
-            shared = _Shared(_rollup_dims(requests), _filtered_dims(requests), stale_limit)
             try:
-                return [self._run(cur, shared, request, now) for request in requests]
+                page = Page(self.lake, self.rollups, cur, stale_limit)
+                plans = [self._plan(page, r, today) for r in requests]
+                return [self._answer(plan) for plan in plans]
             except duckdb.IOException:
                 # A file of our snapshot was compacted or purged meanwhile: list again.
                 if attempt == 3:
@@ -178,240 +157,143 @@ class Querier:
                 cur.close()
         raise AssertionError("unreachable")
 
-    def _run(self, cur: Connection, shared: _Shared, request: QueryRequest, now: dt.datetime) -> QueryResult:
-        key = (request.site_id, request.date_range)
-        if key not in shared.ranges:  # "all" lists the site's day directories: once per page
-            shared.ranges[key] = self.resolve_range(request, now)
-        start, end = shared.ranges[key]
-        result = self._run_range(cur, shared, request, start, end)
-        if request.comparison == "previous_period":
-            length = (end - start).days + 1
-            p_end = start - dt.timedelta(days=1)
-            p_start = p_end - dt.timedelta(days=length - 1)
-            previous = self._run_range(cur, shared, request, p_start, p_end)
-            result.comparison_range = (p_start, p_end)
-            result.rows = _compare(request, result.rows, previous.rows)
-        return result
+    # --- planning ----------------------------------------------------------------------------------------
 
-    def _day(self, shared: _Shared, site: str, day: dt.date) -> tuple[list[Path], Path | None, float | None]:
-        """A day's raw files, the rollup to answer it from (if any) and, if that one is stale, when it was built."""
-        key = (site, day)
-        if key not in shared.days:
-            files = self.lake.event_files(site, day)
-            rollup, built_at = current_rollup(self.lake, site, day, files), None
-            if rollup is None and files and shared.max_stale > 0:
-                rollup, built_at = self._stale_rollup(site, day, shared.max_stale)
-            shared.days[key] = (files, rollup, built_at)
-        return shared.days[key]
-
-    def _stale_rollup(self, site: str, day: dt.date, limit: float) -> tuple[Path | None, float | None]:
-        # The day's previous rollup (from before its latest batch), if young enough: exact as of then.
-        built = Lake.visible_parquet(self.lake.rollup_day_dir(site, day))
-        if not built:
-            return None, None
+    def _plan(
+        self, page: Page, request: QueryRequest, today: dt.date, period: tuple[dt.date, dt.date] | None = None
+    ) -> Plan:
+        bounds = page.bounds(request.site_id)
         try:
-            mtime = built[-1].stat().st_mtime
-        except (OSError, AttributeError, NotImplementedError):  # an object store: no cheap age, stay exact
-            return None, None
-        if time.time() - mtime > limit:
-            return None, None
-        return built[-1], mtime
+            start, end = period or resolve(request.date_range, today, bounds[0] if bounds else None)
+        except PeriodError as exc:
+            raise QueryError(str(exc)) from None
+        ts = request.date_range if isinstance(request.date_range, tuple) and isinstance(
+            request.date_range[0], dt.datetime
+        ) and period is None else None  # fmt: skip
+        a = ask(request.dimensions, start)
+        total = ask((), start)
+        scroll = "scroll_depth" in request.metrics
+        scope = page.scope(request.site_id, start, end, request.filters, ts)
+        plan = Plan(request, start, end, a, scope, scope.need(a, scroll), scope.need(total, False))
+        if request.filters:
+            for g in neighbours(request.filters):
+                other = page.scope(request.site_id, start, end, g, ts)
+                plan.neighbours.append((other, other.need(a, scroll), other.need(total, False)))
+        if request.comparison is not None and period is None:
+            if ts is not None:
+                raise QueryError("comparisons need a date_range of whole days")
+            try:
+                c_start, c_end = comparison_range(
+                    request.comparison,
+                    start,
+                    end,
+                    today,
+                    custom=request.comparison_range,
+                    match_day_of_week=request.match_day_of_week,
+                )
+            except PeriodError as exc:
+                raise QueryError(str(exc)) from None
+            whole = replace(request, limit=MAX_LIMIT, offset=0)
+            plan.comparison = self._plan(page, whole, today, (c_start, c_end))
+        return plan
 
-    def _run_range(
-        self, cur: Connection, shared: _Shared, request: QueryRequest, start: dt.date, end: dt.date
-    ) -> QueryResult:
-        site, dims = request.site_id, request.dimensions
-        rollup_shape, rollup_dim = _rollup_dim(dims)
-        rollup_ok = not request.filters and rollup_shape
-        raw_files: list[str] = []
-        rollup_files: list[str] = []
-        missing: list[MissingDay] = []
-        raw_days = rollup_days = purged_days = 0
-        stale: list[float] = []
-        day = start
-        while day <= end:
-            files, rollup, built_at = self._day(shared, site, day)
-            if built_at is not None and not rollup_ok:
-                rollup = None  # a stale rollup answers only what it can; the rest reads the current files
-            # A rollup built before pair dimensions existed (a purged day, or a stale one right after an
-            # upgrade) cannot answer a pair: a day with raw files is rolled up anew, a purged one is not counted.
-            outdated = rollup is not None and rollup_dim in PAIR_DIMENSIONS and rollup_format(rollup) < 2
-            if rollup_ok and rollup is not None and not outdated:
-                rollup_files.append(str(rollup))
-                rollup_days += 1
-                if built_at is not None:
-                    stale.append(built_at)
-            elif files:
-                raw_days += 1
-                if rollup_ok:  # rolled up in memory from these very files, once per process
-                    missing.append(MissingDay(site, day, tuple(str(f) for f in files)))
-                else:
-                    raw_files.extend(str(f) for f in files)
-            elif rollup is not None:
-                purged_days += 1
-            day += dt.timedelta(days=1)
-        groups: dict[tuple[str, ...], Components] = {}
-        if raw_files:
-            # Our own temp tables (identifiers made up here), shared by the page's queries.
-            params: dict[str, object] = {"files": raw_files}
-            source = prefiltered_source(request.filters, params) if request.filters else raw_source()
-            rows = shared.table(
-                cur, ("raw", repr(request.filters), *raw_files), f"WITH {base_sql(source)} SELECT * FROM rows", params
-            )
-            if rollup_shape:  # filtered (else rollups answer): one pass for every panel sharing these filters
-                _merge_rollup(groups, self._filtered_sums(cur, shared, rows, request.filters), rollup_dim)
-            else:
-                params = {}
-                sql = aggregate_sql(dims, request.filters, params, rows=rows)
-                _merge(groups, cur.execute(sql, params).fetchall(), len(dims))
-        if rollup_files or missing:
-            sums_key = (tuple(rollup_files), tuple(missing))
-            if sums_key not in shared.sums:
-                shared.sums[sums_key] = self.rollups.sums(rollup_files, missing, shared.dims)
-            _merge_rollup(groups, shared.sums[sums_key], rollup_dim)
-        result = self._finish(request, start, end, groups)
-        result.raw_days, result.rollup_days = raw_days, rollup_days
-        if stale:
-            result.stale_as_of = dt.datetime.fromtimestamp(min(stale), dt.UTC)
-        if purged_days:
-            result.warnings.append(
-                f"{purged_days} day(s) in range have only daily aggregates left (raw events purged after "
-                f"{self.settings.raw_retention_days} days): filters and this breakdown cannot use them"
-            )
+    # --- running -----------------------------------------------------------------------------------------
+
+    def _answer(self, plan: Plan) -> QueryResult:
+        result, _ = self._rows(plan)
+        if plan.comparison is not None:
+            previous, folded = self._rows(plan.comparison)
+            result.comparison_range = (plan.comparison.start, plan.comparison.end)
+            result.rows = _compare(plan, result, previous, folded)
+            result.warnings = list(dict.fromkeys(result.warnings + previous.warnings))
         return result
 
-    @staticmethod
-    def _filtered_sums(cur: Connection, shared: _Shared, rows: str, filters: tuple[Filter, ...]) -> list[SumRow]:
-        """Rollup-shaped sums of the filtered rows for every dimension the page asks with these filters."""
-        if rows not in shared.filtered:
-            params: dict[str, object] = {}
-            table = shared.table(
-                cur, ("filtered", rows), f"SELECT * FROM {rows} WHERE {filter_sql(filters, params)}", params
-            )
-            params = {}
-            result = cur.execute(long_sums_sql(shared.filter_dims[filters], params, rows=table), params).fetchall()
-            shared.filtered[rows] = [(str(r[0]), str(r[1]), r[2], tuple(r[3:])) for r in result]
-        return shared.filtered[rows]
-
-    def _finish(
-        self, request: QueryRequest, start: dt.date, end: dt.date, groups: dict[tuple[str, ...], Components]
-    ) -> QueryResult:
-        k = self.settings.k_anonymity
+    def _rows(self, plan: Plan) -> tuple[QueryResult, set[Key]]:
+        """The request's shown rows (sorted, paged) and the keys it had to fold."""
+        request, scope, k = plan.request, plan.scope, self.settings.k_anonymity
+        result = QueryResult(request, plan.start, plan.end, [], 0, k)
+        self._describe(plan, result)
+        groups = scope.groups(plan.ask, plan.mode)
         dims = request.dimensions
+        if request.filters:
+            reason = self._segment(plan)
+            if reason is not None:
+                result.suppressed = reason
+                return result, set(groups)
         if not dims:
-            groups.setdefault((), Components())  # totals exist even for an empty range
-        exempt = not dims and not request.filters  # a site's unfiltered totals only
-        shown: list[tuple[tuple[str, ...], Components]] = []
-        other = Components()
-        folded = 0
-        for key, comp in groups.items():
-            if exempt or comp.visitors >= k:
-                shown.append((key, comp))
+            total = groups.get((), Agg(Components(), 0))
+            result.rows = [ResultRow((), tuple(total.comps.metric(m) for m in request.metrics))]
+            result.total_rows = 1
+            return result, set()
+        exempt = not request.filters and all(d.startswith("time:") for d in dims)
+        series = len(dims) == 1 and dims[0].startswith("time:")
+        shown: list[tuple[Key, Components]]
+        folded: list[Key] = []
+        other_row: tuple[Key, Components] | None = None
+        if exempt:  # a site's unfiltered time series
+            shown = [(key, agg.comps) for key, agg in groups.items()]
+        else:
+            scroll = "scroll_depth" in request.metrics
+            probe = ScopeProbe(scope, plan.ask, plan.mode, [(s, m) for s, m, _ in plan.neighbours], scroll)
+            decision = decide(groups, k, probe, smallest_first(groups))
+            shown = [(key, groups[key].comps) for key in decision.shown]
+            folded = decision.folded
+            result.folded_rows = len(folded)
+            if series:  # a filtered time series: buckets under K are left out, never named "(other)"
+                result.suppressed_buckets = sorted(key[0] for key in folded)
+            elif decision.other is not None:
+                other_row = ((OTHER,) * len(dims), decision.other.comps)
             else:
-                folded += 1
-                other.add(comp)
-        result = QueryResult(request, start, end, [], 0, k, folded_rows=folded)
+                result.other_suppressed = bool(folded)
         _sort(request, shown)
-        if folded:
-            if other.visitors >= k and dims:
-                shown.append(((OTHER,) * len(dims), other))
-            else:
-                # The folded rows together still describe fewer than K visitors: not shown at all.
-                result.other_suppressed = True
+        if other_row is not None:
+            shown.append(other_row)  # (other) comes last, after the sorted rows
         result.total_rows = len(shown)
-        page = shown[request.offset : request.offset + request.limit]
-        result.rows = [ResultRow(key, tuple(comp.metric(m) for m in request.metrics)) for key, comp in page]
-        return result
+        window = shown[request.offset : request.offset + request.limit]
+        result.rows = [ResultRow(key, tuple(c.metric(m) for m in request.metrics)) for key, c in window]
+        return result, set(folded)
 
+    def _segment(self, plan: Plan) -> str | None:
+        """Why a filtered scope cannot be shown (its totals fail the rules), or None; once per scope."""
+        scope = plan.scope
+        key = plan.total_mode
+        cache = scope.segment_reasons
+        if key not in cache:
+            total = ask((), plan.start)
+            groups = scope.groups(total, plan.total_mode)
+            agg = groups.get((), Agg(Components(), 0))
+            probe = ScopeProbe(scope, total, plan.total_mode, [(s, tm) for s, _, tm in plan.neighbours], False)
+            cache[key] = segment_ok(self.settings.k_anonymity, agg, probe)
+        return cache[key]
 
-@dataclass(slots=True)
-class _Shared:
-    """What the queries of one :meth:`Querier.run_many` call share: ranges, day listings, sums, temp tables."""
-
-    dims: tuple[str, ...]  # rollup dimensions the batch asks for
-    filter_dims: dict[tuple[Filter, ...], tuple[str, ...]]  # the same, per set of filters
-    max_stale: float  # seconds a day's previous rollup may answer (0: exact)
-    ranges: dict[tuple[str, object], tuple[dt.date, dt.date]] = field(default_factory=dict)
-    days: dict[tuple[str, dt.date], tuple[list[Path], Path | None, float | None]] = field(default_factory=dict)
-    sums: dict[tuple[tuple[str, ...], tuple[MissingDay, ...]], list[SumRow]] = field(default_factory=dict)
-    tables: dict[tuple[str, ...], str] = field(default_factory=dict)
-    filtered: dict[str, list[SumRow]] = field(default_factory=dict)  # per sessionized temp table
-
-    def table(self, cur: Connection, key: tuple[str, ...], sql: str, params: dict[str, object]) -> str:
-        if key not in self.tables:
-            name = f"shared_{len(self.tables)}"  # made up here, never from input
-            cur.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
-            self.tables[key] = name
-        return self.tables[key]
-
-
-def _rollup_dim(dims: tuple[str, ...]) -> tuple[bool, str | None]:
-    """Whether rollup rows can answer these dimensions, and from which rollup dimension (None: the totals)."""
-    if not dims:
-        return True, None
-    if len(dims) == 1 and DIMENSIONS[dims[0]].rollup:
-        return True, dims[0]
-    if dims in ROLLUP_PAIRS:
-        return True, ROLLUP_PAIRS[dims]
-    return False, None
-
-
-def _stored(request: QueryRequest) -> set[str]:
-    # The rollup dimension a request needs, if any (time:* come from the daily totals).
-    shape, dim = _rollup_dim(request.dimensions)
-    return {dim} if shape and dim in ROLLUP_DIMENSIONS else set()
-
-
-def _rollup_dims(requests: list[QueryRequest]) -> tuple[str, ...]:
-    return tuple(sorted(set().union(*(_stored(r) for r in requests))))
-
-
-def _filtered_dims(requests: list[QueryRequest]) -> dict[tuple[Filter, ...], tuple[str, ...]]:
-    out: dict[tuple[Filter, ...], set[str]] = {}
-    for r in requests:
-        if r.filters:
-            out.setdefault(r.filters, set()).update(_stored(r))
-    return {f: tuple(d for d in ROLLUP_DIMENSIONS if d in dims) for f, dims in out.items()}
-
-
-def _merge(groups: dict[tuple[str, ...], Components], rows: list[tuple[object, ...]], ndims: int) -> None:
-    for row in rows:
-        key = tuple(str(v) for v in row[:ndims])
-        comp = Components.from_row(row[ndims:])
-        if key in groups:
-            groups[key].add(comp)
+    def _describe(self, plan: Plan, result: QueryResult) -> None:
+        """Where the answer came from: rollup or raw days, stale rollups, purged days, time labels."""
+        scope = plan.scope
+        if plan.mode == "rollup":
+            files, missing, stale = scope.rollup_sources(plan.ask)
+            result.rollup_days, result.raw_days = len(files), len(missing)
+            built = [d.built_at for d in scope.days if d.built_at is not None]
+            if stale and built:
+                result.stale_as_of = dt.datetime.fromtimestamp(min(built), dt.UTC)
+            unusable = [d for d in scope.purged_days if str(d.rollup) not in files]
+            if unusable:
+                result.warnings.append(
+                    f"{len(unusable)} day(s) in range have only daily aggregates left (raw events purged after "
+                    f"{self.settings.raw_retention_days} days), older than this breakdown: it cannot use them"
+                )
         else:
-            groups[key] = comp
+            result.raw_days = len(scope.raw_days)
+            if scope.purged_days:
+                result.warnings.append(
+                    f"{len(scope.purged_days)} day(s) in range have only daily aggregates left (raw events purged "
+                    f"after {self.settings.raw_retention_days} days): filters and this breakdown cannot use them"
+                )
+        if plan.request.time_labels:
+            dim = next(d for d in plan.request.dimensions if d.startswith("time:"))
+            result.time_labels = time_labels(dim, plan.start, plan.end)
 
 
-def _merge_rollup(groups: dict[tuple[str, ...], Components], rows: list[SumRow], dim: str | None) -> None:
-    """Pick one request's rows out of a page's rollup sums (totals and time buckets from the daily totals)."""
-    for dimension, value, day, comps in rows:
-        if dim is None or dim in ROLLUP_TIME_DIMENSIONS:
-            if dimension or day is None:
-                continue
-            key = () if dim is None else (_time_bucket(dim, day),)
-        elif dimension == dim:
-            key = tuple(json.loads(value)) if DIMENSIONS[dim].internal else (value,)
-        else:
-            continue
-        comp = Components.from_row(comps)
-        if key in groups:
-            groups[key].add(comp)
-        else:
-            groups[key] = comp
-
-
-def _time_bucket(dim: str, day: dt.date) -> str:
-    # As the time:* dimensions' SQL: UTC day, ISO week (Monday) and month, as YYYY-MM-DD.
-    if dim == "time:week":
-        day -= dt.timedelta(days=day.weekday())
-    elif dim == "time:month":
-        day = day.replace(day=1)
-    return day.isoformat()
-
-
-def _sort(request: QueryRequest, rows: list[tuple[tuple[str, ...], Components]]) -> None:
+def _sort(request: QueryRequest, rows: list[tuple[Key, Components]]) -> None:
     rows.sort(key=lambda r: r[0])  # ties: dimension values ascending
     order = list(request.order_by)
     if not order:
@@ -425,24 +307,40 @@ def _sort(request: QueryRequest, rows: list[tuple[tuple[str, ...], Components]])
             rows.sort(key=lambda r: r[1].metric(key), reverse=direction == "desc")
 
 
-def _compare(request: QueryRequest, current: list[ResultRow], previous: list[ResultRow]) -> list[ResultRow]:
-    # Time buckets of two periods differ by date: match them by position; other rows by their values.
-    by_time = any(d.startswith("time:") for d in request.dimensions)
-    prev_by_key = {r.dimensions: r for r in previous}
+def _compare(plan: Plan, current: QueryResult, previous: QueryResult, folded: set[Key]) -> list[ResultRow]:
+    """Pair each row with the comparison period's: by value, and time buckets by their position in the period."""
+    assert plan.comparison is not None
+    dims = plan.request.dimensions
+    moved: dict[int, dict[str, str]] = {}
+    for i, d in enumerate(dims):
+        if d.startswith("time:"):
+            main = time_labels(d, plan.start, plan.end)
+            other = time_labels(d, plan.comparison.start, plan.comparison.end)
+            moved[i] = dict(zip(main, other, strict=False))
+    prev = {r.dimensions: r for r in previous.rows}
+    prev_visits = _visits_of(previous)
     out = []
-    for i, row in enumerate(current):
-        prev = (previous[i] if i < len(previous) else None) if by_time else prev_by_key.get(row.dimensions)
-        if prev is None:
-            out.append(row)
+    for row in current.rows:
+        key = tuple(moved[i].get(v, "") if i in moved else v for i, v in enumerate(row.dimensions))
+        p = prev.get(key)
+        if p is None and (key in folded or previous.suppressed):
+            out.append(row)  # the comparison row exists but is under K there: no comparison, not a zero
             continue
-        change = tuple(_change(m, c, p) for m, c, p in zip(request.metrics, row.metrics, prev.metrics, strict=True))
-        out.append(ResultRow(row.dimensions, row.metrics, Comparison(prev.dimensions, prev.metrics, change)))
+        metrics = p.metrics if p is not None else _zeros(plan.request.metrics)
+        changes = tuple(
+            change(m, c, pv, prev_visits.get(key, 0) if p is not None else 0)
+            for m, c, pv in zip(plan.request.metrics, row.metrics, metrics, strict=True)
+        )
+        out.append(ResultRow(row.dimensions, row.metrics, Comparison(key, metrics, changes)))
     return out
 
 
-def _change(metric: str, cur: Number, prev: Number) -> Number | None:
-    if metric == "bounce_rate":
-        return cur - prev  # percentage points
-    if not prev:
-        return None
-    return round((cur - prev) / prev * 100)
+def _visits_of(result: QueryResult) -> dict[Key, int]:
+    if "visits" not in result.request.metrics:
+        return {r.dimensions: 1 for r in result.rows}  # unknown: assume the row had visits
+    i = result.request.metrics.index("visits")
+    return {r.dimensions: int(r.metrics[i]) for r in result.rows}
+
+
+def _zeros(metrics: tuple[str, ...]) -> tuple[int | float, ...]:
+    return tuple(Components().metric(m) for m in metrics)

@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Literal
 
 from aggregator.dimensions import DIMENSIONS
+from aggregator.filters import Expr, FilterError, leaves, neighbours, validate
 from aggregator.metrics import METRICS, Number
-from aggregator.querybuild import FILTER_OPS, Filter
+from aggregator.periods import DATE_RANGES, DateRange, PeriodError, check_range, is_named
 
 OTHER = "(other)"
-DATE_RANGES = ("day", "7d", "30d", "month", "12mo", "all")
 MAX_LIMIT = 10_000
+#: Filter sets one step away from a request's filters that the differencing check runs (aggregator/kanon.py).
+MAX_NEIGHBOURS = 16
+
+#: Metrics of a visit as a whole, and of events alone; dimensions only a visit has (Plausible's table rules).
+SESSION_METRICS = ("bounce_rate", "visit_duration", "views_per_visit")
+EVENT_METRICS = ("pageviews", "events", "scroll_depth")
+SESSION_DIMENSIONS = ("visit:entry_page", "visit:exit_page")
+
+ComparisonMode = Literal["previous_period", "year_over_year", "custom"]
+COMPARISONS: tuple[ComparisonMode, ...] = ("previous_period", "year_over_year", "custom")
 
 
 class QueryError(ValueError):
@@ -26,14 +37,44 @@ class QueryError(ValueError):
 class QueryRequest:
     site_id: str
     metrics: tuple[str, ...]
-    date_range: str | tuple[dt.date, dt.date] = "30d"
+    date_range: DateRange = "30d"
     dimensions: tuple[str, ...] = ()
-    filters: tuple[Filter, ...] = ()
+    filters: tuple[Expr, ...] = ()  # all must hold
     order_by: tuple[tuple[str, str], ...] = ()
     limit: int = MAX_LIMIT
     offset: int = 0
     total_rows: bool = False
-    comparison: str | None = None  # "previous_period"
+    comparison: ComparisonMode | None = None
+    #: For ``comparison="custom"``: the period to compare with.
+    comparison_range: tuple[dt.date, dt.date] | None = None
+    #: Compare with the period shifted to the same weekdays (previous_period / year_over_year).
+    match_day_of_week: bool = False
+    #: Every time bucket of the range in the answer's meta (Plausible's include.time_labels).
+    time_labels: bool = False
+
+    def _plausible_rules(self) -> None:
+        """Combinations Plausible's Stats API refuses, refused with its messages."""
+        dims, metrics = self.dimensions, self.metrics
+        if "views_per_visit" in metrics and dims:
+            raise QueryError("Metric `views_per_visit` cannot be queried with `dimensions`.")
+        if "views_per_visit" in metrics and any(f.dimension == "event:page" for e in self.filters for f in leaves(e)):
+            raise QueryError("Metric `views_per_visit` cannot be queried with a filter on `event:page`.")
+        event_dims = [d for d in dims if d.startswith("event:")]
+        session = [m for m in metrics if m in SESSION_METRICS]
+        if session and event_dims and event_dims != ["event:page"]:
+            raise QueryError(
+                f"Session metric(s) {_names(session)} cannot be queried along with event dimension(s) "
+                f"{_names(event_dims)}"
+            )
+        event_only = [m for m in metrics if m in EVENT_METRICS]
+        session_dims = [d for d in dims if d in SESSION_DIMENSIONS]
+        if event_only and session_dims:
+            raise QueryError(
+                f"Event metric(s) {_names(event_only)} cannot be queried along with session dimension(s) "
+                f"{_names(session_dims)}"
+            )
+        if self.time_labels and not any(d.startswith("time:") for d in dims):
+            raise QueryError("Invalid include.time_labels: requires a time dimension.")
 
     def validate(self) -> None:
         if not self.site_id:
@@ -43,32 +84,59 @@ class QueryRequest:
         for m in self.metrics:
             if m not in METRICS:
                 raise QueryError(f"unknown metric {m!r}")
+        if len(set(self.metrics)) != len(self.metrics):
+            raise QueryError("a metric is listed twice")
         for d in self.dimensions:
             if d not in DIMENSIONS or DIMENSIONS[d].internal:
                 raise QueryError(f"unknown dimension {d!r}")
         if len(set(self.dimensions)) != len(self.dimensions):
             raise QueryError("a dimension is listed twice")
-        for f in self.filters:
-            if f.op not in FILTER_OPS:
-                raise QueryError(f"unknown filter operator {f.op!r}")
-            if f.dimension not in DIMENSIONS or DIMENSIONS[f.dimension].internal:
-                raise QueryError(f"unknown dimension {f.dimension!r} in filter")
-            if not f.values:
-                raise QueryError(f"filter on {f.dimension!r} has no values")
+        try:
+            validate(self.filters)
+        except FilterError as exc:
+            raise QueryError(str(exc)) from None
+        if len(neighbours(self.filters)) > MAX_NEIGHBOURS:
+            raise QueryError(
+                f"filters: too many conditions and values (at most {MAX_NEIGHBOURS} in all: every one is "
+                "checked so that no difference of two answers reveals a small group)"
+            )
+        self._plausible_rules()
         for key, direction in self.order_by:
             if key not in self.metrics and key not in self.dimensions:
                 raise QueryError(f"order_by {key!r} is neither a requested metric nor a dimension")
             if direction not in ("asc", "desc"):
                 raise QueryError(f"order_by direction must be asc or desc, not {direction!r}")
-        if isinstance(self.date_range, str):
-            if self.date_range not in DATE_RANGES:
-                raise QueryError(f"unknown date_range {self.date_range!r}")
-        elif self.date_range[0] > self.date_range[1]:
-            raise QueryError("date_range starts after it ends")
+        if isinstance(self.date_range, str) and not is_named(self.date_range):
+            raise QueryError(f"unknown date_range {self.date_range!r} (one of {', '.join(DATE_RANGES)})")
+        try:
+            if not isinstance(self.date_range, str):
+                check_range(self.date_range)
+            if self.comparison_range is not None:
+                check_range(self.comparison_range)
+        except PeriodError as exc:
+            raise QueryError(str(exc)) from None
         if not 1 <= self.limit <= MAX_LIMIT or self.offset < 0:
             raise QueryError(f"pagination: limit must be 1..{MAX_LIMIT}, offset >= 0")
-        if self.comparison not in (None, "previous_period"):
+        if self.comparison is not None and self.comparison not in COMPARISONS:
             raise QueryError(f"unknown comparison {self.comparison!r}")
+        if (self.comparison == "custom") != (self.comparison_range is not None):
+            raise QueryError("a custom comparison needs its date_range (and only it has one)")
+
+
+def allowed_metrics(dimensions: tuple[str, ...] = (), filters: tuple[Expr, ...] = ()) -> tuple[str, ...]:
+    """The metrics a request with these dimensions and filters may ask for (Plausible refuses some combinations)."""
+    out = []
+    for m in METRICS:
+        try:
+            QueryRequest("site", (m,), "day", dimensions, filters)._plausible_rules()
+        except QueryError:
+            continue
+        out.append(m)
+    return tuple(out)
+
+
+def _names(items: list[str]) -> str:
+    return ", ".join(f"`{i}`" for i in items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +188,10 @@ class QueryResult:
     #: Set when a day was answered from a rollup built before its newest events (``rollup_max_stale``):
     #: when the oldest such rollup was built.
     stale_as_of: dt.datetime | None = None
+    #: Why nothing is shown for a filtered request (its segment, or a difference with a neighbouring
+    #: filter, would describe fewer than K people); None when the answer is shown.
+    suppressed: str | None = None
+    #: Time buckets of a filtered time series left out because they would describe fewer than K people.
+    suppressed_buckets: list[str] = field(default_factory=list)
+    #: Every bucket of the range (``time_labels``).
+    time_labels: list[str] = field(default_factory=list)

@@ -135,8 +135,8 @@ def _peak_rss_mb() -> float:
 
 def overview(data_dir: Path, runs: int, mode: str) -> None:
     """Runs in its own process: prints one JSON line with the timings and peak RSS."""
+    from aggregator.filters import Filter
     from aggregator.query import Querier, QueryRequest
-    from aggregator.querybuild import Filter
     from aggregator.settings import Settings
 
     # "stale": as the dashboards run it (ANALYTICS_ROLLUP_MAX_STALE=120), right after a batch.

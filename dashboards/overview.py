@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from aggregator.query import MAX_LIMIT, QueryRequest, QueryResult
+from aggregator.request import ComparisonMode, allowed_metrics
 from dashboards import fmt
 from dashboards.panels import FILTERS, PANELS, Panel, Tab
 from dashboards.reports import Reports
@@ -32,7 +33,7 @@ def request(
     state: ViewState,
     dimensions: tuple[str, ...] = (),
     limit: int = MAX_LIMIT,
-    comparison: str | None = None,
+    comparison: ComparisonMode | None = None,
 ) -> QueryRequest:
     return QueryRequest(
         site_id=site,
@@ -75,14 +76,16 @@ class Kpi:
 
 
 def kpi_request(site: str, state: ViewState) -> QueryRequest:
-    return request(site, KPI_METRICS, state, comparison="previous_period")
+    # Views per visit means nothing under a page filter (Plausible refuses it too): that card is left out.
+    allowed = allowed_metrics((), state.query_filters())
+    return request(site, tuple(m for m in KPI_METRICS if m in allowed), state, comparison="previous_period")
 
 
 def kpis(result: QueryResult) -> list[Kpi]:
     """Totals of the range, each with the previous period of the same length (the aggregator's comparison)."""
     row = result.rows[0] if result.rows else None
     out = []
-    for i, name in enumerate(KPI_METRICS):
+    for i, name in enumerate(result.request.metrics):
         value = row.metrics[i] if row else 0
         comp = row.comparison if row else None
         previous = comp.metrics[i] if comp else 0
@@ -117,11 +120,18 @@ def buckets(state: ViewState) -> list[str]:
 
 
 def series_request(site: str, state: ViewState) -> QueryRequest:
-    return request(site, (state.metric,), state, (f"time:{state.interval}",))
+    # Views per visit by time is pageviews / visits of each bucket (the Stats API answers it without dimensions only).
+    metrics = ("pageviews", "visits") if state.metric == "views_per_visit" else (state.metric,)
+    return request(site, metrics, state, (f"time:{state.interval}",))
 
 
 def series(result: QueryResult, state: ViewState, now: dt.datetime) -> list[tuple[str, Number]]:
-    values = {str(r.dimensions[0]): r.metrics[0] for r in result.rows}
+    if state.metric == "views_per_visit":
+        values = {
+            str(r.dimensions[0]): round(r.metrics[0] / r.metrics[1], 2) if r.metrics[1] else 0.0 for r in result.rows
+        }
+    else:
+        values = {str(r.dimensions[0]): r.metrics[0] for r in result.rows}
     cutoff = now.strftime("%Y-%m-%d %H:00:00") if state.interval == "hour" else now.date().isoformat()
     return [(b, values.get(b, 0)) for b in buckets(state) if b <= cutoff]
 

@@ -18,7 +18,7 @@ from typing import Any
 from aggregator.lake import Lake
 from aggregator.query import CurrentVisitors, Querier, QueryError, QueryRequest, QueryResult
 from aggregator.settings import Settings as AggregatorSettings
-from aggregator.stats_api import parse_stats_request, render
+from aggregator.stats_api import parse, render
 
 STALE_TODAY_SECONDS = 120.0
 
@@ -71,7 +71,7 @@ class Reports:
     def api(self, body: Mapping[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
         """A Stats API v2 JSON query answered in the v2 JSON shape."""
         try:
-            request = parse_stats_request(dict(body))
+            request = parse(dict(body))
             result = self._querier.run(request, now=now or dt.datetime.now(dt.UTC), max_stale=0.0)
         except QueryError as exc:
             raise ReportError(str(exc)) from None

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
-from aggregator.querybuild import Filter
+from aggregator.filters import Filter
 from dashboards.panels import FILTERS, PANELS
 
 PERIODS: dict[str, str] = {

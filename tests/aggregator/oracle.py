@@ -106,6 +106,13 @@ DIMENSION_VALUE: dict[str, Callable[[Event, Visit], str]] = {
 }
 
 
+def _value(dimension: str, e: Event, v: Visit, start: dt.date) -> str:
+    value = DIMENSION_VALUE[dimension](e, v)
+    if dimension == "time:week":  # the first week of a range starts with the range (as Plausible labels it)
+        value = max(value, start.isoformat())
+    return value
+
+
 def _matches(op: str, value: str, values: tuple[str, ...]) -> bool:
     if op == "is":
         return value in values
@@ -128,7 +135,7 @@ def expected(
     groups: dict[tuple[str, ...], list[tuple[Event, Visit]]] = defaultdict(list)
     for e, v in visits_of(scoped):
         if all(_matches(op, DIMENSION_VALUE[d](e, v), vals) for op, d, vals in filters):
-            groups[tuple(DIMENSION_VALUE[d](e, v) for d in dimensions)].append((e, v))
+            groups[tuple(_value(d, e, v, start) for d in dimensions)].append((e, v))
     if not dimensions and not groups:
         groups[()] = []
     out: dict[tuple[str, ...], dict[str, float]] = {}
@@ -157,5 +164,59 @@ def expected(
             "time_on_page": round(engaged / 1000 / reporters) if reporters else 0,
             "scroll_depth": round(sum(deepest.values()) / len(deepest)) if deepest else 0,
         }
-        out[key] = {m: values[m] for m in metrics} | {"_visitors": visitors}
+        per_day: dict[dt.date, set[int]] = defaultdict(set)
+        for _, v in counting:
+            per_day[v.day].add(v.key)
+        profiles = {profile(e) for e, _ in counting}
+        out[key] = {m: values[m] for m in metrics} | {
+            "_visitors": visitors,
+            "_max_daily": max((len(keys) for keys in per_day.values()), default=0),
+            "_profiles": len(profiles),
+        }
     return out
+
+
+def profile(e: Event) -> tuple[object, ...]:
+    """A visitor's device and network (PRIVACY.md rule 5: what one person returning on other days keeps)."""
+    return (e.browser, e.browser_version, e.os, e.os_version, e.device, e.asn, e.network_domain)
+
+
+def people(row: dict[str, float]) -> int:
+    """At least how many people a row describes: most visitors on one day, or distinct profiles."""
+    return int(max(row["_max_daily"], row["_profiles"]))
+
+
+def folded(
+    events: list[Event],
+    site: str,
+    start: dt.date,
+    end: dt.date,
+    metrics: tuple[str, ...],
+    dimension: str,
+    k: int,
+    filters: tuple[tuple[str, str, tuple[str, ...]], ...] = (),
+) -> tuple[dict[tuple[str, ...], dict[str, float]], dict[str, float] | None]:
+    """Rows shown under K for one dimension, and the (other) row (None: not shown), by PRIVACY.md rule 5.
+
+    Neighbouring filters are not applied here (tests of filtered answers check them on their own):
+    a row is shown if it describes at least K people; (other) is the union of the rest counted again,
+    and the smallest shown rows join it until it too describes at least K people.
+    """
+    rows = expected(events, site, start, end, metrics, (dimension,), filters)
+    candidates = {key: row for key, row in rows.items() if row["_visitors"] > 0}
+    shown = {key: row for key, row in candidates.items() if people(row) >= k}
+    hidden = [key for key in candidates if key not in shown]
+    other = None
+    while hidden:
+        union = expected(
+            events, site, start, end, metrics, (), (*filters, ("is", dimension, tuple(h[0] for h in hidden)))
+        )
+        other = union[()]
+        if people(other) >= k or not shown:
+            break
+        smallest = min(shown, key=lambda key: (shown[key]["_visitors"], key))
+        del shown[smallest]
+        hidden.append(smallest)
+    if other is not None and people(other) < k:
+        other = None
+    return shown, other

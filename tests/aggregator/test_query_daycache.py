@@ -12,11 +12,12 @@ from pathlib import Path
 import duckdb
 
 from aggregator.dimensions import DIMENSIONS, ROLLUP_DIMENSIONS, ROLLUP_PAIRS
+from aggregator.filters import Filter
 from aggregator.ingest import Ingester
 from aggregator.lake import Lake
-from aggregator.metrics import COMPONENT_NAMES, METRICS
+from aggregator.metrics import COMPONENT_NAMES
 from aggregator.query import Querier, QueryRequest, QueryResult
-from aggregator.querybuild import Filter
+from aggregator.request import allowed_metrics
 from aggregator.rollup import refresh_rollups
 from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
@@ -54,16 +55,18 @@ def _ingest(settings: Settings, events: list[Event]) -> None:
 
 
 def _page(q: Querier) -> list[QueryResult]:
-    return q.run_many([QueryRequest(SITE, METRICS, (START, TODAY), dims) for dims in PAGE], NOW)
+    return q.run_many([QueryRequest(SITE, allowed_metrics(dims), (START, TODAY), dims) for dims in PAGE], NOW)
 
 
 def _check(results: list[QueryResult], events: list[Event]) -> None:
     for res in results:
-        got = {r.dimensions: dict(zip(METRICS, r.metrics, strict=True)) for r in res.rows}
-        want = expected(events, SITE, START, TODAY, METRICS, dimensions=res.request.dimensions)
+        got = {r.dimensions: dict(zip(res.request.metrics, r.metrics, strict=True)) for r in res.rows}
+        want = expected(events, SITE, START, TODAY, res.request.metrics, dimensions=res.request.dimensions)
         exempt = not res.request.dimensions  # k = 1: rows with no visitors (engagement only) fold away
         shown = {k: row for k, row in want.items() if exempt or row["_visitors"] >= 1}
-        assert got == {k: {m: v for m, v in row.items() if m != "_visitors"} for k, row in shown.items()}, res.request
+        assert got == {k: {m: v for m, v in row.items() if not m.startswith("_")} for k, row in shown.items()}, (
+            res.request
+        )
 
 
 def _built_rows(settings: Settings, day: dt.date) -> list[tuple[object, ...]]:
@@ -136,7 +139,7 @@ def test_threads_share_one_computation_and_get_the_same_answers(tmp_path: Path) 
 def test_a_page_computes_only_its_dimensions_and_a_later_page_the_rest(tmp_path: Path) -> None:
     settings, first, _ = _setup(tmp_path)
     q = Querier(settings)
-    some = [QueryRequest(SITE, METRICS, (START, TODAY), dims) for dims in [(), ("visit:source",), ("event:page",)]]
+    some = [QueryRequest(SITE, allowed_metrics(d), (START, TODAY), d) for d in [(), ("visit:source",), ("event:page",)]]
     results = q.run_many(some, NOW)
     _check(results, first)
     assert q.rollups.computed_runs == 1
@@ -162,7 +165,7 @@ def test_a_visit_whose_own_columns_change_midway_counts_as_per_event(tmp_path: P
     write_segments(changed, settings.sealed_dir, per_segment=300)
     Ingester(settings).run_once()
     dims = [(), ("visit:network_domain",), ("visit:isp",), ("visit:source",), ("event:page",)]
-    requests = [QueryRequest(SITE, METRICS, (START, TODAY), d) for d in dims]
+    requests = [QueryRequest(SITE, allowed_metrics(d), (START, TODAY), d) for d in dims]
     results = Querier(settings).run_many(requests, NOW)  # computed in memory
     _check(results, changed)
     assert {r.dimensions[0] for r in results[1].rows} == {"example-isp.net", "(none)"}
@@ -185,14 +188,18 @@ def test_rollup_max_stale_answers_from_the_previous_rollup_and_says_so(tmp_path:
     assert as_of is not None and abs(as_of.timestamp() - time.time()) < 60
     # Per call, exact (the Stats API and exports): today rolled up in memory from its current files.
     _check(
-        q.run_many([QueryRequest(SITE, METRICS, (START, TODAY), dims) for dims in PAGE], NOW, max_stale=0), first + late
+        q.run_many(
+            [QueryRequest(SITE, allowed_metrics(dims), (START, TODAY), dims) for dims in PAGE], NOW, max_stale=0
+        ),
+        first + late,
     )
     # What a rollup cannot answer (filters, time:hour) reads the current files: never stale.
     keep_all = (Filter("is_not", "event:page", ("/nowhere",)),)
-    filtered = q.run(QueryRequest(SITE, METRICS, (START, TODAY), filters=keep_all), NOW)
+    metrics = allowed_metrics((), keep_all)
+    filtered = q.run(QueryRequest(SITE, metrics, (START, TODAY), filters=keep_all), NOW)
     assert filtered.stale_as_of is None
-    want = expected(first + late, SITE, START, TODAY, METRICS, filters=(("is_not", "event:page", ("/nowhere",)),))
-    assert filtered.rows[0].metrics == tuple(want[()][m] for m in METRICS)
+    want = expected(first + late, SITE, START, TODAY, metrics, filters=(("is_not", "event:page", ("/nowhere",)),))
+    assert filtered.rows[0].metrics == tuple(want[()][m] for m in metrics)
     # Older than the limit: computed in memory from the current files, exact.
     for path in Lake(settings.lake_dir).rollups_dir.rglob("*.parquet"):
         os.utime(path, (time.time() - 120, time.time() - 120))

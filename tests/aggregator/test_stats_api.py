@@ -9,7 +9,7 @@ import pytest
 from aggregator.ingest import Ingester
 from aggregator.query import Querier, QueryError
 from aggregator.settings import Settings
-from aggregator.stats_api import handle, parse_stats_request
+from aggregator.stats_api import answer, parse
 from aggregator.synth import Traffic, generate, write_segments
 from tests.aggregator.conftest import run_cli
 
@@ -36,40 +36,49 @@ def test_v2_shape_round_trip(lake: Settings) -> None:
         "pagination": {"limit": 3, "offset": 0},
         "include": {"total_rows": True, "comparisons": {"mode": "previous_period"}},
     }
-    status, answer = handle(Querier(lake), body, NOW)
-    assert status == 200, answer
-    assert set(answer) == {"results", "meta", "query"}
-    assert 0 < len(answer["results"]) <= 3
-    first = answer["results"][0]
+    status, reply = answer(Querier(lake), body, NOW)
+    assert status == 200, reply
+    assert set(reply) == {"results", "meta", "query"}
+    assert 0 < len(reply["results"]) <= 3
+    first = reply["results"][0]
     assert isinstance(first["dimensions"][0], str) and len(first["metrics"]) == 3
-    assert answer["meta"]["k_anonymity"] == 5 and answer["meta"]["total_rows"] >= len(answer["results"])
-    assert answer["query"]["date_range"] == ["2026-11-20", "2026-11-21"]
-    assert answer["query"]["filters"][0] == ["is_not", "visit:device", ["tablet"]]
-    json.dumps(answer)  # plain JSON all the way down
+    assert reply["meta"]["k_anonymity"] == 5 and reply["meta"]["total_rows"] >= len(reply["results"])
+    assert reply["query"]["date_range"] == ["2026-11-20", "2026-11-21"]
+    assert reply["query"]["filters"][0] == ["is_not", "visit:device", ["tablet"]]
+    json.dumps(reply)  # plain JSON all the way down
 
 
 @pytest.mark.parametrize(
     ("body", "needle"),
     [
-        ({"site_id": SITE, "metrics": ["visitors", "sessions"]}, "'sessions'"),
-        ({"site_id": SITE, "metrics": ["visitors"], "dimensions": ["visit:country"]}, "'visit:country'"),
-        ({"site_id": SITE, "metrics": ["visitors"], "filters": [["is", "event:goal", ["x"]]]}, "'event:goal'"),
-        ({"site_id": SITE, "metrics": ["visitors"], "date_range": ["2026-13-01", "2026-11-02"]}, "ISO date"),
-        ({"site_id": SITE, "metrics": ["visitors"], "select": "*"}, "select"),
+        ({"site_id": SITE, "metrics": ["visitors", "sessions"]}, '#/metrics/1: Invalid metric "sessions"'),
+        (
+            {"site_id": SITE, "metrics": ["visitors"], "dimensions": ["visit:country"]},
+            '#/dimensions/0: Invalid dimension "visit:country"',
+        ),
+        (
+            {"site_id": SITE, "metrics": ["visitors"], "filters": [["is", "event:goal", ["x"]]]},
+            "#/filters/0: Invalid filter",
+        ),
+        (
+            {"site_id": SITE, "metrics": ["visitors"], "date_range": ["2026-13-01", "2026-11-02"]},
+            "#/date_range: Invalid date range",
+        ),
+        ({"site_id": SITE, "metrics": ["visitors"], "select": "*"}, "#/select: Schema does not allow"),
         ({"metrics": ["visitors"]}, "site_id"),
         ([1, 2], "JSON object"),
     ],
 )
 def test_errors_are_400_and_name_the_problem(lake: Settings, body: object, needle: str) -> None:
-    status, answer = handle(Querier(lake), body, NOW)
-    assert status == 400 and needle in answer["error"]
+    status, reply = answer(Querier(lake), body, NOW)
+    assert status == 400 and needle in reply["error"]
     with pytest.raises(QueryError):
-        parse_stats_request(body)
+        parse(body)
 
 
 def test_no_request_shape_returns_events_or_day_keys(lake: Settings) -> None:
     for dim in ("event:day_key", "visit:day_key", "event:ts", "event:*"):
-        status, _ = handle(Querier(lake), {"site_id": SITE, "metrics": ["visitors"], "dimensions": [dim]}, NOW)
+        status, _ = answer(Querier(lake), {"site_id": SITE, "metrics": ["visitors"], "dimensions": [dim]}, NOW)
         assert status == 400
 
 

@@ -1,0 +1,227 @@
+"""Filters: a small expression tree (leaves, and / or / not), its SQL, and its neighbours.
+
+A request's ``filters`` are a tuple of expressions that must all hold (an
+implicit ``and``). A leaf compares one dimension's value with a list of
+values (``is`` / ``is_not``: equal to any; ``contains`` / ``contains_not``: a
+substring; ``matches`` / ``matches_not``: an RE2 regular expression, so no
+pattern can make matching slow), optionally ignoring case.
+
+Semantics are per event, as in Plausible: an event matches when its own value
+(event dimensions) or its visit's value (visit dimensions) does, and an answer
+counts the matching events, the visits and visitors that have one.
+
+**Neighbours** (PRIVACY.md rule 5, differencing): the expressions one step
+away from a filter — one leaf, or one value of a leaf, taken away. Comparing
+an answer with a neighbour's is how an attacker isolates a small group (`is_not
+Opera` against no filter, `A and B` against `A`); the query layer checks that
+no such difference is a group under K (aggregator/kanon.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import re2
+
+from aggregator.dimensions import DIMENSIONS
+
+Operator = Literal["is", "is_not", "contains", "contains_not", "matches", "matches_not"]
+FILTER_OPS: tuple[Operator, ...] = ("is", "is_not", "contains", "contains_not", "matches", "matches_not")
+NEGATED = {"is_not": "is", "contains_not": "contains", "matches_not": "matches"}
+
+MAX_VALUES = 20  # values in one leaf
+MAX_LEAVES = 10  # leaves in all filters of a request
+MAX_DEPTH = 5
+MAX_PATTERN = 256  # characters of one regular expression or substring
+MAX_VALUE = 1000  # characters of one compared value
+
+
+class FilterError(ValueError):
+    """A filter the query layer cannot run (the request layer turns it into a QueryError)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """A leaf: ``op`` on ``dimension`` against ``values`` (any one of them)."""
+
+    op: str
+    dimension: str
+    values: tuple[str, ...]
+    case_sensitive: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    children: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    children: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    child: Expr
+
+
+Expr = Filter | And | Or | Not
+
+
+def leaves(expr: Expr) -> list[Filter]:
+    if isinstance(expr, Filter):
+        return [expr]
+    if isinstance(expr, Not):
+        return leaves(expr.child)
+    return [leaf for c in expr.children for leaf in leaves(c)]
+
+
+def depth(expr: Expr) -> int:
+    if isinstance(expr, Filter):
+        return 1
+    if isinstance(expr, Not):
+        return 1 + depth(expr.child)
+    return 1 + max((depth(c) for c in expr.children), default=0)
+
+
+def validate(filters: tuple[Expr, ...]) -> None:
+    """Raise :class:`FilterError` for anything the SQL below would not run exactly and cheaply."""
+    all_leaves = [leaf for f in filters for leaf in leaves(f)]
+    if len(all_leaves) > MAX_LEAVES:
+        raise FilterError(f"at most {MAX_LEAVES} filter conditions in all")
+    for f in filters:
+        if depth(f) > MAX_DEPTH:
+            raise FilterError(f"filters may nest at most {MAX_DEPTH} levels deep")
+        _check_groups(f)
+    for leaf in all_leaves:
+        dim = DIMENSIONS.get(leaf.dimension)
+        if leaf.op not in FILTER_OPS:
+            raise FilterError(f"unknown filter operator {leaf.op!r}")
+        if dim is None or dim.internal:
+            raise FilterError(f"unknown dimension {leaf.dimension!r} in filter")
+        if leaf.dimension.startswith("time:"):
+            raise FilterError(f"cannot filter by {leaf.dimension!r}: use date_range")
+        if not leaf.values:
+            raise FilterError(f"filter on {leaf.dimension!r} has no values")
+        if len(leaf.values) > MAX_VALUES:
+            raise FilterError(f"filter on {leaf.dimension!r}: at most {MAX_VALUES} values")
+        for value in leaf.values:
+            limit = MAX_PATTERN if leaf.op not in ("is", "is_not") else MAX_VALUE
+            if len(value) > limit:
+                raise FilterError(f"filter on {leaf.dimension!r}: a value is longer than {limit} characters")
+            if leaf.op in ("matches", "matches_not"):
+                _check_pattern(leaf.dimension, value)
+
+
+def _check_groups(expr: Expr) -> None:
+    if isinstance(expr, And | Or):
+        if not expr.children:
+            raise FilterError("an and/or filter needs at least one filter inside")
+        for c in expr.children:
+            _check_groups(c)
+    elif isinstance(expr, Not):
+        _check_groups(expr.child)
+
+
+def _check_pattern(dimension: str, pattern: str) -> None:
+    # DuckDB matches with RE2 too: a pattern RE2 accepts runs in linear time, whatever the input.
+    try:
+        re2.compile(pattern)
+    except re2.error:
+        raise FilterError(f"filter on {dimension!r}: invalid regular expression") from None
+
+
+def is_visit_level(expr: Expr) -> bool:
+    """Whether every leaf is about a visit (answerable from the per-visit table alone)."""
+    return all(not DIMENSIONS[leaf.dimension].per_event for leaf in leaves(expr))
+
+
+# --- SQL -------------------------------------------------------------------------------------------------
+
+
+class Compiler:
+    """Filter expressions as SQL conditions, their values as named parameters of one statement."""
+
+    def __init__(self, params: dict[str, Any], prefix: str = "f") -> None:
+        self.params = params
+        self.prefix = prefix
+        self._n = 0
+
+    def _param(self, value: object) -> str:
+        self._n += 1
+        name = f"{self.prefix}{self._n}"
+        while name in self.params:  # another compiler of the same statement
+            self._n += 1
+            name = f"{self.prefix}{self._n}"
+        self.params[name] = value
+        return f"${name}"
+
+    def all(self, filters: tuple[Expr, ...]) -> str:
+        return " AND ".join(f"({self.expr(f)})" for f in filters) or "true"
+
+    def expr(self, e: Expr) -> str:
+        if isinstance(e, Filter):
+            return self.leaf(e)
+        if isinstance(e, Not):
+            return f"NOT ({self.expr(e.child)})"
+        joiner = " AND " if isinstance(e, And) else " OR "
+        return joiner.join(f"({self.expr(c)})" for c in e.children)
+
+    def leaf(self, f: Filter) -> str:
+        expr = f"CAST({DIMENSIONS[f.dimension].sql} AS VARCHAR)"
+        positive = NEGATED.get(f.op, f.op)
+        if positive == "is":
+            if f.case_sensitive:
+                cond = f"list_contains(CAST({self._param(list(f.values))} AS VARCHAR[]), {expr})"
+            else:
+                lowered = [v.lower() for v in f.values]
+                cond = f"list_contains(CAST({self._param(lowered)} AS VARCHAR[]), lower({expr}))"
+        elif positive == "contains":
+            if f.case_sensitive:
+                ors = [f"contains({expr}, CAST({self._param(v)} AS VARCHAR))" for v in f.values]
+            else:
+                ors = [f"contains(lower({expr}), CAST({self._param(v.lower())} AS VARCHAR))" for v in f.values]
+            cond = " OR ".join(ors)
+        else:
+            flags = "" if f.case_sensitive else ", 'i'"
+            ors = [f"regexp_matches({expr}, CAST({self._param(v)} AS VARCHAR){flags})" for v in f.values]
+            cond = " OR ".join(ors)
+        return f"NOT ({cond})" if f.op in NEGATED else f"({cond})"
+
+
+# --- neighbours ------------------------------------------------------------------------------------------
+
+
+def neighbours(filters: tuple[Expr, ...]) -> list[tuple[Expr, ...]]:
+    """Every filter set one leaf or one value away from ``filters`` (the empty set: no filter)."""
+    out: list[tuple[Expr, ...]] = []
+    for i, f in enumerate(filters):
+        for variant in _variants(f):
+            rest = filters[:i] + ((variant,) if variant is not None else ()) + filters[i + 1 :]
+            if rest not in out and rest != filters:
+                out.append(rest)
+    return out
+
+
+def _variants(expr: Expr) -> list[Expr | None]:
+    """``expr`` with one leaf removed (None: nothing left) or one value of a leaf removed."""
+    if isinstance(expr, Filter):
+        out: list[Expr | None] = [None]
+        if len(expr.values) > 1:
+            for j in range(len(expr.values)):
+                out.append(Filter(expr.op, expr.dimension, expr.values[:j] + expr.values[j + 1 :], expr.case_sensitive))
+        return out
+    if isinstance(expr, Not):
+        return [None if v is None else Not(v) for v in _variants(expr.child)]
+    variants: list[Expr | None] = []
+    for i, child in enumerate(expr.children):
+        for v in _variants(child):
+            kids = expr.children[:i] + ((v,) if v is not None else ()) + expr.children[i + 1 :]
+            if not kids:
+                variants.append(None)
+            elif len(kids) == 1:
+                variants.append(kids[0])
+            else:
+                variants.append(type(expr)(kids))
+    return variants
