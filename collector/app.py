@@ -57,7 +57,7 @@ class Collector:
         self.isp: IspDatabase | None = None
         self.rdns: NetworkDomains | None = None
         self.keys = DayKeys(salt_store(settings), clock=clock)
-        self.ua = UAParser(settings.ua_cache_size, settings.allow_headless)
+        self.ua = UAParser(settings.ua_cache_size, settings.allow_headless, settings.ua_cache_bytes)
         self.pipeline = Pipeline(settings, self.ua, None, self.keys)
         self.spool = Spool(
             settings.spool_dir,

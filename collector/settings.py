@@ -42,6 +42,9 @@ class Settings(FromEnv):
     spool_segment_bytes: int = setting(16 * 1024 * 1024, "Seal the open spool segment once it reaches this size.")
     spool_batch_events: int = setting(2048, "Most events written by one group commit (one fsync).")
     ua_cache_size: int = setting(20000, "Parsed user-agent results kept in memory per worker.")
+    ua_cache_bytes: int = setting(
+        16 * 1024 * 1024, "Most memory the user-agent cache may hold per worker (keys cut to 512 characters first)."
+    )
     salt_store: str = setting(
         "file", "Where day salts live: `file` (data_dir/salts, one host) or `postgres` (shared by many hosts)."
     )
@@ -73,6 +76,8 @@ class Settings(FromEnv):
             raise SettingsError(f"ANALYTICS_ISP_DB: no file at {self.isp_db}")
         if not 10 <= self.dns_timeout_ms <= 5000:
             raise SettingsError("ANALYTICS_DNS_TIMEOUT_MS: must be between 10 and 5000")
+        if self.ua_cache_bytes < 0:
+            raise SettingsError("ANALYTICS_UA_CACHE_BYTES: must not be negative")
         if self.dns_cache_size < 0:
             raise SettingsError("ANALYTICS_DNS_CACHE_SIZE: must not be negative")
         if self.salt_store not in ("file", "postgres"):
