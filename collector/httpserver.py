@@ -219,9 +219,13 @@ class CollectorHttpProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self._waiting.pop(self, None)
-        self._phase = _APP
         self._head_bytes = 0
+        if self.cycle is not None and self.cycle.response_complete:
+            # Answered before its body ended (413): the next head is awaited from now on.
+            self._wait_for(_HEAD)
+        else:
+            self._waiting.pop(self, None)
+            self._phase = _APP
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

@@ -136,3 +136,14 @@ def test_a_trickling_body_is_cut_off(server: Server) -> None:
         s.sendall(head.encode() + f"User-Agent: {CHROME_UA}\r\n\r\n".encode() + BODY[:10])
         assert s.recv(4096) == b""  # closed without an answer: the event was never acknowledged
     assert "Traceback" not in server.log()
+
+
+def test_a_connection_answered_before_its_body_ended_does_not_stay_open(server: Server) -> None:
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
+        head = "POST /api/event HTTP/1.1\r\nHost: c\r\nContent-Type: text/plain\r\nContent-Length: 20000\r\n\r\n"
+        s.sendall(head.encode())
+        assert status_of(s.recv(4096)) == 413  # answered from Content-Length, body unread
+        s.sendall(b"x" * 20000)  # the body arrives after all; then the client goes quiet
+        assert status_of(s.recv(4096)) == 408  # the head deadline runs again, and the socket is closed
+        assert s.recv(4096) == b""
