@@ -172,13 +172,13 @@ class Querier:
         ) and period is None else None  # fmt: skip
         a = ask(request.dimensions, start)
         total = ask((), start)
-        scroll = "scroll_depth" in request.metrics
+        metrics = request.metrics
         scope = page.scope(request.site_id, start, end, request.filters, ts)
-        plan = Plan(request, start, end, a, scope, scope.need(a, scroll), scope.need(total, False))
+        plan = Plan(request, start, end, a, scope, scope.need(a, metrics), scope.need(total, ("visitors",)))
         if request.filters:
             for g in neighbours(request.filters):
                 other = page.scope(request.site_id, start, end, g, ts)
-                plan.neighbours.append((other, other.need(a, scroll), other.need(total, False)))
+                plan.neighbours.append((other, other.need(a, metrics), other.need(total, ("visitors",))))
         if request.comparison is not None and period is None:
             if ts is not None:
                 raise QueryError("comparisons need a date_range of whole days")
