@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from dashboards import csrf
 from dashboards.auth import Identity
 from dashboards.services import services
+from dashboards.viewstate import ViewStateError
 
 Handler = Callable[[Request, Identity], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -47,7 +48,7 @@ def error(request: Request, status: int, message: str, identity: Identity | None
 
 
 def page(*, admin: bool = False) -> Callable[[Handler], Endpoint]:
-    """Require a login (and the admin role); check the CSRF token on every POST."""
+    """Require a login (and the admin role); check the CSRF token on every POST; bad view URLs are a 400."""
 
     def wrap(handler: Handler) -> Endpoint:
         @functools.wraps(handler)
@@ -65,7 +66,11 @@ def page(*, admin: bool = False) -> Callable[[Handler], Endpoint]:
                     return error(
                         request, 403, "The form expired or came from elsewhere. Go back, reload, retry.", identity
                     )
-            return await handler(request, identity)
+            try:
+                return await handler(request, identity)
+            except ViewStateError as exc:
+                # A hand-edited URL asking for dates the dashboards do not show: say which, never a 500.
+                return error(request, 400, f"This view cannot be shown: {exc}", identity)
 
         return endpoint
 
