@@ -10,9 +10,11 @@ Accepted custom ranges (the dashboards bound their own input before any query):
 ``from`` and ``to`` both given as ``YYYY-MM-DD``, real calendar days from
 ``EARLIEST`` (2000-01-01) to today + 1 (UTC; a browser east of UTC may already
 be in tomorrow), ``from`` not after ``to``, at most ``MAX_CUSTOM_DAYS`` days
-(covers the 25 months aggregates are kept). A ``to`` of tomorrow shows up to
-today. So the previous period the KPIs compare with starts in 1997 at the
-earliest: no date arithmetic here or in the aggregator nears year 1 or 9999.
+(covers the 25 months aggregates are kept), and the period of the same length
+just before it, which the KPI cards compare with, starts on or after
+``EARLIEST`` too (the aggregator refuses earlier dates). A ``to`` of tomorrow
+shows up to today. No date arithmetic here or in the aggregator nears year 1
+or 9999.
 """
 
 from __future__ import annotations
@@ -85,8 +87,15 @@ def custom_range(raw_from: str | None, raw_to: str | None, today: dt.date) -> tu
     start, end = _day(raw_from, "from", today), _day(raw_to, "to", today)
     if start > end:
         raise ViewStateError(f"'from' ({start.isoformat()}) is after 'to' ({end.isoformat()}).")
-    if (end - start).days + 1 > MAX_CUSTOM_DAYS:
+    days = (end - start).days + 1
+    if days > MAX_CUSTOM_DAYS:
         raise ViewStateError(f"A custom range is at most {MAX_CUSTOM_DAYS} days long.")
+    if start - dt.timedelta(days=days) < EARLIEST:
+        # The KPI cards compare with the same number of days just before: those must exist too.
+        raise ViewStateError(
+            f"A range of {days} days is compared with the {days} days before it, which must not start before"
+            f" {EARLIEST.isoformat()}: start on {(EARLIEST + dt.timedelta(days=days)).isoformat()} or later."
+        )
     # Tomorrow (a browser ahead of UTC) shows up to today: there is nothing later to show.
     return min(start, today), min(end, today)
 

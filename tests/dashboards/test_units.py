@@ -73,6 +73,9 @@ def test_bad_url_values_fall_back_to_defaults() -> None:
         ("2026-03-01", "", "'to' is missing"),
         ("", "2026-03-01", "'from' is missing"),
         ("2000-01-01", "2026-03-16", f"at most {MAX_CUSTOM_DAYS} days"),
+        # The previous period the KPI cards compare with must not start before 2000-01-01 either.
+        ("2000-01-01", "2000-01-01", "start on 2000-01-02 or later"),
+        ("2000-01-10", "2000-01-19", "A range of 10 days is compared with the 10 days before it"),
     ],
 )
 def test_custom_ranges_outside_the_bounds_are_refused_with_a_message(start: str, end: str, says: str) -> None:
@@ -86,8 +89,8 @@ def test_the_longest_custom_range_and_its_previous_period() -> None:
     start = TODAY - dt.timedelta(days=MAX_CUSTOM_DAYS - 1)
     s = ViewState.parse({"period": "custom", "from": start.isoformat(), "to": TODAY.isoformat()}, TODAY)
     assert s.days == MAX_CUSTOM_DAYS and s.previous()[0] == start - dt.timedelta(days=MAX_CUSTOM_DAYS)
-    first = ViewState.parse({"period": "custom", "from": "2000-01-01", "to": "2000-01-01"}, TODAY)
-    assert first.previous() == (dt.date(1999, 12, 31), dt.date(1999, 12, 31))
+    first = ViewState.parse({"period": "custom", "from": "2000-01-11", "to": "2000-01-20"}, TODAY)
+    assert first.previous() == (dt.date(2000, 1, 1), dt.date(2000, 1, 10))
 
 
 def test_periods() -> None:
