@@ -1,0 +1,240 @@
+"""The one scrubber every visitor-supplied string goes through (PRIVACY.md rule 4).
+
+Page paths, referrer hosts and paths, UTM values, custom event names (and custom
+property values, when they come) are attacker-controlled. Each is first
+*normalised* — percent-decoded until it no longer changes (at most
+:data:`MAX_DECODE_ROUNDS` rounds), Unicode NFKC, control, format and other
+invisible characters removed — and only then *scrubbed*: a unit (a path
+segment, a host, a whole value) that contains an e-mail address, an IP literal,
+a phone number, a UUID, a long digit run or a token is replaced as a whole by
+its placeholder, so no piece of the identifier survives around it.
+
+Normalising first is what makes the rules hold: ``%2540``, a full-width ``＠``,
+a NUL or a zero-width space inside a digit run, or a ``%0A`` that once stopped a
+``.``-based pattern, are all gone before any pattern looks. The patterns
+themselves never use ``.`` and never nest quantifiers (possessive quantifiers
+where a class repeats), so their cost is linear in the input. The detectors
+live in :mod:`collector.identifiers`; this module owns the order of the steps.
+"""
+
+from __future__ import annotations
+
+import binascii
+import ipaddress
+import re
+import unicodedata
+from urllib.parse import unquote
+
+from collector.identifiers import identify
+from collector.schema import MAX_TEXT
+
+#: Percent-decoding rounds before a value counts as deliberately over-encoded.
+#: Browsers encode once; links pasted through a redirector or a mail client
+#: twice or three times. Anything still decodable after this many rounds is
+#: hostile and is replaced as a whole (``:token``) rather than stored half-decoded.
+MAX_DECODE_ROUNDS = 6
+
+EMAIL, IP, PHONE, UUID, ID, TOKEN, LONG = ":email", ":ip", ":phone", ":uuid", ":id", ":token", ":long"
+PLACEHOLDERS = frozenset({EMAIL, IP, PHONE, UUID, ID, TOKEN, LONG})
+
+# Categories removed outright: controls (NUL, ESC, BEL, CR, LF, TAB…), format
+# characters (zero-width, bidi controls, soft hyphen…), line/paragraph separators
+# and lone surrogates. None is visible, so each can only hide what it splits.
+_DROP_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+# Unicode's Default_Ignorable_Code_Point ranges that are not Cf (variation
+# selectors, the combining grapheme joiner, Hangul fillers, Mongolian free
+# variation selectors, tags…): invisible too, so removed too.
+_IGNORABLE_RANGES = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+
+
+def _invisible(ch: str) -> bool:
+    if unicodedata.category(ch) in _DROP_CATEGORIES:
+        return True
+    cp = ord(ch)
+    return any(lo <= cp <= hi for lo, hi in _IGNORABLE_RANGES)
+
+
+def _strip_invisible(text: str) -> str:
+    # isprintable() is False for every dropped character (and for some kept
+    # ones, such as non-ASCII spaces), so it is a cheap exact pre-check for the
+    # common case; the ignorable ranges are all non-ASCII.
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(ch for ch in text if not _invisible(ch))
+
+
+def _round(text: str) -> str:
+    if "%" in text:
+        # errors="replace": bytes that are not UTF-8 become U+FFFD, never raw bytes.
+        text = unquote(text, errors="replace")
+    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return _strip_invisible(text)
+
+
+def normalise_checked(text: str) -> tuple[str, bool]:
+    """``(normal form, stable)``: ``stable`` is False when the bound was hit and the text still changes."""
+    for _ in range(MAX_DECODE_ROUNDS):
+        nxt = _round(text)
+        if nxt == text:
+            return text, True
+        text = nxt
+    return text, _round(text) == text
+
+
+def normalise(text: str) -> str:
+    """Percent-decoded until stable (bounded), NFKC, invisible characters removed.
+
+    A query value is first decoded by :func:`urllib.parse.parse_qsl` (``+`` is a
+    space there, as in every form encoding); the further rounds here are plain
+    percent-decoding, so a ``+`` that arrived as ``%2B`` stays a plus.
+    """
+    return normalise_checked(text)[0]
+
+
+def placeholder_for(text: str, depth: int = 0) -> str | None:
+    """The placeholder of the first identifier class found in normalised ``text``, or ``None``."""
+    found = identify(text)
+    if found is None and depth < MAX_B64_DEPTH and _hides_identifier(text, depth):
+        return TOKEN
+    return found
+
+
+# Base64 inside base64 is looked into this many levels deep.
+MAX_B64_DEPTH = 2
+# The two alphabets' runs are looked at separately, so that a word joined to a
+# token by "-" or "_" ("post-YUBiLmM") does not shift the token's groups.
+_B64_STD = re.compile(r"[A-Za-z0-9+/]{4,}")
+_B64_URL = re.compile(r"[A-Za-z0-9_\-]{4,}")
+_URLSAFE = str.maketrans("-_", "+/")
+
+
+def _b64_runs(text: str) -> set[str]:
+    runs = {m.group() for m in _B64_STD.finditer(text)}
+    runs.update(m.group().translate(_URLSAFE) for m in _B64_URL.finditer(text))
+    return runs
+
+
+def _hides_identifier(text: str, depth: int) -> bool:
+    """Whether a base64 or base64url run in ``text`` decodes to text that holds an identifier.
+
+    However short: four characters already hold ``a@b``. The run is tried at each
+    of the four alignments (a prefix glued to it shifts the groups), and up to
+    three garbled characters at either end of the decoded bytes are ignored; what
+    is left must be text (no U+FFFD), not binary noise, which is what keeps
+    ordinary words from being read as base64.
+    """
+    for run in _b64_runs(text):
+        for offset in range(min(4, len(run) - 3)):
+            chunk = run[offset:]
+            cut = len(chunk) % 4
+            chunk = chunk[:-1] if cut == 1 else chunk + "=" * ((4 - cut) % 4)
+            try:
+                raw = binascii.a2b_base64(chunk)
+            except binascii.Error:
+                continue
+            decoded = _trim(raw.decode("utf-8", errors="replace"))
+            if _TEXT.fullmatch(decoded) and placeholder_for(normalise(decoded), depth + 1):
+                return True
+    return False
+
+
+# What decoded base64 must look like to be read as text: five or more ASCII letters,
+# digits, spaces and the punctuation of addresses, numbers and URLs. Random
+# bytes rarely do (a word such as "CheckBox" decodes to "r@h", which is why the
+# floor is five), while the base64 of an address, a number or a query always does.
+_TEXT = re.compile(r"[\w\s@.+\-:/=&?,;()\[\]#%!'\"*$]{5,}", re.ASCII)
+
+
+def _garbled(ch: str) -> bool:
+    return ch == "\ufffd" or not ch.isprintable()
+
+
+def _trim(text: str) -> str:
+    start, end = 0, len(text)
+    while start < 3 and start < end and _garbled(text[start]):
+        start += 1
+    while end > start and len(text) - end < 3 and _garbled(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
+def scrub_unit(text: str) -> str:
+    """One unit (a path segment, a value): normalised, then itself or its placeholder; capped."""
+    normal, stable = normalise_checked(text)
+    if not stable:
+        return TOKEN
+    found = placeholder_for(normal)
+    if found is not None:
+        return found
+    if len(normal) > MAX_TEXT:
+        return LONG
+    return normal
+
+
+def scrub_value(text: str) -> str:
+    """A free-text value (UTM value, custom event name, custom property value): ``""`` if nothing is left.
+
+    A value that carries an identifier is stored as the placeholder alone (not
+    dropped): the report then shows that some link carries identifiers, without
+    showing any of it. Values longer than the cap are cut, after scrubbing.
+    """
+    normal, stable = normalise_checked(text)
+    if not stable:
+        return TOKEN
+    normal = normal.strip()
+    found = placeholder_for(normal) if normal else None
+    return found if found is not None else normal[:MAX_TEXT]
+
+
+def scrub_host(host: str) -> str:
+    """A referrer host: lowercase, normalised; an IP literal in any spelling becomes ``:ip``."""
+    normal, stable = normalise_checked(host)
+    if not stable:
+        return TOKEN
+    # What browsers treat as a dot in a host name (IDNA maps these to "."), and no
+    # trailing root dot: "example.com." is "example.com".
+    normal = normal.translate(_HOST_DOTS).lower().strip().rstrip(".")
+    if _is_ip_host(normal):
+        return IP
+    found = placeholder_for(normal)
+    if found is not None:
+        return found
+    return normal[:MAX_TEXT]
+
+
+_HOST_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+
+def _is_ip_host(host: str) -> bool:
+    """An IP literal as a URL host: v6 (bracketed, with a zone), or v4 in any form a URL parser accepts.
+
+    The WHATWG URL standard reads a host whose last label is a number (decimal,
+    ``0x`` hex or octal) as an IPv4 address: ``http://3232235777/`` and
+    ``http://0xC0A80101/`` are 192.168.1.1. Windows writes v6 literals as
+    ``2001-db8--1.ipv6-literal.net``.
+    """
+    bare = host.strip("[]").split("%", 1)[0]
+    try:
+        ipaddress.ip_address(bare)
+        return True
+    except ValueError:
+        pass
+    if bare.endswith(".ipv6-literal.net"):
+        return True
+    last = bare.rsplit(".", 1)[-1]
+    if last.isdigit():
+        return True
+    return last.startswith("0x") and all(c in "0123456789abcdef" for c in last[2:])
