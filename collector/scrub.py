@@ -25,7 +25,7 @@ import re
 import unicodedata
 from urllib.parse import unquote
 
-from collector.identifiers import identify
+from collector.identifiers import detection_form, identify
 from collector.schema import MAX_TEXT
 
 #: Percent-decoding rounds before a value counts as deliberately over-encoded.
@@ -118,23 +118,38 @@ MAX_B64_DEPTH = 2
 # token by "-" or "_" ("post-YUBiLmM") does not shift the token's groups.
 _B64_STD = re.compile(r"[A-Za-z0-9+/]{4,}")
 _B64_URL = re.compile(r"[A-Za-z0-9_\-]{4,}")
-_URLSAFE = str.maketrans("-_", "+/")
+_CAPITAL = re.compile(r"[A-Z]")
 
 
 def _b64_runs(text: str) -> set[str]:
-    runs = {m.group() for m in _B64_STD.finditer(text)}
-    runs.update(m.group().translate(_URLSAFE) for m in _B64_URL.finditer(text))
-    return runs
+    """The runs worth decoding: those with a capital letter.
+
+    In base64 of ASCII text every group's first character encodes the top six
+    bits of a byte below 0x80; it is a capital unless that byte is a lower-case
+    letter from "h" on. An "@", a dot, a dash, a colon, a digit, a hex letter
+    or a capital in the encoded text each make one, so the base64 of every
+    identifier class has a capital, and an all-lower-case slug needs no decoding.
+    """
+    if _CAPITAL.search(text) is None:
+        return set()
+    runs = set(_B64_STD.findall(text))
+    for run in _B64_URL.findall(text):
+        if "-" in run or "_" in run:
+            runs.add(run.replace("-", "+").replace("_", "/"))
+    return {r for r in runs if _CAPITAL.search(r)}
 
 
 def _hides_identifier(text: str, depth: int) -> bool:
     """Whether a base64 or base64url run in ``text`` decodes to text that holds an identifier.
 
-    However short: four characters already hold ``a@b``. The run is tried at each
-    of the four alignments (a prefix glued to it shifts the groups), and up to
-    three garbled characters at either end of the decoded bytes are ignored; what
-    is left must be text (no U+FFFD), not binary noise, which is what keeps
-    ordinary words from being read as base64.
+    However short: ``YUBiYw`` is ``a@bc``. The run is tried at each of the four
+    alignments (a prefix glued to it shifts the groups), and a few garbled bytes
+    at either end are ignored. What is left must read as text — ASCII letters,
+    digits, spaces, the punctuation of addresses and URLs, at least three
+    quarters of the bytes — and an e-mail found in it needs a letter before the
+    ``@`` and two after: that is what keeps ordinary words, which decode to
+    noise with the odd ``@`` in it (``EVENTNAME`` holds ``53@0``), from reading
+    as base64.
     """
     for run in _b64_runs(text):
         for offset in range(min(4, len(run) - 3)):
@@ -146,16 +161,19 @@ def _hides_identifier(text: str, depth: int) -> bool:
             except binascii.Error:
                 continue
             decoded = _trim(raw.decode("utf-8", errors="replace"))
-            if _TEXT.fullmatch(decoded) and placeholder_for(normalise(decoded), depth + 1):
+            if 4 * len(decoded) < 3 * len(raw) or not _TEXT.fullmatch(decoded):
+                continue
+            normal = normalise(decoded)
+            found = placeholder_for(normal, depth + 1)
+            if found == EMAIL and not _PLAUSIBLE_EMAIL.search(detection_form(normal)):
+                continue
+            if found is not None:
                 return True
     return False
 
 
-# What decoded base64 must look like to be read as text: five or more ASCII letters,
-# digits, spaces and the punctuation of addresses, numbers and URLs. Random
-# bytes rarely do (a word such as "CheckBox" decodes to "r@h", which is why the
-# floor is five), while the base64 of an address, a number or a query always does.
-_TEXT = re.compile(r"[\w\s@.+\-:/=&?,;()\[\]#%!'\"*$]{5,}", re.ASCII)
+_TEXT = re.compile(r"[\w\s@.+\-:/=&?,;()\[\]#%!'\"*$]{4,}", re.ASCII)
+_PLAUSIBLE_EMAIL = re.compile(r"[a-z][\w.+\-]*+@[\w.\-]*?[a-z][\w.\-]*?[a-z]|[a-z]\s++@\s++[a-z]", re.ASCII | re.I)
 
 
 def _garbled(ch: str) -> bool:
