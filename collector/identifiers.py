@@ -139,8 +139,8 @@ def _looks_v6(candidate: str) -> bool:
         groups[0] = groups[0][-4:]
     if len(groups[-1]) > 4 and "." not in groups[-1]:
         groups[-1] = groups[-1][:4]
-    if sum(1 for g in groups if g) < 2:
-        return False  # "d::" in "std::vector" is no address
+    if sum(len(g) for g in groups) < 2:
+        return False  # "d::" in "std::vector" is no address (nor is "::1" anyone's)
     try:
         ipaddress.IPv6Address(":".join(groups))
         return True

@@ -33,9 +33,21 @@ CASES: list[tuple[str, dict[str, object], str, str, Planted]] = [
         JANE,
     ),
     ("full-width at in path", {"u": f"https://{SITE}/u/jane.doe＠example.com"}, "path", "/u/:email", JANE),
-    ("dotless domain in path", {"u": f"https://{SITE}/u/jane@intranet"}, "path", "/u/:email", email("jane", "intranet")),
+    (
+        "dotless domain in path",
+        {"u": f"https://{SITE}/u/jane@intranet"},
+        "path",
+        "/u/:email",
+        email("jane", "intranet"),
+    ),
     ("IPv4 in path", {"u": f"https://{SITE}/host/203.0.113.77"}, "path", "/host/:ip", ip("203.0.113.77")),
-    ("IPv6 in path", {"u": f"https://{SITE}/host/2001:db8::8a2e:370:7334"}, "path", "/host/:ip", ip("2001:db8::8a2e:370:7334")),
+    (
+        "IPv6 in path",
+        {"u": f"https://{SITE}/host/2001:db8::8a2e:370:7334"},
+        "path",
+        "/host/:ip",
+        ip("2001:db8::8a2e:370:7334"),
+    ),
     (
         "IPv4 as referrer host",
         {"u": f"https://{SITE}/", "r": "http://203.0.113.77/admin"},
