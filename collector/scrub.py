@@ -75,23 +75,37 @@ def _strip_invisible(text: str) -> str:
     return "".join(ch for ch in text if not _invisible(ch))
 
 
+def _nfkc(text: str) -> str:
+    if text.isascii() or unicodedata.is_normalized("NFKC", text):
+        return text
+    return unicodedata.normalize("NFKC", text)
+
+
 def _round(text: str) -> str:
+    # Invisible characters and full-width forms go first too: a NUL or a "％" inside
+    # an escape ("%\x0040", "％40") must not keep it from decoding.
+    text = _nfkc(_strip_invisible(text))
     if "%" in text:
         # errors="replace": bytes that are not UTF-8 become U+FFFD, never raw bytes.
         text = unquote(text, errors="replace")
-    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
-        text = unicodedata.normalize("NFKC", text)
-    return _strip_invisible(text)
+    return _strip_invisible(_nfkc(text))
 
 
 def normalise_checked(text: str) -> tuple[str, bool]:
-    """``(normal form, stable)``: ``stable`` is False when the bound was hit and the text still changes."""
+    """``(normal form, readable)``.
+
+    Not readable: still changing after :data:`MAX_DECODE_ROUNDS` rounds, or
+    holding bytes that are not UTF-8 (U+FFFD). Either is a unit an attacker
+    built to be read by a person and not by a pattern — an escape split across
+    two rounds of encoding destroys the "@" it carried, and leaves both halves
+    of the address — so callers replace it whole.
+    """
     for _ in range(MAX_DECODE_ROUNDS):
         nxt = _round(text)
         if nxt == text:
-            return text, True
+            return text, "\ufffd" not in text
         text = nxt
-    return text, _round(text) == text
+    return text, False
 
 
 def normalise(text: str) -> str:
@@ -161,9 +175,9 @@ def _hides_identifier(text: str, depth: int) -> bool:
             except binascii.Error:
                 continue
             decoded = _trim(raw.decode("utf-8", errors="replace"))
-            if 4 * len(decoded) < 3 * len(raw) or not _TEXT.fullmatch(decoded):
-                continue
             normal = normalise(decoded)
+            if 4 * len(decoded.encode()) < 3 * len(raw) or not _TEXT.fullmatch(normal):
+                continue
             found = placeholder_for(normal, depth + 1)
             if found == EMAIL and not _PLAUSIBLE_EMAIL.search(detection_form(normal)):
                 continue
@@ -191,8 +205,8 @@ def _trim(text: str) -> str:
 
 def scrub_unit(text: str) -> str:
     """One unit (a path segment, a value): normalised, then itself or its placeholder; capped."""
-    normal, stable = normalise_checked(text)
-    if not stable:
+    normal, readable = normalise_checked(text)
+    if not readable:
         return TOKEN
     found = placeholder_for(normal)
     if found is not None:
@@ -209,8 +223,8 @@ def scrub_value(text: str) -> str:
     dropped): the report then shows that some link carries identifiers, without
     showing any of it. Values longer than the cap are cut, after scrubbing.
     """
-    normal, stable = normalise_checked(text)
-    if not stable:
+    normal, readable = normalise_checked(text)
+    if not readable:
         return TOKEN
     normal = normal.strip()
     found = placeholder_for(normal) if normal else None
@@ -219,8 +233,8 @@ def scrub_value(text: str) -> str:
 
 def scrub_host(host: str) -> str:
     """A referrer host: lowercase, normalised; an IP literal in any spelling becomes ``:ip``."""
-    normal, stable = normalise_checked(host)
-    if not stable:
+    normal, readable = normalise_checked(host)
+    if not readable:
         return TOKEN
     # What browsers treat as a dot in a host name (IDNA maps these to "."), and no
     # trailing root dot: "example.com." is "example.com".
