@@ -22,6 +22,18 @@ from collector.paths import NO_UTM, extract_utm, scrub_path
         ("/docs/getting-started-with-onecloud-analytics", "/docs/getting-started-with-onecloud-analytics"),
         ("/a;jsessionid=ABCDEF0123456789", "/a"),
         ("/x/" + "x" * 300, "/x/:long"),
+        # Stored normalised: decoded, NFKC, invisible characters gone.
+        ("/caf%C3%A9/men%C3%BC", "/café/menü"),
+        ("/a%00b/%E2%80%8Bc", "/ab/c"),
+        # An encoded "?", "#" or ";" starts a query, fragment or matrix parameters: cut like the real ones.
+        ("/page%3Ftoken%3Dabc/more", "/page"),
+        ("/page%23section", "/page"),
+        ("/a/b%3Bjsessionid%3DABC", "/a/b"),
+        # An encoded slash stays inside its segment, which is judged whole.
+        ("/t/ab%2FYUBiLmM", "/t/:token"),
+        ("/users/jane.doe%252540example.com/x", "/users/:email/x"),
+        ("/call/%2B1%20415%20555%200100", "/call/:phone"),
+        ("/p/12345", "/p/12345"),
     ],
 )
 def test_scrub_path(raw: str, expected: str) -> None:

@@ -145,3 +145,21 @@ def test_control_characters_are_not_stored(build_event: Build, char: str) -> Non
     assert (fields["path"], fields["referrer_path"]) == ("/ab/c", "/rs/t")
     assert (fields["utm_source"], fields["utm_campaign"]) == ("xy", "pq")
     assert not [k for k, v in fields.items() if char in v]
+
+
+@pytest.mark.parametrize("sent", ["Signup", "Ｓｉｇｎｕｐ", "Sign%75p", "Sig\u200bnup", " Signup\x00"])
+def test_custom_event_names_are_normalised_before_the_allowlist(build_event: Build, sent: str) -> None:
+    event = build_event({"n": sent, "u": f"https://{SITE}/"}, custom_events=("Signup",))
+    assert event.name == "Signup"
+
+
+def test_an_allowlisted_name_is_stored_scrubbed(build_event: Build) -> None:
+    event = build_event(
+        {"n": "Signup jane%40example.com", "u": f"https://{SITE}/"}, custom_events=("Signup jane@example.com",)
+    )
+    assert event.name == ":email"
+
+
+def test_engagement_spelled_otherwise_is_still_engagement(build_event: Build) -> None:
+    event = build_event({"n": "ｅｎｇａｇｅｍｅｎｔ", "u": f"https://{SITE}/", "e": 4200})
+    assert (event.name, event.engaged_ms) == ("engagement", 4200)

@@ -1,4 +1,4 @@
-"""PRIVACY.md rule 4, as a property: an identifier of any class, in any carrier, under any encoding, never reaches an Event.
+"""PRIVACY.md rule 4 as a property: no identifier of any class, carrier or encoding reaches an Event.
 
 Each example plants one identifier (tests/privacy/planted.py) in one carrier —
 a path segment, the whole path, the referrer host or path, a UTM field, the
