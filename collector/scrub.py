@@ -244,9 +244,14 @@ def scrub_host(host: str) -> str:
     found = placeholder_for(normal)
     if found is not None:
         return found
+    if not _HOST_NAME.fullmatch(normal):
+        # Not a host name (letters, digits, "-" and "."): "=", "+", "_", "%" or a
+        # space are what base64 and other encodings leave in a host an attacker chose.
+        return TOKEN
     return normal[:MAX_TEXT]
 
 
+_HOST_NAME = re.compile(r"[^\W_]+(?:[.\-]+[^\W_]+)*")
 _HOST_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
 
