@@ -1,20 +1,23 @@
 """The one scrubber every visitor-supplied string goes through (PRIVACY.md rule 4).
 
 Page paths, referrer hosts and paths, UTM values, custom event names (and custom
-property values, when they come) are attacker-controlled. Each is first
-*normalised* — percent-decoded until it no longer changes (at most
-:data:`MAX_DECODE_ROUNDS` rounds), Unicode NFKC, control, format and other
-invisible characters removed — and only then *scrubbed*: a unit (a path
-segment, a host, a whole value) that contains an e-mail address, an IP literal,
-a phone number, a UUID, a long digit run or a token is replaced as a whole by
-its placeholder, so no piece of the identifier survives around it.
+property values, when they come) are attacker-controlled. Each unit (a path
+segment, a host, a whole value) is first *normalised*: rounds of "remove
+invisible characters, NFKC, percent-decode, NFKC, remove invisible characters"
+until it no longer changes, at most :data:`MAX_DECODE_ROUNDS`. Only then is it
+*scrubbed*: a unit holding an e-mail address, an IP literal, a phone number, a
+UUID, a long digit run or a token (also base64 that decodes to any of these) is
+replaced as a whole by its placeholder, so no piece of the identifier survives
+beside it. A unit that is still changing after the last round, or holds bytes
+that are not UTF-8, is replaced too (``:token``).
 
 Normalising first is what makes the rules hold: ``%2540``, a full-width ``＠``,
 a NUL or a zero-width space inside a digit run, or a ``%0A`` that once stopped a
-``.``-based pattern, are all gone before any pattern looks. The patterns
-themselves never use ``.`` and never nest quantifiers (possessive quantifiers
-where a class repeats), so their cost is linear in the input. The detectors
-live in :mod:`collector.identifiers`; this module owns the order of the steps.
+``.``-based pattern, are all gone before any pattern looks. The patterns never
+use ``.`` and never nest quantifiers (possessive repeats where a class repeats),
+so their cost is linear in the input. The detectors live in
+:mod:`collector.identifiers`; this module owns the order of the steps and the
+base64 look-inside. docs/privacy.md lists every class and threshold.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import re._constants as sre_c
-import re._parser as sre_p
+import re._constants as sre_c  # type: ignore[import-not-found]  # no stubs: the parser of re itself
+import re._parser as sre_p  # type: ignore[import-not-found]
 from collections.abc import Iterable
 from functools import cache
 from typing import TYPE_CHECKING, Any
