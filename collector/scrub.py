@@ -26,6 +26,7 @@ import binascii
 import ipaddress
 import re
 import unicodedata
+from functools import lru_cache
 from urllib.parse import unquote
 
 from collector.identifiers import detection_form, identify
@@ -62,6 +63,7 @@ _IGNORABLE_RANGES = (
 )
 
 
+@lru_cache(maxsize=4096)
 def _invisible(ch: str) -> bool:
     if unicodedata.category(ch) in _DROP_CATEGORIES:
         return True
@@ -236,12 +238,16 @@ def scrub_value(text: str) -> str:
 
 def scrub_host(host: str) -> str:
     """A referrer host: lowercase, normalised; an IP literal in any spelling becomes ``:ip``."""
+    if not host:
+        return ""
     normal, readable = normalise_checked(host)
     if not readable:
         return TOKEN
     # What browsers treat as a dot in a host name (IDNA maps these to "."), and no
     # trailing root dot: "example.com." is "example.com".
     normal = normal.translate(_HOST_DOTS).lower().strip().rstrip(".")
+    if not normal:
+        return ""
     if _is_ip_host(normal):
         return IP
     found = placeholder_for(normal)

@@ -44,6 +44,8 @@ def test_referrer_path_is_scrubbed_and_query_dropped() -> None:
         "javascript:alert(1)",
         "not a url",
         "http://[::1",
+        "https://",
+        "https:///path",
     ],
 )
 def test_internal_or_invalid_referrers_are_not_kept(referrer: str | None) -> None:
