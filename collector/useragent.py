@@ -31,6 +31,8 @@ from ua_parser import Domain, Parser, load_builtins
 from ua_parser.regex import Resolver as RustResolver
 from user_agents.parsers import Browser, Device, OperatingSystem, UserAgent
 
+from collector.uavocab import closed_vocabulary
+
 # Parsing a pathological multi-kilobyte UA is wasted work: no real browser sends one.
 MAX_UA_CHARS = 512
 UNKNOWN = "Unknown"
@@ -140,7 +142,7 @@ class UAParser:
             device = "desktop"
         family = agent.family if agent else "Other"
         os_family = os_.family if os_ else "Other"
-        return UAInfo(
+        info = UAInfo(
             browser=_BROWSER_NAMES.get(family, family),
             browser_version=(agent.major or "") if agent else "",
             os=_OS_NAMES.get(os_family, os_family),
@@ -148,6 +150,8 @@ class UAParser:
             device=device,
             bot=bot,
         )
+        # Closed vocabularies only (collector.uavocab): a UA is visitor-chosen text.
+        return closed_vocabulary(info)
 
 
 class _ParsedUserAgent(UserAgent):  # type: ignore[misc]
