@@ -19,8 +19,8 @@ no such difference is a group under K (aggregator/kanon.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import re2

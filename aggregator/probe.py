@@ -37,10 +37,10 @@ class ScopeProbe:
     def _on_hits(self) -> bool:
         return self.a.column.per_event or self.scroll or not self.scope.visit_level
 
-    def _base(self) -> tuple[str, str]:
+    def _base(self, params: dict[str, Any]) -> tuple[str, str]:
         """(relation, condition that makes a row count as a visit): what this scope's rows of the column are."""
         if self._on_hits():
-            return self.scope.matching_hits(), "kind <> 1"
+            return self.scope.matching_hits(params), "kind <> 1"
         return self.scope.matching_visits(), "n_ev > 0"
 
     # --- profiles ------------------------------------------------------------------------------------------
@@ -48,8 +48,8 @@ class ScopeProbe:
     def profiles(self, keys: list[Key]) -> dict[Key, int]:
         if not self.scope.raw_days:
             return {}
-        rel, counted = self._base()
         params: dict[str, Any] = {"vals": self._values(keys)}
+        rel, counted = self._base(params)
         valued = valued_sql(self.a.column, rel, self.scope.coded().dict)
         sql = f"""SELECT value, count(DISTINCT profile) FROM {valued}
 WHERE {counted} AND list_contains(CAST($vals AS VARCHAR[]), value) GROUP BY value"""
@@ -109,8 +109,8 @@ GROUP BY 1"""
         scope, cur = self.scope, self.scope.page.cur
         if scope.raw_days:
             t = scope.coded()
-            rel, counted = self._base()
             params: dict[str, Any] = {"vals": self._values(folded)}
+            rel, counted = self._base(params)
             union = scope.page.name("other")
             cur.execute(
                 f"CREATE TEMP TABLE {union} AS SELECT * FROM {valued_sql(self.a.column, rel, t.dict)} "
@@ -120,7 +120,7 @@ GROUP BY 1"""
             params = {}
             if self._on_hits():
                 visits = scope.page.name("ovis")
-                cur.execute(f"CREATE TEMP TABLE {visits} AS SELECT * FROM {visits_from_hits_sql(union)}")
+                cur.execute(f"CREATE TEMP TABLE {visits} AS SELECT * FROM {visits_from_hits_sql(union, ())}")
                 sql = day_rows_sql([TOTAL], params, visits=visits, hits=union, dictionary=t.dict, scroll=self.scroll)
             else:
                 sql = day_rows_sql([TOTAL], params, visits=union, hits=None, dictionary=t.dict, scroll=False)

@@ -128,27 +128,66 @@ def _visit_comps(col: Column, visits: str) -> str:
 def _event_comps(col: Column, hits: str, *, light: bool) -> str:
     """Coded rows (day, g…, components) of an event column, from hits.
 
-    ``light``: only what needs no visit (visitors, pageviews, events, engaged time); the others are NULL.
+    ``light``: only what needs no visit (visitors, pageviews, events, engaged time), grouped per (value, day
+    key) then per value; the others are NULL. Otherwise per (value, visit) first.
     """
     sel, names = _g(col)
-    unit = "day_key" if light else "day_key, vno"
-    visit_parts = "NULL::BOOLEAN AS b, NULL::BIGINT AS dur" if light else "bool_or(is_bounce) AS b, max(v_dur) AS dur"
-    visits = "NULL::BIGINT" if light else "count(*) FILTER (WHERE n_ev > 0)"
-    bounces = "NULL::BIGINT" if light else "count(*) FILTER (WHERE n_ev > 0 AND b)"
-    duration = "NULL::BIGINT" if light else "sum(dur) FILTER (WHERE n_ev > 0)"
+    counts = """sum(n) FILTER (WHERE kind = 0) AS n_pv, coalesce(sum(n) FILTER (WHERE kind <> 1), 0) AS n_ev,
+               sum(eng) FILTER (WHERE kind = 1) AS eng"""
+    if light:
+        return f"""
+    SELECT day{names}, count(*) FILTER (WHERE n_ev > 0) AS visitors, NULL::BIGINT AS visits, sum(n_pv) AS pageviews,
+      sum(n_ev) AS events, NULL::BIGINT AS bounces, NULL::BIGINT AS duration_sum, sum(eng) AS engaged_sum,
+      count(eng) AS engaged_n
+    FROM (SELECT day{sel}, day_key, {counts} FROM {hits} GROUP BY day{names}, day_key) GROUP BY day{names}"""
     return f"""
     SELECT day{names}, count(*) FILTER (WHERE events > 0) AS visitors, sum(visits) AS visits,
       sum(pageviews) AS pageviews, sum(events) AS events, sum(bounces) AS bounces, sum(duration_sum) AS duration_sum,
       sum(engaged_sum) AS engaged_sum, count(*) FILTER (WHERE has_eng) AS engaged_n
     FROM (
-      SELECT day{names}, day_key, {visits} AS visits, sum(n_pv) AS pageviews, sum(n_ev) AS events,
-        {bounces} AS bounces, {duration} AS duration_sum, sum(eng) AS engaged_sum, bool_or(eng IS NOT NULL) AS has_eng
+      SELECT day{names}, day_key, count(*) FILTER (WHERE n_ev > 0) AS visits, sum(n_pv) AS pageviews,
+        sum(n_ev) AS events, count(*) FILTER (WHERE n_ev > 0 AND b) AS bounces,
+        sum(dur) FILTER (WHERE n_ev > 0) AS duration_sum, sum(eng) AS engaged_sum, bool_or(eng IS NOT NULL) AS has_eng
       FROM (
-        SELECT day{sel}, {unit}, sum(n) FILTER (WHERE kind = 0) AS n_pv, coalesce(sum(n) FILTER (WHERE kind <> 1), 0) AS n_ev,
-               sum(eng) FILTER (WHERE kind = 1) AS eng, {visit_parts}
-        FROM {hits} GROUP BY day{names}, {unit}
+        SELECT day{sel}, day_key, vno, {counts}, bool_or(is_bounce) AS b, max(v_dur) AS dur
+        FROM {hits} GROUP BY day{names}, day_key, vno
       ) GROUP BY day{names}, day_key
     ) GROUP BY day{names}"""
+
+
+def _event_comps_by_flags(col: Column, hits: str) -> str:
+    """Coded rows (day, g, components, scroll) of the page or name column in one pass, from the first-of flags.
+
+    Valid when the hits hold whole day keys (no filter, or one on visits): a day key with one visit row
+    (``key_rows`` 1) has its first row per page (``fp``), per name (``fn``) and first engagement per page
+    (``fpe``, carrying the page's deepest scroll ``pscroll``) flagged at build time, so its distinct visitors
+    are sums; the other day keys are grouped per (value, day key) as usual.
+    """
+    (p,) = col.parts
+    first = "fp" if p.expr == "c_page" else "fn"
+    page = p.expr == "c_page"
+    eng_n = "count(*) FILTER (WHERE fpe)" if page else "NULL::BIGINT"
+    scroll_sum = "sum(pscroll) FILTER (WHERE pscroll IS NOT NULL)" if page else "NULL::BIGINT"
+    scroll_n = "count(pscroll)" if page else "NULL::BIGINT"
+    counts = """sum(n) FILTER (WHERE kind = 0) AS n_pv, coalesce(sum(n) FILTER (WHERE kind <> 1), 0) AS n_ev,
+               sum(eng) FILTER (WHERE kind = 1) AS eng"""
+    return f"""
+    SELECT day, g0, sum(visitors) AS visitors, NULL::BIGINT AS visits, sum(pageviews) AS pageviews,
+      sum(events) AS events, NULL::BIGINT AS bounces, NULL::BIGINT AS duration_sum, sum(engaged_sum) AS engaged_sum,
+      sum(engaged_n) AS engaged_n, sum(scroll_sum) AS scroll_sum, sum(scroll_n) AS scroll_n
+    FROM (
+      SELECT day, {p.expr} AS g0, count(*) FILTER (WHERE {first}) AS visitors,
+        sum(n) FILTER (WHERE kind = 0) AS pageviews, sum(n) FILTER (WHERE kind <> 1) AS events,
+        sum(eng) FILTER (WHERE kind = 1) AS engaged_sum, {eng_n} AS engaged_n, {scroll_sum} AS scroll_sum,
+        {scroll_n} AS scroll_n
+      FROM {hits} WHERE key_rows = 1 GROUP BY day, g0
+      UNION ALL
+      SELECT day, g0, count(*) FILTER (WHERE n_ev > 0), sum(n_pv), sum(n_ev), sum(eng), count(eng),
+             sum(m) FILTER (WHERE m IS NOT NULL), count(m)
+      FROM (SELECT day, {p.expr} AS g0, day_key, {counts}, max(scroll) FILTER (WHERE kind = 1) AS m
+            FROM {hits} WHERE key_rows > 1 GROUP BY day, g0, day_key)
+      GROUP BY day, g0
+    ) GROUP BY day, g0"""
 
 
 def _scroll(col: Column, hits: str) -> str:
@@ -168,30 +207,42 @@ def day_rows_sql(
     visits: str | None,
     hits: str | None,
     dictionary: str,
-    scroll: bool,
-    light: bool = False,
+    scroll: bool | frozenset[str],
+    light: bool | frozenset[str] = False,
+    whole_keys: bool = False,
 ) -> str:
     """Day rows ``(day, dimension, value, <components>)`` of every column.
 
     Visit columns (and the totals) come from ``visits`` (a relation of the
     per-visit table's shape: the table itself, filtered, or one derived from
     filtered hits by :func:`visits_from_hits_sql`), event columns from
-    ``hits``; with ``scroll``, scroll depth comes from ``hits`` for every column.
+    ``hits``; with ``scroll`` (True, or the names of the columns that need it), scroll depth comes from ``hits``.
+    ``light``: event columns (True, or their names) whose requests need no visit metrics; ``whole_keys``: the
+    hits hold whole day keys (no filter or one on visits), so the page and name columns count from flags.
     """
     parts = []
     for i, col in enumerate(columns):
         params[f"col{i}"] = col.name
+        is_light = light is True or (not isinstance(light, bool) and col.name in light)
+        wants_scroll = scroll is True or (not isinstance(scroll, bool) and col.name in scroll)
+        if col.per_event and hits is not None and is_light and whole_keys and col.name in ("event:page", "event:name"):
+            comps_out = ", ".join(f"c.{c}" for c in COMPONENT_NAMES)
+            joins, value = value_sql(col, dictionary)
+            coded = f"({_event_comps_by_flags(col, hits)})"
+            parts.append(f"SELECT c.day, CAST($col{i} AS VARCHAR) AS dimension, {value} AS value, {comps_out} "
+                         f"FROM {coded} c{joins}")  # fmt: skip
+            continue
         if col.per_event:
             if hits is None:
                 raise ValueError("event columns need the hits")
-            comps = _event_comps(col, hits, light=light)
+            comps = _event_comps(col, hits, light=is_light)
         else:
             if visits is None:
                 raise ValueError("visit columns need the visits")
             comps = _visit_comps(col, visits)
         g = "".join(f", g{j}" for j in range(len(col.parts)))
         on = " AND ".join(["a.day = s.day", *(f"a.g{j} = s.g{j}" for j in range(len(col.parts)))])
-        if scroll and hits is not None:
+        if wants_scroll and hits is not None:
             pick = "".join(f", coalesce(a.g{j}, s.g{j}) AS g{j}" for j in range(len(col.parts)))
             coded = f"""(SELECT coalesce(a.day, s.day) AS day{pick}, {", ".join(f"a.{c}" for c in _COMPS.split(", "))},
               s.scroll_sum, s.scroll_n
@@ -206,16 +257,16 @@ def day_rows_sql(
     return "\nUNION ALL\n".join(parts)
 
 
-def visits_from_hits_sql(hits: str) -> str:
+def visits_from_hits_sql(hits: str, codes_needed: tuple[str, ...] = VISIT_CODES) -> str:
     """A relation of the per-visit table's shape holding only what the given (filtered) hits contribute."""
-    codes = ", ".join(VISIT_CODES)
+    codes = "".join(f", {c}" for c in codes_needed)
     return f"""(
-  SELECT day, day_key, vno, {codes}, sum(n) FILTER (WHERE kind = 0) AS n_pv,
+  SELECT day, day_key, vno{codes}, sum(n) FILTER (WHERE kind = 0) AS n_pv,
          coalesce(sum(n) FILTER (WHERE kind <> 1), 0) AS n_ev, sum(eng) FILTER (WHERE kind = 1) AS eng,
          bool_or(is_bounce) AS is_bounce, max(v_dur) AS v_dur, any_value(profile) AS profile,
          count(*) OVER (PARTITION BY day, day_key) AS key_rows,
          count(*) OVER (PARTITION BY day, day_key, vno) AS visit_rows
-  FROM {hits} GROUP BY day, day_key, vno, {codes}
+  FROM {hits} GROUP BY day, day_key, vno{codes}
 )"""
 
 
@@ -249,6 +300,13 @@ def rollup_sums_sql(dimensions: tuple[str, ...], params: dict[str, Any], *, sour
         "AND (dimension = '' OR list_contains(CAST($sumdims AS VARCHAR[]), dimension))",
     )
 
+
+#: Columns of the coded tables a query reads besides codes (the rest of aggregator/tables.py's is not read).
+VISIT_READ = "day, day_key, vno, n_pv, n_ev, eng, is_bounce, v_dur, key_rows, visit_rows, profile"
+HITS_READ = (
+    "day, day_key, vno, c_page, c_name, hour, kind, n, eng, scroll, fp, fpe, pscroll, fn, is_bounce, v_dur, "
+    "key_rows, visit_rows, profile"
+)
 
 #: Metrics whose components an event column gets without knowing the events' visits (no visit id needed).
 LIGHT_METRICS = frozenset({"visitors", "pageviews", "events", "time_on_page", "scroll_depth"})

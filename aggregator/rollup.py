@@ -32,10 +32,9 @@ from pathlib import Path
 from duckdb import DuckDBPyConnection as Connection
 
 from aggregator.db import connect
-from aggregator.dimensions import ROLLUP_DIMENSIONS
+from aggregator.dimensions import ROLLUP_DIMENSIONS, ROLLUP_PAIRS
 from aggregator.lake import Lake, publish, sql_path
 from aggregator.metrics import COMPONENT_NAMES
-from aggregator.dimensions import ROLLUP_PAIRS
 from aggregator.querybuild import Column, column, day_rows_sql
 from aggregator.sessions import sessionized_sql
 from aggregator.settings import Settings
@@ -46,7 +45,7 @@ from aggregator.tables import Tables, build_sql, tables
 #: them. (Days whose raw events are purged keep their older rollup: it lacks only the newer dimensions.)
 ROLLUP_FORMAT = 2
 #: Bumped when the per-visit tables' columns change: older files stop matching and are rebuilt.
-VISITS_FORMAT = 2
+VISITS_FORMAT = 3
 #: The three files of a day's per-visit tables (aggregator/tables.py), in the order they are published.
 TABLE_KINDS = ("dict", "visits", "hits")
 ROLLUP_FAILPOINTS = ("visits-published", "rollup-published", "done")

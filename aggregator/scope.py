@@ -35,7 +35,17 @@ from aggregator.kanon import Agg, Key
 from aggregator.lake import Lake, sql_path
 from aggregator.metrics import Components
 from aggregator.periods import bucket
-from aggregator.querybuild import LIGHT_METRICS, TOTAL, Column, column, day_rows_sql, sums_sql, visits_from_hits_sql
+from aggregator.querybuild import (
+    HITS_READ,
+    LIGHT_METRICS,
+    TOTAL,
+    VISIT_READ,
+    Column,
+    column,
+    day_rows_sql,
+    sums_sql,
+    visits_from_hits_sql,
+)
 from aggregator.rollup import TABLE_KINDS, current_rollup, current_tables, rollup_format
 from aggregator.sessions import sessionized_sql
 from aggregator.tables import Tables, build_sql, tables
@@ -164,8 +174,8 @@ class Scope:
         self.purged_days = [d for d in days if not d.files and d.rollup is not None]
         self.visit_level = all(is_visit_level(f) for f in filters)
         self._need: dict[Mode, dict[str, Ask]] = {"rollup": {}, "tables": {}}
-        self._scroll = False  # some tables request asks for scroll depth
-        self._light = True  # every tables request asks only for metrics that need no visit of an event
+        self._scroll: set[str] = set()  # the tables columns some request asks scroll depth of
+        self._heavy: set[str] = set()  # event columns some request asks visit metrics of (visits, bounce rate…)
         self._sums: dict[Mode, Sums] = {}
         self._tables: dict[str, str] = {}
         self._coded: Tables | None = None
@@ -184,8 +194,10 @@ class Scope:
         self._need[mode][a.column.name] = a
         self._need[mode].setdefault("", ask((), self.start))
         if mode == "tables":
-            self._scroll |= "scroll_depth" in metrics
-            self._light &= set(metrics) <= LIGHT_METRICS
+            if "scroll_depth" in metrics:  # time buckets are bucketed from the totals
+                self._scroll.add("" if a.time_bucket else a.column.name)
+            if not set(metrics) <= LIGHT_METRICS:
+                self._heavy.add(a.column.name)
         return mode
 
     # --- sums --------------------------------------------------------------------------------------------
@@ -285,15 +297,16 @@ class Scope:
             cols = [TOTAL, *(a.column for a in self._need["tables"].values() if a.dimensions and not a.time_bucket)]
             params: dict[str, object] = {}
             t = self.coded()
-            needs_hits = self._scroll or any(c.per_event for c in cols)
+            needs_hits = any(c.per_event or c.name in self._scroll for c in cols)
             sql = day_rows_sql(
                 list({c.name: c for c in cols}.values()),
                 params,
                 visits=self.matching_visits(),
-                hits=self.matching_hits() if needs_hits else None,
+                hits=self.matching_hits(params) if needs_hits else None,
                 dictionary=t.dict,
-                scroll=self._scroll,
-                light=self._light,
+                scroll=frozenset(self._scroll),
+                light=frozenset(c.name for c in cols if c.per_event and c.name not in self._heavy),
+                whole_keys=self.visit_level and self.ts is None,
             )
             name = self.page.name("dr")
             self.page.cur.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
@@ -322,7 +335,9 @@ class Scope:
                         parts.append(f"SELECT * FROM read_parquet([{files}])")
                     if computed is not None:
                         parts.append(f"SELECT * FROM {computed}_{kind}")
-                    self.page.cur.execute(f"CREATE TEMP VIEW {prefix}_{kind} AS {' UNION ALL BY NAME '.join(parts)}")
+                    # The dictionary is small and joined by every column: read once; the rest are scanned by need.
+                    what = "TABLE" if kind == "dict" else "VIEW"
+                    self.page.cur.execute(f"CREATE TEMP {what} {prefix}_{kind} AS {' UNION ALL BY NAME '.join(parts)}")
                 self._coded = tables(prefix)
         return self._coded
 
@@ -345,38 +360,39 @@ class Scope:
         """This scope's filters as one SQL condition over the coded visits or hits."""
         return Compiler(params, self.coded().dict, prefix=f"c{len(params)}_").all(self.filters)
 
-    def matching_hits(self) -> str:
-        """The hits that match the filters (the hits themselves when there are none), materialized once."""
-        if "hits" not in self._tables:
-            t = self.coded()
-            if not self.filters:
-                self._tables["hits"] = t.hits
-            else:
-                params: dict[str, object] = {}
-                cond = self.condition(params)
-                name = self.page.name("mh")
-                self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {t.hits} WHERE {cond}", params)
-                self._tables["hits"] = name
-        return self._tables["hits"]
+    def _codes(self) -> tuple[str, ...]:
+        """The code columns the asked columns group by (only those are read from the tables)."""
+        codes = {p.expr for a in self._need["tables"].values() for p in a.column.parts if p.dimension}
+        return tuple(sorted(codes - {"c_page", "c_name"}))
+
+    def matching_hits(self, params: dict[str, object]) -> str:
+        """The hits that match the filters, narrowed to what the page reads: a subquery whose values join ``params``.
+
+        Not materialized: a query reads only the columns it needs, and DuckDB filters while it scans.
+        """
+        t = self.coded()
+        if not self.filters:
+            return t.hits
+        cols = HITS_READ + "".join(f", {c}" for c in self._codes())
+        return f"(SELECT {cols} FROM {t.hits} WHERE {self.condition(params)})"
 
     def matching_visits(self) -> str:
         """What the matching visits contribute: the filtered visits, or (a filter on events) the matching hits'."""
         if "visits" not in self._tables:
             t = self.coded()
+            name = self.page.name("mv")
             if not self.filters:
-                self._tables["visits"] = t.visits
+                name = t.visits
             elif self.visit_level:
                 params: dict[str, object] = {}
                 cond = self.condition(params)
-                name = self.page.name("mv")
-                self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {t.visits} WHERE {cond}", params)
-                self._tables["visits"] = name
+                cols = VISIT_READ + "".join(f", {c}" for c in self._codes())
+                self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT {cols} FROM {t.visits} WHERE {cond}", params)
             else:
-                name = self.page.name("mv")
-                self.page.cur.execute(
-                    f"CREATE TEMP TABLE {name} AS SELECT * FROM {visits_from_hits_sql(self.matching_hits())}"
-                )
-                self._tables["visits"] = name
+                params = {}
+                derived = visits_from_hits_sql(self.matching_hits(params), self._codes())
+                self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {derived}", params)
+            self._tables["visits"] = name
         return self._tables["visits"]
 
     def rollup_day_rows(self, a: Ask) -> str:

@@ -108,11 +108,12 @@ GROUP BY day, day_key, vno, {own}, path, name, hour(ts)"""
         f"SELECT DISTINCT day, 'event:page' AS dimension, path AS value FROM {prefix}_hs",
         f"SELECT DISTINCT day, 'event:name' AS dimension, name AS value FROM {prefix}_hs",
     ]
+    numbered = "CAST(row_number() OVER (PARTITION BY day, dimension ORDER BY value) - 1 AS INTEGER)"
     dictionary = f"""CREATE TEMP TABLE {prefix}_dict AS
-SELECT day, dimension, CAST(row_number() OVER (PARTITION BY day, dimension ORDER BY value) - 1 AS INTEGER) AS code, value
-FROM ({" UNION ALL ".join(parts)})"""
+SELECT day, dimension, {numbered} AS code, value FROM ({" UNION ALL ".join(parts)})"""
     joins = " ".join(
-        f"JOIN {prefix}_dict d{i} ON d{i}.day = v.day AND d{i}.dimension = '{d.name}' AND d{i}.value = v.s_{code(d.name)[2:]}"
+        f"JOIN {prefix}_dict d{i} ON d{i}.day = v.day AND d{i}.dimension = '{d.name}' "
+        f"AND d{i}.value = v.s_{code(d.name)[2:]}"
         for i, d in enumerate(vdims)
     )
     codes = ", ".join(f"d{i}.code AS {code(d.name)}" for i, d in enumerate(vdims))
@@ -122,9 +123,19 @@ SELECT v.day, v.day_key, v.vno, {codes}, v.n_pv, v.n_ev, v.eng, v.is_bounce, v.v
 FROM {prefix}_vs v {joins}"""
     own_match = " AND ".join(f"h.{c} IS NOT DISTINCT FROM v.{c}" for c in OWN_COLUMNS)
     carried = ", ".join(f"v.{c}" for c in (*VISIT_CODES, *VISIT_METRIC_COLUMNS))
+    # First-of flags: for a day key with one visit row (key_rows = 1), whose rows a visit-level filter keeps or
+    # drops together, its distinct visitors per page or name and its deepest scroll per page are plain sums.
+    first = "row_number() OVER (PARTITION BY h.day, h.day_key, {by} ORDER BY h.first_ts, h.name, h.hour, h.path) = 1"
     hits = f"""CREATE TEMP TABLE {prefix}_hits AS
 SELECT h.day, h.day_key, h.vno, dp.code AS c_page, dn.code AS c_name, h.hour, h.kind, h.n, h.eng, h.scroll,
-       h.first_ts, h.last_ts, {carried}
+       h.first_ts, h.last_ts,
+       CASE WHEN h.kind <> 1 THEN {first.format(by="h.path, h.kind <> 1")} ELSE false END AS fp,
+       CASE WHEN h.kind = 1 AND h.eng IS NOT NULL
+            THEN {first.format(by="h.path, h.kind = 1 AND h.eng IS NOT NULL")} ELSE false END AS fpe,
+       CASE WHEN h.kind = 1 AND {first.format(by="h.path, h.kind = 1")}
+            THEN max(h.scroll) FILTER (WHERE h.kind = 1) OVER (PARTITION BY h.day, h.day_key, h.path) END AS pscroll,
+       CASE WHEN h.kind <> 1 THEN {first.format(by="h.name, h.kind <> 1")} ELSE false END AS fn,
+       {carried}
 FROM {prefix}_hs h
 JOIN {prefix}_visits v ON v.day = h.day AND v.day_key = h.day_key AND v.vno = h.vno AND {own_match}
 JOIN {prefix}_dict dp ON dp.day = h.day AND dp.dimension = 'event:page' AND dp.value = h.path
