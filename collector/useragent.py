@@ -1,16 +1,16 @@
-"""User-Agent → browser family/major, OS family/major, device class, and bot verdict.
+"""User-Agent (+ client hints) → browser family/major, OS family/major, device class, and bot verdict.
 
-The UA string is parsed by ua-parser 1.x with its Rust resolver (about 30 µs for
-an unseen string, against about 1 ms for user-agents' default pure-Python
-path); user-agents then classifies the device from that parse. Bots are
-recognised by ua-parser's "Spider" family plus the maintained
-crawler-user-agents pattern list, compiled once into a single RE2 automaton
-(about 5 µs per string, where Python's ``re`` needs about 200 µs). A bounded LRU
-cache sits in front, so repeat UAs cost a dictionary lookup and a flood of
-unique UAs costs the cheap path, never the slow one.
+The UA string is parsed by ua-parser 1.x with its Rust resolver, asked for the
+browser and the OS only (its device domain is the costliest third of a parse,
+and a device *class* is decided better by :mod:`collector.devices`). Bots are
+recognised by :mod:`collector.bots` (two maintained lists in RE2 sets, curated
+automation and client markers, a guard against the lists' false positives)
+plus the junk rule below. A bounded LRU cache sits in front, so repeat UAs cost
+a dictionary lookup and a flood of unique UAs costs the cheap path only.
 
 Nothing here keeps the UA string: only the derived :class:`UAInfo` is cached,
-keyed by the string in process memory, and it is never written anywhere.
+keyed by the string (and the two hints, reduced to a closed set) in process
+memory, and it is never written anywhere.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import crawleruseragents
-import re2
 from ua_parser import Domain, Parser, load_builtins
 from ua_parser.regex import Resolver as RustResolver
-from user_agents.parsers import Browser, Device, OperatingSystem, UserAgent
+
+from collector import devices
+from collector.bots import BROWSER_ENGINE, BotDetector
+from collector.devices import NO_HINTS, Hints
 
 # Parsing a pathological multi-kilobyte UA is wasted work: no real browser sends one.
 MAX_UA_CHARS = 512
@@ -38,9 +39,21 @@ _BROWSER_NAMES = {
     "Firefox iOS": "Firefox",
     "Edge Mobile": "Edge",
     "Opera Mobile": "Opera",
+    "Amazon Silk": "Silk",
+    "MiuiBrowser": "MIUI Browser",
+    "HuaweiBrowser": "Huawei Browser",
+    "IE Mobile": "IE",
     "Other": UNKNOWN,
 }
-_OS_NAMES = {"Mac OS X": "macOS", "Other": UNKNOWN}
+_OS_NAMES = {"Mac OS X": "macOS", "Other": UNKNOWN, "Chromecast": "Android", "Windows Mobile": "Windows Phone"}
+# Distributions are one family on the dashboards: "Linux".
+_LINUXES = frozenset(
+    (
+        "Ubuntu", "Kubuntu", "Xubuntu", "Lubuntu", "Debian", "Fedora", "Red Hat", "Gentoo", "Mandriva", "Slackware",
+        "SUSE", "openSUSE", "CentOS", "Mint", "Linux Mint", "Arch Linux", "Knoppix", "PCLinuxOS", "Mageia", "ROSA",
+        "Sabayon", "Zenwalk", "Puppy", "Deepin", "Manjaro", "elementary OS",
+    )
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,80 +64,55 @@ class UAInfo:
     os_version: str
     device: str  # desktop | mobile | tablet
     bot: bool
-
-
-def _crawler_automaton() -> re2._Regexp:
-    options = re2.Options()
-    options.max_mem = 128 << 20
-    patterns = [entry["pattern"] for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA]
-    return re2.compile("|".join(f"(?:{p})" for p in patterns), options)
+    bot_kind: str = ""  # one of collector.bots.BOT_KINDS when bot
 
 
 class UAParser:
     def __init__(self, cache_size: int = 20000, allow_headless: bool = False) -> None:
-        self._crawlers = _crawler_automaton()
+        self.bots = BotDetector(allow_headless)
         # The Rust resolver without ua-parser's own cache: ours sits in front already.
         self._parser = Parser(RustResolver(load_builtins()))
         self._allow_headless = allow_headless
-        self.parse = lru_cache(maxsize=cache_size)(self._parse_uncached)
+        self._cached = lru_cache(maxsize=cache_size)(self._parse_uncached)
         # ua-parser compiles its matchers on first use (~0.25 s): pay that at
         # startup, not on a visitor's request.
-        self._parse_uncached("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0")
+        self._parse_uncached("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", NO_HINTS)
 
-    def _parse_uncached(self, ua: str) -> UAInfo:
-        ua = ua[:MAX_UA_CHARS]
+    def parse(self, ua: str, hints: Hints = NO_HINTS) -> UAInfo:
+        # Cut before the cache, so a long UA neither costs a long key nor a second entry.
+        return self._cached(ua[:MAX_UA_CHARS], hints)
+
+    def cache_info(self) -> object:
+        return self._cached.cache_info()
+
+    def _parse_uncached(self, ua: str, hints: Hints) -> UAInfo:
         if self._allow_headless:
-            # The project's own browser tests run headless Chromium: let them count.
             ua = ua.replace("HeadlessChrome", "Chrome")
         if not ua.strip():
-            return UAInfo(UNKNOWN, "", UNKNOWN, "", "desktop", True)
-        result = self._parser(ua, Domain.ALL)
-        agent, os_, dev = result.user_agent, result.os, result.device
-        ua_obj = _ParsedUserAgent(ua, agent, os_, dev)
-        bot = ua_obj.is_bot or bool(self._crawlers.search(ua))
-        if ua_obj.is_tablet:
-            device = "tablet"
-        elif ua_obj.is_mobile:
-            device = "mobile"
-        else:
-            device = "desktop"
+            return UAInfo(UNKNOWN, "", UNKNOWN, "", "desktop", True, "junk")
+        kind = self.bots.kind(ua)
+        result = self._parser(ua, Domain.USER_AGENT | Domain.OS)
+        agent, os_ = result.user_agent, result.os
         family = agent.family if agent else "Other"
+        browser = _BROWSER_NAMES.get(family, family)
         os_family = os_.family if os_ else "Other"
+        os_version = (os_.major or "") if os_ else ""
+        if os_family in _LINUXES:
+            os_family, os_version = "Linux", ""
+        os_name, os_version = devices.os_family(ua, _OS_NAMES.get(os_family, os_family), os_version, hints)
+        if kind is None and browser == UNKNOWN and os_name == UNKNOWN and not _looks_like_a_device(ua):
+            # Neither a browser, nor a system, nor a device we know: "123", "default_user_agent".
+            kind = "junk"
         return UAInfo(
-            browser=_BROWSER_NAMES.get(family, family),
+            browser=browser,
             browser_version=(agent.major or "") if agent else "",
-            os=_OS_NAMES.get(os_family, os_family),
-            os_version=(os_.major or "") if os_ else "",
-            device=device,
-            bot=bot,
+            os=os_name,
+            os_version=os_version,
+            device=devices.device_class(ua, os_name, hints),
+            bot=kind is not None,
+            bot_kind=kind or "",
         )
 
 
-class _ParsedUserAgent(UserAgent):  # type: ignore[misc]
-    """user-agents' classifier fed with ua-parser's fast result instead of its slow parse.
-
-    The classifier reads only families and version strings, so they are built
-    directly (user-agents' own helpers convert every version part, which cost
-    more than the classification itself on a flood of unseen UAs).
-    """
-
-    def __init__(self, ua: str, agent: object, os_: object, dev: object) -> None:
-        self.ua_string = ua
-        self.browser = Browser(*_family_version(agent))
-        self.os = OperatingSystem(*_family_version(os_))
-        if dev is None:
-            self.device = Device("Other", None, None)
-        else:
-            self.device = Device(dev.family, dev.brand, dev.model)  # type: ignore[attr-defined]
-
-
-def _family_version(obj: object) -> tuple[str, tuple[int | str, ...], str]:
-    """(family, version tuple, version string) exactly as user-agents builds them."""
-    if obj is None:
-        return ("Other", (), "")
-    parts = tuple(
-        int(p) if p.isdigit() else p
-        for p in (obj.major, obj.minor, obj.patch)  # type: ignore[attr-defined]
-        if p is not None
-    )
-    return (obj.family, parts, ".".join(str(p) for p in parts))  # type: ignore[attr-defined]
+def _looks_like_a_device(ua: str) -> bool:
+    return BROWSER_ENGINE.search(ua) is not None or devices.is_handset(ua)

@@ -1,0 +1,149 @@
+"""Device class and OS family from the UA string, refined by User-Agent Client Hints.
+
+ua-parser names the browser and the OS; what it cannot do well is say whether
+a device is held in the hand, and a few systems hide behind another's name
+(Fire OS and Wear OS behind Android, iPadOS behind iOS). These rules fill that
+gap from tokens that the devices' own browsers send:
+
+- tablets that send "Mobile Safari" are known by their model codes (Galaxy
+  Tab ``SM-T``/``SM-X``, Lenovo ``TB-``, Huawei MatePad, Xiaomi Pad, Fire ``KF``);
+- Android without "Mobile" is a tablet unless it is a TV, a VR headset, a
+  car, a desktop mode or an app's HTTP client on a phone (Dalvik);
+- feature phones (MIDP/CLDC, KaiOS, Series 40, BREW) are mobile;
+- an iPad with iOS 13 or later runs iPadOS. An iPad in its default
+  "desktop-class" mode sends a Mac's UA and cannot be told from a Mac: it
+  counts as macOS, desktop;
+- Microsoft Office's apps write ``Mac OS/12.0.1`` or ``iOS/14.2; Tablet``.
+
+Client hints (``Sec-CH-UA-Platform``, ``Sec-CH-UA-Mobile``, the low-entropy ones
+every Chromium browser sends on HTTPS) override the frozen parts of Chrome's
+reduced UA. They are reduced to a closed set of values before anything else
+sees them (:func:`client_hints`), and, like the UA, never stored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+
+class Hints(NamedTuple):
+    platform: str  # one of _PLATFORMS' values, or ""
+    mobile: str  # "?1", "?0" or ""
+
+
+NO_HINTS = Hints("", "")
+_PLATFORMS = {
+    b"android": "Android",
+    b"chrome os": "Chrome OS",
+    b"chromium os": "Chrome OS",
+    b"ios": "iOS",
+    b"linux": "Linux",
+    b"macos": "macOS",
+    b"windows": "Windows",
+}
+
+
+def client_hints(platform: bytes | None, mobile: bytes | None) -> Hints:
+    """The two hints as a closed set of values: anything else is treated as absent."""
+    p = _PLATFORMS.get(platform.strip().strip(b'"').lower(), "") if platform else ""
+    m = mobile.strip() if mobile else b""
+    return Hints(p, m.decode() if m in (b"?0", b"?1") else "")
+
+
+_TABLET_MODELS = re.compile(
+    r"\b(?:SM-[TPX]\d{3}|GT-P\d{4}|GT-N[58]\d{3}|SCH-I[89]\d\d|SM-W\d{3}|Lenovo ?TB|TB-?[JX]?\d{3,4}[FLMNX]|"
+    r"Lenovo YT|YT-X\d|YT3?-|Tab ?[APSMK]\d|Tab\d|Yoga Tab|IdeaTab|ThinkPad Tablet|MatePad|MediaPad|"
+    r"AGS\d?-|BAH\d?-|BG2-|BTV-|CMR-|DBY\d?-|JDN\d?-|KOB\d?-|MRX-|SCM-|SHT-|BZ[A-Z]-|AGR-|GOT-|HEY\d?-W|"
+    r"ELN-W|AGM\d?-W|Pad\b|XiaoMi/MiPad|MI PAD|21051182|22081281|23043RP34|2307BRPDCC|Redmi Pad|"
+    r"Nexus (?:7|9|10)\b|Pixel C\b|Pixel Tablet|KF[A-Z]{2,6}\b|Kindle|Silk/|PlayBook|Tablet|RMP\d{4}|OPD\d{4}|"
+    r"Nokia T[12]\d|TCL Tab|iPlay|Alldocube|Teclast|Blackview Tab|Galaxy Tab|SHIELD Tablet|Surface|"
+    r"MID\b|A3-A\d\d|B3-A\d\d|B1-7\d\d|ME\d{3}[CK]L?\b|K0[01]\w\b|P0\d\d\b|TPA\d\d|Venue \d|Xoom|"
+    r"SGP\d{3}|SGPT\d\d|SO-0[35]E|Transformer|Iconia|NOOK|BNTV\d+|Archos \d+[a-z]* ?(?:Xenon|Platinum|Oxygen|Copper|Neon|Titanium|Carbon|Helium|Cobalt|G9|Internet Tablet))",
+    re.IGNORECASE,
+)
+# Android devices that are neither phones nor tablets: TVs, set-top boxes, VR, cars.
+_BIG_SCREENS = re.compile(
+    r"\b(?:AFT[A-Z0-9]{1,6}\b|Android TV|Google ?TV|SmartTV|Smart-TV|SMART-TV|\bTV\b|BRAVIA|AndroidTV|"
+    r"CrKey|Chromecast|SHIELD Android TV|MiTV|MIBOX|Quest|Pacific|OculusBrowser|VR Safari|DTV|HbbTV|"
+    r"Tizen.{0,20}TV|Web0S|webOS|NetCast|Roku|AppleTV|Apple TV|PlayStation|Xbox|Nintendo|Large Screen|"
+    r"STB|Set-?top|ATV|Android Automotive|CarPlay)",
+    re.IGNORECASE,
+)
+_FEATURE_PHONE = re.compile(
+    r"MIDP-|CLDC-|KAIOS|Series ?[34]0|S40OviBrowser|BREW|UP\.Browser|Obigo|NetFront|MAUI|Nucleus|MRE/|SPRD|"
+    r"Opera Mini|Symbian|SymbOS|Windows Phone|IEMobile|Windows CE|BlackBerry|BB10|J2ME|Profile/|Mocor|"
+    r"Spreadtrum|Nokia\w*/",
+    re.IGNORECASE,
+)
+_WEAR = re.compile(r"Wear ?OS|WearOS|\bwatch\b|SM-R\d{3}", re.IGNORECASE)
+_FIRE = re.compile(r"\b(?:KF[A-Z]{2,6}|AFT[A-Z0-9]{1,6})\b|Silk/|Kindle")
+_HARMONY = re.compile(r"HarmonyOS|OpenHarmony|ArkWeb")
+_IPAD = re.compile(r"iPad|\(iOS/\d+[.\d]*; Tablet")
+_IOS_VERSION = re.compile(r"(?:CPU OS |iOS/)(\d+)")
+_OFFICE_MAC = re.compile(r"\(Mac OS/(\d+)")
+_OFFICE_IOS = re.compile(r"\(iOS/(\d+)")
+_OFFICE_KIND = re.compile(r"; (Desktop|Tablet|Phone);")
+
+
+def os_family(ua: str, family: str, version: str, hints: Hints) -> tuple[str, str]:
+    """Refine ua-parser's OS family (already renamed to ours) and major version."""
+    if family in ("Android", "Linux", "Unknown"):
+        if _FIRE.search(ua):
+            return "Fire OS", ""
+        if _HARMONY.search(ua):
+            return "HarmonyOS", ""
+        if family == "Android" and _WEAR.search(ua):
+            return "Wear OS", ""
+    if family == "Unknown":
+        if m := _OFFICE_MAC.search(ua):
+            return "macOS", m.group(1)
+        if m := _OFFICE_IOS.search(ua):
+            return ("iPadOS" if _IPAD.search(ua) and int(m.group(1)) >= 13 else "iOS"), m.group(1)
+    if family == "iOS" and _IPAD.search(ua):
+        major = version or ((m := _IOS_VERSION.search(ua)) and m.group(1)) or ""
+        if major.isdigit() and int(major) >= 13:
+            return "iPadOS", major
+    if hints.platform and hints.platform != family:
+        # The browser's own word beats the UA's frozen or desktop-mode platform.
+        if hints.platform == "Android" and family in ("Linux", "Unknown"):
+            return "Android", ""
+        if hints.platform == "Chrome OS" and family in ("Linux", "Unknown"):
+            return "Chrome OS", ""
+        if family == "Unknown":
+            return hints.platform, ""
+    return family, version
+
+
+def device_class(ua: str, os: str, hints: Hints) -> str:
+    """desktop | mobile | tablet."""
+    if os in ("iPadOS",) or _IPAD.search(ua):
+        return "tablet"
+    if os in ("iOS", "watchOS", "Wear OS", "KaiOS", "Windows Phone", "Symbian", "BlackBerry OS"):
+        return "mobile"
+    if os in ("Android", "Fire OS", "HarmonyOS"):
+        if _BIG_SCREENS.search(ua):
+            return "desktop"
+        if _TABLET_MODELS.search(ua):
+            return "tablet"
+        if hints.mobile:
+            return "mobile" if hints.mobile == "?1" else "tablet"
+        if "Mobile" in ua or "mobile" in ua or ua.startswith("Dalvik/"):
+            return "mobile"
+        return "tablet"
+    if m := _OFFICE_KIND.search(ua):
+        return {"Desktop": "desktop", "Tablet": "tablet", "Phone": "mobile"}[m.group(1)]
+    if hints.mobile == "?1":
+        return "mobile"
+    if _BIG_SCREENS.search(ua):
+        return "desktop"
+    if _FEATURE_PHONE.search(ua) or re.search(r"\b(?:iPhone|iPod|Mobile|Phone)\b", ua):
+        return "mobile"
+    if "Tablet" in ua:
+        return "tablet"
+    return "desktop"
+
+
+def is_handset(ua: str) -> bool:
+    """A feature phone or another handset whose UA has no browser engine (MIDP, KaiOS, BREW...)."""
+    return _FEATURE_PHONE.search(ua) is not None
