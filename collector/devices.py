@@ -23,8 +23,11 @@ sees them (:func:`client_hints`), and, like the UA, never stored.
 
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
+
+import re
+
+from collector.bots import Scanner
 
 
 class Hints(NamedTuple):
@@ -51,7 +54,8 @@ def client_hints(platform: bytes | None, mobile: bytes | None) -> Hints:
     return Hints(p, m.decode() if m in (b"?0", b"?1") else "")
 
 
-_TABLET_MODELS = re.compile(
+# Token name → (pattern, ignore case), all found by one scan (collector.bots.Scanner).
+_TABLET_MODELS = (
     r"\b(?:SM-[TPX]\d{3}|GT-P\d{4}|GT-N[58]\d{3}|SCH-I[89]\d\d|SM-W\d{3}|Lenovo ?TB|TB-?[JX]?\d{3,4}[FLMNX]|"
     r"Lenovo YT|YT-X\d|YT3?-|Tab ?[APSMK]\d|Tab\d|Yoga Tab|IdeaTab|ThinkPad Tablet|MatePad|MediaPad|"
     r"AGS\d?-|BAH\d?-|BG2-|BTV-|CMR-|DBY\d?-|JDN\d?-|KOB\d?-|MRX-|SCM-|SHT-|BZ[A-Z]-|AGR-|GOT-|HEY\d?-W|"
@@ -59,91 +63,107 @@ _TABLET_MODELS = re.compile(
     r"Nexus (?:7|9|10)\b|Pixel C\b|Pixel Tablet|KF[A-Z]{2,6}\b|Kindle|Silk/|PlayBook|Tablet|RMP\d{4}|OPD\d{4}|"
     r"Nokia T[12]\d|TCL Tab|iPlay|Alldocube|Teclast|Blackview Tab|Galaxy Tab|SHIELD Tablet|Surface|"
     r"MID\b|A3-A\d\d|B3-A\d\d|B1-7\d\d|ME\d{3}[CK]L?\b|K0[01]\w\b|P0\d\d\b|TPA\d\d|Venue \d|Xoom|"
-    r"SGP\d{3}|SGPT\d\d|SO-0[35]E|Transformer|Iconia|NOOK|BNTV\d+|Archos \d+[a-z]* ?(?:Xenon|Platinum|Oxygen|Copper|Neon|Titanium|Carbon|Helium|Cobalt|G9|Internet Tablet))",
-    re.IGNORECASE,
+    r"SGP\d{3}|SGPT\d\d|SO-0[35]E|Transformer|Iconia|NOOK|BNTV\d+|Archos \d+[a-z]* ?(?:Xenon|Platinum|Oxygen|Copper|Neon|Titanium|Carbon|Helium|Cobalt|G9|Internet Tablet))"
 )
 # Android devices that are neither phones nor tablets: TVs, set-top boxes, VR, cars.
-_BIG_SCREENS = re.compile(
+_BIG_SCREENS = (
     r"\b(?:AFT[A-Z0-9]{1,6}\b|Android TV|Google ?TV|SmartTV|Smart-TV|SMART-TV|\bTV\b|BRAVIA|AndroidTV|"
     r"CrKey|Chromecast|SHIELD Android TV|MiTV|MIBOX|Quest|Pacific|OculusBrowser|VR Safari|DTV|HbbTV|"
     r"Tizen.{0,20}TV|Web0S|webOS|NetCast|Roku|AppleTV|Apple TV|PlayStation|Xbox|Nintendo|Large Screen|"
-    r"STB|Set-?top|ATV|Android Automotive|CarPlay)",
-    re.IGNORECASE,
+    r"STB|Set-?top|ATV|Android Automotive|CarPlay)"
 )
-_FEATURE_PHONE = re.compile(
+_FEATURE_PHONE = (
     r"MIDP-|CLDC-|KAIOS|Series ?[34]0|S40OviBrowser|BREW|UP\.Browser|Obigo|NetFront|MAUI|Nucleus|MRE/|SPRD|"
     r"Opera Mini|Symbian|SymbOS|Windows Phone|IEMobile|Windows CE|BlackBerry|BB10|J2ME|Profile/|Mocor|"
-    r"Spreadtrum|Nokia\w*/",
-    re.IGNORECASE,
+    r"Spreadtrum|Nokia\w*/|DoCoMo|KDDI-|SoftBank|Vodafone/|J-PHONE|portalmmm|jig browser|Aplix|WTOS"
 )
-_WEAR = re.compile(r"Wear ?OS|WearOS|\bwatch\b|SM-R\d{3}", re.IGNORECASE)
-_FIRE = re.compile(r"\b(?:KF[A-Z]{2,6}|AFT[A-Z0-9]{1,6})\b|Silk/|Kindle")
-_HARMONY = re.compile(r"HarmonyOS|OpenHarmony|ArkWeb")
-_IPAD = re.compile(r"iPad|\(iOS/\d+[.\d]*; Tablet")
+TOKENS: dict[str, tuple[str, bool]] = {
+    "tablet_model": (_TABLET_MODELS, True),
+    "big_screen": (_BIG_SCREENS, True),
+    "feature_phone": (_FEATURE_PHONE, True),
+    "handheld": (r"\b(?:iPhone|iPod|Mobile|Phone)\b", False),
+    "wear": (r"Wear ?OS|WearOS|\bwatch\b|SM-R\d{3}", True),
+    "fire": (r"\b(?:KF[A-Z]{2,6}|AFT[A-Z0-9]{1,6})\b|Silk/|Kindle", False),
+    "harmony": (r"HarmonyOS|OpenHarmony|ArkWeb", False),
+    "ipad": (r"iPad|\(iOS/\d+[.\d]*; Tablet", False),
+    "office": (r"\((?:Mac OS|iOS)/\d|; (?:Desktop|Tablet|Phone);", False),
+    "mobile_word": (r"[Mm]obile|^Dalvik/", False),
+    # Systems ua-parser does not name, or names only in a browser's UA: enough to know
+    # a UA comes from someone's device, not from a script.
+    "other_system": (
+        r"Amiga|RISC OS|OpenVMS|BeOS|Haiku|MorphOS|OS/2|SunOS|IRIX|HP-UX|\bAIX\b|Darwin/\d|iPhone_OS|\bWin(?:64|32)\b|"
+        r"Windows|Android|\biOS[ /]\d|watchOS|ViziOS|Tizen|webOS|PlayStation|Xbox|Nintendo",
+        False,
+    ),
+}
 _IOS_VERSION = re.compile(r"(?:CPU OS |iOS/)(\d+)")
 _OFFICE_MAC = re.compile(r"\(Mac OS/(\d+)")
 _OFFICE_IOS = re.compile(r"\(iOS/(\d+)")
 _OFFICE_KIND = re.compile(r"; (Desktop|Tablet|Phone);")
+# Systems that a hint must not flatten back into their parent ("Android").
+_FINER = frozenset({"Fire OS", "HarmonyOS", "Wear OS", "iPadOS", "Chrome OS"})
 
 
-def os_family(ua: str, family: str, version: str, hints: Hints) -> tuple[str, str]:
+def register(scanner: Scanner) -> None:
+    for name, (pattern, ignore_case) in TOKENS.items():
+        scanner.add(name, pattern, ignore_case)
+
+
+def os_family(ua: str, found: frozenset[str], family: str, version: str, hints: Hints) -> tuple[str, str]:
     """Refine ua-parser's OS family (already renamed to ours) and major version."""
     if family in ("Android", "Linux", "Unknown"):
-        if _FIRE.search(ua):
+        if "fire" in found:
             return "Fire OS", ""
-        if _HARMONY.search(ua):
+        if "harmony" in found:
             return "HarmonyOS", ""
-        if family == "Android" and _WEAR.search(ua):
+        if family == "Android" and "wear" in found:
             return "Wear OS", ""
-    if family == "Unknown":
+    if family == "Unknown" and "office" in found:
         if m := _OFFICE_MAC.search(ua):
             return "macOS", m.group(1)
         if m := _OFFICE_IOS.search(ua):
-            return ("iPadOS" if _IPAD.search(ua) and int(m.group(1)) >= 13 else "iOS"), m.group(1)
-    if family == "iOS" and _IPAD.search(ua):
+            return ("iPadOS" if "ipad" in found and int(m.group(1)) >= 13 else "iOS"), m.group(1)
+    if family == "iOS" and "ipad" in found:
         major = version or ((m := _IOS_VERSION.search(ua)) and m.group(1)) or ""
         if major.isdigit() and int(major) >= 13:
             return "iPadOS", major
-    if hints.platform and hints.platform != family:
-        # The browser's own word beats the UA's frozen or desktop-mode platform.
-        if hints.platform == "Android" and family in ("Linux", "Unknown"):
-            return "Android", ""
-        if hints.platform == "Chrome OS" and family in ("Linux", "Unknown"):
-            return "Chrome OS", ""
-        if family == "Unknown":
-            return hints.platform, ""
+    if hints.platform and hints.platform != family and family not in _FINER:
+        # The browser's own word beats a frozen, desktop-mode or spoofed UA platform;
+        # the UA's version belonged to the other system, so none is kept.
+        return hints.platform, ""
     return family, version
 
 
-def device_class(ua: str, os: str, hints: Hints) -> str:
+def device_class(ua: str, found: frozenset[str], os: str, hints: Hints) -> str:
     """desktop | mobile | tablet."""
-    if os in ("iPadOS",) or _IPAD.search(ua):
+    if os == "iPadOS" or "ipad" in found:
         return "tablet"
     if os in ("iOS", "watchOS", "Wear OS", "KaiOS", "Windows Phone", "Symbian", "BlackBerry OS"):
         return "mobile"
     if os in ("Android", "Fire OS", "HarmonyOS"):
-        if _BIG_SCREENS.search(ua):
+        if "big_screen" in found:
             return "desktop"
-        if _TABLET_MODELS.search(ua):
+        if "tablet_model" in found:
             return "tablet"
         if hints.mobile:
             return "mobile" if hints.mobile == "?1" else "tablet"
-        if "Mobile" in ua or "mobile" in ua or ua.startswith("Dalvik/"):
-            return "mobile"
-        return "tablet"
-    if m := _OFFICE_KIND.search(ua):
+        return "mobile" if "mobile_word" in found else "tablet"
+    if "office" in found and (m := _OFFICE_KIND.search(ua)):
         return {"Desktop": "desktop", "Tablet": "tablet", "Phone": "mobile"}[m.group(1)]
     if hints.mobile == "?1":
         return "mobile"
-    if _BIG_SCREENS.search(ua):
+    if "big_screen" in found:
         return "desktop"
-    if _FEATURE_PHONE.search(ua) or re.search(r"\b(?:iPhone|iPod|Mobile|Phone)\b", ua):
+    if "feature_phone" in found or "handheld" in found:
         return "mobile"
-    if "Tablet" in ua:
+    if "tablet_model" in found:
         return "tablet"
     return "desktop"
 
 
-def is_handset(ua: str) -> bool:
-    """A feature phone or another handset whose UA has no browser engine (MIDP, KaiOS, BREW...)."""
-    return _FEATURE_PHONE.search(ua) is not None
+_DEVICE_TOKENS = frozenset({"feature_phone", "big_screen", "tablet_model", "ipad", "wear", "fire", "other_system"})
+
+
+def is_device(found: frozenset[str]) -> bool:
+    """Tokens of a device or system (a feature phone, a TV, a tablet model, an OS ua-parser does not name)."""
+    return not _DEVICE_TOKENS.isdisjoint(found)

@@ -22,7 +22,7 @@ from ua_parser import Domain, Parser, load_builtins
 from ua_parser.regex import Resolver as RustResolver
 
 from collector import devices
-from collector.bots import BROWSER_ENGINE, BotDetector
+from collector.bots import BotDetector, Scanner
 from collector.devices import NO_HINTS, Hints
 
 # Parsing a pathological multi-kilobyte UA is wasted work: no real browser sends one.
@@ -56,6 +56,10 @@ _LINUXES = frozenset(
 )  # fmt: skip
 
 
+# Tokens of a browser engine or of a program people use: such a UA is never junk.
+_PEOPLES = frozenset({"engine", "human_app"})
+
+
 @dataclass(frozen=True, slots=True)
 class UAInfo:
     browser: str
@@ -69,7 +73,10 @@ class UAInfo:
 
 class UAParser:
     def __init__(self, cache_size: int = 20000, allow_headless: bool = False) -> None:
-        self.bots = BotDetector(allow_headless)
+        self._scanner = Scanner()
+        self.bots = BotDetector(self._scanner, allow_headless)
+        devices.register(self._scanner)
+        self._scanner.compile()
         # The Rust resolver without ua-parser's own cache: ours sits in front already.
         self._parser = Parser(RustResolver(load_builtins()))
         self._allow_headless = allow_headless
@@ -90,7 +97,7 @@ class UAParser:
             ua = ua.replace("HeadlessChrome", "Chrome")
         if not ua.strip():
             return UAInfo(UNKNOWN, "", UNKNOWN, "", "desktop", True, "junk")
-        kind = self.bots.kind(ua)
+        found = self._scanner.scan(ua)
         result = self._parser(ua, Domain.USER_AGENT | Domain.OS)
         agent, os_ = result.user_agent, result.os
         family = agent.family if agent else "Other"
@@ -99,8 +106,9 @@ class UAParser:
         os_version = (os_.major or "") if os_ else ""
         if os_family in _LINUXES:
             os_family, os_version = "Linux", ""
-        os_name, os_version = devices.os_family(ua, _OS_NAMES.get(os_family, os_family), os_version, hints)
-        if kind is None and browser == UNKNOWN and os_name == UNKNOWN and not _looks_like_a_device(ua):
+        os_name, os_version = devices.os_family(ua, found, _OS_NAMES.get(os_family, os_family), os_version, hints)
+        kind = self.bots.kind(ua, found, known_system=os_name != UNKNOWN or devices.is_device(found))
+        if kind is None and browser == UNKNOWN and os_name == UNKNOWN and found.isdisjoint(_PEOPLES) and not devices.is_device(found):
             # Neither a browser, nor a system, nor a device we know: "123", "default_user_agent".
             kind = "junk"
         return UAInfo(
@@ -108,11 +116,8 @@ class UAParser:
             browser_version=(agent.major or "") if agent else "",
             os=os_name,
             os_version=os_version,
-            device=devices.device_class(ua, os_name, hints),
+            device=devices.device_class(ua, found, os_name, hints),
             bot=kind is not None,
             bot_kind=kind or "",
         )
 
-
-def _looks_like_a_device(ua: str) -> bool:
-    return BROWSER_ENGINE.search(ua) is not None or devices.is_handset(ua)
