@@ -25,7 +25,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import json
 import re
+from importlib import resources
 
 from collector.bots import Scanner
 
@@ -63,14 +65,21 @@ _TABLET_MODELS = (
     r"Nexus (?:7|9|10)\b|Pixel C\b|Pixel Tablet|KF[A-Z]{2,6}\b|Kindle|Silk/|PlayBook|Tablet|RMP\d{4}|OPD\d{4}|"
     r"Nokia T[12]\d|TCL Tab|iPlay|Alldocube|Teclast|Blackview Tab|Galaxy Tab|SHIELD Tablet|Surface|"
     r"MID\b|A3-A\d\d|B3-A\d\d|B1-7\d\d|ME\d{3}[CK]L?\b|K0[01]\w\b|P0\d\d\b|TPA\d\d|Venue \d|Xoom|"
-    r"SGP\d{3}|SGPT\d\d|SO-0[35]E|Transformer|Iconia|NOOK|BNTV\d+|Archos \d+[a-z]* ?(?:Xenon|Platinum|Oxygen|Copper|Neon|Titanium|Carbon|Helium|Cobalt|G9|Internet Tablet))"
+    r"SGP\d{3}|SGPT\d\d|SO-0[35]E|Transformer|Iconia|NOOK|BNTV\d+|\bTAB\b|[-_ ]Tab\b|StarTab|SlidePad|"
+    r"MID\d|Flyer|PMT\d{4}|PMP\d{4}|RC0\d{3}|RMD[-_]\d|BQ(?:ru)?-\d{4}|TF-MID|\b[89]0\d\d[A-Z]\b|Archos \d+[a-z]* ?(?:Xenon|Platinum|Oxygen|Copper|Neon|Titanium|Carbon|Helium|Cobalt|G9|Internet Tablet))"
 )
 # Android devices that are neither phones nor tablets: TVs, set-top boxes, VR, cars.
 _BIG_SCREENS = (
     r"\b(?:AFT[A-Z0-9]{1,6}\b|Android TV|Google ?TV|SmartTV|Smart-TV|SMART-TV|\bTV\b|BRAVIA|AndroidTV|"
-    r"CrKey|Chromecast|SHIELD Android TV|MiTV|MIBOX|Quest|Pacific|OculusBrowser|VR Safari|DTV|HbbTV|"
+    r"CrKey|Chromecast|SHIELD Android TV|MiTV|MIBOX|DTV|HbbTV|"
     r"Tizen.{0,20}TV|Web0S|webOS|NetCast|Roku|AppleTV|Apple TV|PlayStation|Xbox|Nintendo|Large Screen|"
-    r"STB|Set-?top|ATV|Android Automotive|CarPlay)"
+    r"STB|Set-?top|ATV|Android Automotive|CarPlay|"
+    # TV boxes and sticks, TV model codes (32H520T), cars' head units, game handhelds and
+    # consoles, smart displays and speakers, single-board computers and tills
+    r"\bBox\b|[A-Z0-9]BOX|TV ?Box|Stick\b|\bShell\b|AQUOS|\bX96|\bH96|\bT95|\bMXQ|\b\d{2}[A-Z]{1,4}\d{3,4}[A-Z]{0,2}\b|"
+    r"Porsche|benz|BYD AUTO|DiLink|Polestar|\bCAR\b|KZCAR|[-_ ]CORE T\d|OCTOPUS|8227L|\bYT\d{4}|"
+    r"Switch\b|Retroid|RGCUBE|GAMEPAD|JXD|\bOUYA\b|\bAEO[A-Z]{2}\b|yandexstation|YNDX-|IFP\d{4}|"
+    r"XDH-|FamilyHub|Portal(?:Go)?\b|Echo Show|Nest Hub|ODROID|OrangePi|Raspberry|SMARTPOS|WPOS)"
 )
 _FEATURE_PHONE = (
     r"MIDP-|CLDC-|KAIOS|Series ?[34]0|S40OviBrowser|BREW|UP\.Browser|Obigo|NetFront|MAUI|Nucleus|MRE/|SPRD|"
@@ -88,6 +97,14 @@ TOKENS: dict[str, tuple[str, bool]] = {
     "ipad": (r"iPad|\(iOS/\d+[.\d]*; Tablet", False),
     "office": (r"\((?:Mac OS|iOS)/\d|; (?:Desktop|Tablet|Phone);", False),
     "mobile_word": (r"[Mm]obile|^Dalvik/", False),
+    # Android laptops and all-in-ones (and Chromebooks running Android apps): not tablets.
+    "laptop": (
+        r"2in1|Vostro|EliteBook|Latitude|Inspiron|IdeaPad|ThinkPad(?: [^T]|\))|Chromebook|MateBook|ZenBook|VivoBook|"
+        r"Notebook|Laptop|\bAIO\b|All-in-One|ProBook|\bPixelbook",
+        True,
+    ),
+    # VR headsets: worn, like a watch (Matomo's "wearable").
+    "vr": (r"Quest \d|\bQuest\)|like Quest|OculusBrowser|PicoBrowser|VR Safari|\bPacific\b.*Oculus", False),
     # Systems ua-parser does not name, or names only in a browser's UA: enough to know
     # a UA comes from someone's device, not from a script.
     "other_system": (
@@ -96,6 +113,22 @@ TOKENS: dict[str, tuple[str, bool]] = {
         False,
     ),
 }
+# Systems ua-parser calls Linux, Android or nothing, named by their own tokens (first match wins).
+OS_TOKENS: tuple[tuple[str, str], ...] = (
+    ("webOS", r"Web0S|webOS|WEBOS"),
+    ("Meta Horizon", r"OculusBrowser|Quest \d|like Quest"),
+    ("PICO OS", r"PicoBrowser|Pico Neo"),
+    ("PlayStation Portable", r"PlayStation Portable|\bPSP\b"),
+    ("PlayStation", r"PlayStation|Playstation"),
+    ("Nintendo", r"Nintendo"),
+    ("VIDAA", r"VIDAA"),
+    ("TiVo OS", r"TiVo"),
+    ("SteamOS", r"SteamOS|Steam Deck"),
+    ("Tizen", r"Tizen"),
+    ("KaiOS", r"KAIOS|KaiOS"),
+    ("Java ME", r"J2ME|MIDP-|\bMIDP\b"),
+)
+_OS_TOKEN_NAMES = tuple(f"os:{name}" for name, _ in OS_TOKENS)
 _IOS_VERSION = re.compile(r"(?:CPU OS |iOS/)(\d+)")
 _OFFICE_MAC = re.compile(r"\(Mac OS/(\d+)")
 _OFFICE_IOS = re.compile(r"\(iOS/(\d+)")
@@ -107,6 +140,13 @@ _FINER = frozenset({"Fire OS", "HarmonyOS", "Wear OS", "iPadOS", "Chrome OS"})
 def register(scanner: Scanner) -> None:
     for name, (pattern, ignore_case) in TOKENS.items():
         scanner.add(name, pattern, ignore_case)
+    for name, pattern in OS_TOKENS:
+        scanner.add(f"os:{name}", pattern)
+    # Mobile Detect's tablet list (MIT, vendored): brand by brand model codes of Android
+    # tablets, many of which send "Mobile Safari". Consulted for Android only.
+    raw = resources.files("collector").joinpath("data", "mobile-detect-tablets.json").read_text()
+    for pattern in json.loads(raw)["tablets"].values():
+        scanner.add("listed_tablet", pattern, ignore_case=True, group="tablets")
 
 
 def os_family(ua: str, found: frozenset[str], family: str, version: str, hints: Hints) -> tuple[str, str]:
@@ -118,6 +158,10 @@ def os_family(ua: str, found: frozenset[str], family: str, version: str, hints: 
             return "HarmonyOS", ""
         if family == "Android" and "wear" in found:
             return "Wear OS", ""
+    if family in ("Android", "Linux", "Unknown"):
+        for token in _OS_TOKEN_NAMES:
+            if token in found:
+                return token[3:], ""
     if family == "Unknown" and "office" in found:
         if m := _OFFICE_MAC.search(ua):
             return "macOS", m.group(1)
@@ -136,6 +180,12 @@ def os_family(ua: str, found: frozenset[str], family: str, version: str, hints: 
 
 def device_class(ua: str, found: frozenset[str], os: str, hints: Hints) -> str:
     """desktop | mobile | tablet."""
+    if "office" in found and (m := _OFFICE_KIND.search(ua)):
+        return {"Desktop": "desktop", "Tablet": "tablet", "Phone": "mobile"}[m.group(1)]
+    if "vr" in found:
+        return "mobile"
+    if ("big_screen" in found or "laptop" in found) and os not in ("iOS", "iPadOS"):
+        return "desktop"
     if os == "iPadOS" or "ipad" in found:
         return "tablet"
     if os in ("iOS", "watchOS", "Wear OS", "KaiOS", "Windows Phone", "Symbian", "BlackBerry OS"):
@@ -143,13 +193,11 @@ def device_class(ua: str, found: frozenset[str], os: str, hints: Hints) -> str:
     if os in ("Android", "Fire OS", "HarmonyOS"):
         if "big_screen" in found:
             return "desktop"
-        if "tablet_model" in found:
+        if "tablet_model" in found or "listed_tablet" in found:
             return "tablet"
         if hints.mobile:
             return "mobile" if hints.mobile == "?1" else "tablet"
         return "mobile" if "mobile_word" in found else "tablet"
-    if "office" in found and (m := _OFFICE_KIND.search(ua)):
-        return {"Desktop": "desktop", "Tablet": "tablet", "Phone": "mobile"}[m.group(1)]
     if hints.mobile == "?1":
         return "mobile"
     if "big_screen" in found:

@@ -45,7 +45,38 @@ _BROWSER_NAMES = {
     "IE Mobile": "IE",
     "Other": UNKNOWN,
 }
-_OS_NAMES = {"Mac OS X": "macOS", "Other": UNKNOWN, "Chromecast": "Android", "Windows Mobile": "Windows Phone"}
+# Browsers ua-parser reads as their engine (Chrome WebView, Safari, HbbTV), named by their own
+# tokens; first match wins. Registered in the same scan as the device tokens.
+_BROWSER_TOKENS: tuple[tuple[str, str], ...] = (
+    ("Yandex Browser", r"YaBrowser/|YaSearchBrowser/|YaApp_Android/"),
+    ("Quark", r"\bQuark/"),
+    ("CM Browser", r"ACHEETAHI|CMBrowser"),
+    ("Meizu Browser", r"MZBrowser"),
+    ("Oppo Browser", r"OppoBrowser"),
+    ("HeyTap Browser", r"HeyTapBrowser"),
+    ("vivo Browser", r"VivoBrowser"),
+    ("LG Browser", r"LG Browser/"),
+    ("Opera Devices", r"\bOMI/"),
+    ("Sogou Mobile Browser", r"SogouMobileBrowser|SogouMSE"),
+    ("DuckDuckGo", r"DuckDuckGo/\d|Ddg/\d"),
+    ("Sleipnir", r"Sleipnir"),
+    ("Qwant", r"Qwant"),
+    ("Pi Browser", r"PiBrowser/"),
+    ("PICO Browser", r"PicoBrowser/"),
+    ("Nintendo Browser", r"NintendoBrowser"),
+)
+# ua-parser families that only name an engine or a platform: a browser token may override them.
+_GENERIC_BROWSERS = frozenset(
+    {"Chrome", "Chrome WebView", "Safari", "HbbTV", "Android", UNKNOWN, "YandexSearch", "WebKit Nightly", "Opera"}
+)
+_OS_NAMES = {
+    "Mac OS X": "macOS",
+    "Other": UNKNOWN,
+    "Chromecast": "Android",
+    "Chromecast Linux": "Linux",
+    "Windows Mobile": "Windows Phone",
+    "Web0S": "webOS",
+}
 # Distributions are one family on the dashboards: "Linux".
 _LINUXES = frozenset(
     (
@@ -76,6 +107,8 @@ class UAParser:
         self._scanner = Scanner()
         self.bots = BotDetector(self._scanner, allow_headless)
         devices.register(self._scanner)
+        for name, pattern in _BROWSER_TOKENS:
+            self._scanner.add(f"browser:{name}", pattern)
         self._scanner.compile()
         # The Rust resolver without ua-parser's own cache: ours sits in front already.
         self._parser = Parser(RustResolver(load_builtins()))
@@ -102,6 +135,8 @@ class UAParser:
         agent, os_ = result.user_agent, result.os
         family = agent.family if agent else "Other"
         browser = _BROWSER_NAMES.get(family, family)
+        if browser in _GENERIC_BROWSERS:
+            browser = _browser_token(found) or _engine_of(ua, browser)
         os_family = os_.family if os_ else "Other"
         os_version = (os_.major or "") if os_ else ""
         if os_family in _LINUXES:
@@ -121,3 +156,22 @@ class UAParser:
             bot_kind=kind or "",
         )
 
+
+
+_BROWSER_TOKEN_NAMES = tuple(f"browser:{name}" for name, _ in _BROWSER_TOKENS)
+
+
+def _browser_token(found: frozenset[str]) -> str | None:
+    for token in _BROWSER_TOKEN_NAMES:
+        if token in found:
+            return token[8:]
+    return None
+
+
+def _engine_of(ua: str, family: str) -> str:
+    """A TV's "HbbTV" UA names its browser further on (Chrome/, OPR/)."""
+    if family != "HbbTV":
+        return family
+    if "OPR/" in ua or "Opera" in ua:
+        return "Opera"
+    return "Chrome" if "Chrome/" in ua else family

@@ -64,6 +64,22 @@ _BROWSER_ALIASES = {
     "blackberry webkit": "blackberry",
     "puffin web browser": "puffin",
     "puffin": "puffin",
+    # the same browser under two labellers' names
+    "vivobrowser": "vivo",
+    "qt web engine": "qtwebengine",
+    "qtwebengine": "qtwebengine",
+    "dolfin": "dolphin",
+    "up.browser": "openwave",
+    "openwave mobile browser": "openwave",
+    "teleca browser": "obigo",
+    "obigo": "obigo",
+    "netfront nx": "netfront",
+    "duckduckgo": "duckduckgo",
+    "heytap browser": "heytap",
+    "oppo browser": "oppo",
+    "pico browser": "pico",
+    "sogou mobile browser": "sogou",
+    "sogou explorer": "sogou",
 }
 _DROP_WORDS = {"mobile", "browser", "webview", "ios", "for", "lite", "web", "ui/wkwebview"}
 
