@@ -35,24 +35,20 @@ import yaml
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "collector" / "data" / "ua"
 
-# Matomo device types → our three classes. Big screens that are not held in the
-# hand (TVs, consoles, car screens, smart displays) count as desktop.
+# Matomo device types → our three classes.
 _DEVICE = {
     "smartphone": "mobile",
     "phablet": "mobile",
     "feature phone": "mobile",
     "wearable": "mobile",
     "portable media player": "mobile",
-    "camera": "mobile",
     "tablet": "tablet",
     "desktop": "desktop",
-    "tv": "desktop",
-    "console": "desktop",
-    "car browser": "desktop",
-    "smart display": "desktop",
-    "smart speaker": "desktop",
-    "peripheral": "desktop",
 }
+# Devices our three-class inventory has no class for: kept as "screen" (the
+# collector calls them desktop, and the report shows how often), not scored
+# as a device class.
+_SCREENS = {"tv", "console", "car browser", "smart display", "smart speaker", "peripheral", "camera"}
 # Client types of Matomo that a person drives (a feed reader or a library is a program).
 _HUMAN_CLIENTS = {"browser", "mobile app", "pim", "mediaplayer", "messaging"}
 _BOT_CLIENTS = {"library", "feed reader"}
@@ -100,6 +96,10 @@ def matomo(root: Path, per_file: int) -> list[dict[str, Any]]:
                 continue  # no client recognised: Matomo does not say what it is
             os_ = e.get("os") or {}
             dev = (e.get("device") or {}).get("type") or ""
+            if ctype != "browser" and not dev and not (isinstance(os_, dict) and os_.get("name")):
+                # A bare app name ("Magician", "Airr (airr.io)") with no system and no device:
+                # nothing in it tells a person's program from a script, so it is no evidence either way.
+                continue
             hints = {
                 k.lower(): v
                 for k, v in (e.get("headers") or {}).items()
@@ -111,6 +111,7 @@ def matomo(root: Path, per_file: int) -> list[dict[str, Any]]:
                     f"matomo:{name}",
                     bot=False,
                     device=_DEVICE.get(dev),
+                    screen=dev if dev in _SCREENS else None,
                     browser=client.get("name") if ctype == "browser" else None,
                     app=client.get("name") if ctype != "browser" else None,
                     os=os_.get("name") if isinstance(os_, dict) else None,

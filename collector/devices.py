@@ -35,6 +35,12 @@ from collector.bots import Scanner
 class Hints(NamedTuple):
     platform: str  # one of _PLATFORMS' values, or ""
     mobile: str  # "?1", "?0" or ""
+    headless: bool = False  # the Sec-CH-UA brand list names a headless browser
+
+    @property
+    def sent(self) -> bool:
+        """The browser sent client hints (every Chromium browser does, on HTTPS)."""
+        return bool(self.platform or self.mobile)
 
 
 NO_HINTS = Hints("", "")
@@ -49,11 +55,15 @@ _PLATFORMS = {
 }
 
 
-def client_hints(platform: bytes | None, mobile: bytes | None) -> Hints:
-    """The two hints as a closed set of values: anything else is treated as absent."""
+def client_hints(platform: bytes | None, mobile: bytes | None, brands: bytes | None = None) -> Hints:
+    """The hints as a closed set of values: anything else is treated as absent.
+
+    ``brands`` (Sec-CH-UA) is only looked at for the word "Headless"; nothing
+    of it is kept.
+    """
     p = _PLATFORMS.get(platform.strip().strip(b'"').lower(), "") if platform else ""
     m = mobile.strip() if mobile else b""
-    return Hints(p, m.decode() if m in (b"?0", b"?1") else "")
+    return Hints(p, m.decode() if m in (b"?0", b"?1") else "", brands is not None and b"Headless" in brands)
 
 
 # Token name → (pattern, ignore case), all found by one scan (collector.bots.Scanner).
@@ -109,7 +119,7 @@ TOKENS: dict[str, tuple[str, bool]] = {
     # a UA comes from someone's device, not from a script.
     "other_system": (
         r"Amiga|RISC OS|OpenVMS|BeOS|Haiku|MorphOS|OS/2|SunOS|IRIX|HP-UX|\bAIX\b|Darwin/\d|iPhone_OS|\bWin(?:64|32)\b|"
-        r"Windows|Android|\biOS[ /]\d|watchOS|ViziOS|Tizen|webOS|PlayStation|Xbox|Nintendo",
+        r"Windows|(?i:android)|\biOS\b|watchOS|ViziOS|Tizen|webOS|PlayStation|Xbox|Nintendo",
         False,
     ),
 }

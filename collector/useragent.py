@@ -143,6 +143,8 @@ class UAParser:
             os_family, os_version = "Linux", ""
         os_name, os_version = devices.os_family(ua, found, _OS_NAMES.get(os_family, os_family), os_version, hints)
         kind = self.bots.kind(ua, found, known_system=os_name != UNKNOWN or devices.is_device(found))
+        if kind is None and hints.headless and not self._allow_headless:
+            kind = "automation"
         if kind is None and browser == UNKNOWN and os_name == UNKNOWN and found.isdisjoint(_PEOPLES) and not devices.is_device(found):
             # Neither a browser, nor a system, nor a device we know: "123", "default_user_agent".
             kind = "junk"

@@ -156,6 +156,7 @@ class Entry:
     weight: float | None = None
     hints: dict[str, str] = field(default_factory=dict)
     note: str | None = None
+    screen: str | None = None  # a TV, console, car... (no class of ours; expected to count as desktop)
 
     @property
     def in_app(self) -> bool:
@@ -200,6 +201,7 @@ class Report:
     device_w: Tally = field(default_factory=Tally)  # by traffic weight
     browser_w: Tally = field(default_factory=Tally)
     os_w: Tally = field(default_factory=Tally)
+    screens: Tally = field(default_factory=Tally)  # TVs, consoles, cars... counted as desktop
 
 
 class Verdict:
@@ -228,6 +230,8 @@ def score(entries: Iterable[Entry], classify: Classify) -> Report:
                 r.in_app_dropped.append(e.ua)
             continue
         w = e.weight
+        if e.screen is not None:
+            r.screens.add(got.device == "desktop", miss=(e.ua, f"desktop ({e.screen})", got.device))
         if e.device is not None:
             ok = got.device == e.device
             r.device.add(ok, miss=(e.ua, e.device, got.device))
@@ -269,4 +273,5 @@ def figures(r: Report) -> dict[str, float]:
         "device class by weight": r.device_w.rate,
         "browser family by weight": r.browser_w.rate,
         "OS family by weight": r.os_w.rate,
+        "TVs, consoles, cars... as desktop": r.screens.rate,
     }
