@@ -39,6 +39,7 @@ import re2
 BotKind = Literal["automation", "crawler", "client", "junk"]
 BOT_KINDS: tuple[BotKind, ...] = ("automation", "crawler", "client", "junk")
 
+
 class Scanner:
     """Named patterns in a few RE2 sets: one linear pass per set says which names matched.
 
@@ -50,28 +51,32 @@ class Scanner:
     """
 
     def __init__(self) -> None:
-        self._groups: dict[str, tuple[re2.Set, list[str]]] = {}
+        self._groups: dict[str, tuple[re2.Set, list[str], tuple[str, ...]]] = {}
 
-    def add(self, name: str, pattern: str, ignore_case: bool = False, group: str = "tokens") -> None:
+    def add(
+        self, name: str, pattern: str, ignore_case: bool = False, group: str = "tokens", when: tuple[str, ...] = ()
+    ) -> None:
+        """Add a pattern; a group with ``when`` is scanned only if the UA contains one of those strings."""
         if group not in self._groups:
             options = re2.Options()
             options.max_mem = 64 << 20
-            self._groups[group] = (re2.Set.SearchSet(options), [])
-        rset, names = self._groups[group]
+            self._groups[group] = (re2.Set.SearchSet(options), [], when)
+        rset, names, _ = self._groups[group]
         if _LOOKAROUND.search(pattern):
             pattern = _strip_lookarounds(pattern)
         rset.Add(f"(?i:{pattern})" if ignore_case else pattern)
         names.append(name)
 
     def compile(self) -> None:
-        for rset, _ in self._groups.values():
+        for rset, _, _ in self._groups.values():
             rset.Compile()
         self._sets = tuple(self._groups.values())
 
     def scan(self, ua: str) -> frozenset[str]:
         found: list[str] = []
-        for rset, names in self._sets:
-            found += [names[i] for i in rset.Match(ua) or ()]
+        for rset, names, when in self._sets:
+            if not when or any(w in ua for w in when):
+                found += [names[i] for i in rset.Match(ua) or ()]
         return frozenset(found)
 
 
@@ -114,7 +119,8 @@ _CLIENT_PREFIX = (
     r"superfeedr|checkly|hetrixtools|site24x7|statuscake|newrelic|httpclient|http_request|libcurl|"
     r"winhttp|msie|powershell|nodejs|axios|snap url|bitrix|summaly|whatsapp/[\d.]+ [aiw]$|telegrambot|viber$|"
     r"linkedinbot|twitterbot|discordbot|slackbot|skypeuripreview|ruby|pycurl|urllib|httpx|requests|"
-    r"mozilla/\d\.\d+ \(compatible\)$|mozilla/5\.0 \((?:windows nt|x11|macintosh)[^()]*\)$|user-agent|ureq/|dolphin http client|"
+    r"mozilla/\d\.\d+ \(compatible\)$|mozilla/5\.0 \((?:windows nt|x11|macintosh)[^()]*\)$|user-agent|ureq/|"
+    r"dolphin http client|"
     r"mozilla/4\.0 \(compatible; (?:win32; winhttp|grub-client))"
 )
 # Programs that people use, whose own tokens trip the crawler lists (checked before them):
@@ -192,12 +198,19 @@ class BotDetector:
             crawlers = [p for p in crawlers if "headless" not in p.lower()]
         # Python's re for the span a list pattern matched (and for the lookarounds RE2
         # lacks): it runs only on the few UAs the set flagged.
-        self._exact: dict[str, re.Pattern[str]] = {}
+        self._patterns: dict[str, tuple[str, int]] = {}
+        self._exact: dict[str, re.Pattern[str]] = {}  # compiled on first hit: most never match
         for source, patterns, ignore_case in (("cua", crawlers, False), ("isbot", isbot_patterns(), True)):
             for i, p in enumerate(patterns):
                 name = f"list:{source}:{i}"
                 scanner.add(name, p, ignore_case, group=source)
-                self._exact[name] = re.compile(_python_lookbehinds(p), re.IGNORECASE if ignore_case else 0)
+                self._patterns[name] = (_python_lookbehinds(p), re.IGNORECASE if ignore_case else 0)
+
+    def _exact_pattern(self, name: str) -> re.Pattern[str]:
+        exact = self._exact.get(name)
+        if exact is None:
+            exact = self._exact[name] = re.compile(*self._patterns[name])
+        return exact
 
     def kind(self, ua: str, found: frozenset[str], known_system: bool = False) -> BotKind | None:
         """The kind of program this UA names, or ``None`` if nothing says it is one.
@@ -216,7 +229,7 @@ class BotDetector:
         engine = known_system or "engine" in found
         for name in found:
             if name.startswith("list:"):
-                m = self._exact[name].search(ua)
+                m = self._exact_pattern(name).search(ua)
                 if m is not None and (not engine or _CRAWLER_WORDS.search(m.group(0))):
                     return "crawler"
         return None

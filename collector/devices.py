@@ -23,11 +23,10 @@ sees them (:func:`client_hints`), and, like the UA, never stored.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import json
 import re
 from importlib import resources
+from typing import NamedTuple
 
 from collector.bots import Scanner
 
@@ -76,7 +75,8 @@ _TABLET_MODELS = (
     r"Nokia T[12]\d|TCL Tab|iPlay|Alldocube|Teclast|Blackview Tab|Galaxy Tab|SHIELD Tablet|Surface|"
     r"MID\b|A3-A\d\d|B3-A\d\d|B1-7\d\d|ME\d{3}[CK]L?\b|K0[01]\w\b|P0\d\d\b|TPA\d\d|Venue \d|Xoom|"
     r"SGP\d{3}|SGPT\d\d|SO-0[35]E|Transformer|Iconia|NOOK|BNTV\d+|\bTAB\b|[-_ ]Tab\b|StarTab|SlidePad|"
-    r"MID\d|Flyer|PMT\d{4}|PMP\d{4}|RC0\d{3}|RMD[-_]\d|BQ(?:ru)?-\d{4}|TF-MID|\b[89]0\d\d[A-Z]\b|Archos \d+[a-z]* ?(?:Xenon|Platinum|Oxygen|Copper|Neon|Titanium|Carbon|Helium|Cobalt|G9|Internet Tablet))"
+    r"MID\d|Flyer|PMT\d{4}|PMP\d{4}|RC0\d{3}|RMD[-_]\d|BQ(?:ru)?-\d{4}|TF-MID|\b[89]0\d\d[A-Z]\b|"
+    r"Archos \d+[a-z]* ?(?:Xenon|Platinum|Oxygen|Copper|Neon|Titanium|Carbon|Helium|Cobalt|G9|Internet Tablet))"
 )
 # Android devices that are neither phones nor tablets: TVs, set-top boxes, VR, cars.
 _BIG_SCREENS = (
@@ -147,6 +147,9 @@ _OFFICE_KIND = re.compile(r"; (Desktop|Tablet|Phone);")
 _FINER = frozenset({"Fire OS", "HarmonyOS", "Wear OS", "iPadOS", "Chrome OS"})
 
 
+_ANDROIDISH = ("Android", "android", "Adr ")
+
+
 def register(scanner: Scanner) -> None:
     for name, (pattern, ignore_case) in TOKENS.items():
         scanner.add(name, pattern, ignore_case)
@@ -156,7 +159,7 @@ def register(scanner: Scanner) -> None:
     # tablets, many of which send "Mobile Safari". Consulted for Android only.
     raw = resources.files("collector").joinpath("data", "mobile-detect-tablets.json").read_text()
     for pattern in json.loads(raw)["tablets"].values():
-        scanner.add("listed_tablet", pattern, ignore_case=True, group="tablets")
+        scanner.add("listed_tablet", pattern, ignore_case=True, group="tablets", when=_ANDROIDISH)
 
 
 def os_family(ua: str, found: frozenset[str], family: str, version: str, hints: Hints) -> tuple[str, str]:
@@ -177,6 +180,8 @@ def os_family(ua: str, found: frozenset[str], family: str, version: str, hints: 
             return "macOS", m.group(1)
         if m := _OFFICE_IOS.search(ua):
             return ("iPadOS" if "ipad" in found and int(m.group(1)) >= 13 else "iOS"), m.group(1)
+    if family == "Chrome OS":
+        return family, ""  # the UA carries a platform build (14541.0.0), not a release number
     if family == "iOS" and "ipad" in found:
         major = version or ((m := _IOS_VERSION.search(ua)) and m.group(1)) or ""
         if major.isdigit() and int(major) >= 13:

@@ -39,7 +39,7 @@ class Metrics:
         )
         self.bots = Counter(
             "analytics_bots_dropped",
-            "Events dropped as bots (also counted in analytics_events_dropped{reason=\"bot\"}), by kind",
+            'Events dropped as bots (also counted in analytics_events_dropped{reason="bot"}), by kind',
             ["kind"],
             registry=self.registry,
         )

@@ -145,7 +145,13 @@ class UAParser:
         kind = self.bots.kind(ua, found, known_system=os_name != UNKNOWN or devices.is_device(found))
         if kind is None and hints.headless and not self._allow_headless:
             kind = "automation"
-        if kind is None and browser == UNKNOWN and os_name == UNKNOWN and found.isdisjoint(_PEOPLES) and not devices.is_device(found):
+        if (
+            kind is None
+            and browser == UNKNOWN
+            and os_name == UNKNOWN
+            and found.isdisjoint(_PEOPLES)
+            and not devices.is_device(found)
+        ):
             # Neither a browser, nor a system, nor a device we know: "123", "default_user_agent".
             kind = "junk"
         return UAInfo(
@@ -157,7 +163,6 @@ class UAParser:
             bot=kind is not None,
             bot_kind=kind or "",
         )
-
 
 
 _BROWSER_TOKEN_NAMES = tuple(f"browser:{name}" for name, _ in _BROWSER_TOKENS)
