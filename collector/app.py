@@ -57,7 +57,7 @@ class Collector:
         self.isp: IspDatabase | None = None
         self.rdns: NetworkDomains | None = None
         self.keys = DayKeys(salt_store(settings), clock=clock)
-        self.ua = UAParser(settings.ua_cache_size, settings.allow_headless)
+        self.ua = UAParser(settings.ua_cache_size, settings.allow_headless, settings.ua_cache_bytes)
         self.pipeline = Pipeline(settings, self.ua, None, self.keys)
         self.spool = Spool(
             settings.spool_dir,
@@ -110,10 +110,14 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     c: Collector = request.app.state.collector
-    checks = {"spool": c.spool.ready(), "isp_database": c.isp is not None}
+    # A new UTC day on a full disk: no salt can be written, so no event can be keyed.
+    salt = await asyncio.to_thread(c.keys.available)
+    checks = {"spool": c.spool.ready(), "isp_database": c.isp is not None, "salt": salt}
     body: dict[str, Any] = {"ready": all(checks.values()), "checks": checks}
     if c.spool.last_error:
         body["spool_error"] = c.spool.last_error
+    if not salt and c.keys.last_error:
+        body["salt_error"] = c.keys.last_error
     return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
 

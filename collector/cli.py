@@ -41,6 +41,10 @@ def _serve(args: argparse.Namespace) -> int:
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True, exist_ok=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    from collector.httpserver import raise_descriptor_limit
+
+    # Inherited by the workers, each of which keeps its connections below its own limit.
+    raise_descriptor_limit(settings.max_connections)
     print(f"collector: listening on http://{host}:{port}  (data in {settings.data_dir.resolve()})", flush=True)
     uvicorn.run(
         "collector.app:create_app",
@@ -48,6 +52,10 @@ def _serve(args: argparse.Namespace) -> int:
         host=host,
         port=port,
         workers=workers,
+        # httptools with a head cap, head/body deadlines and a connection ceiling (collector/httpserver.py);
+        # no WebSocket upgrade, which would hand the connection to a protocol without them.
+        http="collector.httpserver:CollectorHttpProtocol",
+        ws="none",
         # The access log would write every visitor's IP address: it stays off.
         access_log=False,
         log_level=settings.log_level,

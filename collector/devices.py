@@ -54,6 +54,9 @@ _PLATFORMS = {
 }
 
 
+_MOBILE = {b"?0": "?0", b"?1": "?1"}  # shared strings: a cache key holds no copy of its own
+
+
 def client_hints(platform: bytes | None, mobile: bytes | None, brands: bytes | None = None) -> Hints:
     """The hints as a closed set of values: anything else is treated as absent.
 
@@ -61,8 +64,8 @@ def client_hints(platform: bytes | None, mobile: bytes | None, brands: bytes | N
     of it is kept.
     """
     p = _PLATFORMS.get(platform.strip().strip(b'"').lower(), "") if platform else ""
-    m = mobile.strip() if mobile else b""
-    return Hints(p, m.decode() if m in (b"?0", b"?1") else "", brands is not None and b"Headless" in brands)
+    m = _MOBILE.get(mobile.strip(), "") if mobile else ""
+    return Hints(p, m, brands is not None and b"Headless" in brands)
 
 
 # Token name → (pattern, ignore case), all found by one scan (collector.bots.Scanner).

@@ -237,14 +237,18 @@ def bundled_database(cache_dir: Path) -> Path:
     tmp = cache_dir / f".isp-{digest[:16]}.{os.getpid()}.tmp"
     h = hashlib.sha256()
     src = resources.files("collector").joinpath("data", BUNDLE_NAME)
-    with src.open("rb") as raw, lzma.open(raw) as xz, open(tmp, "wb") as out:
-        while chunk := xz.read(1 << 20):
-            h.update(chunk)
-            out.write(chunk)
-    if h.hexdigest() != digest:
+    try:
+        with src.open("rb") as raw, lzma.open(raw) as xz, open(tmp, "wb") as out:
+            while chunk := xz.read(1 << 20):
+                h.update(chunk)
+                out.write(chunk)
+        if h.hexdigest() != digest:
+            raise OSError(f"bundled ISP database {src} does not match its manifest (damaged install?)")
+        tmp.replace(target)
+    except BaseException:
+        # A full disk (or a kill) mid-write must not leave megabytes of partial copy behind.
         tmp.unlink(missing_ok=True)
-        raise OSError(f"bundled ISP database {src} does not match its manifest (damaged install?)")
-    tmp.replace(target)
+        raise
     for old in cache_dir.glob("isp-*.mmdb"):  # copies of earlier versions of the bundle
         if old != target:
             old.unlink(missing_ok=True)

@@ -12,8 +12,11 @@ destroyed, which bounds a salt's life to 48 hours.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import hashlib
+import logging
 import os
 import secrets
 import threading
@@ -23,6 +26,8 @@ from pathlib import Path
 from typing import Protocol
 
 SALT_BYTES = 32
+
+log = logging.getLogger("collector.salts")
 
 
 class SaltUnavailable(Exception):
@@ -61,6 +66,14 @@ class FileSaltStore:
         return self.directory / f"{day.isoformat()}.salt"
 
     def salt_for(self, day: dt.date) -> bytes:
+        # A full or read-only disk (or any other I/O error) is an outage of the store, answered
+        # 503 like a store that cannot be reached: never a 500, never a key from a private salt.
+        try:
+            return self._salt_for(day)
+        except OSError as exc:
+            raise SaltUnavailable(f"salt for {day.isoformat()}: {exc.strerror or exc.__class__.__name__}") from exc
+
+    def _salt_for(self, day: dt.date) -> bytes:
         path = self.path_for(day)
         try:
             data = path.read_bytes()
@@ -72,19 +85,20 @@ class FileSaltStore:
         tmp = self.directory / f".{day.isoformat()}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.write(fd, secrets.token_bytes(SALT_BYTES))
-            os.fsync(fd)
+            try:
+                if os.write(fd, secrets.token_bytes(SALT_BYTES)) != SALT_BYTES:
+                    raise OSError(errno.ENOSPC, "short write")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            with contextlib.suppress(FileExistsError):  # another worker created the day's salt first
+                os.link(tmp, path)  # atomic: the salt appears whole or not at all
         finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)  # atomic: fails if another worker created the day's salt first
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
+            # Also on failure: a full disk left one empty temp file per attempt.
+            tmp.unlink(missing_ok=True)
         data = path.read_bytes()
         if len(data) != SALT_BYTES:
-            raise OSError(f"salt file {path.name} is damaged")
+            raise OSError(errno.EIO, f"salt file {path.name} is damaged")
         return data
 
     def purge(self, today: dt.date) -> list[dt.date]:
@@ -148,6 +162,8 @@ class DayKeys:
         self._fetching: set[dt.date] = set()
         # Separate from _lock, which a blocking fetch holds for as long as the network takes.
         self._fetch_lock = threading.Lock()
+        #: Why today's salt could not be had at the last readiness check (no request data in it).
+        self.last_error: str | None = None
 
     def _fetch_in_background(self, day: dt.date) -> None:
         with self._fetch_lock:
@@ -180,8 +196,25 @@ class DayKeys:
                 # Keep at most today and yesterday in memory, like the store.
                 self._by_day = {d: s for d, s in self._by_day.items() if d >= day - dt.timedelta(days=1)}
                 self._by_day[day] = salt
-                self.store.purge(day)
+                try:
+                    self.store.purge(day)
+                except (OSError, SaltUnavailable) as exc:  # the key can be made; housekeeping retries the purge
+                    log.error("salt purge failed: %s", exc.__class__.__name__)
             return salt
+
+    def available(self) -> bool:
+        """Whether today's salt can be had (readiness): from memory, else from the store.
+
+        Blocking for a local store (call it from a thread); a network store is only
+        asked in the background, and the answer is "not yet" meanwhile.
+        """
+        try:
+            self._salt_of(utc_day(self.clock()), blocking=not self._remote)
+        except SaltUnavailable as exc:
+            self.last_error = str(exc)
+            return False
+        self.last_error = None
+        return True
 
     def rotate(self, now: float | None = None) -> None:
         """Load today's salt and destroy old ones (called at start and every few seconds).

@@ -48,6 +48,9 @@ class Settings(FromEnv):
     spool_segment_bytes: int = setting(16 * 1024 * 1024, "Seal the open spool segment once it reaches this size.")
     spool_batch_events: int = setting(2048, "Most events written by one group commit (one fsync).")
     ua_cache_size: int = setting(20000, "Parsed user-agent results kept in memory per worker.")
+    ua_cache_bytes: int = setting(
+        16 * 1024 * 1024, "Most memory the user-agent cache may hold per worker (keys cut to 512 characters first)."
+    )
     salt_store: str = setting(
         "file", "Where day salts live: `file` (data_dir/salts, one host) or `postgres` (shared by many hosts)."
     )
@@ -68,6 +71,18 @@ class Settings(FromEnv):
     port: int = setting(8000, "Port `collector serve` listens on.")
     workers: int = setting(1, "Worker processes for `collector serve`.")
     log_level: str = setting("info", "Log level: debug, info, warning, error.")
+    max_header_bytes: int = setting(
+        16384, "Largest request line + headers `collector serve` reads; a larger head gets 431 and is not read on."
+    )
+    header_timeout: float = setting(
+        10.0, "Seconds a client has to send a whole request head (from connecting or the previous response)."
+    )
+    body_timeout: float = setting(10.0, "Seconds a client has to send the request body once its head arrived.")
+    max_connections: int = setting(
+        1000,
+        "Open connections per worker (lowered to fit the descriptor limit); past it the longest-waiting client "
+        "connection is closed.",
+    )
 
     def validate(self) -> None:
         check_cidrs("ANALYTICS_TRUSTED_PROXIES", self.trusted_proxies)
@@ -81,6 +96,15 @@ class Settings(FromEnv):
             raise SettingsError("ANALYTICS_DNS_TIMEOUT_MS: must be between 10 and 5000")
         if self.datacenter_traffic not in ("suspicious", "drop", "keep"):
             raise SettingsError("ANALYTICS_DATACENTER_TRAFFIC: must be `suspicious`, `drop` or `keep`")
+        if self.ua_cache_bytes < 0:
+            raise SettingsError("ANALYTICS_UA_CACHE_BYTES: must not be negative")
+        if self.max_header_bytes < 1024:
+            raise SettingsError("ANALYTICS_MAX_HEADER_BYTES: must be at least 1024")
+        for name, seconds in (("HEADER_TIMEOUT", self.header_timeout), ("BODY_TIMEOUT", self.body_timeout)):
+            if not 0.1 <= seconds <= 3600:
+                raise SettingsError(f"ANALYTICS_{name}: must be between 0.1 and 3600 seconds")
+        if self.max_connections < 16:
+            raise SettingsError("ANALYTICS_MAX_CONNECTIONS: must be at least 16")
         if self.dns_cache_size < 0:
             raise SettingsError("ANALYTICS_DNS_CACHE_SIZE: must not be negative")
         if self.salt_store not in ("file", "postgres"):

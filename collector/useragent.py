@@ -5,18 +5,25 @@ browser and the OS only (its device domain is the costliest third of a parse,
 and a device *class* is decided better by :mod:`collector.devices`). Bots are
 recognised by :mod:`collector.bots` (two maintained lists in RE2 sets, curated
 automation and client markers, a guard against the lists' false positives)
-plus the junk rule below. A bounded LRU cache sits in front, so repeat UAs cost
-a dictionary lookup and a flood of unique UAs costs the cheap path only.
+plus the junk rule below. An LRU cache sits in front, so repeat UAs cost a
+dictionary lookup and a flood of unique UAs costs the cheap path only.
 
-Nothing here keeps the UA string: only the derived :class:`UAInfo` is cached,
-keyed by the string (and the two hints, reduced to a closed set) in process
-memory, and it is never written anywhere.
+The cache is keyed by the UA *cut to* ``MAX_UA_CHARS`` (the parser never looks
+further) and the two client hints (reduced to a closed set: they change the
+answer), and bounded by bytes as well as entries: a flood of unique UAs of any
+length holds at most ``max_bytes`` of keys and results, never the headers
+themselves. (functools' ``lru_cache`` bounds entries only, and cachetools'
+``getsizeof`` sees values but not keys, which are what varies here.)
+
+Nothing here keeps the UA string beyond that cut key in process memory: it
+is never written anywhere.
 """
 
 from __future__ import annotations
 
+import sys
+from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
 
 from ua_parser import Domain, Parser, load_builtins
 from ua_parser.regex import Resolver as RustResolver
@@ -28,6 +35,8 @@ from collector.devices import NO_HINTS, Hints
 # Parsing a pathological multi-kilobyte UA is wasted work: no real browser sends one.
 MAX_UA_CHARS = 512
 UNKNOWN = "Unknown"
+#: Per cache entry beyond its key and result objects: the dict slot and the order link (measured ~70 bytes).
+ENTRY_OVERHEAD = 128
 
 _BROWSER_NAMES = {
     "Chrome Mobile": "Chrome",
@@ -102,8 +111,29 @@ class UAInfo:
     bot_kind: str = ""  # one of collector.bots.BOT_KINDS when bot
 
 
+def _entry_bytes(key: tuple[str, Hints], info: UAInfo) -> int:
+    # The hints' strings are shared constants (collector.devices): only the tuples count.
+    strings = (info.browser, info.browser_version, info.os, info.os_version, info.device)
+    return (
+        sys.getsizeof(key)
+        + sys.getsizeof(key[0])
+        + sys.getsizeof(key[1])
+        + sys.getsizeof(info)
+        + sum(map(sys.getsizeof, strings))
+        + ENTRY_OVERHEAD
+    )
+
+
+@dataclass(slots=True)
+class CacheInfo:
+    entries: int
+    bytes: int
+    hits: int
+    misses: int
+
+
 class UAParser:
-    def __init__(self, cache_size: int = 20000, allow_headless: bool = False) -> None:
+    def __init__(self, cache_size: int = 20000, allow_headless: bool = False, cache_bytes: int = 16 << 20) -> None:
         self._scanner = Scanner()
         self.bots = BotDetector(self._scanner, allow_headless)
         devices.register(self._scanner)
@@ -113,17 +143,38 @@ class UAParser:
         # The Rust resolver without ua-parser's own cache: ours sits in front already.
         self._parser = Parser(RustResolver(load_builtins()))
         self._allow_headless = allow_headless
-        self._cached = lru_cache(maxsize=cache_size)(self._parse_uncached)
+        # Used from the event loop only (one thread), so no lock.
+        self._cache: OrderedDict[tuple[str, Hints], tuple[UAInfo, int]] = OrderedDict()
+        self._max_entries = cache_size
+        self._max_bytes = cache_bytes
+        self._bytes = self._hits = self._misses = 0
         # ua-parser compiles its matchers on first use (~0.25 s): pay that at
         # startup, not on a visitor's request.
         self._parse_uncached("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", NO_HINTS)
 
     def parse(self, ua: str, hints: Hints = NO_HINTS) -> UAInfo:
-        # Cut before the cache, so a long UA neither costs a long key nor a second entry.
-        return self._cached(ua[:MAX_UA_CHARS], hints)
+        # Cut before the lookup: the key, and what the cache keeps, never exceed MAX_UA_CHARS.
+        key = (ua[:MAX_UA_CHARS], hints)
+        cache = self._cache
+        hit = cache.get(key)
+        if hit is not None:
+            cache.move_to_end(key)
+            self._hits += 1
+            return hit[0]
+        self._misses += 1
+        info = self._parse_uncached(*key)
+        size = _entry_bytes(key, info)
+        if size > self._max_bytes or self._max_entries <= 0:
+            return info
+        cache[key] = (info, size)
+        self._bytes += size
+        while self._bytes > self._max_bytes or len(cache) > self._max_entries:
+            _, (_, old) = cache.popitem(last=False)
+            self._bytes -= old
+        return info
 
-    def cache_info(self) -> object:
-        return self._cached.cache_info()
+    def cache_info(self) -> CacheInfo:
+        return CacheInfo(len(self._cache), self._bytes, self._hits, self._misses)
 
     def _parse_uncached(self, ua: str, hints: Hints) -> UAInfo:
         if self._allow_headless:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from netaddr import IPSet
 
 from collector.isp import IspDatabase, UnsupportedDatabase, bundled_database, bundled_manifest
 from collector.ispbuild import build
-from tests.conftest import CHROME_UA, running_collector, sealed_records
+from tests.conftest import CHROME_UA, ROOT, free_port, running_collector, sealed_records, small_tmpfs
 
 # The acceptance answers of issue 3, from the database shipped in the package.
 ACCEPTANCE = {
@@ -213,3 +215,19 @@ def test_end_to_end_replaced_database_without_restart(tmp_path: Path) -> None:
             seen = str(records[-1]["isp"]) if records else seen
         assert seen == "Google"
         assert server.proc.poll() is None
+
+
+def test_a_failed_start_on_a_full_disk_leaves_no_partial_copy(tmp_path: Path) -> None:
+    # Issue 13, item 7: a start on a full disk left cache/.isp-*.tmp behind (8 MB of a partial copy).
+    with small_tmpfs(tmp_path / "disk", "4m") as disk:
+        with pytest.raises(OSError):
+            bundled_database(disk / "cache")
+        assert list((disk / "cache").iterdir()) == []
+        # The same through a real start: the collector exits, and nothing is left in the cache.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
+        env["ANALYTICS_DATA_DIR"] = str(disk / "data")
+        cmd = [sys.executable, "-m", "collector", "serve", "--port", str(free_port())]
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode != 0, proc.stdout + proc.stderr
+        assert "No space left on device" in proc.stderr
+        assert list((disk / "data" / "cache").iterdir()) == []

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import gc
+import tracemalloc
+
 import pytest
 
 from collector.devices import NO_HINTS, client_hints
@@ -204,12 +207,46 @@ def test_cache_is_bounded_and_keyed_by_the_hints() -> None:
     ua = UAS["chrome-win"][0]
     for i in range(50):
         parser.parse(ua.replace("131.0.0.0", f"131.0.{i}.0"))
-    assert parser.cache_info().currsize == 10  # type: ignore[attr-defined]
+    assert parser.cache_info().entries == 10
     parser.parse(ua.replace("131.0.0.0", "131.0.49.0"))
-    assert parser.cache_info().hits == 1  # type: ignore[attr-defined]
+    assert parser.cache_info().hits == 1
+    parser.parse(ua.replace("131.0.0.0", "131.0.0.0"))  # the least recently used went first
+    assert parser.cache_info().hits == 1
     # The same string with other hints is another entry: the hints change the answer.
     parser.parse(ua.replace("131.0.0.0", "131.0.49.0"), client_hints(b'"Windows"', b"?0"))
-    assert parser.cache_info().hits == 1  # type: ignore[attr-defined]
+    assert parser.cache_info().hits == 1
+    parser.parse(ua.replace("131.0.0.0", "131.0.49.0"), client_hints(b'"Windows"', b"?0"))
+    assert parser.cache_info().hits == 2
+
+
+def test_cache_key_is_the_cut_string() -> None:
+    # Issue 13: the cache was keyed by the whole header, so every unique 1 MB UA stayed in memory.
+    parser = UAParser()
+    base = UAS["chrome-win"][0] + " x" * 400
+    for i in range(20):
+        info = parser.parse(base + f" {i:04d}" * 100_000)  # ~0.5 MB each, alike in the first 512 characters
+        assert info.browser == "Chrome"
+    stats = parser.cache_info()
+    assert (stats.entries, stats.misses, stats.hits) == (1, 1, 19)
+    assert stats.bytes < 2048
+
+
+def test_cache_is_bounded_by_bytes() -> None:
+    budget = 256 * 1024
+    parser = UAParser(cache_size=1_000_000, cache_bytes=budget)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(3000):  # unique within the cut: every one is a new entry
+            parser.parse(f"Mozilla/5.0 ({i}) " + "\u20ac" * 2000, client_hints(b'"Android"', b"?1"))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    stats = parser.cache_info()
+    assert stats.bytes <= budget and stats.entries < 3000
+    # What the process really holds, measured, stays within the budget (plus a little slack).
+    assert held < budget * 1.25, f"{held} bytes held for a {budget}-byte budget"
 
 
 def test_oversized_ua_is_cut_before_parsing(parser: UAParser) -> None:

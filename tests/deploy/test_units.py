@@ -34,3 +34,18 @@ def test_unit_verifies(tmp_path: Path, unit: Path) -> None:
     result = subprocess.run(["systemd-analyze", "verify", str(tmp_path / unit.name)], capture_output=True, text=True)
     problems = [ln for ln in (result.stdout + result.stderr).splitlines() if unit.stem in ln or "Unknown" in ln]
     assert result.returncode == 0 and not problems, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("unit", [u for u in UNITS if u.suffix == ".service"], ids=lambda u: u.name)
+def test_services_raise_the_descriptor_limit(unit: Path) -> None:
+    # systemd's default soft limit (1024) let 1,200 slow sockets starve a collector (issue 13, item 6).
+    from collector.httpserver import descriptor_headroom
+    from collector.settings import Settings
+
+    values = [ln.split("=", 1)[1].strip() for ln in unit.read_text().splitlines() if ln.startswith("LimitNOFILE=")]
+    assert len(values) == 1, f"{unit.name}: no LimitNOFILE="
+    soft = int(values[0].split(":")[0])
+    if unit.name == "onecloud-collector.service":
+        # Room for every worker's connection ceiling, so the ceiling is never lowered to fit.
+        assert soft - descriptor_headroom(soft) >= Settings().max_connections
+    assert soft >= 4096
