@@ -61,6 +61,8 @@ class Pipeline:
         self.hosting = hosting_asns() if settings.datacenter_traffic != "keep" else frozenset()
         # Normalised allowlist: "www.x" and "x" name the same site.
         self.sites = {s.strip().lower().removeprefix("www."): s.strip().lower() for s in settings.sites}
+        # The domain as the beacon sends it, mostly exactly a listed one: one lookup, no splitting.
+        self._exact_sites = {k: v for bare, v in self.sites.items() for k in (bare, "www." + bare)}
         # Pages and referrers repeat far more than they vary: cache their parse per
         # worker (memory only, bounded; like the UA cache, never written anywhere).
         self._page = lru_cache(maxsize=20000)(self._page_uncached)
@@ -82,6 +84,9 @@ class Pipeline:
         return (f"{parts.scheme}:{host}", scrub_path(path), utm)
 
     def site_for(self, domain: str) -> str | None:
+        site = self._exact_sites.get(domain)
+        if site is not None:
+            return site
         # Plausible allows "a.com,b.com" (roll-up): the first allowed domain wins.
         for candidate in domain.split(","):
             site = self.sites.get(candidate.strip().removeprefix("www."))
