@@ -52,34 +52,40 @@ class Scanner:
     """
 
     def __init__(self) -> None:
-        self._groups: dict[str, tuple[re2.Set, list[str], tuple[str, ...]]] = {}
+        self._groups: dict[str, tuple[re2.Set, list[str]]] = {}
+        self._lazy: set[str] = set()
 
     def add(
-        self, name: str, pattern: str, ignore_case: bool = False, group: str = "tokens", when: tuple[str, ...] = ()
+        self, name: str, pattern: str, ignore_case: bool = False, group: str = "tokens", lazy: bool = False
     ) -> None:
-        """Add a pattern; a group with ``when`` is scanned only if the UA contains one of those strings."""
+        """Add a pattern; a ``lazy`` group is left out of :meth:`scan` and asked by :meth:`matches` only."""
         if group not in self._groups:
             options = re2.Options()
             options.max_mem = 64 << 20
-            self._groups[group] = (re2.Set.SearchSet(options), [], when)
-        rset, names, _ = self._groups[group]
+            self._groups[group] = (re2.Set.SearchSet(options), [])
+        if lazy:
+            self._lazy.add(group)
+        rset, names = self._groups[group]
         if _LOOKAROUND.search(pattern):
             pattern = _strip_lookarounds(pattern)
         rset.Add(f"(?i:{pattern})" if ignore_case else pattern)
         names.append(name)
 
     def compile(self) -> None:
-        for rset, _, _ in self._groups.values():
+        for rset, _ in self._groups.values():
             rset.Compile()
-        self._sets = tuple(self._groups.values())
+        self._sets = tuple(v for k, v in self._groups.items() if k not in self._lazy)
 
     def scan(self, ua: str) -> frozenset[str]:
         text = ua.encode()  # once, not once per set as re2.Set.Match would
         found: list[str] = []
-        for rset, names, when in self._sets:
-            if not when or any(w in ua for w in when):
-                found += [names[i] for i in rset._set.Match(text)]
+        for rset, names in self._sets:
+            found += [names[i] for i in rset._set.Match(text)]
         return frozenset(found)
+
+    def matches(self, ua: str, group: str) -> bool:
+        """Whether any pattern of ``group`` matches: for a costly group only some UAs need."""
+        return bool(self._groups[group][0]._set.Match(ua.encode()))
 
 
 # A real browser engine or browser product with a version number.

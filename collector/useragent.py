@@ -21,6 +21,7 @@ is never written anywhere.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -141,6 +142,7 @@ class UAParser:
         for name, pattern in _BROWSER_TOKENS:
             self._scanner.add(f"browser:{name}", pattern)
         self._scanner.compile()
+        self._listed_tablet = functools.partial(self._scanner.matches, group=devices.TABLET_LIST)
         # ua-parser's Rust extractors, called directly: its Parser/Resolver wrappers build
         # three result objects and test Domain flags per call (~5 µs of a ~25 µs parse),
         # and the device extractor (thousands of regexes) is never needed. No ua-parser
@@ -216,7 +218,7 @@ class UAParser:
             browser_version=(agent.major or "") if agent else "",
             os=os_name,
             os_version=os_version,
-            device=devices.device_class(ua, found, os_name, hints),
+            device=devices.device_class(ua, found, os_name, hints, self._listed_tablet),
             bot=kind is not None,
             bot_kind=kind or "",
         )
