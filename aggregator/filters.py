@@ -169,9 +169,17 @@ class Compiler:
         return joiner.join(f"({self.expr(c)})" for c in e.children)
 
     def leaf(self, f: Filter) -> str:
-        expr = f"CAST({DIMENSIONS[f.dimension].sql} AS VARCHAR)"
+        dim = DIMENSIONS[f.dimension]
+        expr = f"CAST({dim.sql} AS VARCHAR)"
         positive = NEGATED.get(f.op, f.op)
-        if positive == "is":
+        if positive == "is" and f.case_sensitive and dim.column is not None:
+            # The column itself against the values: DuckDB pushes this into the Parquet scan.
+            named = [v for v in f.values if v != dim.missing]
+            parts = [f"{dim.column} IN ({', '.join(self._param(v) for v in named)})"] if named else []
+            if len(named) < len(f.values):
+                parts.append(f"{dim.column} IS NULL")
+            cond = " OR ".join(parts)
+        elif positive == "is":
             if f.case_sensitive:
                 cond = f"list_contains(CAST({self._param(list(f.values))} AS VARCHAR[]), {expr})"
             else:
@@ -187,7 +195,8 @@ class Compiler:
             flags = "" if f.case_sensitive else ", 'i'"
             ors = [f"regexp_matches({expr}, CAST({self._param(v)} AS VARCHAR){flags})" for v in f.values]
             cond = " OR ".join(ors)
-        return f"NOT ({cond})" if f.op in NEGATED else f"({cond})"
+        # A NULL column compares as NULL: the negated forms must still hold for it ("(none)" is not X).
+        return f"NOT coalesce({cond}, false)" if f.op in NEGATED else f"({cond})"
 
 
 # --- neighbours ------------------------------------------------------------------------------------------

@@ -177,9 +177,64 @@ SELECT coalesce(a.day, s.day) AS day, coalesce(a.dimension, s.dimension) AS dime
 FROM a FULL OUTER JOIN s ON a.day = s.day AND a.dimension = s.dimension AND a.value = s.value"""
 
 
-def _scroll_ctes(visit_cols: list[Column], event_cols: list[Column], params: dict[str, Any], rows: str) -> str:
+#: Metrics whose components an event column gets without knowing the events' visits (no visit id needed).
+LIGHT_METRICS = frozenset({"visitors", "pageviews", "events", "time_on_page", "scroll_depth"})
+
+
+def event_day_rows_sql(columns: list[Column], params: dict[str, Any], *, rows: str, light: bool) -> str:
+    """Day rows of event columns only (no totals), from ``rows`` (events, with their visits unless ``light``).
+
+    ``light``: only the components of :data:`LIGHT_METRICS` are computed (the
+    others are NULL) — so ``rows`` may be the raw events themselves, with no
+    visit joined to them, and distinct visitors are counted per (day, value)
+    directly (far fewer groups than one per visitor and value).
+    """
+    parts = []
+    for i, c in enumerate(columns):
+        params[f"xd{i}"] = c.name
+        expr = f"CAST({c.sql} AS VARCHAR)"
+        if light:
+            parts.append(
+                f"""SELECT day, CAST($xd{i} AS VARCHAR) AS dimension, {expr} AS value,
+    count(DISTINCT day_key) FILTER (WHERE name <> 'engagement') AS visitors, NULL::BIGINT AS visits,
+    count(*) FILTER (WHERE name = 'pageview') AS pageviews, count(*) FILTER (WHERE name <> 'engagement') AS events,
+    NULL::BIGINT AS bounces, NULL::BIGINT AS duration_sum,
+    sum(least(engaged_ms, {MAX_ENGAGED_MS})) FILTER (WHERE name = 'engagement') AS engaged_sum,
+    count(DISTINCT day_key) FILTER (WHERE name = 'engagement' AND engaged_ms IS NOT NULL) AS engaged_n
+  FROM {rows} GROUP BY day, {expr}"""
+            )
+        else:
+            parts.append(
+                f"""SELECT day, CAST($xd{i} AS VARCHAR) AS dimension, value,
+    count(*) FILTER (WHERE visits > 0) AS visitors, sum(visits) AS visits, sum(pageviews) AS pageviews,
+    sum(events) AS events, sum(bounces) AS bounces, sum(duration_sum) AS duration_sum,
+    sum(engaged_sum) AS engaged_sum, count(*) FILTER (WHERE has_eng) AS engaged_n
+  FROM (
+    SELECT day, value, day_key, count(*) FILTER (WHERE n_ev > 0) AS visits, sum(n_pv) AS pageviews,
+      sum(n_ev) AS events, count(*) FILTER (WHERE n_ev > 0 AND b) AS bounces,
+      sum(dur) FILTER (WHERE n_ev > 0) AS duration_sum, sum(eng) AS engaged_sum, bool_or(eng IS NOT NULL) AS has_eng
+    FROM (
+      SELECT day, {expr} AS value, day_key, vno, count(*) FILTER (WHERE name = 'pageview') AS n_pv,
+        count(*) FILTER (WHERE name <> 'engagement') AS n_ev,
+        sum(least(engaged_ms, {MAX_ENGAGED_MS})) FILTER (WHERE name = 'engagement') AS eng,
+        bool_or(is_bounce) AS b, max(v_dur) AS dur
+      FROM {rows} GROUP BY day, day_key, vno, {expr}
+    ) GROUP BY day, value, day_key
+  ) GROUP BY day, value"""
+            )
+    return f"""WITH a AS (
+  {" UNION ALL ".join(parts)}
+),{_scroll_ctes([], columns, params, rows, visit_scroll=False)}
+SELECT coalesce(a.day, s.day) AS day, coalesce(a.dimension, s.dimension) AS dimension,
+       coalesce(a.value, s.value) AS value,
+       {", ".join(f"a.{c}" for c in COMPONENT_NAMES if not c.startswith("scroll_"))}, s.scroll_sum, s.scroll_n
+FROM a FULL OUTER JOIN s ON a.day = s.day AND a.dimension = s.dimension AND a.value = s.value"""
+
+
+def _scroll_ctes(
+    visit_cols: list[Column], event_cols: list[Column], params: dict[str, Any], rows: str, *, visit_scroll: bool = True
+) -> str:
     """Deepest scroll per (value, day key, page), summed per value: mean over (visitor, page)."""
-    names = _names([TOTAL, *visit_cols], params, "sdims")
     scrolled = "name = 'engagement' AND scroll_depth IS NOT NULL"
     vexprs = [f"CAST({c.sql} AS VARCHAR)" for c in visit_cols]
     inner_sel = "".join(f", {e} AS s{i}" for i, e in enumerate(vexprs))
@@ -192,6 +247,13 @@ def _scroll_ctes(visit_cols: list[Column], event_cols: list[Column], params: dic
   UNION ALL SELECT day, CAST($sed{i} AS VARCHAR), {expr}, day_key, path, max(scroll_depth)
   FROM {rows} WHERE {scrolled} GROUP BY day, day_key, path, {expr}"""
     svalues = "[''" + "".join(f", s{i}" for i in range(len(vexprs))) + "]"
+    if not visit_scroll:  # event columns only
+        return f"""
+sp(day, dimension, value, day_key, path, m) AS (
+  SELECT NULL::DATE, NULL::VARCHAR, NULL::VARCHAR, NULL::UBIGINT, NULL::VARCHAR, NULL::BIGINT WHERE false{event_s}
+),
+s AS (SELECT day, dimension, value, sum(m) AS scroll_sum, count(*) AS scroll_n FROM sp GROUP BY ALL)"""
+    names = _names([TOTAL, *visit_cols], params, "sdims")
     return f"""
 sv AS (
   SELECT day, day_key, vno, path{inner_sel}, max(scroll_depth) AS m

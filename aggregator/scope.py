@@ -30,17 +30,31 @@ from duckdb import DuckDBPyConnection as Connection
 
 from aggregator.daycache import MissingDay, RollupStore, SumRow
 from aggregator.dimensions import DIMENSIONS, ROLLUP_DIMENSIONS, ROLLUP_PAIRS
-from aggregator.filters import Compiler, Expr, is_visit_level
+from aggregator.filters import Compiler, Expr, is_visit_level, leaves
 from aggregator.kanon import Agg, Key
 from aggregator.lake import Lake, sql_path
 from aggregator.metrics import Components
 from aggregator.periods import bucket
-from aggregator.querybuild import TOTAL, Column, column, day_rows_sql, joined_rows_sql, sums_sql
+from aggregator.querybuild import (
+    LIGHT_METRICS,
+    TOTAL,
+    Column,
+    column,
+    day_rows_sql,
+    event_day_rows_sql,
+    joined_rows_sql,
+    sums_sql,
+)
 from aggregator.rollup import current_rollup, current_visits, rollup_format
 from aggregator.sessions import visits_sql
 
 Mode = Literal["rollup", "visits", "rows"]
 TIME_BY_DAY = ("time:day", "time:week", "time:month")
+#: Visit dimensions taken from the visit's entry or exit event (not the events' own columns).
+VISIT_DERIVED = frozenset(
+    {"visit:entry_page", "visit:exit_page", "visit:source", "visit:referrer", "visit:channel"}
+    | {f"visit:utm_{u}" for u in ("source", "medium", "campaign", "content", "term")}
+)
 PAIRS = {v: k for k, v in ROLLUP_PAIRS.items()}
 
 
@@ -177,7 +191,8 @@ class Scope:
         self.purged_days = [d for d in days if not d.files and d.rollup is not None]
         self.visit_level = is_visit_level_all(filters) and ts is None
         self._need: dict[Mode, dict[str, Ask]] = {"rollup": {}, "visits": {}, "rows": {}}
-        self._scroll = False
+        self._scroll = False  # some rows-table request asks for scroll depth
+        self._light = True  # every rows-table request asks only for metrics that need no visit ids
         self._sums: dict[Mode, Sums] = {}
         self._views: dict[str, str] = {}
         self._tables: dict[str, str] = {}
@@ -192,13 +207,23 @@ class Scope:
             return "visits"
         return "rows"
 
-    def need(self, a: Ask, scroll: bool) -> Mode:
+    def need(self, a: Ask, metrics: tuple[str, ...]) -> Mode:
+        """Register a column this page asks of the scope (before any is computed); returns its table."""
+        scroll = "scroll_depth" in metrics
         mode = self.mode(a, scroll)
         self._need[mode][a.column.name] = a
-        self._need[mode].setdefault("", ask((), self.start))
-        if mode == "rows" and scroll:
-            self._scroll = True
+        if mode != "rows" or not self._event_only():
+            self._need[mode].setdefault("", ask((), self.start))
+        if mode == "rows":
+            self._scroll |= scroll
+            self._light &= set(metrics) <= LIGHT_METRICS
         return mode
+
+    def _event_only(self) -> bool:
+        """Whether the rows table answers event columns only (visit-level filters: visits answer the rest)."""
+        return self.visit_level and all(
+            a.dimensions and all(DIMENSIONS[d].per_event for d in a.dimensions) for a in self._need["rows"].values()
+        )
 
     # --- sums --------------------------------------------------------------------------------------------
 
@@ -302,6 +327,9 @@ class Scope:
                 where = Compiler(params).all(self.filters)
                 visits = f"(SELECT * FROM {self.visits()} WHERE {where})"
                 sql = day_rows_sql(cols, params, visits=visits, rows=None, scroll=False)
+            elif self._event_only():
+                rows = self.event_rows(light=self._light)
+                sql = event_day_rows_sql(cols, params, rows=rows, light=self._light)
             else:
                 rows = self.rows()
                 sql = day_rows_sql(cols, params, visits=self.rows_visits(), rows=rows, scroll=self._scroll)
@@ -361,12 +389,44 @@ class Scope:
     def rows(self) -> str:
         """The matching events with their visits, materialized once."""
         if "rows" not in self._tables:
-            params: dict[str, object] = {}
-            name = self.page.name("r")
-            cond = self.condition(params)
-            self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {self.joined()} WHERE {cond}", params)
-            self._tables["rows"] = name
+            self._tables["rows"] = self._matching(self._joined_matching_visits())
         return self._tables["rows"]
+
+    def event_rows(self, *, light: bool) -> str:
+        """The matching events, for event columns under visit-level filters.
+
+        With ``light`` metrics and filters on the events' own columns only (browser, OS, device, ISP), the raw
+        events hold everything: no visit is joined to them.
+        """
+        if "event_rows" not in self._tables:
+            own = not any(leaf.dimension in VISIT_DERIVED for f in self.filters for leaf in leaves(f))
+            base = self.events() if light and own else self._joined_matching_visits()
+            # Only what event columns and their metrics read: a narrow table is several times faster to build.
+            cols = "day, day_key, ts, name, path, engaged_ms, scroll_depth" + (
+                "" if light else ", vno, is_bounce, v_dur"
+            )
+            self._tables["event_rows"] = self._matching(base, cols)
+        return self._tables["event_rows"]
+
+    def _matching(self, base: str, columns: str = "*") -> str:
+        params: dict[str, object] = {}
+        name = self.page.name("r")
+        cond = self.condition(params)
+        self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT {columns} FROM {base} WHERE {cond}", params)
+        return name
+
+    def _joined_matching_visits(self) -> str:
+        """Events joined to their visits, the visits narrowed first by the filters that are about visits."""
+        if self.ts is not None or not self.filters:
+            return self.joined()
+        params: dict[str, object] = {}
+        about_visits = tuple(f for f in self.filters if is_visit_level(f))
+        if not about_visits:
+            return self.joined()
+        where = Compiler(params, prefix="jv").all(about_visits)
+        visits = self.page.name("vm")
+        self.page.cur.execute(f"CREATE TEMP TABLE {visits} AS SELECT * FROM {self.visits()} WHERE {where}", params)
+        return joined_rows_sql(self.events(), visits)
 
     def rows_visits(self) -> str:
         """The per-visit table of the matching events only (what the matching visits contribute)."""

@@ -167,6 +167,14 @@ def register(scanner: Scanner) -> None:
         scanner.add("listed_tablet", pattern, ignore_case=True, group=TABLET_LIST, lazy=True)
 
 
+#: Every OS name these rules can give (the closed vocabulary, collector.uavocab, takes them in).
+OS_NAMES = frozenset(
+    {"Fire OS", "HarmonyOS", "Wear OS", "iPadOS", "iOS", "macOS", "Chrome OS", "Linux"}
+    | set(_PLATFORMS.values())
+    | {name for name, _ in OS_TOKENS}
+)
+
+
 def os_family(ua: str, found: frozenset[str], family: str, version: str, hints: Hints) -> tuple[str, str]:
     """Refine ua-parser's OS family (already renamed to ours) and major version."""
     if family in ("Android", "Linux", "Unknown"):

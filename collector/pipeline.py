@@ -18,6 +18,7 @@ from collector.payload import Payload
 from collector.referrer import Referrer, channel_of, parse_referrer, source_of
 from collector.salts import DayKeys
 from collector.schema import MAX_TEXT, Event
+from collector.scrub import normalise, scrub_value
 from collector.settings import Settings
 from collector.useragent import UAInfo, UAParser
 
@@ -57,7 +58,10 @@ class Pipeline:
         self.ua = ua
         self.isp = isp
         self.keys = keys
-        self.custom_events = frozenset(settings.custom_events)
+        # Allowlisted custom event names, normalised like the names that arrive (so
+        # "ｓｉｇｎｕｐ" and "sign%75p" are "signup"), each mapped to what is stored:
+        # the name scrubbed like any visitor string.
+        self.custom_events = {normalise(n).strip(): scrub_value(n) for n in settings.custom_events}
         self.hosting = hosting_asns() if settings.datacenter_traffic != "keep" else frozenset()
         # Normalised allowlist: "www.x" and "x" name the same site.
         self.sites = {s.strip().lower().removeprefix("www."): s.strip().lower() for s in settings.sites}
@@ -122,7 +126,9 @@ class Pipeline:
         site = self.site_for(p.domain)
         if site is None:
             raise Dropped("unknown_site")
-        if p.name not in BUILTIN_EVENTS and p.name not in self.custom_events:
+        # p.name is normalised already (collector.payload).
+        name = p.name if p.name in BUILTIN_EVENTS else self.custom_events.get(p.name)
+        if not name:
             raise Dropped("unknown_event")
         page = self._page(p.url, p.hash_mode)
         if page is None:
@@ -142,7 +148,7 @@ class Pipeline:
         return Event(
             site=site,
             ts=hit.ts,
-            name=p.name[:MAX_TEXT],
+            name=name[:MAX_TEXT],
             path=path,
             referrer_source=source_of(ref, utm) if (ref.source or utm.source) else None,
             referrer_host=ref.host,

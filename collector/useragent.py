@@ -33,6 +33,7 @@ from ua_parser import load_builtins
 from collector import devices
 from collector.bots import BotDetector, Scanner
 from collector.devices import NO_HINTS, Hints
+from collector.uavocab import closed_vocabulary
 
 # Parsing a pathological multi-kilobyte UA is wasted work: no real browser sends one.
 MAX_UA_CHARS = 512
@@ -213,7 +214,7 @@ class UAParser:
         ):
             # Neither a browser, nor a system, nor a device we know: "123", "default_user_agent".
             kind = "junk"
-        return UAInfo(
+        info = UAInfo(
             browser=browser,
             browser_version=(agent.major or "") if agent else "",
             os=os_name,
@@ -222,9 +223,14 @@ class UAParser:
             bot=kind is not None,
             bot_kind=kind or "",
         )
+        # Closed vocabularies only (collector.uavocab): a UA is visitor-chosen text.
+        return closed_vocabulary(info)
 
 
 _BROWSER_TOKEN_NAMES = tuple(f"browser:{name}" for name, _ in _BROWSER_TOKENS)
+#: Names beyond ua-parser's families that the classification can give (for collector.uavocab).
+DISPLAY_BROWSERS = frozenset(_BROWSER_NAMES.values()) | {name for name, _ in _BROWSER_TOKENS}
+DISPLAY_OSES = frozenset(_OS_NAMES.values()) | devices.OS_NAMES | {"Linux"}
 
 
 def _browser_token(found: frozenset[str]) -> str | None:

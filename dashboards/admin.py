@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -9,9 +11,13 @@ from starlette.responses import RedirectResponse, Response
 from dashboards.auth import Identity
 from dashboards.services import services
 from dashboards.users import ROLES, UserError, generate_password
-from dashboards.web import page, render
+from dashboards.web import error, page, render
 
 AUDIT_PAGE = 100
+# Pages of the audit log an address can ask for: a plain decimal, at most this (SQLite's OFFSET is 64-bit;
+# 10 million pages are a billion entries, beyond any log this writes).
+MAX_AUDIT_PAGE = 10_000_000
+_PAGE = re.compile(r"[0-9]{1,8}")
 
 
 @page(admin=True)
@@ -127,10 +133,10 @@ async def keys_revoke(request: Request, identity: Identity) -> Response:
 @page(admin=True)
 async def audit_page(request: Request, identity: Identity) -> Response:
     svc = services(request)
-    try:
-        page_no = max(0, int(request.query_params.get("page", "0")))
-    except ValueError:
-        page_no = 0
+    raw_page = request.query_params.get("page") or "0"
+    if not _PAGE.fullmatch(raw_page) or int(raw_page) > MAX_AUDIT_PAGE:
+        return error(request, 400, f"The page number must be a whole number from 0 to {MAX_AUDIT_PAGE}.", identity)
+    page_no = int(raw_page)
     actor = request.query_params.get("actor") or None
     action = request.query_params.get("action") or None
     svc.audit.write(identity.user.name, "view", report="admin/audit")

@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from dashboards import admin, login, sitepages, statsapi
+from dashboards.bodycap import BodyCap
 from dashboards.headers import SecurityHeaders
 from dashboards.services import Services
 from dashboards.settings import Settings
@@ -58,4 +59,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/api/v2/query", statsapi.query, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], lifespan=lifespan)
+    # The body cap inside the headers middleware, so that its 413 carries the security headers too.
+    middleware = [Middleware(SecurityHeaders), Middleware(BodyCap)]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

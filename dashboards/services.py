@@ -16,7 +16,7 @@ from dashboards.audit import AuditLog
 from dashboards.auth import Authenticator
 from dashboards.ratelimit import LoginLimiter
 from dashboards.reports import Reports
-from dashboards.sessions import Sessions
+from dashboards.sessions import KnownDevices, Sessions
 from dashboards.settings import Settings
 from dashboards.store import Store
 from dashboards.users import Users
@@ -46,6 +46,7 @@ class Services:
     store: Store
     users: Users
     sessions: Sessions
+    devices: KnownDevices
     keys: ApiKeys
     audit: AuditLog
     limiter: LoginLimiter
@@ -60,11 +61,15 @@ class Services:
         users = Users(store)
         sessions = Sessions(store, secret, settings.dashboards_session_hours * 3600)
         auth = Authenticator(sessions, users, secret, settings.auth_proxy_header, settings.trusted_proxies)
-        limiter = LoginLimiter(settings.dashboards_login_limit_account, settings.dashboards_login_limit_address)
-        reports = Reports(settings.data_dir, os.environ if environ is None else environ)
-        return cls(
-            settings, store, users, sessions, ApiKeys(store), AuditLog(store), limiter, auth, reports, make_templates()
+        limiter = LoginLimiter(
+            settings.dashboards_login_limit_account,
+            settings.dashboards_login_limit_address,
+            settings.dashboards_login_hash_slots,
         )
+        reports = Reports(settings.data_dir, os.environ if environ is None else environ)
+        devices = KnownDevices(secret)
+        keys, audit = ApiKeys(store), AuditLog(store)
+        return cls(settings, store, users, sessions, devices, keys, audit, limiter, auth, reports, make_templates())
 
 
 def services(conn: HTTPConnection) -> Services:

@@ -12,12 +12,14 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, TimestampSigner
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
 from dashboards.store import Store, now
 from dashboards.users import User
 
 COOKIE = "oc_session"
+DEVICE_COOKIE = "oc_device"
+DEVICE_DAYS = 90
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +77,33 @@ class Sessions:
         if session_id is not None:
             with self._store.connect() as con:
                 con.execute("DELETE FROM sessions WHERE id_hash = ?", (_hash(session_id),))
+
+
+class KnownDevices:
+    """A signed "known device" cookie: this browser has logged in to this account before.
+
+    Issued at each successful login (a fresh random id each time), bound to the
+    account name, valid ``DEVICE_DAYS``. It is not a credential — the password
+    is still checked — it only decides whose failed-login count an attempt
+    joins (:mod:`dashboards.ratelimit`): one only this browser can fill. Nothing
+    about it is stored; the random id is a counter key in memory at most.
+    """
+
+    def __init__(self, secret: bytes) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt="dashboards.known-device")
+        self.lifetime = DEVICE_DAYS * 86400
+
+    def issue(self, account: str) -> str:
+        return self._serializer.dumps({"a": account.lower(), "d": secrets.token_urlsafe(16)})
+
+    def device(self, cookie: str | None, account: str) -> str | None:
+        """This browser's id if the cookie is ours, unexpired and for this account name; else None."""
+        if not cookie or len(cookie) > 512:
+            return None
+        try:
+            data = self._serializer.loads(cookie, max_age=self.lifetime)
+        except (BadSignature, UnicodeDecodeError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("a") != account.lower() or not isinstance(data.get("d"), str):
+            return None
+        return str(data["d"])

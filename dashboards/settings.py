@@ -11,10 +11,18 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from collector.config import FromEnv, SettingsError, check_cidrs, setting
 
 __all__ = ["Settings", "SettingsError"]
+
+# 1/0 as before (and the boolean spellings the settings loader accepts), plus the new default.
+SECURE_COOKIE_VALUES: dict[str, Literal["auto", "always", "never"]] = {
+    "auto": "auto",
+    **dict.fromkeys(("1", "true", "yes", "on"), "always"),
+    **dict.fromkeys(("0", "false", "no", "off"), "never"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,14 +40,24 @@ class Settings(FromEnv):
         None, "File with the session-signing key; empty: dashboards-secret.key in the data dir (made on start)."
     )
     dashboards_session_hours: int = setting(12, "Hours a dashboards login lasts (sessions also end at logout).")
-    dashboards_secure_cookies: bool = setting(
-        False, "Mark the session cookie Secure (set to 1 when the dashboards are served over HTTPS)."
+    dashboards_secure_cookies: str = setting(
+        "auto",
+        "Mark the cookies Secure: `auto` when the request came over HTTPS (directly, or as a proxy's"
+        " X-Forwarded-Proto or Forwarded header says), `1` always, `0` never.",
     )
     dashboards_login_limit_account: str = setting(
-        "5/15minutes", "Failed logins allowed per account name in a moving window (`limits` syntax)."
+        "5/15minutes",
+        "Failed logins allowed per account name from browsers not known to that account, and per known browser"
+        " (moving window, `limits` syntax).",
     )
     dashboards_login_limit_address: str = setting(
-        "20/15minutes", "Failed logins allowed per client address in a moving window (`limits` syntax)."
+        "20/15minutes",
+        "Failed logins allowed per client address (IPv6: per /64) in a moving window (`limits` syntax).",
+    )
+    dashboards_login_hash_slots: int = setting(
+        2,
+        "Password checks (argon2, ~64 MiB each) run at once; one more is kept for known browsers; other"
+        " concurrent logins get 429 with Retry-After.",
     )
     auth_proxy_header: str = setting(
         "", "Header carrying the user name set by a trusted reverse proxy (single sign-on); empty: off."
@@ -52,6 +70,12 @@ class Settings(FromEnv):
         check_cidrs("ANALYTICS_TRUSTED_PROXIES", self.trusted_proxies)
         if self.dashboards_session_hours < 1:
             raise SettingsError("ANALYTICS_DASHBOARDS_SESSION_HOURS: must be at least 1")
+        if self.dashboards_login_hash_slots < 1:
+            raise SettingsError("ANALYTICS_DASHBOARDS_LOGIN_HASH_SLOTS: must be at least 1")
+        if self.dashboards_secure_cookies.lower() not in SECURE_COOKIE_VALUES:
+            raise SettingsError(
+                f"ANALYTICS_DASHBOARDS_SECURE_COOKIES: {self.dashboards_secure_cookies!r} is not auto, 1 or 0"
+            )
         if self.auth_proxy_header and not self.trusted_proxies:
             # A header anyone can send is no authentication: it needs a proxy we trust.
             raise SettingsError("ANALYTICS_AUTH_PROXY_HEADER needs ANALYTICS_TRUSTED_PROXIES")
@@ -65,6 +89,10 @@ class Settings(FromEnv):
                 parse_many(value)
             except ValueError:
                 raise SettingsError(f"{var}: {value!r} is not a rate limit like '5/15minutes'") from None
+
+    @property
+    def secure_cookies(self) -> Literal["auto", "always", "never"]:
+        return SECURE_COOKIE_VALUES[self.dashboards_secure_cookies.lower()]
 
     @property
     def db_path(self) -> Path:

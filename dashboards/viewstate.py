@@ -1,14 +1,27 @@
 """The overview's state, read from and written to the URL so every view can be bookmarked.
 
 ``?period=30d&interval=day&metric=visitors&browser=Chrome&tab_sources=referrer``
-— anything invalid falls back to a default instead of failing, because URLs get
-hand-edited and shared.
+— an unknown period, interval, metric or tab falls back to a default instead of
+failing, because URLs get hand-edited and shared. Custom dates are the exception:
+silently showing other days than asked would mislead, so a range the dashboards
+do not accept raises :class:`ViewStateError` (a 400 page naming the problem).
+
+Accepted custom ranges (the dashboards bound their own input before any query):
+``from`` and ``to`` both given as ``YYYY-MM-DD``, real calendar days from
+``EARLIEST`` (2000-01-01) to today + 1 (UTC; a browser east of UTC may already
+be in tomorrow), ``from`` not after ``to``, at most ``MAX_CUSTOM_DAYS`` days
+(covers the 25 months aggregates are kept), and the period of the same length
+just before it, which the KPI cards compare with, starts on or after
+``EARLIEST`` too (the aggregator refuses earlier dates). A ``to`` of tomorrow
+shows up to today. No date arithmetic here or in the aggregator nears year 1
+or 9999.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
@@ -35,7 +48,13 @@ CHART_METRICS: dict[str, str] = {
     "time_on_page": "Time on page",
 }
 MAX_CUSTOM_DAYS = 800  # raw data lives 90 days, aggregates 25 months
+EARLIEST = dt.date(2000, 1, 1)  # before any site this product measures; keeps arithmetic far from year 1
 MAX_FILTER_VALUE = 600
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class ViewStateError(ValueError):
+    """The URL asks for a date range the dashboards do not show; the message says what is accepted."""
 
 
 def _months_back(day: dt.date, months: int) -> dt.date:
@@ -43,11 +62,42 @@ def _months_back(day: dt.date, months: int) -> dt.date:
     return dt.date(y, m + 1, min(day.day, calendar.monthrange(y, m + 1)[1]))
 
 
-def _date(raw: str | None) -> dt.date | None:
+def _day(raw: str | None, field: str, today: dt.date) -> dt.date:
+    """One custom-range end: strictly YYYY-MM-DD (not the other ISO forms Python accepts), within the bounds."""
+    text = (raw or "").strip()
+    shown = text if len(text) <= 20 else text[:20] + "…"
+    if not text:
+        raise ViewStateError(f"A custom range needs both dates: '{field}' is missing.")
     try:
-        return dt.date.fromisoformat(raw) if raw else None
+        if not _ISO_DAY.fullmatch(text):
+            raise ValueError
+        day = dt.date.fromisoformat(text)
     except ValueError:
-        return None
+        raise ViewStateError(f"'{field}' must be a date written YYYY-MM-DD, not {shown!r}.") from None
+    latest = today + dt.timedelta(days=1)
+    if not EARLIEST <= day <= latest:
+        raise ViewStateError(
+            f"'{field}' must be a day from {EARLIEST.isoformat()} to {latest.isoformat()} (UTC), not {text}."
+        )
+    return day
+
+
+def custom_range(raw_from: str | None, raw_to: str | None, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The custom range asked for, or :class:`ViewStateError` saying why it is not shown."""
+    start, end = _day(raw_from, "from", today), _day(raw_to, "to", today)
+    if start > end:
+        raise ViewStateError(f"'from' ({start.isoformat()}) is after 'to' ({end.isoformat()}).")
+    days = (end - start).days + 1
+    if days > MAX_CUSTOM_DAYS:
+        raise ViewStateError(f"A custom range is at most {MAX_CUSTOM_DAYS} days long.")
+    if start - dt.timedelta(days=days) < EARLIEST:
+        # The KPI cards compare with the same number of days just before: those must exist too.
+        raise ViewStateError(
+            f"A range of {days} days is compared with the {days} days before it, which must not start before"
+            f" {EARLIEST.isoformat()}: start on {(EARLIEST + dt.timedelta(days=days)).isoformat()} or later."
+        )
+    # Tomorrow (a browser ahead of UTC) shows up to today: there is nothing later to show.
+    return min(start, today), min(end, today)
 
 
 def allowed_intervals(start: dt.date, end: dt.date) -> tuple[str, ...]:
@@ -91,14 +141,7 @@ class ViewState:
         elif period == "12mo":
             start = _months_back(today.replace(day=1), 11)
         elif period == "custom":
-            a, b = _date(params.get("from")), _date(params.get("to"))
-            if a is None or b is None:
-                period = "30d"
-            else:
-                a, b = min(a, b), max(a, b)
-                b = min(b, today)
-                a = max(min(a, b), b - dt.timedelta(days=MAX_CUSTOM_DAYS))
-                start, end = a, b
+            start, end = custom_range(params.get("from"), params.get("to"), today)
         interval = params.get("interval", "")
         if interval not in allowed_intervals(start, end):
             interval = default_interval(start, end)

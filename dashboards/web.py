@@ -1,18 +1,20 @@
-"""Shared page plumbing: rendering, the login/role/CSRF gate, safe redirects."""
+"""Shared page plumbing: rendering, the login/role/CSRF gate, safe redirects, the cookie rule."""
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from dashboards import csrf
 from dashboards.auth import Identity
 from dashboards.services import services
+from dashboards.viewstate import ViewStateError
 
 Handler = Callable[[Request, Identity], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -42,12 +44,34 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+_FORWARDED_HTTPS = re.compile(r"(?:^|[;,\s])proto=\"?https\"?(?:$|[;,\s])", re.IGNORECASE)
+
+
+def came_over_https(request: HTTPConnection) -> bool:
+    """Did the browser reach us over HTTPS: directly, or as a proxy in front says (X-Forwarded-Proto, Forwarded)?
+
+    Believed from any peer, not only from trusted proxies, because it can only add
+    the Secure attribute: a client that lies gets a cookie its own browser will not
+    send back over plain HTTP. The shipped nginx site sets X-Forwarded-Proto.
+    """
+    if request.url.scheme == "https":
+        return True
+    protos = request.headers.get("x-forwarded-proto", "").lower().replace(" ", "").split(",")
+    return "https" in protos or bool(_FORWARDED_HTTPS.search(request.headers.get("forwarded", "")))
+
+
+def secure_cookies(request: HTTPConnection) -> bool:
+    """ANALYTICS_DASHBOARDS_SECURE_COOKIES: `auto` (default) follows the request's scheme; 1/0 force it."""
+    mode = services(request).settings.secure_cookies
+    return mode == "always" or (mode == "auto" and came_over_https(request))
+
+
 def error(request: Request, status: int, message: str, identity: Identity | None = None) -> HTMLResponse:
     return render(request, "error.html", {"status": status, "message": message}, identity=identity, status=status)
 
 
 def page(*, admin: bool = False) -> Callable[[Handler], Endpoint]:
-    """Require a login (and the admin role); check the CSRF token on every POST."""
+    """Require a login (and the admin role); check the CSRF token on every POST; bad view URLs are a 400."""
 
     def wrap(handler: Handler) -> Endpoint:
         @functools.wraps(handler)
@@ -65,7 +89,11 @@ def page(*, admin: bool = False) -> Callable[[Handler], Endpoint]:
                     return error(
                         request, 403, "The form expired or came from elsewhere. Go back, reload, retry.", identity
                     )
-            return await handler(request, identity)
+            try:
+                return await handler(request, identity)
+            except ViewStateError as exc:
+                # A hand-edited URL asking for dates the dashboards do not show: say which, never a 500.
+                return error(request, 400, f"This view cannot be shown: {exc}", identity)
 
         return endpoint
 

@@ -230,3 +230,39 @@ class Admin:
 def admin(dashboards: Server) -> Iterator[Admin]:
     with login(dashboards.url, ADMIN, ADMIN_PASSWORD) as client:
         yield Admin(client)
+
+
+def users_only(data_dir: Path) -> Path:
+    """A data dir with no lake, only the admin and the viewer (for tests of login and request limits)."""
+    env = base_env(data_dir)
+    run(["-m", "dashboards", "users", "add", ADMIN, "--admin", "--password-stdin"], env, ADMIN_PASSWORD + "\n")
+    run(["-m", "dashboards", "users", "add", VIEWER, "--password-stdin"], env, VIEWER_PASSWORD + "\n")
+    return data_dir
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS (resident now) and VmHWM (peak resident since start or the last reset) of a process, in KiB."""
+    out: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0])
+    return out
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Start VmHWM again from the current RSS (Linux: 5 in /proc/<pid>/clear_refs)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def audit_rows(data_dir: Path, since_id: int = 0) -> list[tuple[int, str, str, str | None]]:
+    """(id, actor, action, detail) of the audit log's entries after ``since_id``, read from the product's file."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{data_dir / 'dashboards.sqlite3'}?mode=ro", uri=True)
+    try:
+        return list(
+            con.execute("SELECT id, actor, action, detail FROM audit_log WHERE id > ? ORDER BY id", (since_id,))
+        )
+    finally:
+        con.close()

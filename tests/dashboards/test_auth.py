@@ -13,11 +13,13 @@ from tests.dashboards.conftest import (
     DEMO,
     VIEWER,
     VIEWER_PASSWORD,
+    audit_rows,
     base_env,
     csrf_token,
     login,
     run,
     running_dashboards,
+    users_only,
 )
 
 
@@ -162,3 +164,64 @@ def test_proxy_header_is_believed_only_from_trusted_proxies(seeded: Path) -> Non
     # Without the setting the header means nothing.
     with running_dashboards(seeded) as server:
         assert httpx.get(server.url + "/sites", headers=header).status_code == 303
+
+
+def test_failed_logins_are_audited_as_the_account_and_typed_names_are_never_stored(tmp_path: Path) -> None:
+    data = users_only(tmp_path / "data")
+    typed = "jane.doe.4711@example.com"  # what people type into a login form: often their e-mail address
+    env = {"ANALYTICS_DASHBOARDS_LOGIN_LIMIT_ACCOUNT": "2/15minutes"}
+    with running_dashboards(data, env) as server, httpx.Client(base_url=server.url) as c:
+
+        def attempt(name: str, password: str) -> int:
+            token = csrf_token(c.get("/login").text)
+            return c.post("/login", data={"name": name, "password": password, "csrf_token": token}).status_code
+
+        # Wrong passwords for an existing account, typed in another case; then one refused by the limit.
+        assert [attempt("ADMIN", "wrong-password-x") for _ in range(3)] == [401, 401, 429]
+        # A name that is no user: failed, then refused, then with an empty password.
+        assert [attempt(typed, "wrong-password-x") for _ in range(3)] == [401, 401, 429]
+        assert attempt(typed, "") == 401
+        rows = [(actor, action) for _, actor, action, _ in audit_rows(data)]
+    assert rows == [(ADMIN, "login_failed")] * 2 + [(ADMIN, "login_blocked")] + [
+        ("(unknown user)", "login_failed"),
+        ("(unknown user)", "login_failed"),
+        ("(unknown user)", "login_blocked"),
+        ("(unknown user)", "login_failed"),
+    ]
+    # Not in the audit log, nor anywhere else the dashboards wrote (the database, its WAL, the server log).
+    for f in tmp_path.rglob("*"):
+        if f.is_file():
+            assert typed.encode() not in f.read_bytes(), f
+
+
+def _login_cookies(url: str, headers: dict[str, str]) -> list[str]:
+    """The Set-Cookie values of the login form and of a good login, sent with these headers."""
+    with httpx.Client(base_url=url, headers=headers) as c:
+        form = c.get("/login")
+        # Sent back by hand: the client's jar keeps Secure cookies off plain HTTP, as a browser would.
+        login_cookie = form.headers["set-cookie"].split(";", 1)[0]
+        r = c.post(
+            "/login",
+            data={"name": ADMIN, "password": ADMIN_PASSWORD, "csrf_token": csrf_token(form.text)},
+            headers={"cookie": login_cookie},
+        )
+        assert r.status_code == 303, r.text[:300]
+        return [v for k, v in [*form.headers.multi_items(), *r.headers.multi_items()] if k == "set-cookie"]
+
+
+def test_cookies_are_secure_when_the_request_came_over_https(tmp_path: Path) -> None:
+    data = users_only(tmp_path / "data")
+    https = {"x-forwarded-proto": "https"}
+    with running_dashboards(data) as server:  # the default: auto
+        # Through a TLS proxy (as the shipped nginx site says): every cookie is Secure.
+        cookies = _login_cookies(server.url, https)
+        assert {c.split("=", 1)[0] for c in cookies} >= {"oc_session", "oc_login_csrf", "oc_device"}
+        assert all("; Secure" in c for c in cookies), cookies
+        assert all("; Secure" in c for c in _login_cookies(server.url, {"forwarded": "for=192.0.2.1;proto=https"}))
+        # Plain HTTP straight to the process (`make run`): not Secure, or the browser could not log in.
+        assert not any("Secure" in c for c in _login_cookies(server.url, {}))
+        assert not any("Secure" in c for c in _login_cookies(server.url, {"x-forwarded-proto": "http"}))
+    with running_dashboards(data, {"ANALYTICS_DASHBOARDS_SECURE_COOKIES": "1"}) as server:
+        assert all("; Secure" in c for c in _login_cookies(server.url, {}))
+    with running_dashboards(data, {"ANALYTICS_DASHBOARDS_SECURE_COOKIES": "0"}) as server:
+        assert not any("Secure" in c for c in _login_cookies(server.url, https))

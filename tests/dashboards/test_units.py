@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from aggregator.csvsafe import safe_cell, to_csv
 from dashboards.charts import bar, line_chart
 from dashboards.fmt import change, duration, metric
-from dashboards.viewstate import ViewState
+from dashboards.viewstate import MAX_CUSTOM_DAYS, ViewState, ViewStateError
 
 TODAY = dt.date(2026, 3, 15)
 
@@ -44,8 +46,51 @@ def test_bad_url_values_fall_back_to_defaults() -> None:
         {"period": "<script>", "interval": "minute", "metric": "day_key", "tab_pages": "x", "from": "nonsense"}, TODAY
     )
     assert (s.period, s.interval, s.metric, s.tabs) == ("30d", "day", "visitors", ())
-    future = ViewState.parse({"period": "custom", "from": "2026-03-10", "to": "2027-01-01"}, TODAY)
-    assert future.end == TODAY
+    # Tomorrow (a browser east of UTC) is accepted and shows up to today.
+    soon = ViewState.parse({"period": "custom", "from": "2026-03-10", "to": "2026-03-16"}, TODAY)
+    assert (soon.start, soon.end) == (dt.date(2026, 3, 10), TODAY)
+    both = ViewState.parse({"period": "custom", "from": "2026-03-16", "to": "2026-03-16"}, TODAY)
+    assert (both.start, both.end) == (TODAY, TODAY)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "says"),
+    [
+        ("0001-01-01", "0001-01-02", "from 2000-01-01 to 2026-03-16"),  # issue 13: a 500 (date overflow)
+        ("1999-12-31", "2026-03-01", "'from' must be a day from 2000-01-01"),
+        ("2026-03-01", "9999-12-31", "'to' must be a day from 2000-01-01 to 2026-03-16"),
+        ("9999-12-30", "9999-12-31", "'from' must be a day"),
+        ("2026-03-10", "2027-01-01", "'to' must be a day"),
+        ("2026-03-17", "2026-03-17", "'from' must be a day"),
+        ("2026-03-10", "2026-03-01", "'from' (2026-03-10) is after 'to' (2026-03-01)"),
+        ("2026-02-30", "2026-03-01", "'from' must be a date written YYYY-MM-DD"),
+        ("2026-13-01", "2026-03-01", "YYYY-MM-DD"),
+        ("20260301", "2026-03-02", "YYYY-MM-DD"),  # other ISO forms Python would read
+        ("2026-W10-1", "2026-03-02", "YYYY-MM-DD"),
+        ("2026-03-01T00:00", "2026-03-02", "YYYY-MM-DD"),
+        ("２０２６-03-01", "2026-03-02", "YYYY-MM-DD"),
+        ("x" * 5000, "2026-03-02", "YYYY-MM-DD"),
+        ("2026-03-01", "", "'to' is missing"),
+        ("", "2026-03-01", "'from' is missing"),
+        ("2000-01-01", "2026-03-16", f"at most {MAX_CUSTOM_DAYS} days"),
+        # The previous period the KPI cards compare with must not start before 2000-01-01 either.
+        ("2000-01-01", "2000-01-01", "start on 2000-01-02 or later"),
+        ("2000-01-10", "2000-01-19", "A range of 10 days is compared with the 10 days before it"),
+    ],
+)
+def test_custom_ranges_outside_the_bounds_are_refused_with_a_message(start: str, end: str, says: str) -> None:
+    with pytest.raises(ViewStateError) as err:
+        ViewState.parse({"period": "custom", "from": start, "to": end}, TODAY)
+    assert says in str(err.value), str(err.value)
+    assert len(str(err.value)) < 200
+
+
+def test_the_longest_custom_range_and_its_previous_period() -> None:
+    start = TODAY - dt.timedelta(days=MAX_CUSTOM_DAYS - 1)
+    s = ViewState.parse({"period": "custom", "from": start.isoformat(), "to": TODAY.isoformat()}, TODAY)
+    assert s.days == MAX_CUSTOM_DAYS and s.previous()[0] == start - dt.timedelta(days=MAX_CUSTOM_DAYS)
+    first = ViewState.parse({"period": "custom", "from": "2000-01-11", "to": "2000-01-20"}, TODAY)
+    assert first.previous() == (dt.date(2000, 1, 1), dt.date(2000, 1, 10))
 
 
 def test_periods() -> None:

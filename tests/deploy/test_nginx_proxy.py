@@ -58,13 +58,33 @@ def _render_site(tmp: Path, port: int, upstream_port: int) -> Path:
     return site
 
 
+def _render_dashboards_site(tmp: Path, port: int, upstream_port: int) -> Path:
+    """The shipped dashboards server block, moved to test ports and paths, loopback added to its allowlist."""
+    conf = (ROOT / "deploy" / "nginx" / "onecloud-analytics.conf").read_text()
+    upstreams, blocks = conf.split("server {")[0], conf.split("server {")[1:]
+    (block,) = [b for b in blocks if "server_name dashboards." in b]
+    conf = upstreams + "server {" + block.rsplit("}", 1)[0] + "}\n"
+    conf = conf.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{port} ssl;")
+    conf = re.sub(r"\n\s*listen \[::\]:443 ssl http2;", "", conf)
+    conf = conf.replace("server 127.0.0.1:8001;", f"server 127.0.0.1:{upstream_port};")
+    conf = conf.replace("server 127.0.0.1:8000;", "server 127.0.0.1:9;")
+    conf = conf.replace("/etc/ssl/onecloud/dashboards.crt", str(tmp / "cert.pem"))
+    conf = conf.replace("/etc/ssl/onecloud/dashboards.key", str(tmp / "key.pem"))
+    conf = conf.replace("/var/log/nginx/", str(tmp) + "/")
+    assert "deny all;" in conf
+    conf = conf.replace("deny all;", "allow 127.0.0.0/8;\n    deny all;")  # the test client is on loopback
+    site = tmp / "site.conf"
+    site.write_text(conf)
+    return site
+
+
 @pytest.fixture
 def nginx_for(tmp_path: Path) -> Iterator[object]:
     if not shutil.which("nginx"):
         pytest.fail("nginx is not installed (make test installs it from .system-deps)")
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(upstream_port: int) -> str:
+    def start(upstream_port: int, render: object = _render_site) -> str:
         tmp = tmp_path / f"nginx-{upstream_port}"
         tmp.mkdir()
         subprocess.run(
@@ -88,7 +108,7 @@ def nginx_for(tmp_path: Path) -> Iterator[object]:
             capture_output=True,
         )
         port = free_port()
-        site = _render_site(tmp, port, upstream_port)
+        site = render(tmp, port, upstream_port)  # type: ignore[operator]
         temp_paths = "\n".join(
             f"{d}_temp_path {tmp}/{d};" for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         )
@@ -162,3 +182,25 @@ def test_nginx_writes_no_client_address(tmp_path: Path, nginx_for) -> None:  # t
     for f in tmp_path.rglob("*"):
         if f.is_file() and f.suffix in (".log", ".jsonl", ""):
             assert CLIENT_IP.encode() not in f.read_bytes(), f
+
+
+def test_dashboards_cookies_are_secure_through_the_shipped_tls_site(tmp_path: Path, nginx_for) -> None:  # type: ignore[no-untyped-def]
+    """Reached through the shipped TLS config, the session cookie is Secure with no setting (issue 13)."""
+    from tests.dashboards.conftest import ADMIN, ADMIN_PASSWORD, csrf_token, running_dashboards, users_only
+
+    data = users_only(tmp_path / "data")
+    # Nothing about TLS or proxies configured: the default must already get it right.
+    with running_dashboards(data) as dashboards:
+        url = nginx_for(int(dashboards.url.rsplit(":", 1)[1]), _render_dashboards_site)
+        with httpx.Client(base_url=url, verify=False, headers={"Host": "dashboards.onecloud.example"}) as c:
+            form = c.get("/login")
+            assert form.status_code == 200
+            r = c.post("/login", data={"name": ADMIN, "password": ADMIN_PASSWORD, "csrf_token": csrf_token(form.text)})
+            assert r.status_code == 303, r.text[:300]
+            cookies = [v for k, v in [*form.headers.multi_items(), *r.headers.multi_items()] if k == "set-cookie"]
+            session = [v for v in cookies if v.startswith("oc_session=")]
+            assert session and all("; Secure" in v for v in cookies), cookies
+            assert c.get("/sites").status_code == 200  # and the browser-like client sends it back over TLS
+        # The same process straight over plain HTTP (as `make run` serves it): not Secure, so logins work.
+        with httpx.Client(base_url=dashboards.url) as c:
+            assert "Secure" not in c.get("/login").headers["set-cookie"]
