@@ -68,8 +68,8 @@ def overview(con: duckdb.DuckDBPyConnection, data_dir: Path, mode: str, start: d
                    round(avg(v_dur)) FROM {sessions}""",
         f"SELECT day, count(DISTINCT day_key), sum(n_pv) FROM {sessions} GROUP BY day ORDER BY day",
         *(
-            f"SELECT {expr} AS v, count(DISTINCT (day, day_key)) AS n FROM {sessions} GROUP BY v ORDER BY n DESC LIMIT 10"
-            for expr in VISIT_PANELS.values()
+            f"SELECT {e} AS v, count(DISTINCT (day, day_key)) AS n FROM {sessions} GROUP BY v ORDER BY n DESC LIMIT 10"
+            for e in VISIT_PANELS.values()
         ),
         f"""SELECT path, count(DISTINCT (day, day_key)) AS n FROM {events} WHERE name = 'pageview'
             GROUP BY path ORDER BY n DESC LIMIT 10""",
