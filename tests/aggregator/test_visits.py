@@ -14,7 +14,7 @@ from aggregator.ingest import Ingester
 from aggregator.lake import Lake
 from aggregator.query import Querier, QueryRequest
 from aggregator.request import allowed_metrics
-from aggregator.rollup import ROLLUP_FAILPOINTS, refresh_rollups, rollup_name, visits_name
+from aggregator.rollup import ROLLUP_FAILPOINTS, TABLE_KINDS, refresh_rollups, rollup_name, visits_name
 from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event
@@ -31,6 +31,10 @@ NOW = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)
 def _ev(key: int, at: int, name: str = "pageview", path: str = "/", **kw: object) -> Event:
     engaged = kw.pop("engaged_ms", 12_000 if name == "engagement" else None)
     return make_event(site=SITE, ts=T0 + at, day_key=key, name=name, path=path, engaged_ms=engaged, **kw)
+
+
+def _names(files: list[Path]) -> list[str]:
+    return sorted(visits_name(files, kind) for kind in TABLE_KINDS)
 
 
 def adversarial() -> list[Event]:
@@ -65,11 +69,18 @@ def _lake(tmp_path: Path, batches: list[list[Event]]) -> Settings:
 
 
 def _table(settings: Settings) -> set[tuple[object, ...]]:
-    files = sorted(str(p) for p in Lake(settings.lake_dir).visits_dir.rglob("*.parquet"))
+    """The per-visit table as built, its codes read back through the day's dictionary."""
+    base = Lake(settings.lake_dir).visits_dir
+    visits = sorted(str(p) for p in base.rglob("*-visits-v*.parquet"))
+    dictionary = sorted(str(p) for p in base.rglob("*-dict-v*.parquet"))
     rows = duckdb.execute(
-        "SELECT day, day_key, epoch(v_start)::BIGINT, epoch(v_end)::BIGINT, v_entry, v_exit, isp, "
-        "n_pv, n_ev, coalesce(eng, 0), is_bounce, v_dur, key_rows, visit_rows FROM read_parquet($f)",
-        {"f": files},
+        """SELECT v.day, v.day_key, epoch(v_start)::BIGINT, epoch(v_end)::BIGINT, e.value, x.value, i.value,
+                  n_pv, n_ev, coalesce(eng, 0), is_bounce, v_dur, key_rows, visit_rows
+           FROM read_parquet($v) v
+           JOIN read_parquet($d) e ON e.day = v.day AND e.dimension = 'visit:entry_page' AND e.code = v.c_entry_page
+           JOIN read_parquet($d) x ON x.day = v.day AND x.dimension = 'visit:exit_page' AND x.code = v.c_exit_page
+           JOIN read_parquet($d) i ON i.day = v.day AND i.dimension = 'visit:isp' AND i.code = v.c_isp""",
+        {"v": visits, "d": dictionary},
     ).fetchall()
     return {tuple(r) for r in rows}
 
@@ -86,7 +97,7 @@ def _oracle(events: list[Event]) -> set[tuple[object, ...]]:
             pageviews = sum(1 for e in own if e.name == "pageview")
             counted = sum(1 for e in own if e.name != "engagement")
             eng = sum(min(e.engaged_ms or 0, 1_800_000) for e in own if e.name == "engagement")
-            parts.append((v, isp or None, pageviews, counted, eng, len(isps)))
+            parts.append((v, isp or "(none)", pageviews, counted, eng, len(isps)))
             key_rows[(v.day, v.key)] = key_rows.get((v.day, v.key), 0) + 1
     return {
         (
@@ -140,7 +151,7 @@ def test_built_once_with_the_rollup_and_rebuilt_only_when_the_day_changes(tmp_pa
     Ingester(settings).run_once()
     assert refresh_rollups(settings, NOW) == 1
     files = lake.event_files(SITE, DAY)
-    assert [p.name for p in Lake.visible_parquet(lake.visits_day_dir(SITE, DAY))] == [visits_name(files)]
+    assert [p.name for p in Lake.visible_parquet(lake.visits_day_dir(SITE, DAY))] == _names(files)
     assert [p.name for p in Lake.visible_parquet(lake.rollup_day_dir(SITE, DAY))] == [rollup_name(files)]
 
 
@@ -156,7 +167,7 @@ def test_kill_at_any_step_of_a_build_then_rerun(tmp_path: Path, point: str) -> N
     for day in lake.event_days(SITE):
         files = lake.event_files(SITE, day)
         # exactly the current files, never a partial or a stale one beside them
-        assert [p.name for p in Lake.visible_parquet(lake.visits_day_dir(SITE, day))] == [visits_name(files)]
+        assert [p.name for p in Lake.visible_parquet(lake.visits_day_dir(SITE, day))] == _names(files)
         assert [p.name for p in Lake.visible_parquet(lake.rollup_day_dir(SITE, day))] == [rollup_name(files)]
     q = Querier(settings)
     for dims in ((), ("visit:source",), ("event:page",)):
