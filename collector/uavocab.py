@@ -131,8 +131,8 @@ def vocabulary() -> tuple[frozenset[str], frozenset[str]]:
     """(browsers, operating systems): the parser's families plus collector.useragent's display names."""
     from collector import useragent  # imports this module; read once it is loaded
 
-    browsers = BROWSER_FAMILIES | set(useragent._BROWSER_NAMES.values()) | {useragent.UNKNOWN, OTHER}
-    oses = OS_FAMILIES | set(useragent._OS_NAMES.values()) | {useragent.UNKNOWN, OTHER}
+    browsers = BROWSER_FAMILIES | useragent.DISPLAY_BROWSERS | {useragent.UNKNOWN, OTHER}
+    oses = OS_FAMILIES | useragent.DISPLAY_OSES | {useragent.UNKNOWN, OTHER}
     return frozenset(browsers), frozenset(oses)
 
 

@@ -48,6 +48,8 @@ def test_families_of_synthetic_matchers() -> None:
 def test_display_names_are_in_the_vocabulary() -> None:
     browsers, oses = vocabulary()
     assert set(useragent._BROWSER_NAMES.values()) <= browsers and set(useragent._OS_NAMES.values()) <= oses
+    # and every name the token rules give (Yandex Browser, Fire OS, iPadOS, Meta Horizon...)
+    assert useragent.DISPLAY_BROWSERS <= browsers and useragent.DISPLAY_OSES <= oses
     assert {useragent.UNKNOWN, OTHER} <= browsers & oses
 
 
