@@ -155,39 +155,51 @@ def _event_comps(col: Column, hits: str, *, light: bool) -> str:
     ) GROUP BY day{names}"""
 
 
-def _event_comps_by_flags(col: Column, hits: str) -> str:
-    """Coded rows (day, g, components, scroll) of the page or name column in one pass, from the first-of flags.
+def _page_comps(col: Column, pages: str) -> str:
+    """Coded rows (day, g, components with scroll) of the page column, from the pages table.
 
-    Valid when the hits hold whole day keys (no filter, or one on visits): a day key with one visit row
-    (``key_rows`` 1) has its first row per page (``fp``), per name (``fn``) and first engagement per page
-    (``fpe``, carrying the page's deepest scroll ``pscroll``) flagged at build time, so its distinct visitors
-    are sums; the other day keys are grouped per (value, day key) as usual.
+    A day key with one visit row (``key_rows`` 1) has one row per page: its distinct visitors, visits and
+    deepest scroll per page are counts and sums of rows; other day keys are grouped per (page, visit),
+    then per (page, day key).
     """
-    (p,) = col.parts
-    first = "fp" if p.expr == "c_page" else "fn"
-    page = p.expr == "c_page"
-    eng_n = "count(*) FILTER (WHERE fpe)" if page else "NULL::BIGINT"
-    scroll_sum = "sum(pscroll) FILTER (WHERE pscroll IS NOT NULL)" if page else "NULL::BIGINT"
-    scroll_n = "count(pscroll)" if page else "NULL::BIGINT"
-    counts = """sum(n) FILTER (WHERE kind = 0) AS n_pv, coalesce(sum(n) FILTER (WHERE kind <> 1), 0) AS n_ev,
-               sum(eng) FILTER (WHERE kind = 1) AS eng"""
+    sel, names = _g(col)
     return f"""
-    SELECT day, g0, sum(visitors) AS visitors, NULL::BIGINT AS visits, sum(pageviews) AS pageviews,
-      sum(events) AS events, NULL::BIGINT AS bounces, NULL::BIGINT AS duration_sum, sum(engaged_sum) AS engaged_sum,
-      sum(engaged_n) AS engaged_n, sum(scroll_sum) AS scroll_sum, sum(scroll_n) AS scroll_n
-    FROM (
-      SELECT day, {p.expr} AS g0, count(*) FILTER (WHERE {first}) AS visitors,
-        sum(n) FILTER (WHERE kind = 0) AS pageviews, sum(n) FILTER (WHERE kind <> 1) AS events,
-        sum(eng) FILTER (WHERE kind = 1) AS engaged_sum, {eng_n} AS engaged_n, {scroll_sum} AS scroll_sum,
-        {scroll_n} AS scroll_n
-      FROM {hits} WHERE key_rows = 1 GROUP BY day, g0
+    SELECT day{names}, {_SUMS}, sum(scroll_sum) AS scroll_sum, sum(scroll_n) AS scroll_n FROM (
+      SELECT day{sel},
+        count(*) FILTER (WHERE n_ev > 0) AS visitors, count(*) FILTER (WHERE n_ev > 0) AS visits,
+        sum(n_pv) AS pageviews, sum(n_ev) AS events, count(*) FILTER (WHERE n_ev > 0 AND is_bounce) AS bounces,
+        sum(v_dur) FILTER (WHERE n_ev > 0) AS duration_sum, sum(eng) AS engaged_sum,
+        count(eng) AS engaged_n, sum(scroll) AS scroll_sum, count(scroll) AS scroll_n
+      FROM {pages} WHERE key_rows = 1 GROUP BY day{names}
       UNION ALL
-      SELECT day, g0, count(*) FILTER (WHERE n_ev > 0), sum(n_pv), sum(n_ev), sum(eng), count(eng),
-             sum(m) FILTER (WHERE m IS NOT NULL), count(m)
-      FROM (SELECT day, {p.expr} AS g0, day_key, {counts}, max(scroll) FILTER (WHERE kind = 1) AS m
-            FROM {hits} WHERE key_rows > 1 GROUP BY day, g0, day_key)
-      GROUP BY day, g0
-    ) GROUP BY day, g0"""
+      SELECT day{names}, count(*) FILTER (WHERE visits > 0), sum(visits), sum(pageviews), sum(events), sum(bounces),
+        sum(duration_sum), sum(engaged_sum), count(*) FILTER (WHERE has_eng), sum(m), count(m)
+      FROM (
+        SELECT day{names}, day_key, count(*) FILTER (WHERE n_ev > 0) AS visits, sum(n_pv) AS pageviews,
+          sum(n_ev) AS events, count(*) FILTER (WHERE n_ev > 0 AND b) AS bounces,
+          sum(dur) FILTER (WHERE n_ev > 0) AS duration_sum, sum(eng) AS engaged_sum,
+          bool_or(eng IS NOT NULL) AS has_eng, max(m) AS m
+        FROM (
+          SELECT day{sel}, day_key, vno, sum(n_pv) AS n_pv, sum(n_ev) AS n_ev, sum(eng) AS eng,
+                 bool_or(is_bounce) AS b, max(v_dur) AS dur, max(scroll) AS m
+          FROM {pages} WHERE key_rows > 1 GROUP BY day{names}, day_key, vno
+        ) GROUP BY day{names}, day_key
+      ) GROUP BY day{names}
+    ) GROUP BY day{names}"""
+
+
+def _visit_scroll(col: Column, pages: str) -> str:
+    """Coded rows (day, g…, scroll_sum, scroll_n) of a visit column, from the pages table."""
+    sel, names = _g(col)
+    return f"""
+    SELECT day{names}, sum(s) AS scroll_sum, sum(c) AS scroll_n FROM (
+      SELECT day{sel}, sum(scroll) AS s, count(scroll) AS c FROM {pages} WHERE key_rows = 1 GROUP BY day{names}
+      UNION ALL
+      SELECT day{names}, sum(m), count(m) FROM (
+        SELECT day{sel}, day_key, c_page, max(scroll) AS m FROM {pages}
+        WHERE key_rows > 1 AND scroll IS NOT NULL GROUP BY day{names}, day_key, c_page
+      ) GROUP BY day{names}
+    ) GROUP BY day{names}"""
 
 
 def _scroll(col: Column, hits: str) -> str:
@@ -209,51 +221,55 @@ def day_rows_sql(
     dictionary: str,
     scroll: bool | frozenset[str],
     light: bool | frozenset[str] = False,
-    whole_keys: bool = False,
+    pages: str | None = None,
 ) -> str:
     """Day rows ``(day, dimension, value, <components>)`` of every column.
 
     Visit columns (and the totals) come from ``visits`` (a relation of the
     per-visit table's shape: the table itself, filtered, or one derived from
-    filtered hits by :func:`visits_from_hits_sql`), event columns from
-    ``hits``; with ``scroll`` (True, or the names of the columns that need it), scroll depth comes from ``hits``.
-    ``light``: event columns (True, or their names) whose requests need no visit metrics; ``whole_keys``: the
-    hits hold whole day keys (no filter or one on visits), so the page and name columns count from flags.
+    filtered hits by :func:`visits_from_hits_sql`), the page column and scroll
+    depth from ``pages`` when given (it holds whole pages: no filter on event
+    names), other event columns from ``hits``. ``scroll``: True, or the names
+    of the columns that need scroll depth; ``light``: event columns (True, or
+    their names) whose requests need no visit metrics.
     """
     parts = []
     for i, col in enumerate(columns):
         params[f"col{i}"] = col.name
         is_light = light is True or (not isinstance(light, bool) and col.name in light)
         wants_scroll = scroll is True or (not isinstance(scroll, bool) and col.name in scroll)
-        if col.per_event and hits is not None and is_light and whole_keys and col.name in ("event:page", "event:name"):
-            comps_out = ", ".join(f"c.{c}" for c in COMPONENT_NAMES)
-            joins, value = value_sql(col, dictionary)
-            coded = f"({_event_comps_by_flags(col, hits)})"
-            parts.append(f"SELECT c.day, CAST($col{i} AS VARCHAR) AS dimension, {value} AS value, {comps_out} "
-                         f"FROM {coded} c{joins}")  # fmt: skip
-            continue
-        if col.per_event:
-            if hits is None:
-                raise ValueError("event columns need the hits")
-            comps = _event_comps(col, hits, light=is_light)
-        else:
-            if visits is None:
-                raise ValueError("visit columns need the visits")
-            comps = _visit_comps(col, visits)
+        page_only = col.per_event and all(p.expr == "c_page" for p in col.parts)  # as Scope.day_rows decides
         g = "".join(f", g{j}" for j in range(len(col.parts)))
         on = " AND ".join(["a.day = s.day", *(f"a.g{j} = s.g{j}" for j in range(len(col.parts)))])
-        if wants_scroll and hits is not None:
-            pick = "".join(f", coalesce(a.g{j}, s.g{j}) AS g{j}" for j in range(len(col.parts)))
-            coded = f"""(SELECT coalesce(a.day, s.day) AS day{pick}, {", ".join(f"a.{c}" for c in _COMPS.split(", "))},
-              s.scroll_sum, s.scroll_n
-            FROM ({comps}) a FULL OUTER JOIN ({_scroll(col, hits)}) s ON {on})"""
+        pick = "".join(f", coalesce(a.g{j}, s.g{j}) AS g{j}" for j in range(len(col.parts)))
+        joined = ", ".join(f"a.{c}" for c in _COMPS.split(", "))
+        if page_only and pages is not None:
+            coded = f"({_page_comps(col, pages)})"
         else:
-            coded = f"(SELECT day{g}, {_COMPS}, NULL::BIGINT AS scroll_sum, NULL::BIGINT AS scroll_n FROM ({comps}))"
+            if col.per_event:
+                if hits is None:
+                    raise ValueError("event columns need the hits")
+                comps = _event_comps(col, hits, light=is_light)
+            else:
+                if visits is None:
+                    raise ValueError("visit columns need the visits")
+                comps = _visit_comps(col, visits)
+            scroll_rows = None
+            if wants_scroll and pages is not None and not col.per_event:
+                scroll_rows = _visit_scroll(col, pages)
+            elif wants_scroll and hits is not None:
+                scroll_rows = _scroll(col, hits)
+            if scroll_rows is not None:
+                coded = f"""(SELECT coalesce(a.day, s.day) AS day{pick}, {joined}, s.scroll_sum, s.scroll_n
+                FROM ({comps}) a FULL OUTER JOIN ({scroll_rows}) s ON {on})"""
+            else:
+                coded = (
+                    f"(SELECT day{g}, {_COMPS}, NULL::BIGINT AS scroll_sum, NULL::BIGINT AS scroll_n FROM ({comps}))"
+                )
         joins, value = value_sql(col, dictionary)
         comps_out = ", ".join(f"c.{c}" for c in COMPONENT_NAMES)
-        parts.append(
-            f"SELECT c.day, CAST($col{i} AS VARCHAR) AS dimension, {value} AS value, {comps_out} FROM {coded} c{joins}"
-        )
+        parts.append(f"SELECT c.day, CAST($col{i} AS VARCHAR) AS dimension, {value} AS value, {comps_out} "
+                     f"FROM {coded} c{joins}")  # fmt: skip
     return "\nUNION ALL\n".join(parts)
 
 
@@ -304,9 +320,9 @@ def rollup_sums_sql(dimensions: tuple[str, ...], params: dict[str, Any], *, sour
 #: Columns of the coded tables a query reads besides codes (the rest of aggregator/tables.py's is not read).
 VISIT_READ = "day, day_key, vno, n_pv, n_ev, eng, is_bounce, v_dur, key_rows, visit_rows, profile"
 HITS_READ = (
-    "day, day_key, vno, c_page, c_name, hour, kind, n, eng, scroll, fp, fpe, pscroll, fn, is_bounce, v_dur, "
-    "key_rows, visit_rows, profile"
+    "day, day_key, vno, c_page, c_name, hour, kind, n, eng, scroll, is_bounce, v_dur, key_rows, visit_rows, profile"
 )
+PAGES_READ = "day, day_key, vno, c_page, n_pv, n_ev, eng, scroll, is_bounce, v_dur, key_rows, visit_rows, profile"
 
 #: Metrics whose components an event column gets without knowing the events' visits (no visit id needed).
 LIGHT_METRICS = frozenset({"visitors", "pageviews", "events", "time_on_page", "scroll_depth"})

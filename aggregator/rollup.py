@@ -38,16 +38,16 @@ from aggregator.metrics import COMPONENT_NAMES
 from aggregator.querybuild import Column, column, day_rows_sql
 from aggregator.sessions import sessionized_sql
 from aggregator.settings import Settings
-from aggregator.tables import Tables, build_sql, tables
+from aggregator.tables import Tables, build_sql, check_sql, tables
 
 #: Bumped when the rollup's rows change meaning or gain dimensions: rollups of an older format stop
 #: matching their day's files, so queries roll those days up in memory until `aggregator rollup` rebuilds
 #: them. (Days whose raw events are purged keep their older rollup: it lacks only the newer dimensions.)
 ROLLUP_FORMAT = 2
 #: Bumped when the per-visit tables' columns change: older files stop matching and are rebuilt.
-VISITS_FORMAT = 3
+VISITS_FORMAT = 5
 #: The three files of a day's per-visit tables (aggregator/tables.py), in the order they are published.
-TABLE_KINDS = ("dict", "visits", "hits")
+TABLE_KINDS = ("dict", "visits", "hits", "pages")
 ROLLUP_FAILPOINTS = ("visits-published", "rollup-published", "done")
 
 
@@ -125,6 +125,9 @@ def compute_rollup(
     for statement in build_sql(f"{table}_rows", table):
         con.execute(statement)
     con.execute(f"DROP TABLE {table}_rows")
+    collision = con.execute(check_sql(table)).fetchone()
+    if collision is not None:  # never seen: 64-bit hashes of a day's few thousand values
+        raise RuntimeError(f"two values of {collision[1]} on {collision[0]} share a code: rebuild with a new hash")
     t = tables(table)
     p: dict[str, object] = {"site": site}
     inner = day_rows_sql(
@@ -132,6 +135,7 @@ def compute_rollup(
         p,
         visits=t.visits,
         hits=t.hits,
+        pages=t.pages,
         dictionary=t.dict,
         scroll=True,
     )
@@ -162,7 +166,12 @@ def build_rollup(settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path
         t = compute_rollup(con, [str(f) for f in files], "r")
         lake.staging_dir.mkdir(parents=True, exist_ok=True)
         # Sorted by day key: a day key's rows sit together, and the files compress better.
-        order = {"dict": "dimension, code", "visits": "day_key, vno", "hits": "day_key, vno, c_page"}
+        order = {
+            "dict": "dimension, code",
+            "visits": "day_key, vno",
+            "hits": "day_key, vno, c_page",
+            "pages": "day_key, vno",
+        }
         for kind in TABLE_KINDS:
             tmp = lake.staging_dir / f"{kind}-{uuid.uuid4().hex}.parquet"
             con.execute(

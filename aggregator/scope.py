@@ -30,13 +30,14 @@ from duckdb import DuckDBPyConnection as Connection
 
 from aggregator.daycache import MissingDay, RollupStore, SumRow
 from aggregator.dimensions import DIMENSIONS, ROLLUP_PAIRS
-from aggregator.filters import Compiler, Expr, is_visit_level
+from aggregator.filters import Compiler, Expr, is_visit_level, leaves
 from aggregator.kanon import Agg, Key
 from aggregator.lake import Lake, sql_path
 from aggregator.metrics import Components
 from aggregator.periods import bucket
 from aggregator.querybuild import (
     HITS_READ,
+    PAGES_READ,
     LIGHT_METRICS,
     TOTAL,
     VISIT_READ,
@@ -297,16 +298,24 @@ class Scope:
             cols = [TOTAL, *(a.column for a in self._need["tables"].values() if a.dimensions and not a.time_bucket)]
             params: dict[str, object] = {}
             t = self.coded()
-            needs_hits = any(c.per_event or c.name in self._scroll for c in cols)
+            unique = list({c.name: c for c in cols}.values())
+            page_only = [c for c in unique if c.per_event and all(p.expr == "c_page" for p in c.parts)]
+            other_events = [c for c in unique if c.per_event and c not in page_only]
+            # Pages answer the page column and scroll depth of visit columns; hits the other event columns.
+            visit_scroll = any(not c.per_event and c.name in self._scroll for c in unique)
+            use_pages = self.pages_usable() and bool(page_only or visit_scroll)
+            pages = self.matching_pages(params) if use_pages else None
+            event_scroll = any(c in other_events and c.name in self._scroll for c in unique)
+            needs_hits = bool(other_events) or event_scroll or (not use_pages and bool(page_only or visit_scroll))
             sql = day_rows_sql(
-                list({c.name: c for c in cols}.values()),
+                unique,
                 params,
                 visits=self.matching_visits(),
                 hits=self.matching_hits(params) if needs_hits else None,
+                pages=pages,
                 dictionary=t.dict,
                 scroll=frozenset(self._scroll),
                 light=frozenset(c.name for c in cols if c.per_event and c.name not in self._heavy),
-                whole_keys=self.visit_level and self.ts is None,
             )
             name = self.page.name("dr")
             self.page.cur.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
@@ -375,6 +384,18 @@ class Scope:
             return t.hits
         cols = HITS_READ + "".join(f", {c}" for c in self._codes())
         return f"(SELECT {cols} FROM {t.hits} WHERE {self.condition(params)})"
+
+    def pages_usable(self) -> bool:
+        """Whether the pages table can answer: not under a filter on event names (events within a page)."""
+        return not any(leaf.dimension == "event:name" for f in self.filters for leaf in leaves(f))
+
+    def matching_pages(self, params: dict[str, object]) -> str:
+        """The pages that match the filters (a subquery like :meth:`matching_hits`); see :meth:`pages_usable`."""
+        t = self.coded()
+        if not self.filters:
+            return t.pages
+        cols = PAGES_READ + "".join(f", {c}" for c in self._codes())
+        return f"(SELECT {cols} FROM {t.pages} WHERE {self.condition(params)})"
 
     def matching_visits(self) -> str:
         """What the matching visits contribute: the filtered visits, or (a filter on events) the matching hits'."""

@@ -24,9 +24,14 @@ by twenty dimensions:
   2 custom), the count ``n``, engaged ms, deepest scroll, first and last
   second — and the visit's columns copied onto every row (as Plausible copies
   session attributes onto events), so that any filter, on the visit or on the
-  event, is a WHERE on one table.
+  event, is a WHERE on one table;
+* **pages** — the same per (visit part, page) only: for a day key with one
+  visit row a page has one row, so distinct visitors per page (and the deepest
+  scroll per visitor and page) are plain counts and sums, the common panel of
+  every dashboard page in one pass.
 
-A visitor's **profile** is a 64-bit hash of their device and network (browser
+Codes are 64-bit hashes of the values (so building needs no join against the
+dictionary; queries map them back per day and dimension). A visitor's **profile** is a 64-bit hash of their device and network (browser
 and OS with versions, device class, AS number, network domain), computed from
 the stored values: it tells one person returning on other days from several
 people (aggregator/kanon.py) and adds nothing the row does not already hold.
@@ -71,79 +76,75 @@ class Tables:
     dict: str
     visits: str
     hits: str
+    pages: str
 
 
 def build_sql(rows: str, prefix: str) -> list[str]:
     """Statements that build ``<prefix>_dict``, ``<prefix>_visits`` and ``<prefix>_hits`` from sessionized rows.
 
     ``rows`` is a relation of :func:`aggregator.sessions.sessionized_sql`'s shape; ``prefix`` an identifier
-    made up by the caller. Intermediate tables ``<prefix>_vs`` and ``<prefix>_hs`` are dropped at the end.
+    made up by the caller. A value's code is its 64-bit hash: computed where the value is, with no join
+    against the dictionary (a collision within one day and dimension fails the build: a dictionary's codes
+    are unique, see :func:`check_sql`). Queries map codes back per (day, dimension), so files built by
+    another version whose hash differs still answer correctly.
     """
-    own = ", ".join(OWN_COLUMNS)
+    own = tuple(code(f"visit:{c}") for c in OWN_COLUMNS)
     vdims = [DIMENSIONS[d] for d in VISIT_DIMENSIONS]
-    values = ", ".join(f"CAST({d.sql} AS VARCHAR) AS s_{code(d.name)[2:]}" for d in vdims)
-    visit_cols = "vno, v_entry, v_source, v_host, v_rpath, v_channel, v_utm_source, v_utm_medium, v_utm_campaign, "
-    visit_cols += "v_utm_content, v_utm_term, v_exit, v_start, v_end, v_dur, is_bounce"
-    vs = f"""CREATE TEMP TABLE {prefix}_vs AS
-SELECT day, day_key, vno, {own}, {values}, any_value({PROFILE_SQL}) AS profile,
-  count(*) FILTER (WHERE name = 'pageview') AS n_pv,
-  count(*) FILTER (WHERE name <> 'engagement') AS n_ev,
-  sum(least(engaged_ms, {MAX_ENGAGED_MS})) FILTER (WHERE name = 'engagement') AS eng,
-  any_value(v_start) AS v_start, any_value(v_end) AS v_end, any_value(v_dur) AS v_dur,
-  bool_or(is_bounce) AS is_bounce,
-  count(*) OVER (PARTITION BY day, day_key) AS key_rows,
-  count(*) OVER (PARTITION BY day, day_key, vno) AS visit_rows
-FROM {rows}
-GROUP BY day, day_key, {visit_cols}, {own}"""
-    hs = f"""CREATE TEMP TABLE {prefix}_hs AS
-SELECT day, day_key, vno, {own}, path, name, CAST(hour(ts) AS TINYINT) AS hour, CAST({KIND_SQL} AS TINYINT) AS kind,
-  count(*) AS n, sum(least(engaged_ms, {MAX_ENGAGED_MS})) FILTER (WHERE name = 'engagement') AS eng,
-  max(scroll_depth) FILTER (WHERE name = 'engagement') AS scroll, min(ts) AS first_ts, max(ts) AS last_ts
-FROM {rows}
-GROUP BY day, day_key, vno, {own}, path, name, hour(ts)"""
+    codes = ", ".join(f"hash(CAST({d.sql} AS VARCHAR)) AS {code(d.name)}" for d in vdims)
+    ev = f"""CREATE TEMP TABLE {prefix}_ev AS
+SELECT day, day_key, vno, ts, CAST({KIND_SQL} AS TINYINT) AS kind, engaged_ms, scroll_depth, is_bounce, v_dur,
+       v_start, v_end, hash(path) AS c_page, hash(name) AS c_name, {codes}, {PROFILE_SQL} AS profile
+FROM {rows}"""
     parts = [
-        f"SELECT DISTINCT day, '{d.name}' AS dimension, s_{code(d.name)[2:]} AS value FROM {prefix}_vs" for d in vdims
+        f"SELECT DISTINCT day, '{d.name}' AS dimension, CAST({d.sql} AS VARCHAR) AS value FROM {rows}" for d in vdims
     ]
     parts += [
-        f"SELECT DISTINCT day, 'event:page' AS dimension, path AS value FROM {prefix}_hs",
-        f"SELECT DISTINCT day, 'event:name' AS dimension, name AS value FROM {prefix}_hs",
+        f"SELECT DISTINCT day, 'event:page' AS dimension, path AS value FROM {rows}",
+        f"SELECT DISTINCT day, 'event:name' AS dimension, name AS value FROM {rows}",
     ]
-    numbered = "CAST(row_number() OVER (PARTITION BY day, dimension ORDER BY value) - 1 AS INTEGER)"
     dictionary = f"""CREATE TEMP TABLE {prefix}_dict AS
-SELECT day, dimension, {numbered} AS code, value FROM ({" UNION ALL ".join(parts)})"""
-    joins = " ".join(
-        f"JOIN {prefix}_dict d{i} ON d{i}.day = v.day AND d{i}.dimension = '{d.name}' "
-        f"AND d{i}.value = v.s_{code(d.name)[2:]}"
-        for i, d in enumerate(vdims)
-    )
-    codes = ", ".join(f"d{i}.code AS {code(d.name)}" for i, d in enumerate(vdims))
+SELECT day, dimension, hash(value) AS code, value FROM ({" UNION ALL ".join(parts)})"""
+    part = ", ".join(own)
+    visit_codes = [c for c in VISIT_CODES if c not in own]
+    carried = ", ".join(f"any_value({c}) AS {c}" for c in visit_codes)
     visits = f"""CREATE TEMP TABLE {prefix}_visits AS
-SELECT v.day, v.day_key, v.vno, {codes}, v.n_pv, v.n_ev, v.eng, v.is_bounce, v.v_dur, v.v_start, v.v_end,
-       v.key_rows, v.visit_rows, v.profile, {", ".join(f"v.{c}" for c in OWN_COLUMNS)}
-FROM {prefix}_vs v {joins}"""
-    own_match = " AND ".join(f"h.{c} IS NOT DISTINCT FROM v.{c}" for c in OWN_COLUMNS)
-    carried = ", ".join(f"v.{c}" for c in (*VISIT_CODES, *VISIT_METRIC_COLUMNS))
-    # First-of flags: for a day key with one visit row (key_rows = 1), whose rows a visit-level filter keeps or
-    # drops together, its distinct visitors per page or name and its deepest scroll per page are plain sums.
-    first = "row_number() OVER (PARTITION BY h.day, h.day_key, {by} ORDER BY h.first_ts, h.name, h.hour, h.path) = 1"
+SELECT day, day_key, vno, {part}, {carried},
+  count(*) FILTER (WHERE kind = 0) AS n_pv, count(*) FILTER (WHERE kind <> 1) AS n_ev,
+  sum(least(engaged_ms, {MAX_ENGAGED_MS})) FILTER (WHERE kind = 1) AS eng,
+  bool_or(is_bounce) AS is_bounce, any_value(v_dur) AS v_dur, any_value(v_start) AS v_start,
+  any_value(v_end) AS v_end, any_value(profile) AS profile,
+  count(*) OVER (PARTITION BY day, day_key) AS key_rows,
+  count(*) OVER (PARTITION BY day, day_key, vno) AS visit_rows
+FROM {prefix}_ev GROUP BY day, day_key, vno, {part}"""
+    hs = f"""CREATE TEMP TABLE {prefix}_hs AS
+SELECT day, day_key, vno, {part}, c_page, c_name, CAST(hour(ts) AS TINYINT) AS hour, kind,
+  count(*) AS n, sum(least(engaged_ms, {MAX_ENGAGED_MS})) FILTER (WHERE kind = 1) AS eng,
+  max(scroll_depth) FILTER (WHERE kind = 1) AS scroll, min(ts) AS first_ts, max(ts) AS last_ts
+FROM {prefix}_ev GROUP BY day, day_key, vno, {part}, c_page, c_name, hour(ts), kind"""
+    match = " AND ".join(f"v.{c} = h.{c}" for c in own)
+    carried_all = ", ".join(f"v.{c}" for c in (*VISIT_CODES, *VISIT_METRIC_COLUMNS))
     hits = f"""CREATE TEMP TABLE {prefix}_hits AS
-SELECT h.day, h.day_key, h.vno, dp.code AS c_page, dn.code AS c_name, h.hour, h.kind, h.n, h.eng, h.scroll,
-       h.first_ts, h.last_ts,
-       CASE WHEN h.kind <> 1 THEN {first.format(by="h.path, h.kind <> 1")} ELSE false END AS fp,
-       CASE WHEN h.kind = 1 AND h.eng IS NOT NULL
-            THEN {first.format(by="h.path, h.kind = 1 AND h.eng IS NOT NULL")} ELSE false END AS fpe,
-       CASE WHEN h.kind = 1 AND {first.format(by="h.path, h.kind = 1")}
-            THEN max(h.scroll) FILTER (WHERE h.kind = 1) OVER (PARTITION BY h.day, h.day_key, h.path) END AS pscroll,
-       CASE WHEN h.kind <> 1 THEN {first.format(by="h.name, h.kind <> 1")} ELSE false END AS fn,
-       {carried}
-FROM {prefix}_hs h
-JOIN {prefix}_visits v ON v.day = h.day AND v.day_key = h.day_key AND v.vno = h.vno AND {own_match}
-JOIN {prefix}_dict dp ON dp.day = h.day AND dp.dimension = 'event:page' AND dp.value = h.path
-JOIN {prefix}_dict dn ON dn.day = h.day AND dn.dimension = 'event:name' AND dn.value = h.name"""
-    finish = f"ALTER TABLE {prefix}_visits DROP COLUMN {OWN_COLUMNS[0]}"
-    drops = [f"ALTER TABLE {prefix}_visits DROP COLUMN {c}" for c in OWN_COLUMNS[1:]]
-    return [vs, hs, dictionary, visits, hits, finish, *drops, f"DROP TABLE {prefix}_vs", f"DROP TABLE {prefix}_hs"]
+SELECT h.day, h.day_key, h.vno, h.c_page, h.c_name, h.hour, h.kind, h.n, h.eng, h.scroll, h.first_ts, h.last_ts,
+       {carried_all}
+FROM {prefix}_hs h JOIN {prefix}_visits v ON v.day = h.day AND v.day_key = h.day_key AND v.vno = h.vno AND {match}"""
+    # One row per (visit part, page): for a day key with one visit row (key_rows = 1) a page's row is its only
+    # one, so its distinct visitors per page are a count of rows, its deepest scroll a value of the row.
+    carried_pages = ", ".join(f"v.{c}" for c in (*VISIT_CODES, *VISIT_METRIC_COLUMNS) if c not in own)
+    pages = f"""CREATE TEMP TABLE {prefix}_pages AS
+SELECT p.*, {carried_pages} FROM (
+  SELECT day, day_key, vno, {part}, c_page, sum(n) FILTER (WHERE kind = 0) AS n_pv,
+         coalesce(sum(n) FILTER (WHERE kind <> 1), 0) AS n_ev, sum(eng) AS eng, max(scroll) AS scroll,
+         min(first_ts) AS first_ts, max(last_ts) AS last_ts
+  FROM {prefix}_hs GROUP BY day, day_key, vno, {part}, c_page
+) p JOIN {prefix}_visits v ON v.day = p.day AND v.day_key = p.day_key AND v.vno = p.vno
+  AND {" AND ".join(f"v.{c} = p.{c}" for c in own)}"""
+    return [ev, dictionary, visits, hs, hits, pages, f"DROP TABLE {prefix}_ev", f"DROP TABLE {prefix}_hs"]
+
+
+def check_sql(prefix: str) -> str:
+    """A query that returns a row for every code standing for two values in one day and dimension (none)."""
+    return f"SELECT day, dimension, code FROM {prefix}_dict GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
 
 
 def tables(prefix: str) -> Tables:
-    return Tables(f"{prefix}_dict", f"{prefix}_visits", f"{prefix}_hits")
+    return Tables(f"{prefix}_dict", f"{prefix}_visits", f"{prefix}_hits", f"{prefix}_pages")
