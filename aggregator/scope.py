@@ -37,8 +37,8 @@ from aggregator.metrics import Components
 from aggregator.periods import bucket
 from aggregator.querybuild import (
     HITS_READ,
-    PAGES_READ,
     LIGHT_METRICS,
+    PAGES_READ,
     TOTAL,
     VISIT_READ,
     Column,
