@@ -18,6 +18,8 @@ and compared (the runner, below).
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 import duckdb
@@ -42,6 +44,9 @@ from aggregator.request import (
 )
 from aggregator.scope import Ask, Mode, Page, Scope, ask
 from aggregator.settings import Settings
+
+#: Answers kept per querier (a page of requests each); the least recently used beyond this are dropped.
+MAX_CACHED_ANSWERS = 256
 
 __all__ = [
     "MAX_LIMIT",
@@ -76,6 +81,8 @@ class Querier:
         self.lake = Lake(settings.lake_dir)
         self._db = connect(settings)
         self.rollups = RollupStore(self._db)
+        self._answers: OrderedDict[tuple[object, ...], list[QueryResult]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         self._db.close()
@@ -148,7 +155,20 @@ class Querier:
             try:
                 page = Page(self.lake, self.rollups, cur, stale_limit)
                 plans = [self._plan(page, r, today) for r in requests]
-                return [self._answer(plan) for plan in plans]
+                # The lake's files are immutable and named after their content: the same questions over the same
+                # files have the same answers (a dashboard reloaded, or the next request of the same page).
+                key = (tuple(requests), today, stale_limit, page.snapshot())
+                with self._lock:
+                    cached = self._answers.get(key)
+                    if cached is not None:
+                        self._answers.move_to_end(key)
+                if cached is None:
+                    cached = [self._answer(plan) for plan in plans]
+                    with self._lock:
+                        self._answers[key] = cached
+                        while len(self._answers) > MAX_CACHED_ANSWERS:
+                            self._answers.popitem(last=False)
+                return [_copy(r) for r in cached]
             except duckdb.IOException:
                 # A file of our snapshot was compacted or purged meanwhile: list again.
                 if attempt == 3:
@@ -291,6 +311,17 @@ class Querier:
         if plan.request.time_labels:
             dim = next(d for d in plan.request.dimensions if d.startswith("time:"))
             result.time_labels = time_labels(dim, plan.start, plan.end)
+
+
+def _copy(result: QueryResult) -> QueryResult:
+    """A copy whose lists the caller may change without changing the cached answer."""
+    return replace(
+        result,
+        rows=list(result.rows),
+        warnings=list(result.warnings),
+        suppressed_buckets=list(result.suppressed_buckets),
+        time_labels=list(result.time_labels),
+    )
 
 
 def _sort(request: QueryRequest, rows: list[tuple[Key, Components]]) -> None:

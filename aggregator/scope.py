@@ -137,6 +137,14 @@ class Page:
             return None, None
         return built[-1], mtime
 
+    def snapshot(self) -> tuple[object, ...]:
+        """What the page's answers depend on: every day it listed, by the names of its files (content-named)."""
+        return tuple(
+            (site, d.day, tuple(f.name for f in d.files), str(d.rollup), d.built_at,
+             tuple(sorted(str(p) for p in (d.tables or {}).values())))
+            for (site, _), d in sorted(self._days.items(), key=lambda kv: (kv[0][0], kv[0][1]))
+        )  # fmt: skip
+
     def scope(self, site: str, start: dt.date, end: dt.date, filters: tuple[Expr, ...], ts: object = None) -> Scope:
         key = (site, start, end, filters, ts)
         if key not in self.scopes:

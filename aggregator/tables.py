@@ -31,7 +31,8 @@ by twenty dimensions:
   every dashboard page in one pass.
 
 Codes are 64-bit hashes of the values (so building needs no join against the
-dictionary; queries map them back per day and dimension). A visitor's **profile** is a 64-bit hash of their device and network (browser
+dictionary; queries map them back per day and dimension). A visitor's
+**profile** is a 64-bit hash of their device and network (browser
 and OS with versions, device class, AS number, network domain), computed from
 the stored values: it tells one person returning on other days from several
 people (aggregator/kanon.py) and adds nothing the row does not already hold.
