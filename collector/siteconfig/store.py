@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 from pathlib import Path
 
 from collector.siteconfig.model import (
@@ -29,29 +30,32 @@ def save(config: SiteConfig, path: Path, expected_revision: str | None = None) -
     data = config.to_json().encode()
     checked = from_dict(json.loads(data))  # what would be read back; raises before anything is written
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    lock = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    # Read-only is enough for flock, so any process that can write the directory can take it,
+    # whoever created the lock file (the collector on a first start, the dashboards later).
+    lock = os.open(path.with_name(f".{path.name}.lock"), os.O_RDONLY | os.O_CREAT, 0o644)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two dashboards workers saving at once: one after the other
-        if expected_revision is not None:
-            current = revision_of(path.read_bytes()) if path.exists() else ""
-            if current != expected_revision:
-                raise SiteConfigConflict(f"{path}: changed since it was read (revision {current or 'none'})")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
-            os.fsync(dir_fd)
+            if expected_revision is not None:
+                current = revision_of(path.read_bytes()) if path.exists() else ""
+                if current != expected_revision:
+                    raise SiteConfigConflict(f"{path}: changed since it was read (revision {current or 'none'})")
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
         finally:
-            os.close(dir_fd)
+            tmp.unlink(missing_ok=True)  # still under the lock
     finally:
         os.close(lock)
-        if tmp.exists():
-            tmp.unlink()
     return SiteConfig(checked.sites, revision_of(data))
 
 

@@ -211,3 +211,54 @@ def test_a_broken_file_at_start_is_an_error_naming_the_file(tmp_path: Path) -> N
 
 def test_an_empty_configuration_is_allowed() -> None:
     assert from_dict({"sites": []}) == SiteConfig(())
+
+
+def test_concurrent_saves_from_one_revision_let_exactly_one_win(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "sites.json"
+    base = save(from_dict(_config()), path)
+    results: list[str] = []
+    start = threading.Barrier(8)
+
+    def edit(i: int) -> None:
+        start.wait()
+        try:
+            save(from_dict(_config(custom_events=[f"E{i}"])), path, expected_revision=base.revision)
+            results.append("saved")
+        except SiteConfigConflict:
+            results.append("conflict")
+
+    threads = [threading.Thread(target=edit, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["conflict"] * 7 + ["saved"]
+    site = load(path).site("www.onecloud.example")
+    assert site is not None and len(site.custom_events) == 1
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_concurrent_saves_in_one_process_do_not_trip_over_each_other(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "sites.json"
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def edit(i: int) -> None:
+        start.wait()
+        for j in range(25):
+            try:
+                save(from_dict(_config(custom_events=[f"E{i}-{j}"])), path)
+            except BaseException as exc:  # noqa: BLE001 - any failure is the finding
+                errors.append(exc)
+
+    threads = [threading.Thread(target=edit, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert load(path).sites  # a whole file, from one of the saves
