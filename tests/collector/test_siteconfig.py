@@ -262,3 +262,10 @@ def test_concurrent_saves_in_one_process_do_not_trip_over_each_other(tmp_path: P
         t.join()
     assert errors == []
     assert load(path).sites  # a whole file, from one of the saves
+
+
+def test_the_example_in_the_docs_is_a_valid_configuration() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "goals.md").read_text()
+    block = text.split("```json\n", 1)[1].split("```", 1)[0]
+    site = parse(block).site("onecloud.example")
+    assert site is not None and site.funnel("Ordering") is not None
