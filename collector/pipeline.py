@@ -16,7 +16,7 @@ from collector.devices import NO_HINTS, Hints
 from collector.isp import UNKNOWN_ISP, IspDatabase, IspInfo, hosting_asns
 from collector.paths import NO_UTM, Utm, extract_utm, scrub_path
 from collector.payload import Payload
-from collector.props import PropDrop, clean_props
+from collector.props import PropDrop, clean_props, scrub_prop
 from collector.referrer import Referrer, channel_of, parse_referrer, source_of
 from collector.salts import DayKeys
 from collector.schema import MAX_TEXT, Event
@@ -114,6 +114,12 @@ class Pipeline:
         # worker (memory only, bounded; like the UA cache, never written anywhere).
         self._page = lru_cache(maxsize=20000)(self._page_uncached)
         self._referrer = lru_cache(maxsize=20000)(parse_referrer)
+        self._scrub_prop = lru_cache(maxsize=20000)(scrub_prop)
+
+    def _prop(self, key: str, value: str, event: str) -> str:
+        # Property values repeat like pages do (plan=Business); short ones are cached, so the
+        # cache stays small (at most ~20,000 x 256 characters), long ones are scrubbed each time.
+        return self._scrub_prop(key, value, event) if len(value) <= 256 else scrub_prop(key, value, event)
 
     def _page_uncached(self, url: str, hash_mode: bool) -> tuple[str, str, Utm] | None:
         """(host, scrubbed path, UTM values) of a page URL; ``None`` if it cannot be parsed."""
@@ -199,7 +205,7 @@ class Pipeline:
 
         ref: Referrer = self._referrer(p.referrer, site)
         day_key = self.keys.key(hit.ts, site, hit.ip or "", hit.ua)  # may raise SaltUnavailable: nothing stored
-        props, dropped = clean_props(p.props, allow.prop_keys[site], name) if p.props else ((), [])
+        props, dropped = clean_props(p.props, allow.prop_keys[site], name, self._prop) if p.props else ((), [])
         if self.on_prop_drop is not None:
             for reason in (*p.props_dropped, *dropped):
                 self.on_prop_drop(reason)

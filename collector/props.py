@@ -17,7 +17,7 @@ How many distinct values a key may have per site and day is bounded at ingest
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
@@ -130,10 +130,13 @@ def scrub_prop(key: str, value: str, event: str) -> str:
     return scrub_value(value)
 
 
-def clean_props(raw: RawProps, allowed: Mapping[str, str], event: str) -> tuple[RawProps, list[PropDrop]]:
+def clean_props(
+    raw: RawProps, allowed: Mapping[str, str], event: str, scrub: Callable[[str, str, str], str] = scrub_prop
+) -> tuple[RawProps, list[PropDrop]]:
     """Allowlisted keys only (``allowed`` maps a normalised key to its configured spelling), values scrubbed.
 
-    Sorted by key; a key sent twice in different spellings keeps its first value.
+    Sorted by key; a key sent twice in different spellings keeps its first value. ``scrub``:
+    :func:`scrub_prop`, or a cached copy of it (the pipeline's).
     """
     kept: dict[str, str] = {}
     dropped: list[PropDrop] = []
@@ -145,7 +148,7 @@ def clean_props(raw: RawProps, allowed: Mapping[str, str], event: str) -> tuple[
         if name in kept:
             dropped.append("duplicate")  # "url" and "ｕｒｌ" are one key: the first one counts
             continue
-        stored = scrub_prop(name, value, event)
+        stored = scrub(name, value, event)
         if stored:
             kept[name] = stored
         else:
