@@ -34,6 +34,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
                         "quarantined": report.quarantined,
                         "quarantine_reasons": dict(report.reasons),
                         "recovered_batches": report.recovered_batches,
+                        "props_folded": report.props_folded,  # values past the day's cap, stored as (other)
                     }
                 ),
                 flush=True,

@@ -41,6 +41,7 @@ import duckdb
 from aggregator.db import connect
 from aggregator.lake import Lake, fsync_dir, fsync_file, publish, site_dir_sql, sql_path
 from aggregator.manifest import BatchRecord, Manifest
+from aggregator.props import PropsCap, add_missing_column, props_column_done
 from aggregator.records import (
     RECORD_KEYS,
     check_line,
@@ -66,6 +67,7 @@ class IngestReport:
     events: int = 0
     quarantined: int = 0
     recovered_batches: int = 0
+    props_folded: int = 0  # property values stored as "(other)": past the day's cap (aggregator/props.py)
     reasons: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: IngestReport) -> None:
@@ -73,6 +75,7 @@ class IngestReport:
         self.segments += other.segments
         self.events += other.events
         self.quarantined += other.quarantined
+        self.props_folded += other.props_folded
         self.recovered_batches += other.recovered_batches
         self.reasons.update(other.reasons)
 
@@ -82,6 +85,7 @@ class Ingester:
         self.settings = settings
         self.lake = Lake(settings.lake_dir)
         self.failpoint = failpoint
+        self.props = PropsCap(self.lake, settings.prop_values_per_day)
         self.shipped: ShippedSpool | None = None
         if settings.spool_url:
             from aggregator.objectstore import ShippedSpool
@@ -99,6 +103,12 @@ class Ingester:
         with self.lake.writer():
             manifest = Manifest.load(self.lake.manifest_path)
             report.recovered_batches = self._recover(manifest)
+            if not props_column_done(self.lake):  # once per lake: files from before custom properties
+                con = connect(self.settings)
+                try:
+                    add_missing_column(con, self.lake)
+                finally:
+                    con.close()
             if self.shipped is not None:
                 # After recovery: a committed batch's shipped objects are deleted by then.
                 self.shipped.fetch(self.settings.sealed_dir)
@@ -208,6 +218,8 @@ class Ingester:
                     if clean is not None:
                         retry.append((clean, name))
                 inputs = retry
+            # Before anything is fsynced or committed: what is committed already keeps the cap.
+            report.props_folded = self.props.apply(con, staging / "events")
         finally:
             con.close()
         files: list[tuple[str, str]] = []
@@ -227,6 +239,7 @@ class Ingester:
         manifest.commit(record)
         self._reached("committed")
         self._apply(record)
+        self.props.published([dst for _, dst in files])
         if report.quarantined:
             log.warning("quarantined %d records: %s", report.quarantined, dict(report.reasons))
         return report

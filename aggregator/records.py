@@ -16,7 +16,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from collector.schema import FIELD_NAMES, INVENTORY, SCHEMA_VERSION, Event, RecordError, parse_line
+from collector.schema import (
+    FIELD_NAMES,
+    INVENTORY,
+    MAX_PROP_KEY,
+    MAX_PROPS,
+    MAX_TEXT,
+    SCHEMA_VERSION,
+    Event,
+    RecordError,
+    parse_line,
+)
 
 #: Keys of a valid record: the schema version plus every inventory field.
 RECORD_KEYS = len(FIELD_NAMES) + 1
@@ -56,6 +66,9 @@ def fast_ok_sql() -> str:
     for f in INVENTORY:
         c, t = f.name, _text(f.name)
         null = f"({c} IS NULL OR {t} = 'null')"
+        if f.json_type == "map":
+            conds.append(_map_ok_sql(c))
+            continue
         if f.json_type == "int":
             lake = "BIGINT" if f.name == "ts" else f.lake_type
             ok = f"(TRY_CAST({t} AS {lake}) IS NOT NULL AND NOT regexp_matches({t}, '[.eE]'))"
@@ -66,6 +79,19 @@ def fast_ok_sql() -> str:
     return " AND ".join(conds)
 
 
+def _map_ok_sql(c: str) -> str:
+    """An object of at most MAX_PROPS bounded strings (as ``collector.schema._props`` checks)."""
+    m = f"TRY_CAST({c} AS MAP(VARCHAR, JSON))"
+    return (
+        f"(coalesce(json_type({c}) = 'OBJECT', false) AND {m} IS NOT NULL AND cardinality({m}) <= {MAX_PROPS} "
+        f"AND coalesce(list_bool_and(list_transform(map_keys({m}), lambda k: length(k) BETWEEN 1 AND {MAX_PROP_KEY})),"
+        " true) "
+        # A JSON null value is a SQL NULL in the map: coalesce each test to false, not the list's to true.
+        f"AND coalesce(list_bool_and(list_transform(map_values({m}), lambda v: coalesce(json_type(v) = 'VARCHAR' "
+        f"AND length(v ->> '$') <= {MAX_TEXT}, false))), true))"
+    )
+
+
 def typed_select_sql() -> str:
     """The lake columns from the raw JSON columns (TRY_: rejected rows are computed too, then dropped)."""
     out = []
@@ -73,6 +99,8 @@ def typed_select_sql() -> str:
         c = f.name
         if f.name == "ts":
             out.append("TRY(make_timestamp(TRY_CAST(ts AS BIGINT) * 1000000)) AS ts")
+        elif f.json_type == "map":
+            out.append(f"TRY(json_transform({c}, '\"MAP(VARCHAR, VARCHAR)\"')) AS {c}")
         elif f.json_type == "int":
             out.append(f"TRY_CAST({c} AS {f.lake_type}) AS {c}")
         else:

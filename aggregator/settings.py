@@ -16,6 +16,11 @@ if TYPE_CHECKING:
 class Settings(FromEnv):
     # Same variable as the collector's: on one machine both share ./var.
     data_dir: Path = setting(Path("var"), "Directory holding the spool (read) and the lake (written).")
+    site_config: Path | None = setting(
+        None,
+        "The site configuration file (JSON, docs/goals.md) whose goals and funnels queries use; empty: `sites.json` in"
+        " the data dir.",
+    )
     raw_retention_days: int = setting(90, "Days de-identified events are kept in the lake before the purge.")
     aggregate_retention_months: int = setting(25, "Months daily aggregates (rollups) are kept before the purge.")
     k_anonymity: int = setting(5, "Result rows describing fewer distinct visitors than this fold into `(other)`.")
@@ -24,6 +29,11 @@ class Settings(FromEnv):
         "Seconds a day's rollup may still answer the dashboards' pages after new events landed in that day, its "
         "age shown on the page (0: never; the day is rolled up in memory instead). Unset, the dashboards use 120; "
         "the Stats API, exports and reports are always exact.",
+    )
+    prop_values_per_day: int = setting(
+        100,
+        "Most distinct values a custom property key keeps per site and day, `(other)` included: later values are "
+        "stored as `(other)` at ingest.",
     )
     ingest_interval: float = setting(5.0, "Seconds between spool scans of `aggregator ingest --follow`.")
     ingest_batch_bytes: int = setting(
@@ -66,6 +76,8 @@ class Settings(FromEnv):
             raise SettingsError("ANALYTICS_AGGREGATE_RETENTION_MONTHS: must be between 1 and 25")
         if self.k_anonymity < 1:
             raise SettingsError("ANALYTICS_K_ANONYMITY: must be at least 1")
+        if not 2 <= self.prop_values_per_day <= 100_000:
+            raise SettingsError("ANALYTICS_PROP_VALUES_PER_DAY: must be between 2 and 100000")
         if self.ingest_interval <= 0:
             raise SettingsError("ANALYTICS_INGEST_INTERVAL: must be positive")
         for name, url in (("LAKE_URL", self.lake_url), ("SPOOL_URL", self.spool_url)):
@@ -83,6 +95,11 @@ class Settings(FromEnv):
             raise SettingsError("ANALYTICS_SMTP_PORT: must be a TCP port (1-65535)")
         if self.smtp_host and not self.report_to:
             raise SettingsError("ANALYTICS_REPORT_TO: set at least one recipient when ANALYTICS_SMTP_HOST is set")
+
+    @property
+    def site_config_path(self) -> Path:
+        """The one site configuration (collector.siteconfig): the same file the collector and the dashboards read."""
+        return self.site_config or self.data_dir / "sites.json"
 
     @property
     def sealed_dir(self) -> Path:

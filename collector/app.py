@@ -31,6 +31,7 @@ from collector.rdns import NetworkDomains
 from collector.salts import DayKeys, FileSaltStore, SaltStore
 from collector.settings import Settings
 from collector.shipper import Shipper, wait_until_shipped
+from collector.siteconfig import DEMO_SITE, Watcher, ensure, seed_config
 from collector.spool import Spool
 from collector.useragent import UAParser
 
@@ -58,7 +59,10 @@ class Collector:
         self.rdns: NetworkDomains | None = None
         self.keys = DayKeys(salt_store(settings), clock=clock)
         self.ua = UAParser(settings.ua_cache_size, settings.allow_headless, settings.ua_cache_bytes)
-        self.pipeline = Pipeline(settings, self.ua, None, self.keys)
+        self.siteconfig = site_config(settings)
+        self.pipeline = Pipeline(
+            settings, self.ua, None, self.keys, lambda: self.siteconfig.current, self.metrics.drop_prop
+        )
         self.spool = Spool(
             settings.spool_dir,
             segment_seconds=settings.spool_segment_seconds,
@@ -73,13 +77,11 @@ class Collector:
             fs = s3_filesystem(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key,
                                settings.s3_region, settings.s3_url_style)  # fmt: skip
             self.shipper = Shipper(settings.spool_dir / "sealed", settings.spool_ship_url, fs)
-        # Origins whose pages may post events from the browser (CORS), as header bytes.
-        self.origins: set[bytes] = set()
-        for site in settings.sites:
-            bare = site.strip().lower().removeprefix("www.")
-            for host in (bare, "www." + bare):
-                self.origins.add(f"https://{host}".encode())
-                self.origins.add(f"http://{host}".encode())
+
+    @property
+    def origins(self) -> frozenset[bytes]:
+        """Origins whose pages may post events from the browser (CORS): the configured sites'."""
+        return self.pipeline.allow.origins
 
     def load_isp(self) -> None:
         # No operator database: the one shipped in the package, so ISPs resolve offline from the first run.
@@ -102,6 +104,34 @@ class Collector:
                     await asyncio.to_thread(self.isp.reload_if_changed)
             except Exception as exc:  # keep serving; say what failed, never with request data
                 log.error("housekeeping failed: %s", exc.__class__.__name__)
+
+
+def site_config(settings: Settings) -> Watcher:
+    """The site configuration file, written from the legacy settings on a first start (docs/goals.md)."""
+    path = settings.site_config_path
+    seed = seed_config(settings.sites, settings.custom_events)
+    config = ensure(path, seed)
+    if settings.sites != (DEMO_SITE,) and set(settings.sites) != set(config.domains):
+        # Not an error: the file is the source now, and a stale variable must not stop a restart.
+        log.warning("ANALYTICS_SITES is not used: %s decides which sites are accepted (docs/goals.md)", path)
+    return Watcher(path, seed)
+
+
+async def watch_site_config(c: Collector) -> None:
+    """Re-read the site configuration when its file changes: no restart, on every host that has a copy."""
+    while True:
+        await asyncio.sleep(c.settings.site_config_interval)
+        try:
+            changed = await asyncio.to_thread(c.siteconfig.check)
+        except Exception as exc:  # keep serving with what is in force
+            log.error("site configuration check failed: %s", exc.__class__.__name__)
+            continue
+        c.metrics.site_config(c.siteconfig.last_error is None, changed)
+        if changed:
+            config = c.siteconfig.current
+            log.info("site configuration reloaded: revision %s, %d sites", config.revision, len(config.sites))
+        elif c.siteconfig.last_error:
+            log.error("site configuration not reloaded: %s", c.siteconfig.last_error)
 
 
 async def healthz(request: Request) -> Response:
@@ -139,13 +169,14 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
         collector.spool.start()
         if collector.shipper is not None:
             collector.shipper.start()
-        task = asyncio.create_task(collector.housekeeping())
+        tasks = [asyncio.create_task(collector.housekeeping()), asyncio.create_task(watch_site_config(collector))]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await asyncio.to_thread(collector.spool.close)
             if collector.shipper is not None:
                 await asyncio.to_thread(collector.shipper.close)

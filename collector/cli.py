@@ -32,6 +32,14 @@ def _serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"collector: {exc}", file=sys.stderr)
         return 2
+    from collector.app import site_config
+    from collector.siteconfig import SiteConfigError
+
+    try:
+        site_config(settings)  # written from the legacy settings on a first start, then checked: before any worker
+    except SiteConfigError as exc:
+        print(f"collector: site configuration: {exc}", file=sys.stderr)
+        return 2
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
     workers = args.workers or settings.workers

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+from collector.props import PROP_DROP_REASONS, PropDrop
 
 DROP_REASONS = ("bot", "opt_out", "unknown_site", "unknown_event", "localhost", "spam")
 # Why a "bot" drop was one (collector.bots.BOT_KINDS, plus the data-centre signal of the pipeline).
@@ -52,10 +54,29 @@ class Metrics:
         self.commit_events = Counter(
             "analytics_spool_committed_events", "Events made durable by group commits", registry=self.registry
         )
+        self.props_dropped = Counter(
+            "analytics_props_dropped",
+            "Custom properties of stored events that were not kept, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.site_config_reloads = Counter(
+            "analytics_site_config_reloads",
+            "Times a changed site configuration file came into force",
+            registry=self.registry,
+        )
+        # 1 while the file in place does not parse (the last good configuration stays in force).
+        self.site_config_broken = Gauge(
+            "analytics_site_config_broken",
+            "1 while the site configuration file cannot be used",
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
         # Pre-create every label so dashboards see zeros instead of gaps.
         self._drop = {r: self.dropped.labels(r) for r in DROP_REASONS}
         self._reject = {r: self.rejected.labels(r) for r in REJECT_REASONS}
         self._bot = {k: self.bots.labels(k) for k in BOT_KINDS}
+        self._prop = {r: self.props_dropped.labels(r) for r in PROP_DROP_REASONS}
 
     def drop(self, reason: str, kind: str = "") -> None:
         self._drop[reason].inc()
@@ -64,6 +85,14 @@ class Metrics:
 
     def reject(self, reason: str) -> None:
         self._reject[reason].inc()
+
+    def drop_prop(self, reason: PropDrop) -> None:
+        self._prop[reason].inc()
+
+    def site_config(self, ok: bool, changed: bool) -> None:
+        self.site_config_broken.set(0 if ok else 1)
+        if changed:
+            self.site_config_reloads.inc()
 
     def on_commit(self, events: int, seconds: float) -> None:
         self.commit_seconds.observe(seconds)

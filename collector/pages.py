@@ -160,15 +160,15 @@ def _site_origin(site: str, referer: str | None) -> str:
     return f"https://{site}"
 
 
-def render_opt_out(settings: Settings, referer: str | None, gpc: bool) -> str:
+def render_opt_out(sites: tuple[str, ...], referer: str | None, gpc: bool) -> str:
     rows = []
-    for site in settings.sites:
+    for site in sites:
         origin = escape(_site_origin(site, referer), quote=True)
         rows.append(
             f'<tr><th>{escape(site)}</th><td><a href="{origin}/#{OPT_OUT_KEY}=true">Stop counting me</a> · '
             f'<a href="{origin}/#{OPT_OUT_KEY}=false">Count me again</a></td></tr>'
         )
-    sites = "".join(rows)
+    table = "".join(rows)
     gpc_note = (
         '<p class="note" id="gpc">Your browser sends <em>Global Privacy Control</em> right now: '
         "none of its visits are counted, whatever you choose below.</p>"
@@ -188,7 +188,7 @@ You are counted once per day with a number that changes every day and cannot be 
 <p>Your choice is kept in your browser, for one site at a time: a setting named <code>{OPT_OUT_KEY}</code>
 in that site's local storage. It is not a cookie and holds nothing about you. Clearing the site's data
 in your browser removes it, and your visits are counted again.</p>
-<table>{sites}</table>
+<table>{table}</table>
 <p>Each link opens the site's home page and records your choice there.</p>
 <h2>On this address</h2>
 <p id="status">Turn on JavaScript to change the setting for this address.</p>
@@ -247,7 +247,8 @@ def routes(settings: Settings, client: ClientAddress, pipeline: Pipeline) -> lis
 
     async def opt_out(request: Request) -> Response:
         gpc = request.headers.get("sec-gpc") == "1"
-        html = render_opt_out(settings, request.headers.get("referer"), gpc)
+        # The sites of the configuration in force (collector.siteconfig).
+        html = render_opt_out(pipeline.allow.config.domains, request.headers.get("referer"), gpc)
         return HTMLResponse(html, headers=_page_headers(script=True))
 
     async def privacy(request: Request) -> Response:

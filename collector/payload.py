@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from collector.props import PropDrop, PropsTooLong, RawProps, read_props
 from collector.schema import MAX_ENGAGED_MS
 from collector.scrub import normalise
 
@@ -36,6 +37,8 @@ class Payload:
     engaged_ms: int | None
     scroll_depth: int | None
     hash_mode: bool
+    props: RawProps = ()  # as sent: the pipeline keeps the site's keys and scrubs the values
+    props_dropped: tuple[PropDrop, ...] = ()
 
 
 def _pick(body: dict[str, Any], short: str, long: str) -> Any:
@@ -108,6 +111,12 @@ def parse_payload(raw: bytes) -> Payload:
             scroll = int(max(0.0, min(100.0, depth)))
 
     hash_mode = bool(body.get("h")) if isinstance(body.get("h"), bool | int) else False
+    # Plausible reads the first of m, meta, p, props that is there (m/meta: its older trackers).
+    raw_props = next((body[k] for k in ("m", "meta", "p", "props") if body.get(k) is not None), None)
+    try:
+        props, props_dropped = read_props(raw_props)
+    except PropsTooLong as exc:
+        raise PayloadError("p", str(exc)) from None
     return Payload(
         name=name,
         url=url,
@@ -116,4 +125,6 @@ def parse_payload(raw: bytes) -> Payload:
         engaged_ms=engaged_ms,
         scroll_depth=scroll,
         hash_mode=hash_mode,
+        props=props,
+        props_dropped=tuple(props_dropped),
     )

@@ -7,6 +7,7 @@ that leaves this module is an ``Event``, which has no field for either.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -15,14 +16,15 @@ from collector.devices import NO_HINTS, Hints
 from collector.isp import UNKNOWN_ISP, IspDatabase, IspInfo, hosting_asns
 from collector.paths import NO_UTM, Utm, extract_utm, scrub_path
 from collector.payload import Payload
+from collector.props import PropDrop, clean_props, scrub_prop
 from collector.referrer import Referrer, channel_of, parse_referrer, source_of
 from collector.salts import DayKeys
 from collector.schema import MAX_TEXT, Event
 from collector.scrub import normalise, scrub_value
 from collector.settings import Settings
+from collector.siteconfig import BUILTIN_EVENTS, Site, SiteConfig, seed_config, site_key
 from collector.useragent import UAInfo, UAParser
 
-BUILTIN_EVENTS = frozenset({"pageview", "engagement"})
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1", ""})
 
 
@@ -52,25 +54,72 @@ class Dropped(Exception):
 _HINTING_BROWSERS = frozenset({"Chrome", "Edge", "Opera"})
 
 
+@dataclass(frozen=True, slots=True)
+class Allowlists:
+    """What one site configuration allows, in the form the hot path looks things up."""
+
+    config: SiteConfig
+    sites: dict[str, Site]  # site_key(domain) -> site; "www.x" and "x" name the same site
+    # Per site: allowlisted custom event names, normalised like the names that arrive (so
+    # "ｓｉｇｎｕｐ" and "sign%75p" are "signup"), each mapped to what is stored: the
+    # name scrubbed like any visitor string.
+    events: dict[str, dict[str, str]]
+    prop_keys: dict[str, dict[str, str]]  # per site: normalised key -> key as configured
+    origins: frozenset[bytes]  # pages that may post events from the browser (CORS), as header bytes
+    # The domain as the beacon sends it, mostly exactly a listed one: one lookup, no splitting.
+    exact: dict[str, str]
+
+    @classmethod
+    def of(cls, config: SiteConfig) -> Allowlists:
+        sites = {site_key(s.domain): s for s in config.sites}
+        exact = {k: s.domain for bare, s in sites.items() for k in (bare, "www." + bare)}
+        events = {s.domain: {normalise(n).strip(): scrub_value(n) for n in s.custom_events} for s in config.sites}
+        keys = {s.domain: {normalise(k).strip(): k for k in s.prop_keys} for s in config.sites}
+        origins = {
+            f"{scheme}://{host}".encode()
+            for bare in sites
+            for host in (bare, "www." + bare)
+            for scheme in ("https", "http")
+        }
+        return cls(config, sites, events, keys, frozenset(origins), exact)
+
+
 class Pipeline:
-    def __init__(self, settings: Settings, ua: UAParser, isp: IspDatabase | None, keys: DayKeys) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        ua: UAParser,
+        isp: IspDatabase | None,
+        keys: DayKeys,
+        config: Callable[[], SiteConfig] | None = None,
+        on_prop_drop: Callable[[PropDrop], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.ua = ua
         self.isp = isp
         self.keys = keys
-        # Allowlisted custom event names, normalised like the names that arrive (so
-        # "ｓｉｇｎｕｐ" and "sign%75p" are "signup"), each mapped to what is stored:
-        # the name scrubbed like any visitor string.
-        self.custom_events = {normalise(n).strip(): scrub_value(n) for n in settings.custom_events}
         self.hosting = hosting_asns() if settings.datacenter_traffic != "keep" else frozenset()
-        # Normalised allowlist: "www.x" and "x" name the same site.
-        self.sites = {s.strip().lower().removeprefix("www."): s.strip().lower() for s in settings.sites}
-        # The domain as the beacon sends it, mostly exactly a listed one: one lookup, no splitting.
-        self._exact_sites = {k: v for bare, v in self.sites.items() for k in (bare, "www." + bare)}
+        # The site configuration in force (collector.siteconfig.Watcher.current, re-read on change);
+        # without one, what the legacy settings describe.
+        if config is None:
+            seed = seed_config(settings.sites, settings.custom_events)
+
+            def config() -> SiteConfig:
+                return seed
+
+        self.config: Callable[[], SiteConfig] = config
+        self.on_prop_drop = on_prop_drop
+        self._allow = Allowlists.of(config())
         # Pages and referrers repeat far more than they vary: cache their parse per
         # worker (memory only, bounded; like the UA cache, never written anywhere).
         self._page = lru_cache(maxsize=20000)(self._page_uncached)
         self._referrer = lru_cache(maxsize=20000)(parse_referrer)
+        self._scrub_prop = lru_cache(maxsize=20000)(scrub_prop)
+
+    def _prop(self, key: str, value: str, event: str) -> str:
+        # Property values repeat like pages do (plan=Business); short ones are cached, so the
+        # cache stays small (at most ~20,000 x 256 characters), long ones are scrubbed each time.
+        return self._scrub_prop(key, value, event) if len(value) <= 256 else scrub_prop(key, value, event)
 
     def _page_uncached(self, url: str, hash_mode: bool) -> tuple[str, str, Utm] | None:
         """(host, scrubbed path, UTM values) of a page URL; ``None`` if it cannot be parsed."""
@@ -87,15 +136,24 @@ class Pipeline:
         utm = extract_utm(parts.query) if parts.query else NO_UTM
         return (f"{parts.scheme}:{host}", scrub_path(path), utm)
 
+    @property
+    def allow(self) -> Allowlists:
+        """The allowlists of the configuration in force (rebuilt once when it changes)."""
+        config = self.config()
+        if config is not self._allow.config:
+            self._allow = Allowlists.of(config)
+        return self._allow
+
     def site_for(self, domain: str) -> str | None:
-        site = self._exact_sites.get(domain)
-        if site is not None:
-            return site
+        allow = self.allow
+        exact = allow.exact.get(domain)
+        if exact is not None:
+            return exact
         # Plausible allows "a.com,b.com" (roll-up): the first allowed domain wins.
         for candidate in domain.split(","):
-            site = self.sites.get(candidate.strip().removeprefix("www."))
+            site = allow.sites.get(site_key(candidate))
             if site is not None:
-                return site
+                return site.domain
         return None
 
     def classify_ua(self, ua: str, hints: Hints = NO_HINTS) -> UAInfo:
@@ -126,8 +184,9 @@ class Pipeline:
         site = self.site_for(p.domain)
         if site is None:
             raise Dropped("unknown_site")
+        allow = self.allow
         # p.name is normalised already (collector.payload).
-        name = p.name if p.name in BUILTIN_EVENTS else self.custom_events.get(p.name)
+        name = p.name if p.name in BUILTIN_EVENTS else allow.events[site].get(p.name)
         if not name:
             raise Dropped("unknown_event")
         page = self._page(p.url, p.hash_mode)
@@ -145,6 +204,11 @@ class Pipeline:
             raise Dropped("bot", "datacenter")
 
         ref: Referrer = self._referrer(p.referrer, site)
+        day_key = self.keys.key(hit.ts, site, hit.ip or "", hit.ua)  # may raise SaltUnavailable: nothing stored
+        props, dropped = clean_props(p.props, allow.prop_keys[site], name, self._prop) if p.props else ((), [])
+        if self.on_prop_drop is not None:
+            for reason in (*p.props_dropped, *dropped):
+                self.on_prop_drop(reason)
         return Event(
             site=site,
             ts=hit.ts,
@@ -167,7 +231,8 @@ class Pipeline:
             asn=isp.asn,
             isp=isp.org[:MAX_TEXT] if isp.org else None,
             network_domain=hit.network_domain,
-            day_key=self.keys.key(hit.ts, site, hit.ip or "", hit.ua),
+            day_key=day_key,
             engaged_ms=p.engaged_ms,
             scroll_depth=p.scroll_depth,
+            props=props,
         )

@@ -17,17 +17,25 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA_VERSION = 1
+#: 2 added ``props``. Records of version 1 (segments written before an upgrade) are still
+#: read: they carry no custom properties.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 #: Longest stored value of a free-text field (attacker-controlled input is capped at ingest).
 MAX_PATH = 512
 MAX_TEXT = 200
+#: Custom properties of one event, and the longest key (keys come from the site configuration).
+MAX_PROPS = 30
+MAX_PROP_KEY = 64
+#: What a property value beyond a site's daily cap of distinct values is stored as (aggregator/props.py).
+OTHER_VALUE = "(other)"
 
 
 @dataclass(frozen=True, slots=True)
 class StoredField:
     name: str
-    json_type: str  # "str" or "int"
+    json_type: str  # "str", "int", or "map" (a JSON object of strings: MAP(VARCHAR, VARCHAR) in the lake)
     nullable: bool
     lake_type: str  # the DuckDB/Parquet column type in the lake
     group: str  # the row of PRIVACY.md's inventory this field belongs to
@@ -187,6 +195,21 @@ INVENTORY: tuple[StoredField, ...] = (
         "percent 0-100",
         "how much time a visitor spends on each page",
     ),
+    # One MAP column rather than a column per key: keys differ per site and change with
+    # the site configuration, and Parquet's MAP logical type is read as such by DuckDB,
+    # Spark, Trino and ClickHouse alike (a list of key/value structs would be the same
+    # bytes, but every engine would need a lambda to look a key up).
+    _f(
+        "props",
+        "map",
+        False,
+        "MAP(VARCHAR, VARCHAR)",
+        "custom property",
+        "payload `p`/`props`, keys allowlisted per site (site configuration)",
+        "values scrubbed like a path, capped at 200 characters; `url` of a download: the file name, of an outbound"
+        " link: the host; at most N distinct values per key, site and day, the rest `(other)` (at ingest)",
+        "other information related to the operation and interaction of OneCloud websites",
+    ),
 )
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in INVENTORY)
@@ -223,13 +246,19 @@ class Event:
     day_key: int
     engaged_ms: int | None
     scroll_depth: int | None
+    # (key, value) pairs sorted by key: immutable and hashable like every other field.
+    props: tuple[tuple[str, str], ...] = ()
 
     def to_record(self) -> dict[str, Any]:
         """The spool record: the schema version first, then every inventory field."""
         record: dict[str, Any] = {"v": SCHEMA_VERSION}
         for name in FIELD_NAMES:
             record[name] = getattr(self, name)
+        record["props"] = dict(self.props)
         return record
+
+    def prop(self, key: str) -> str | None:
+        return next((v for k, v in self.props if k == key), None)
 
     @classmethod
     def from_record(cls, record: Any) -> Event:
@@ -237,19 +266,22 @@ class Event:
         if not isinstance(record, dict):
             raise RecordError("record is not a JSON object")
         version = record.get("v")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS or isinstance(version, bool):
             raise RecordError(f"unsupported schema version {version!r}")
-        extra = set(record) - set(FIELD_NAMES) - {"v"}
+        fields = INVENTORY if version == SCHEMA_VERSION else INVENTORY[:-1]  # v1: no props
+        extra = set(record) - {f.name for f in fields} - {"v"}
         if extra:
             raise RecordError(f"fields not in the inventory: {sorted(extra)}")
         values: dict[str, Any] = {}
-        for f in INVENTORY:
+        for f in fields:
             if f.name not in record:
                 raise RecordError(f"missing field {f.name}")
             value = record[f.name]
             if value is None:
                 if not f.nullable:
                     raise RecordError(f"field {f.name} may not be null")
+            elif f.json_type == "map":
+                value = _props(value)
             elif f.json_type == "int":
                 if not isinstance(value, int) or isinstance(value, bool):
                     raise RecordError(f"field {f.name} is not an integer")
@@ -263,6 +295,17 @@ class Event:
 
 class RecordError(ValueError):
     """A spool record that does not match the schema."""
+
+
+def _props(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        raise RecordError("field props is not an object")
+    if len(value) > MAX_PROPS:
+        raise RecordError(f"field props has more than {MAX_PROPS} entries")
+    for k, v in value.items():
+        if not isinstance(v, str) or not 0 < len(k) <= MAX_PROP_KEY or len(v) > MAX_TEXT:
+            raise RecordError("field props holds a key or value that is not a bounded string")
+    return tuple(sorted(value.items()))
 
 
 def parse_line(line: bytes | str) -> Event:

@@ -6,16 +6,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collector.config import FromEnv, SettingsError, check_cidrs, setting
-
-DEMO_SITE = "demo.onecloud.example"
-DEFAULT_CUSTOM_EVENTS = ("Outbound Link: Click", "File Download", "404")
+from collector.siteconfig import DEFAULT_CUSTOM_EVENTS, DEMO_SITE
 
 
 @dataclass(frozen=True, slots=True)
 class Settings(FromEnv):
     data_dir: Path = setting(Path("var"), "Directory for the spool, salts and caches (created if missing).")
+    site_config: Path | None = setting(
+        None,
+        "The site configuration file (JSON, docs/goals.md): sites, custom events, property keys, goals, funnels;"
+        " re-read when it changes. Empty: `sites.json` in the data dir.",
+    )
+    site_config_interval: float = setting(5.0, "Seconds between checks of the site configuration file for changes.")
     sites: tuple[str, ...] = setting(
-        (DEMO_SITE,), "Comma-separated allowlist of site domains whose events are accepted."
+        (DEMO_SITE,),
+        "Legacy, for a first start only: when there is no site configuration file yet, it is written with these"
+        " site domains (comma-separated). Afterwards the file decides.",
     )
     trusted_proxies: tuple[str, ...] = setting(
         (), "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none)."
@@ -41,7 +47,9 @@ class Settings(FromEnv):
     dns_timeout_ms: int = setting(300, "Longest a request waits for the reverse DNS answer; no answer stores nothing.")
     dns_cache_size: int = setting(10000, "Reverse DNS answers kept in memory per worker (never written anywhere).")
     custom_events: tuple[str, ...] = setting(
-        DEFAULT_CUSTOM_EVENTS, "Comma-separated custom event names that are stored; other names are dropped."
+        DEFAULT_CUSTOM_EVENTS,
+        "Legacy, for a first start only: the custom event names (comma-separated) every site of"
+        " ANALYTICS_SITES accepts in the site configuration file written then.",
     )
     max_body_bytes: int = setting(8192, "Largest accepted request body; larger bodies get 413 without being read.")
     spool_segment_seconds: float = setting(10.0, "Seal the open spool segment after this many seconds.")
@@ -86,8 +94,8 @@ class Settings(FromEnv):
 
     def validate(self) -> None:
         check_cidrs("ANALYTICS_TRUSTED_PROXIES", self.trusted_proxies)
-        if not self.sites:
-            raise SettingsError("ANALYTICS_SITES: at least one site domain is needed")
+        if not 0.1 <= self.site_config_interval <= 3600:
+            raise SettingsError("ANALYTICS_SITE_CONFIG_INTERVAL: must be between 0.1 and 3600 seconds")
         if self.max_body_bytes < 256:
             raise SettingsError("ANALYTICS_MAX_BODY_BYTES: must be at least 256")
         if self.isp_db is not None and not self.isp_db.is_file():
@@ -120,6 +128,10 @@ class Settings(FromEnv):
                 parse_server(self.dns_server)
             except ValueError as exc:
                 raise SettingsError(f"ANALYTICS_DNS_SERVER: {exc}") from None
+
+    @property
+    def site_config_path(self) -> Path:
+        return self.site_config or self.data_dir / "sites.json"
 
     @property
     def spool_dir(self) -> Path:

@@ -163,7 +163,7 @@ async def sites_page(request: Request, identity: Identity) -> Response:
         request,
         "admin_sites.html",
         {
-            "allowlist": svc.settings.sites,
+            "allowlist": svc.sites(),
             "k": svc.reports.k_anonymity,
             "raw_days": svc.reports.raw_retention_days,
             "aggregate_months": svc.reports.aggregate_retention_months,

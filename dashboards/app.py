@@ -13,7 +13,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from dashboards import admin, login, sitepages, statsapi
+from dashboards import admin, login, siteconfig_admin, sitepages, statsapi
 from dashboards.bodycap import BodyCap
 from dashboards.headers import SecurityHeaders
 from dashboards.services import Services
@@ -56,6 +56,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/admin/keys/{key_id}/revoke", admin.keys_revoke, methods=["POST"]),
         Route("/admin/audit", admin.audit_page),
         Route("/admin/sites", admin.sites_page),
+        # The site configuration: sites, events, property keys, goals, funnels (dashboards/siteconfig_admin.py).
+        Route(siteconfig_admin.PATH, siteconfig_admin.siteconfig_page, methods=["GET"]),
+        Route(siteconfig_admin.PATH, siteconfig_admin.siteconfig_change, methods=["POST"]),
         Route("/api/v2/query", statsapi.query, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -16,6 +16,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.dashboards_host
     port = args.port if args.port is not None else settings.dashboards_port
     settings.secret_key()  # made now, before any worker starts
+    from collector.siteconfig import SiteConfigError, Watcher
+
+    try:
+        Watcher(settings.site_config_path)  # a broken site configuration: one line, not a traceback
+    except SiteConfigError as exc:
+        print(f"dashboards: site configuration: {exc}", file=sys.stderr)
+        return 2
     print(f"dashboards: listening on http://{host}:{port}  (data in {settings.data_dir.resolve()})", flush=True)
     uvicorn.run(
         "dashboards.app:create_app",

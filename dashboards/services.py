@@ -10,6 +10,7 @@ from pathlib import Path
 import jinja2
 from starlette.requests import HTTPConnection
 
+from collector.siteconfig import DEFAULT_CUSTOM_EVENTS, SiteConfig, Watcher, seed_config
 from dashboards import fmt
 from dashboards.apikeys import ApiKeys
 from dashboards.audit import AuditLog
@@ -53,6 +54,16 @@ class Services:
     auth: Authenticator
     reports: Reports
     templates: jinja2.Environment
+    #: The one site configuration (collector.siteconfig), re-read when its file changes.
+    siteconfig: Watcher
+
+    def site_config(self) -> SiteConfig:
+        """The configuration in force: one ``stat`` per call, re-read when the file changed."""
+        self.siteconfig.check()
+        return self.siteconfig.current
+
+    def sites(self) -> tuple[str, ...]:
+        return self.site_config().domains
 
     @classmethod
     def build(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> Services:
@@ -69,7 +80,11 @@ class Services:
         reports = Reports(settings.data_dir, os.environ if environ is None else environ)
         devices = KnownDevices(secret)
         keys, audit = ApiKeys(store), AuditLog(store)
-        return cls(settings, store, users, sessions, devices, keys, audit, limiter, auth, reports, make_templates())
+        siteconfig = Watcher(settings.site_config_path, seed_config(settings.sites, DEFAULT_CUSTOM_EVENTS))
+        return cls(
+            settings, store, users, sessions, devices, keys, audit, limiter, auth, reports, make_templates(),
+            siteconfig=siteconfig,
+        )  # fmt: skip
 
 
 def services(conn: HTTPConnection) -> Services:

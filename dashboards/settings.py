@@ -31,8 +31,20 @@ class Settings(FromEnv):
     data_dir: Path = setting(
         Path("var"), "Directory holding the lake (read) and dashboards.sqlite3 (users, keys, audit)."
     )
+    site_config: Path | None = setting(
+        None,
+        "The site configuration file (JSON, docs/goals.md) the dashboards show and admins edit; empty: `sites.json`"
+        " in the data dir.",
+    )
+    site_config_readonly: bool = setting(
+        False,
+        "Show the site configuration without offering to edit it: for hosts where configuration management owns"
+        " the file.",
+    )
     sites: tuple[str, ...] = setting(
-        ("demo.onecloud.example",), "Comma-separated allowlist of site domains whose events are accepted."
+        ("demo.onecloud.example",),
+        "Legacy: the sites shown while there is no site configuration file yet (the collector writes it on its"
+        " first start).",
     )
     dashboards_host: str = setting("127.0.0.1", "Address `dashboards serve` listens on.")
     dashboards_port: int = setting(8001, "Port `dashboards serve` listens on.")
@@ -93,6 +105,10 @@ class Settings(FromEnv):
     @property
     def secure_cookies(self) -> Literal["auto", "always", "never"]:
         return SECURE_COOKIE_VALUES[self.dashboards_secure_cookies.lower()]
+
+    @property
+    def site_config_path(self) -> Path:
+        return self.site_config or self.data_dir / "sites.json"
 
     @property
     def db_path(self) -> Path:

@@ -32,7 +32,7 @@ async def sites_list(request: Request, identity: Identity) -> Response:
 
     def load() -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
-        for site in svc.settings.sites:
+        for site in svc.sites():
             try:
                 out.append((site, overview.kpis(svc.reports.run(overview.kpi_request(site, state), page=True))[0]))
             except ReportError:
@@ -46,7 +46,7 @@ async def sites_list(request: Request, identity: Identity) -> Response:
 
 def _site(svc: Services, request: Request) -> str | None:
     site = str(request.path_params["site"])
-    return site if site in svc.settings.sites else None
+    return site if site in svc.sites() else None
 
 
 def _overview_data(svc: Services, site: str, state: ViewState, now: dt.datetime) -> dict[str, Any]:

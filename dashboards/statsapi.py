@@ -38,7 +38,7 @@ async def query(request: Request) -> Response:
         return _error(400, "the body must be a JSON object")
     site = body.get("site_id")
     actor = f"api-key:{key.name}#{key.id}"
-    if not isinstance(site, str) or site not in svc.settings.sites:
+    if not isinstance(site, str) or site not in svc.sites():
         svc.audit.write(actor, "api_query_rejected", detail="unknown site_id")
         return _error(400, f"unknown site_id {site!r}: not in the sites allowlist")
     report = f"metrics={body.get('metrics')!s}; dimensions={body.get('dimensions')!s}"

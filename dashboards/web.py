@@ -30,7 +30,7 @@ def render(
         "user": identity.user if identity else None,
         "csrf_field": csrf.FIELD,
         "csrf_token": identity.csrf if identity else "",
-        "sites": svc.settings.sites,
+        "sites": svc.sites(),
         **context,
     }
     html = svc.templates.get_template(template).render(ctx)

@@ -102,7 +102,9 @@ class TestSite:
                     return
                 body = html.encode()
                 self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
+                # Scripts as scripts: a JavaScript module is refused with any other type.
+                js = self.path.split("?", 1)[0].endswith(".js")
+                self.send_header("Content-Type", f"text/{'javascript' if js else 'html'}; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()

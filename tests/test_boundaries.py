@@ -8,13 +8,15 @@ the published parts of the collector.
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ALLOWED_COLLECTOR_FOR_AGGREGATOR = {"collector.schema", "collector.config"}
-ALLOWED_COLLECTOR_FOR_DASHBOARDS = {"collector.config"}  # the settings convention: stdlib only
+# collector.siteconfig: the one site configuration (sites, events, property keys, goals, funnels) all three read.
+ALLOWED_COLLECTOR_FOR_AGGREGATOR = {"collector.schema", "collector.config", "collector.siteconfig"}
+ALLOWED_COLLECTOR_FOR_DASHBOARDS = {"collector.config", "collector.siteconfig"}  # both stdlib only
 
 
 def _imports(package: str) -> list[tuple[Path, str]]:
@@ -62,3 +64,20 @@ def test_dashboards_use_only_the_settings_convention_from_the_collector() -> Non
 def test_forbidden_imports(package: str, forbidden: tuple[str, ...]) -> None:
     bad = [(p.name, m) for p, m in _imports(package) if m.split(".")[0] in forbidden]
     assert not bad, bad
+
+
+def test_the_site_configuration_is_standard_library_only() -> None:
+    """The aggregator and the dashboards import it: it must not bring the collector's dependencies along."""
+    files = sorted((ROOT / "collector" / "siteconfig").glob("*.py"))
+    assert files
+    modules: set[str] = set()
+    for path in files:
+        tree = ast.parse(path.read_text())
+        modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
+        modules |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    outside = {
+        m
+        for m in modules
+        if m.split(".")[0] not in sys.stdlib_module_names and not m.startswith("collector.siteconfig")
+    }
+    assert not outside, outside

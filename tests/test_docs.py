@@ -66,6 +66,7 @@ def test_every_privacy_md_group_is_declared() -> None:
         "network domain (off by default)",
         "day key",
         "engaged time, scroll depth",
+        "custom property",
     }
 
 

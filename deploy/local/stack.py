@@ -12,18 +12,24 @@ all of them, and the package boundaries stay intact.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import http.server
 import os
+import random
 import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from collector.schema import Event
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_SITE = "demo.onecloud.example"
@@ -56,6 +62,77 @@ def _run(args: list[str], env: dict[str, str], what: str) -> str:
     return proc.stdout
 
 
+def site_config(env: dict[str, str]) -> None:
+    """The site configuration file, written on a first start (as the collector would): the demo site's goals."""
+    from collector.settings import Settings
+    from collector.siteconfig import ensure, seed_config
+
+    settings = Settings.from_env(env)
+    ensure(settings.site_config_path, seed_config(settings.sites, settings.custom_events))
+
+
+# Conversions of the demo site's goals (collector/data/demo-sites.json), per 100 visitors:
+# (weight, [(event name, page, props)]) with None as the name of a page view. Each step is
+# reached by a share of the visitors who reached the one before (drop-off, for the funnels).
+_JOURNEYS: list[tuple[int, list[tuple[str | None, str, dict[str, str]]]]] = [
+    (30, [(None, "/pricing", {}), (None, "/order", {}), ("Order", "/order", {"plan": "*plan"}),
+          (None, "/order/thanks", {})]),
+    (15, [(None, "/contact", {}), ("Contact", "/contact", {"method": "*method"}), (None, "/contact/thanks", {})]),
+    (12, [(None, "/", {}), ("Newsletter Signup", "/", {}), (None, "/newsletter/thanks", {})]),
+    (10, [(None, "/products", {}), ("Information Request", "/products", {"topic": "*topic"})]),
+    (12, [(None, "/careers", {}), (None, "/careers/*job", {}),
+          ("Job Application", "/careers/*job", {"position": "*position"}), (None, "/careers/*job/applied", {})]),
+    (12, [(None, "/contact", {}), ("Outbound Link: Click", "/contact", {"url": "https://example.org/partners?ref=demo"})]),
+    (9, [(None, "/products", {}), ("File Download", "/products", {"url": "https://demo.onecloud.example/downloads/datasheet.pdf"})]),
+]  # fmt: skip
+_CHOICES = {
+    "plan": ["Starter", "Business", "Business", "Enterprise"],
+    "method": ["form", "email", "phone"],
+    "topic": ["Cloud PBX", "SIP trunking", "Contact centre"],
+    "job": ["support-engineer", "sales-manager"],
+}
+
+
+def goal_traffic(events: list[Event], per_day: int, seed_: int) -> list[Event]:
+    """Visitors who convert: each follows one journey, dropping out at each step with some chance.
+
+    Built on real-looking visitors of the generated traffic (their browser, OS, ISP, source), as
+    spool records, with the property values the collector would store (collector.props).
+    """
+    from collector.props import scrub_prop
+
+    rng = random.Random(seed_)
+    firsts: dict[dt.date, list[Event]] = {}
+    for e in events:
+        if e.name == "pageview":
+            firsts.setdefault(dt.datetime.fromtimestamp(e.ts, dt.UTC).date(), []).append(e)
+    out: list[Event] = []
+    for day, pool in sorted(firsts.items()):
+        for _ in range(per_day):
+            base = rng.choice(pool)
+            journey = rng.choices([j for _, j in _JOURNEYS], [w for w, _ in _JOURNEYS])[0]
+            picked = {k: rng.choice(v) for k, v in _CHOICES.items()}
+            picked["position"] = picked["job"].replace("-", " ").capitalize()  # as the job's page sends it
+            t, key = base.ts + rng.randint(60, 3600), rng.getrandbits(64)
+            if dt.datetime.fromtimestamp(t, dt.UTC).date() != day:
+                continue  # the day key of a visitor is per UTC day
+            for i, (name, path, props) in enumerate(journey):
+                if i and rng.random() < 0.25:
+                    break  # dropped out before this step
+                path = path.replace("*job", picked["job"])
+                raw = {k: picked[v[1:]] if v.startswith("*") else v for k, v in props.items()}
+                stored = tuple(sorted((k, scrub_prop(k, v, name or "pageview")) for k, v in raw.items()))
+                out.append(dataclasses.replace(
+                    base, ts=t, name=name or "pageview", path=path, day_key=key, props=stored,
+                    referrer_source=base.referrer_source if i == 0 else None,
+                    referrer_host=base.referrer_host if i == 0 else None,
+                    referrer_path=base.referrer_path if i == 0 else None,
+                    channel=base.channel if i == 0 else "Direct", engaged_ms=None, scroll_depth=None,
+                ))  # fmt: skip
+                t += rng.randint(5, 240)
+    return out
+
+
 def seed(env: dict[str, str]) -> None:
     """30 days of realistic demo traffic, once: spool segments, then a real ingest."""
     data_dir = Path(env["ANALYTICS_DATA_DIR"])
@@ -68,6 +145,8 @@ def seed(env: dict[str, str]) -> None:
     traffic = Traffic(start=today - dt.timedelta(days=DEMO_DAYS), days=DEMO_DAYS,
                       visitors_per_day={DEMO_SITE: 120}, seed=int(time.time()))
     events = generate(traffic)
+    events += goal_traffic(events, per_day=40, seed_=traffic.seed)
+    events.sort(key=lambda e: (e.ts, e.site, e.day_key))
     write_segments(events, data_dir / "spool" / "sealed", prefix="demo")
     _say(f"seeded {len(events):,} demo events over {DEMO_DAYS} days for {DEMO_SITE}")
     # The real nightly batch: ingest, compaction, rollups, purge, and yesterday's reports.
@@ -95,8 +174,9 @@ def serve_demo_site(port: int, collector_url: str) -> http.server.ThreadingHTTPS
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             path = self.path.split("?", 1)[0].split("#", 1)[0]
-            name = "index.html" if path in ("", "/") else path.lstrip("/")
-            page = site_dir / name
+            # Clean URLs (/order/thanks is order-thanks.html); the .html names work too.
+            name = "index.html" if path in ("", "/") else path.strip("/").replace("/", "-")
+            page = site_dir / (name if name.endswith(".html") else name + ".html")
             if page.suffix != ".html" or not page.is_file() or page.parent != site_dir:
                 self.send_error(404)
                 return
@@ -136,6 +216,7 @@ def main() -> int:
     dashboards_port = int(env.get("ANALYTICS_DASHBOARDS_PORT", "8001"))
     demo_port = int(env.get("ANALYTICS_DEMO_PORT", "8002"))
     Path(env["ANALYTICS_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    site_config(env)
     seed(env)
     login = admin_login(env)
 

@@ -35,4 +35,4 @@ def test_pageview_end_to_end(collector: Server) -> None:
     assert rec["browser"] == "Chrome" and rec["browser_version"] == "131"
     assert rec["os"] == "Windows" and rec["device"] == "desktop"
     assert rec["asn"] == 15169 and rec["isp"] == "Google"  # normalised for display
-    assert rec["v"] == 1
+    assert rec["v"] == 2 and rec["props"] == {}

@@ -121,7 +121,7 @@ def test_full_disk_is_503_never_a_silent_drop(tiny_fs: Path) -> None:
     # Exactly the acknowledged events are on disk, whole.
     stored = _lines(tiny_fs / "spool" / "sealed") + _lines(tiny_fs / "spool" / "open")
     assert len(stored) == ok
-    assert all(line.endswith(b"}") and line.startswith(b'{"v":1') for line in stored)
+    assert all(line.endswith(b"}") and line.startswith(b'{"v":2') for line in stored)
 
 
 def test_read_only_disk_then_recovery(tiny_fs: Path) -> None:
