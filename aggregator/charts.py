@@ -71,7 +71,7 @@ class Layout:
 
 
 WIDE = Layout(800, 260, 58, 14, 16, 30, 12, 8, "chart chart-wide")
-COMPACT = Layout(400, 250, 46, 8, 14, 30, 13, 4, "chart chart-compact")
+COMPACT = Layout(400, 240, 50, 8, 14, 32, 15, 4, "chart chart-compact")
 
 _COUNT_STEPS = (1, 2, 2.5, 5)
 _SECOND_STEPS = (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200)

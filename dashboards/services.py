@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import jinja2
 from starlette.requests import HTTPConnection
 
 from dashboards import fmt
+from dashboards.annotations import Annotations
 from dashboards.apikeys import ApiKeys
 from dashboards.audit import AuditLog
 from dashboards.auth import Authenticator
@@ -53,9 +55,20 @@ class Services:
     auth: Authenticator
     reports: Reports
     templates: jinja2.Environment
+    annotations: Annotations
+    #: The time, injectable so that tests can run a view "tomorrow" (expiry, partial buckets, realtime).
+    clock: Callable[[], dt.datetime]
+
+    def now(self) -> dt.datetime:
+        return self.clock()
 
     @classmethod
-    def build(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> Services:
+    def build(
+        cls,
+        settings: Settings,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> Services:
         secret = settings.secret_key()
         store = Store(settings.db_path)
         users = Users(store)
@@ -69,7 +82,26 @@ class Services:
         reports = Reports(settings.data_dir, os.environ if environ is None else environ)
         devices = KnownDevices(secret)
         keys, audit = ApiKeys(store), AuditLog(store)
-        return cls(settings, store, users, sessions, devices, keys, audit, limiter, auth, reports, make_templates())
+        notes = Annotations(store, settings.data_dir)
+        return cls(
+            settings,
+            store,
+            users,
+            sessions,
+            devices,
+            keys,
+            audit,
+            limiter,
+            auth,
+            reports,
+            make_templates(),
+            notes,
+            clock or _utcnow,
+        )
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def services(conn: HTTPConnection) -> Services:
