@@ -16,14 +16,18 @@ from dashboards.annotations import Annotations
 from dashboards.apikeys import ApiKeys
 from dashboards.audit import AuditLog
 from dashboards.auth import Authenticator
-from dashboards.ratelimit import LoginLimiter
+from dashboards.ratelimit import LoginLimiter, ViewLimiter
 from dashboards.reports import Reports
 from dashboards.sessions import KnownDevices, Sessions
 from dashboards.settings import Settings
+from dashboards.shares import SharedLinks
 from dashboards.store import Store
 from dashboards.users import Users
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: Views through shared links: per link from everywhere, and per client address (docs/dashboards.md).
+SHARE_LIMIT_LINK = "600/minute"
+SHARE_LIMIT_ADDRESS = "60/minute"
 
 
 def make_templates() -> jinja2.Environment:
@@ -56,6 +60,8 @@ class Services:
     reports: Reports
     templates: jinja2.Environment
     annotations: Annotations
+    shares: SharedLinks
+    share_limiter: ViewLimiter
     #: The time, injectable so that tests can run a view "tomorrow" (expiry, partial buckets, realtime).
     clock: Callable[[], dt.datetime]
 
@@ -96,6 +102,8 @@ class Services:
             reports,
             make_templates(),
             notes,
+            SharedLinks(store),
+            ViewLimiter(SHARE_LIMIT_LINK, SHARE_LIMIT_ADDRESS),
             clock or _utcnow,
         )
 

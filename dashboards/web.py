@@ -31,6 +31,7 @@ def render(
         "csrf_field": csrf.FIELD,
         "csrf_token": identity.csrf if identity else "",
         "sites": svc.settings.sites,
+        "shared": None,  # the name of the shared link a page is seen through (dashboards/sharepages.py)
         **context,
     }
     html = svc.templates.get_template(template).render(ctx)
