@@ -14,7 +14,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from dashboards import admin, login, notepages, realtime, sharepages, sitepages, statsapi
+from dashboards import admin, alertpages, login, notepages, realtime, sharepages, sitepages, statsapi
 from dashboards.bodycap import BodyCap
 from dashboards.headers import SecurityHeaders
 from dashboards.services import Services
@@ -67,6 +67,9 @@ def create_app(
         Route("/admin/keys/{key_id}/revoke", admin.keys_revoke, methods=["POST"]),
         Route("/admin/audit", admin.audit_page),
         Route("/admin/sites", admin.sites_page),
+        Route("/admin/alerts", alertpages.alerts_page, methods=["GET"]),
+        Route("/admin/alerts", alertpages.alerts_add, methods=["POST"]),
+        Route("/admin/alerts/{rule_id}/delete", alertpages.alerts_delete, methods=["POST"]),
         Route("/admin/shares", sharepages.shares_page, methods=["GET"]),
         Route("/admin/shares", sharepages.shares_create, methods=["POST"]),
         Route("/admin/shares/{link_id}/revoke", sharepages.shares_revoke, methods=["POST"]),

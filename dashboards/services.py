@@ -12,6 +12,7 @@ import jinja2
 from starlette.requests import HTTPConnection
 
 from dashboards import fmt
+from dashboards.alertrules import AlertRules
 from dashboards.annotations import Annotations
 from dashboards.apikeys import ApiKeys
 from dashboards.audit import AuditLog
@@ -61,6 +62,7 @@ class Services:
     templates: jinja2.Environment
     annotations: Annotations
     shares: SharedLinks
+    alert_rules: AlertRules
     share_limiter: ViewLimiter
     #: The time, injectable so that tests can run a view "tomorrow" (expiry, partial buckets, realtime).
     clock: Callable[[], dt.datetime]
@@ -103,6 +105,7 @@ class Services:
             make_templates(),
             notes,
             SharedLinks(store),
+            AlertRules(store, settings.data_dir),
             ViewLimiter(SHARE_LIMIT_LINK, SHARE_LIMIT_ADDRESS),
             clock or _utcnow,
         )
