@@ -68,12 +68,35 @@ class InProcess(httpx.BaseTransport):
 
 
 @contextlib.contextmanager
+def running_app(
+    data_dir: Path, clock: Callable[[], dt.datetime] | None = None, env: dict[str, str] | None = None
+) -> Iterator[InProcess]:
+    environ = base_env(data_dir) | (env or {})
+    transport = InProcess(create_app(Settings.from_env(environ), clock=clock, environ=environ))
+    try:
+        yield transport
+    finally:
+        transport.close()
+
+
+def client_of(transport: InProcess) -> httpx.Client:
+    """Another browser of the same app (its own cookies)."""
+    return httpx.Client(transport=_Shared(transport), base_url="http://testserver", timeout=60)
+
+
+class _Shared(httpx.BaseTransport):
+    def __init__(self, inner: InProcess) -> None:
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.inner.handle_request(request)
+
+
+@contextlib.contextmanager
 def app_client(
     data_dir: Path, clock: Callable[[], dt.datetime] | None = None, env: dict[str, str] | None = None
 ) -> Iterator[httpx.Client]:
-    environ = base_env(data_dir) | (env or {})
-    app = create_app(Settings.from_env(environ), clock=clock, environ=environ)
-    with httpx.Client(transport=InProcess(app), base_url="http://testserver", timeout=60) as client:
+    with running_app(data_dir, clock, env) as transport, client_of(transport) as client:
         yield client
 
 

@@ -43,7 +43,9 @@ def test_overview_shows_kpis_chart_panels_and_about(admin: Admin) -> None:
         "Time on page",
     ):
         assert f'<span class="kpilabel">{label}</span>' in html
-    assert '<svg class="chart chart-wide"' in html and '<svg class="chart chart-compact"' in html and "<polyline" in html
+    assert (
+        '<svg class="chart chart-wide"' in html and '<svg class="chart chart-compact"' in html and "<polyline" in html
+    )
     for panel in ("pages", "sources", "browsers", "os", "devices", "isps"):
         assert f'id="panel-{panel}"' in html
     assert "About this data" in html and "returning visitor on another day counts again" in html
@@ -85,7 +87,12 @@ def test_a_row_link_adds_a_filter_chip_and_it_can_be_removed(admin: Admin) -> No
 
 def test_csv_export_matches_the_panel_and_is_formula_safe(admin: Admin) -> None:
     today = dt.datetime.now(dt.UTC).date()
-    view = {"period": "custom", "from": str(today - dt.timedelta(days=1)), "to": str(today), "tab_sources": "utm_source"}
+    view = {
+        "period": "custom",
+        "from": str(today - dt.timedelta(days=1)),
+        "to": str(today),
+        "tab_sources": "utm_source",
+    }
     page = admin.client.get(f"/sites/{XSS_SITE}", params=view).text
     r = admin.client.get(f"/sites/{XSS_SITE}/export/sources.csv", params=view)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
