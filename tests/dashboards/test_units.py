@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from aggregator.csvsafe import safe_cell, to_csv
 from aggregator.charts import Point, line_chart
+from aggregator.csvsafe import safe_cell, to_csv
 from dashboards.charts import bar
 from dashboards.fmt import change, duration, metric
 from dashboards.viewstate import MAX_CUSTOM_DAYS, ViewState, ViewStateError
