@@ -10,6 +10,7 @@ plain-Python oracle (tests/aggregator/oracle.py) under the k-anonymity rule.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
 import html
@@ -140,8 +141,9 @@ def test_totals_agree_on_the_api_the_cli_the_dashboard_and_the_report(world: Wor
     ]
     env = base_env(world.data)
     query = json.dumps({"site_id": DEMO, "metrics": list(METRICS), "date_range": rng})
-    cli = subprocess.run([sys.executable, "-m", "aggregator", "query", "--json", query], cwd=ROOT,
-                         env=env | {"ANALYTICS_K_ANONYMITY": str(K)}, capture_output=True, text=True, check=True)  # fmt: skip
+    argv = [sys.executable, "-m", "aggregator", "query", "--json", query]
+    env |= {"ANALYTICS_K_ANONYMITY": str(K)}
+    cli = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert json.loads(cli.stdout)["results"][0]["metrics"] == [truth[m] for m in METRICS]
     page = world.client.get(f"/sites/{DEMO}", params={"period": "custom", "from": rng[0], "to": rng[1]}).text
     for m in ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration", "time_on_page"):
@@ -176,10 +178,10 @@ def test_every_dashboard_csv_agrees_with_the_oracle(world: World) -> None:
         for tab in panel.tabs:
             r = world.client.get(f"/sites/{DEMO}/export/{panel.key}.csv", params={**view, f"tab_{panel.key}": tab.key})
             assert r.status_code == 200
-            lines = [line.split(",") for line in r.text.strip().splitlines()]
-            metrics = tuple(lines[0][len(tab.dimensions) :])
-            got = {tuple(c.strip('"') for c in row[: len(tab.dimensions)]): [float(x) for x in row[len(tab.dimensions) :]]
-                   for row in lines[1:]}  # fmt: skip
+            lines = list(csv.reader(io.StringIO(r.text)))
+            n = len(tab.dimensions)
+            metrics = tuple(lines[0][n:])
+            got = {tuple(row[:n]): [float(x) for x in row[n:]] for row in lines[1:]}
             if len(tab.dimensions) == 1:
                 truth = truth_rows(world, metrics, tab.dimensions[0])
                 assert got == {k: [float(x) for x in v] for k, v in truth.items()}, tab.key
