@@ -45,16 +45,16 @@ h1 { font-size: 22px; margin: 0 0 4px; overflow-wrap: anywhere; } h2 { font-size
 .up { color: #137a3a; } .down { color: #b3261e; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; table-layout: fixed; }
 th, td { text-align: right; padding: 4px 6px; border-bottom: 1px solid var(--line); overflow-wrap: break-word; }
-th { font-weight: 600; font-size: 12px; }
-th:first-child, td:first-child { text-align: left; width: 36%; hyphens: auto; }
+th { font-weight: 600; font-size: 12px; overflow-wrap: normal; hyphens: auto; }
+th:first-child, td:first-child { text-align: left; width: 32%; hyphens: auto; }
 tr.other td { font-style: italic; color: var(--muted); }
 .grid { display: grid; grid-template-columns: 1fr 1fr; gap: 0 24px; }
 .grid > section { min-width: 0; }
 ul.notes { padding-left: 1.2em; }
 @media (max-width: 700px) { .grid { grid-template-columns: 1fr; } }
 @media (max-width: 480px) {
-  body { padding: 10px; } table { font-size: 12px; } th, td { padding: 3px 3px; }
-  th { font-size: 11px; } th:first-child, td:first-child { width: 30%; }
+  body { padding: 10px; } table { font-size: 12px; } th, td { padding: 3px 2px; }
+  th { font-size: 11px; } th:first-child, td:first-child { width: 28%; }
 }
 @media print {
   body { max-width: none; padding: 0; font-size: 10pt; }
@@ -82,6 +82,8 @@ def fmt(metric: str, value: Number | None) -> str:
 
 
 NO_DATA = "no data to compare"
+#: The comparison columns' labels, short enough for a table cell on a phone.
+SHORT = {"vs previous day": "day before", "vs same weekday a week earlier": "week before"}
 
 
 def fmt_change(metric: str, value: Number | None, compared: Compared | None = None) -> tuple[str, str]:
@@ -174,7 +176,7 @@ def movers_table(report: Report) -> str:
     if not report.movers:
         return '<p class="note">No breakdown row changed among those shown in both periods.</p>'
     rows = "".join(
-        f"<tr><td>{escape(m.breakdown)}: {escape(m.value)}</td><td>{escape(m.comparison)}</td>"
+        f"<tr><td>{escape(m.breakdown)}: {escape(m.value)}</td><td>{escape(SHORT.get(m.comparison, m.comparison))}</td>"
         f"<td>{m.previous:,}</td><td>{m.visitors:,}</td><td>{m.delta:+,}</td></tr>"
         for m in report.movers
     )

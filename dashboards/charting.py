@@ -82,7 +82,7 @@ def chart(pts: list[Point], state: ViewState, notes: list[Marker], k: int, chart
     metric = chart_metric(state)
     name = CHART_METRICS[metric]
     comparison = comparison_label(state)
-    gaps = f"fewer than {k} people: not shown" if state.filters else None
+    gaps = f"not shown: fewer than {k} people, or within {k} of a nearby filter" if state.filters else None
     svg = responsive_chart(
         pts,
         title=f"{name} by {state.interval}",
@@ -92,7 +92,7 @@ def chart(pts: list[Point], state: ViewState, notes: list[Marker], k: int, chart
         series=name,
         comparison=comparison,
         markers=notes,
-        gap_text=f"fewer than {k} people (not shown)",
+        gap_text=f"not shown (fewer than {k} people, or within {k} of a nearby filter)",
         chart_id=chart_id,
     )
     key = legend(

@@ -27,6 +27,8 @@ from dashboards.viewstate import CHART_METRICS, COMPARISONS, ViewState
 
 KPI_METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration", "time_on_page")
 METRIC_LABELS: dict[str, str] = {**CHART_METRICS, "events": "Events", "scroll_depth": "Scroll depth"}
+SHORT_LABELS = {"pageviews": "Views", "time_on_page": "Time", "scroll_depth": "Scroll", "bounce_rate": "Bounce",
+                "visit_duration": "Duration"}  # fmt: skip
 LOWER_IS_BETTER = frozenset({"bounce_rate"})
 TOP_ROWS = 10
 EXPORT_ROWS = MAX_LIMIT
@@ -170,8 +172,9 @@ class PanelData:
     suppressed: str | None
 
     @property
-    def metric_labels(self) -> tuple[str, ...]:
-        return tuple(METRIC_LABELS[m] for m in self.metrics)
+    def metric_labels(self) -> tuple[tuple[str, str], ...]:
+        """(short heading, full name) per metric column: a phone has room for "Views", not "Pageviews"."""
+        return tuple((SHORT_LABELS.get(m, METRIC_LABELS[m]), METRIC_LABELS[m]) for m in self.metrics)
 
     @property
     def shown_named(self) -> int:
