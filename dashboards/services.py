@@ -91,6 +91,10 @@ class Services:
         devices = KnownDevices(secret)
         keys, audit = ApiKeys(store), AuditLog(store)
         notes = Annotations(store, settings.data_dir)
+        rules = AlertRules(store, settings.data_dir)
+        # The files the aggregator reads are rewritten from the database at every start (after a restore too).
+        notes.publish()
+        rules.publish()
         return cls(
             settings,
             store,
@@ -105,7 +109,7 @@ class Services:
             make_templates(),
             notes,
             SharedLinks(store),
-            AlertRules(store, settings.data_dir),
+            rules,
             ViewLimiter(SHARE_LIMIT_LINK, SHARE_LIMIT_ADDRESS),
             clock or _utcnow,
         )
