@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -248,3 +249,39 @@ def test_the_report_and_the_public_pages_fit_a_phone(
         for name in ("privacy", "opt-out"):
             page.goto(f"{collector.url}/{name}")  # type: ignore[attr-defined]
             shoot(page, f"collector-{name}", (1440, 390, 360))
+
+
+def test_an_admin_adds_a_note_and_an_alert_rule_in_the_browser(
+    browser: object, dashboards: Server, admin_state: dict, seeded: Path
+) -> None:
+    page = new_page(browser, admin_state)
+    day = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=3)).isoformat()
+    page.goto(f"{dashboards.url}/sites/{DEMO}/annotations")  # type: ignore[attr-defined]
+    page.fill("#note-day", day)  # type: ignore[attr-defined]
+    page.fill("#note-text", "Browser-made note")  # type: ignore[attr-defined]
+    page.click("form[action$='/annotations'] button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_load_state()  # type: ignore[attr-defined]
+    assert "Browser-made note" in page.inner_text("table.list")  # type: ignore[attr-defined]
+    page.goto(f"{dashboards.url}/sites/{DEMO}?period=7d")  # type: ignore[attr-defined]
+    marker = page.locator("svg.chart-wide g.marker")  # type: ignore[attr-defined]
+    assert marker.count() == 1 and "Browser-made note" in marker.locator("title").text_content()
+    box = page.locator(f"svg.chart-wide rect.hit[data-label='{day}']").bounding_box()  # type: ignore[attr-defined]
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 20)  # type: ignore[attr-defined]
+    assert "Browser-made note" in page.locator(".chartbox .tip").first.inner_text()  # type: ignore[attr-defined]
+    page.goto(f"{dashboards.url}/sites/{DEMO}/annotations")  # type: ignore[attr-defined]
+    page.click("table.list form button")  # type: ignore[attr-defined]  # delete it again (a shared lake)
+    page.wait_for_load_state()  # type: ignore[attr-defined]
+    assert "Browser-made note" not in page.inner_text("main")  # type: ignore[attr-defined]
+    page.goto(f"{dashboards.url}/admin/alerts")  # type: ignore[attr-defined]
+    page.select_option("#alert-kind", "below")  # type: ignore[attr-defined]
+    page.fill("#alert-threshold", "20")  # type: ignore[attr-defined]
+    page.fill("#alert-to", "web-team@onecloud.example")  # type: ignore[attr-defined]
+    page.click("form[action='/admin/alerts'] button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_load_state()  # type: ignore[attr-defined]
+    row = page.locator("table.list tr", has_text="web-team@onecloud.example")  # type: ignore[attr-defined]
+    assert row.count() == 1 and "below" in row.inner_text() and "0 of 2" in row.inner_text()
+    rules = json.loads((seeded / "alerts.json").read_text())["rules"]
+    assert [(r["kind"], r["threshold"]) for r in rules] == [("below", 20)]
+    row.locator("button").click()
+    page.wait_for_load_state()  # type: ignore[attr-defined]
+    assert json.loads((seeded / "alerts.json").read_text())["rules"] == []
