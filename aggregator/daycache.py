@@ -9,8 +9,9 @@ whose files changed is computed again and its old rows are dropped, never used.
 
 Every source (a rollup file or a computed day) gets a small integer id; a page
 of queries sums all the rows it needs in one statement (:meth:`RollupStore.sums`).
-A computed day also keeps its per-visit table (``visits_cache``), which filtered
-queries read for days whose visits file is not built yet (:meth:`RollupStore.visits`).
+A computed day also keeps its per-visit tables (``dict_cache``, ``visits_cache``,
+``hits_cache``: aggregator/tables.py), which filtered queries read for days whose
+files are not built yet (:meth:`RollupStore.tables`, :meth:`RollupStore.copy_tables`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from duckdb import DuckDBPyConnection as Connection
 from aggregator.dimensions import ROLLUP_DIMENSIONS
 from aggregator.metrics import COMPONENT_NAMES
 from aggregator.querybuild import rollup_sums_sql
-from aggregator.rollup import compute_rollup, fingerprint
+from aggregator.rollup import TABLE_KINDS, compute_rollup, fingerprint
 
 #: Rollup sources (files and computed days) kept in memory; beyond this all are dropped and reloaded on demand.
 MAX_CACHED_SOURCES = 20_000
@@ -63,7 +64,7 @@ class RollupStore:
         self._next_id = 0
         self._computed: OrderedDict[tuple[str, dt.date], str] = OrderedDict()  # (site, day) → its key
         self._have: dict[str, set[str]] = {}  # computed key → the dimensions computed so far ('' = totals)
-        self._visits_ready = False  # visits_cache exists (created from the first computed day's columns)
+        self._tables_ready = False  # the *_cache tables exist (created from the first computed day's columns)
         self.computed_runs = 0  # how many times days were computed (tests check it is once)
         self._lock = threading.Lock()  # rollup_cache and the maps above
         self._compute_lock = threading.Lock()
@@ -99,11 +100,8 @@ class RollupStore:
                 return [(str(r[0]), str(r[1]), r[2], tuple(r[3:-1]), r[-1]) for r in rows]
         raise AssertionError("unreachable: the last attempt computes under the lock")
 
-    def visits(self, missing: list[MissingDay]) -> list[int]:
-        """Source ids of these days' per-visit tables in ``visits_cache`` (computed if need be).
-
-        The caller reads them under :meth:`locked` so that no eviction drops them in between.
-        """
+    def tables(self, missing: list[MissingDay]) -> list[int]:
+        """Source ids of these days' per-visit tables in the caches (computed if need be)."""
         for attempt in range(3):
             if attempt < 2:
                 self._compute_days(missing, {""})
@@ -116,16 +114,20 @@ class RollupStore:
                     return [self._ids[m.key] for m in missing]
         raise AssertionError("unreachable: the last attempt computes under the lock")
 
-    def copy_visits(self, cur: Connection, table: str, ids: list[int]) -> None:
-        """Copy computed per-visit rows into the caller's own temp table ``table`` (a name made up by the caller)."""
+    def copy_tables(self, cur: Connection, prefix: str, ids: list[int]) -> None:
+        """Copy computed days' tables into the caller's temp tables ``<prefix>_dict`` / ``_visits`` / ``_hits``.
+
+        A copy (not a view) so that no eviction by another thread can drop rows while the caller reads them.
+        """
         with self._lock:
-            if not self._visits_ready:
-                raise AssertionError("no computed visits")
-            cur.execute(
-                f"CREATE TEMP TABLE {table} AS SELECT * EXCLUDE (src) FROM visits_cache "
-                "WHERE list_contains(CAST($ids AS INTEGER[]), src)",
-                {"ids": ids},
-            )
+            if not self._tables_ready:
+                raise AssertionError("no computed tables")
+            for kind in TABLE_KINDS:
+                cur.execute(
+                    f"CREATE TEMP TABLE {prefix}_{kind} AS SELECT * EXCLUDE (src) FROM {kind}_cache "
+                    "WHERE list_contains(CAST($ids AS INTEGER[]), src)",
+                    {"ids": ids},
+                )
 
     def copy_rows(
         self, cur: Connection, table: str, files: list[str], missing: list[MissingDay], dims: list[str]
@@ -171,8 +173,9 @@ class RollupStore:
     def _evict(self, needed: int) -> None:
         if len(self._ids) + needed > MAX_CACHED_SOURCES:
             self._db.execute("DELETE FROM rollup_cache")
-            if self._visits_ready:
-                self._db.execute("DELETE FROM visits_cache")
+            if self._tables_ready:
+                for kind in TABLE_KINDS:
+                    self._db.execute(f"DELETE FROM {kind}_cache")
             self._ids.clear()
             self._computed.clear()
             self._have.clear()
@@ -225,9 +228,12 @@ class RollupStore:
                 dims = tuple(d for d in ROLLUP_DIMENSIONS if d in lacking)
                 compute_rollup(cur, [f for m in days for f in m.files], table, dims)
                 with contextlib.nullcontext() if locked else self._lock:
-                    if not self._visits_ready:
-                        cur.execute(f"CREATE TABLE visits_cache AS SELECT 0 AS src, * FROM {table}_visits WHERE false")
-                        self._visits_ready = True
+                    if not self._tables_ready:
+                        for kind in TABLE_KINDS:
+                            cur.execute(
+                                f"CREATE TABLE {kind}_cache AS SELECT 0 AS src, * FROM {table}_{kind} WHERE false"
+                            )
+                        self._tables_ready = True
                     for m in days:
                         if m.key not in self._ids:
                             old = self._computed.pop((m.site, m.day), None)
@@ -242,11 +248,12 @@ class RollupStore:
                             f"FROM {table} WHERE day = $day AND list_contains(CAST($new AS VARCHAR[]), dimension)",
                             {"src": self._ids[m.key], "day": m.day, "new": new},
                         )
-                        if "" in new:  # the day's first computation: its visits too (they do not depend on dims)
-                            cur.execute(
-                                f"INSERT INTO visits_cache SELECT $src, * FROM {table}_visits WHERE day = $day",
-                                {"src": self._ids[m.key], "day": m.day},
-                            )
+                        if "" in new:  # the day's first computation: its tables too (they do not depend on dims)
+                            for kind in TABLE_KINDS:
+                                cur.execute(
+                                    f"INSERT INTO {kind}_cache SELECT $src, * FROM {table}_{kind} WHERE day = $day",
+                                    {"src": self._ids[m.key], "day": m.day},
+                                )
                         self._have[m.key].update(new)
                         self._computed[(m.site, m.day)] = m.key
                     self.computed_runs += 1
@@ -258,5 +265,6 @@ class RollupStore:
         src = self._ids.pop(key, None)
         if src is not None:
             self._db.execute("DELETE FROM rollup_cache WHERE src = $src", {"src": src})
-            if self._visits_ready:
-                self._db.execute("DELETE FROM visits_cache WHERE src = $src", {"src": src})
+            if self._tables_ready:
+                for kind in TABLE_KINDS:
+                    self._db.execute(f"DELETE FROM {kind}_cache WHERE src = $src", {"src": src})

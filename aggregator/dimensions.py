@@ -31,33 +31,42 @@ class Dimension:
     #: Kept in the rollups only, never named in a request: a two-dimension breakdown stored as one
     #: dimension whose value is the JSON array of both values (see ROLLUP_PAIRS).
     internal: bool = False
+    #: When ``sql`` is just a text column (NULL shown as ``missing``): filters compare the column itself, which
+    #: DuckDB can push into the Parquet scan (a function of the column it cannot).
+    column: str | None = None
+    missing: str | None = None
 
 
 def _none(col: str) -> str:
     return f"coalesce(CAST({col} AS VARCHAR), '{NONE}')"
 
 
+def _text(name: str, col: str, rollup: bool = True, missing: str = NONE) -> Dimension:
+    """A dimension that is one text column, NULL shown as ``missing``."""
+    return Dimension(name, f"coalesce({col}, '{missing}')", rollup, column=col, missing=missing)
+
+
 _UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 
 _DIMS = [
-    Dimension("event:page", "path", True, per_event=True),
-    Dimension("event:name", "name", True, per_event=True),
-    Dimension("visit:entry_page", _none("v_entry"), True),
-    Dimension("visit:exit_page", _none("v_exit"), True),
-    Dimension("visit:source", f"coalesce(v_source, '{DIRECT}')", True),
+    Dimension("event:page", "path", True, per_event=True, column="path"),
+    Dimension("event:name", "name", True, per_event=True, column="name"),
+    _text("visit:entry_page", "v_entry"),
+    _text("visit:exit_page", "v_exit"),
+    _text("visit:source", "v_source", missing=DIRECT),
     Dimension(
         "visit:referrer", f"CASE WHEN v_host IS NULL THEN '{DIRECT}' ELSE v_host || coalesce(v_rpath, '') END", True
     ),
-    Dimension("visit:channel", _none("v_channel"), True),
-    *(Dimension(f"visit:{u}", _none(f"v_{u}"), True) for u in _UTM),
-    Dimension("visit:browser", _none("browser"), True),
-    Dimension("visit:browser_version", _none("browser_version"), True),
-    Dimension("visit:os", _none("os"), True),
-    Dimension("visit:os_version", _none("os_version"), True),
-    Dimension("visit:device", _none("device"), True),
-    Dimension("visit:isp", _none("isp"), True),
+    _text("visit:channel", "v_channel"),
+    *(_text(f"visit:{u}", f"v_{u}") for u in _UTM),
+    _text("visit:browser", "browser"),
+    _text("visit:browser_version", "browser_version"),
+    _text("visit:os", "os"),
+    _text("visit:os_version", "os_version"),
+    _text("visit:device", "device"),
+    _text("visit:isp", "isp"),
     Dimension("visit:asn", _none("asn"), True),
-    Dimension("visit:network_domain", _none("network_domain"), True),
+    _text("visit:network_domain", "network_domain"),
     # The dashboards' "versions" tabs, so that they need no raw scan either.
     Dimension(
         "pair:browser_version", f"to_json([{_none('browser')}, {_none('browser_version')}])", True, internal=True

@@ -19,6 +19,7 @@ no such difference is a group under K (aggregator/kanon.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -141,10 +142,17 @@ def is_visit_level(expr: Expr) -> bool:
 
 
 class Compiler:
-    """Filter expressions as SQL conditions, their values as named parameters of one statement."""
+    """Filter expressions as SQL conditions over the coded tables, their values as named parameters.
 
-    def __init__(self, params: dict[str, Any], prefix: str = "f") -> None:
+    A leaf on a dimension is evaluated on the day's dictionary (a few thousand
+    values at most), not on every row: a row matches when its code is one of
+    the codes whose value matches, ``(day, c_x) IN (SELECT day, code FROM dict
+    WHERE …)``. So a pattern or substring test runs once per distinct value.
+    """
+
+    def __init__(self, params: dict[str, Any], dictionary: str, prefix: str = "f") -> None:
         self.params = params
+        self.dictionary = dictionary
         self.prefix = prefix
         self._n = 0
 
@@ -169,25 +177,26 @@ class Compiler:
         return joiner.join(f"({self.expr(c)})" for c in e.children)
 
     def leaf(self, f: Filter) -> str:
-        expr = f"CAST({DIMENSIONS[f.dimension].sql} AS VARCHAR)"
         positive = NEGATED.get(f.op, f.op)
-        if positive == "is":
-            if f.case_sensitive:
-                cond = f"list_contains(CAST({self._param(list(f.values))} AS VARCHAR[]), {expr})"
-            else:
-                lowered = [v.lower() for v in f.values]
-                cond = f"list_contains(CAST({self._param(lowered)} AS VARCHAR[]), lower({expr}))"
-        elif positive == "contains":
-            if f.case_sensitive:
-                ors = [f"contains({expr}, CAST({self._param(v)} AS VARCHAR))" for v in f.values]
-            else:
-                ors = [f"contains(lower({expr}), CAST({self._param(v.lower())} AS VARCHAR))" for v in f.values]
-            cond = " OR ".join(ors)
-        else:
-            flags = "" if f.case_sensitive else ", 'i'"
-            ors = [f"regexp_matches({expr}, CAST({self._param(v)} AS VARCHAR){flags})" for v in f.values]
-            cond = " OR ".join(ors)
-        return f"NOT ({cond})" if f.op in NEGATED else f"({cond})"
+        matched = value_condition(Filter(positive, f.dimension, f.values, f.case_sensitive), "value", self._param)
+        codes = f"SELECT day, code FROM {self.dictionary} WHERE dimension = '{f.dimension}' AND ({matched})"
+        column = "c_" + f.dimension.split(":", 1)[1]
+        cond = f"(day, {column}) IN ({codes})"
+        return f"NOT {cond}" if f.op in NEGATED else cond
+
+
+def value_condition(f: Filter, expr: str, param: Callable[[object], str]) -> str:
+    """A positive leaf (is / contains / matches) as a condition on a text expression (never NULL)."""
+    if f.op == "is":
+        if f.case_sensitive:
+            return f"list_contains(CAST({param(list(f.values))} AS VARCHAR[]), {expr})"
+        return f"list_contains(CAST({param([v.lower() for v in f.values])} AS VARCHAR[]), lower({expr}))"
+    if f.op == "contains":
+        if f.case_sensitive:
+            return " OR ".join(f"contains({expr}, CAST({param(v)} AS VARCHAR))" for v in f.values)
+        return " OR ".join(f"contains(lower({expr}), CAST({param(v.lower())} AS VARCHAR))" for v in f.values)
+    flags = "" if f.case_sensitive else ", 'i'"
+    return " OR ".join(f"regexp_matches({expr}, CAST({param(v)} AS VARCHAR){flags})" for v in f.values)
 
 
 # --- neighbours ------------------------------------------------------------------------------------------

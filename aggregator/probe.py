@@ -1,8 +1,8 @@
 """The counts the privacy rules ask for beyond a request's own rows (aggregator/kanon.py's Probe), in SQL.
 
-Profiles and the exact ``(other)`` are read from the per-visit table (visit
-columns) or from the events (event columns, scroll depth), over the raw days
-of the range; a neighbour's differences from the two scopes' day rows.
+Profiles and the exact ``(other)`` are read from the coded tables (the visits
+for visit columns, the hits for event columns and scroll depth) over the raw
+days of the range; a neighbour's differences from the two scopes' day rows.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from typing import Any
 
 from aggregator.kanon import Agg, Diff, Key
 from aggregator.metrics import Components
-from aggregator.querybuild import day_rows_sql, sums_sql
+from aggregator.querybuild import TOTAL, day_rows_sql, sums_sql, valued_sql, visits_from_hits_sql
 from aggregator.scope import Ask, Mode, Scope
-from aggregator.sessions import PROFILE_SQL, visits_sql
 
 
 def key_of(a: Ask, value: str) -> Key:
@@ -32,16 +31,17 @@ class ScopeProbe:
         self._diffs: dict[int, dict[Key, Diff]] = {}
         self._purged: dict[Key, Agg] | None = None
 
-    @property
-    def _col(self) -> str:
-        return f"CAST({self.a.column.sql} AS VARCHAR)"
-
     def _values(self, keys: list[Key]) -> list[str]:
         return [self.scope.value_of(self.a, self.mode, k) for k in keys]
 
-    def _visit_based(self) -> bool:
-        """Whether the per-visit table alone holds what this column and the scope's filters need."""
-        return not self.a.column.per_event and self.mode != "rows"
+    def _on_hits(self) -> bool:
+        return self.a.column.per_event or self.scroll or not self.scope.visit_level
+
+    def _base(self, params: dict[str, Any]) -> tuple[str, str]:
+        """(relation, condition that makes a row count as a visit): what this scope's rows of the column are."""
+        if self._on_hits():
+            return self.scope.matching_hits(params), "kind <> 1"
+        return self.scope.matching_visits(), "n_ev > 0"
 
     # --- profiles ------------------------------------------------------------------------------------------
 
@@ -49,27 +49,23 @@ class ScopeProbe:
         if not self.scope.raw_days:
             return {}
         params: dict[str, Any] = {"vals": self._values(keys)}
-        if self._visit_based():
-            rel, counted, where = self.scope.visits(), "n_ev > 0", self.scope.condition(params)
-        elif self.mode == "rows":
-            rel, counted, where = self.scope.rows(), "name <> 'engagement'", "true"
-        else:  # unfiltered event column: the raw events hold the page, the name and the profile
-            rel, counted, where = self.scope.events(), "name <> 'engagement'", "true"
-        sql = f"""SELECT value, count(DISTINCT profile) FROM (
-  SELECT {self._col} AS value, {PROFILE_SQL} AS profile FROM {rel} WHERE {counted} AND ({where})
-) WHERE list_contains(CAST($vals AS VARCHAR[]), value) GROUP BY value"""
+        rel, counted = self._base(params)
+        valued = valued_sql(self.a.column, rel, self.scope.coded().dict)
+        sql = f"""SELECT value, count(DISTINCT profile) FROM {valued}
+WHERE {counted} AND list_contains(CAST($vals AS VARCHAR[]), value) GROUP BY value"""
         return {key_of(self.a, str(v)): int(n) for v, n in self.scope.page.cur.execute(sql, params).fetchall()}
 
     # --- neighbours ----------------------------------------------------------------------------------------
 
     def _day_rel(self, scope: Scope, mode: Mode) -> str:
         a = self.a
-        value = a.column.sql if a.time_bucket else "value"
-        if mode == "rollup":
-            table, name = scope.rollup_day_rows(a), a.rollup_name
+        dim: str | None
+        if a.time_bucket or not a.dimensions:  # buckets of the day totals
+            value = a.column.parts[0].expr if a.time_bucket else "''"
+            dim = ""
         else:
-            table, name = scope.day_rows(mode), a.column.name
-        dim = "" if (a.time_bucket or not a.dimensions) else name
+            value, dim = "value", (a.rollup_name if mode == "rollup" else a.column.name)
+        table = scope.rollup_day_rows(a) if mode == "rollup" else scope.day_rows()
         return f"(SELECT day, CAST({value} AS VARCHAR) AS value, visitors FROM {table} WHERE dimension = '{dim}')"
 
     def diffs(self, neighbour: int) -> dict[Key, Diff]:
@@ -92,16 +88,16 @@ GROUP BY 1"""
         other, _ = self._neighbours[neighbour]
         params: dict[str, Any] = {"vals": self._values(keys)}
         f, g = self.scope.condition(params), other.condition(params)
-        if not self.a.column.per_event and self.scope.visit_level and other.visit_level:
-            rel, counted = self.scope.visits(), "n_ev > 0"
-        else:
-            rel, counted = self.scope.joined(), "name <> 'engagement'"
+        t = self.scope.coded()
+        on_visits = not self.a.column.per_event and self.scope.visit_level and other.visit_level
+        rel, counted = (t.visits, "n_ev > 0") if on_visits else (t.hits, "kind <> 1")
+        valued = valued_sql(self.a.column, rel, t.dict)
         sql = f"""SELECT value, count(DISTINCT p) FROM (
   SELECT value, unnest(ps) AS p FROM (
-    SELECT day, day_key, {self._col} AS value, list(DISTINCT {PROFILE_SQL}) AS ps,
-           bool_or({f}) AS in_f, bool_or({g}) AS in_g
-    FROM {rel} WHERE {counted} AND (({f}) OR ({g})) GROUP BY day, day_key, value
-  ) WHERE in_f <> in_g AND list_contains(CAST($vals AS VARCHAR[]), value)
+    SELECT day, day_key, value, list(DISTINCT profile) AS ps, bool_or({f}) AS in_f, bool_or({g}) AS in_g
+    FROM {valued} WHERE {counted} AND (({f}) OR ({g})) AND list_contains(CAST($vals AS VARCHAR[]), value)
+    GROUP BY day, day_key, value
+  ) WHERE in_f <> in_g
 ) GROUP BY value"""
         return {key_of(self.a, str(v)): int(n) for v, n in self.scope.page.cur.execute(sql, params).fetchall()}
 
@@ -112,33 +108,28 @@ GROUP BY 1"""
         agg, profiles = Agg(Components(), 0), 0
         scope, cur = self.scope, self.scope.page.cur
         if scope.raw_days:
+            t = scope.coded()
             params: dict[str, Any] = {"vals": self._values(folded)}
-            member = f"list_contains(CAST($vals AS VARCHAR[]), {self._col})"
-            if self._visit_based():
-                rel = scope.page.name("ovis")
-                cur.execute(
-                    f"CREATE TEMP TABLE {rel} AS SELECT * FROM {scope.visits()} "
-                    f"WHERE ({scope.condition(params)}) AND {member}",
-                    params,
-                )
-                params = {}
-                sql = day_rows_sql([], params, visits=rel, rows=None, scroll=False)
-                counted = "n_ev > 0"
+            rel, counted = self._base(params)
+            union = scope.page.name("other")
+            cur.execute(
+                f"CREATE TEMP TABLE {union} AS SELECT * FROM {valued_sql(self.a.column, rel, t.dict)} "
+                "WHERE list_contains(CAST($vals AS VARCHAR[]), value)",
+                params,
+            )
+            params = {}
+            if self._on_hits():
+                visits = scope.page.name("ovis")
+                cur.execute(f"CREATE TEMP TABLE {visits} AS SELECT * FROM {visits_from_hits_sql(union, ())}")
+                sql = day_rows_sql([TOTAL], params, visits=visits, hits=union, dictionary=t.dict, scroll=self.scroll)
             else:
-                base = scope.rows() if self.mode == "rows" else scope.joined()
-                rel = scope.page.name("orows")
-                cur.execute(f"CREATE TEMP TABLE {rel} AS SELECT * FROM {base} WHERE {member}", params)
-                vis = scope.page.name("ovis")
-                cur.execute(f"CREATE TEMP TABLE {vis} AS {visits_sql(rel)}")
-                params = {}
-                sql = day_rows_sql([], params, visits=vis, rows=rel, scroll=self.scroll)
-                counted = "name <> 'engagement'"
+                sql = day_rows_sql([TOTAL], params, visits=union, hits=None, dictionary=t.dict, scroll=False)
             table = scope.page.name("oday")
             cur.execute(f"CREATE TEMP TABLE {table} AS {sql}", params)
             for r in cur.execute(sums_sql(table)).fetchall():
                 agg.comps.add(Components.from_row(tuple(r[3:-1])))
                 agg.max_daily = max(agg.max_daily, int(r[-1] or 0))
-            row = cur.execute(f"SELECT count(DISTINCT {PROFILE_SQL}) FROM {rel} WHERE {counted}").fetchone()
+            row = cur.execute(f"SELECT count(DISTINCT profile) FROM {union} WHERE {counted}").fetchone()
             profiles = int(row[0]) if row else 0
         # Days whose raw events are purged have only their rollups: their folded rows are added as they are
         # (an upper bound on distinct visitors) and count for the daily maximum only.

@@ -319,8 +319,15 @@ def _compare(plan: Plan, current: QueryResult, previous: QueryResult, folded: se
             moved[i] = dict(zip(main, other, strict=False))
     prev = {r.dimensions: r for r in previous.rows}
     prev_visits = _visits_of(previous)
+    rows = list(current.rows)
+    if len(dims) == 1 and 0 in moved and current.suppressed is None:
+        # A time series compared with another period: every bucket of the range gets a row (Plausible appends
+        # the empty ones after the others), so each is compared; buckets left out under K stay out.
+        have = {r.dimensions[0] for r in rows} | set(current.suppressed_buckets)
+        zeros = _zeros(plan.request.metrics)
+        rows += [ResultRow((label,), zeros) for label in moved[0] if label not in have]
     out = []
-    for row in current.rows:
+    for row in rows:
         key = tuple(moved[i].get(v, "") if i in moved else v for i, v in enumerate(row.dimensions))
         p = prev.get(key)
         if p is None and (key in folded or previous.suppressed):

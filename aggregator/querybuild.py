@@ -1,270 +1,280 @@
-"""The one SQL builder: day rows from the per-visit table and the events, and sums of them.
+"""The one SQL builder: day rows from the coded per-visit and hits tables, and sums of them.
 
-Every answer is computed from **day rows**: ``(day, dimension, value, <components>)``,
-the shape of a daily rollup. They come from a rollup file, or are computed here
-from the per-visit table (visit dimensions, visit-level filters) or from events
-joined to their visits (event dimensions, event-level filters), and add up
-exactly over days. A request of several dimensions is one *column* whose value
-is the JSON array of theirs.
+Every answer is computed from **day rows** — ``(day, dimension, value,
+<components>)``, the shape of a daily rollup — so rollup files, and rows
+computed here from the tables of aggregator/tables.py, add up the same way.
+A request groups by one *column*: one dimension, several as one JSON-array
+value, a time bucket, or nothing (the totals). Rows are grouped by the codes
+of the column's dimensions (integers: several times faster than text), and
+the codes are turned into the values they stand for at the end, from the
+day's dictionary.
 
 Identifiers and expressions come only from the fixed tables in
-:mod:`aggregator.dimensions` and from relation names made up by the caller;
-every user-supplied value (filter values, patterns, file lists) is a bound,
-named parameter.
+:mod:`aggregator.dimensions` and :mod:`aggregator.tables` and from relation
+names made up by the caller; every user-supplied value (filter values,
+patterns) is a bound, named parameter.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from aggregator.dimensions import DIMENSIONS
 from aggregator.metrics import COMPONENT_NAMES
-from aggregator.sessions import ENTRY_COLUMNS, PROFILE_SQL, VISIT_COLUMNS
-from collector.schema import MAX_ENGAGED_MS
+from aggregator.tables import VISIT_CODES, code
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One thing a column groups by: a code column and the dictionary dimension it codes, or an expression."""
+
+    expr: str
+    dimension: str | None = None  # the dictionary dimension of a code column; None for an expression
 
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """What a request groups by: one dimension, or several as one JSON-array value."""
+    """What a request groups by: one dimension, several as one JSON-array value, a time bucket, or nothing."""
 
-    name: str  # a dimension name, or the names joined by "|"
-    sql: str  # over the sessionized events and the per-visit table alike
-    per_event: bool  # varies within a visit: computed from events
-
-
-TOTAL = Column("", "''", False)
+    name: str  # a dimension name, the names joined by "|", or "" for the totals
+    parts: tuple[Part, ...]
+    per_event: bool  # varies within a visit: from the hits
 
 
-def column(dimensions: tuple[str, ...]) -> Column:
+TOTAL = Column("", (), False)
+HOUR = "strftime(day + to_hours(CAST(hour AS INTEGER)), '%Y-%m-%d %H:00:00')"
+
+
+def part(dimension: str, start: dt.date | None = None) -> Part:
+    if dimension == "time:day":
+        return Part("strftime(day, '%Y-%m-%d')")
+    if dimension == "time:week":  # the first week of a range starts with it (as Plausible labels it)
+        first = f"DATE '{(start or dt.date(1970, 1, 1)).isoformat()}'"
+        return Part(f"strftime(greatest(date_trunc('week', day), {first}), '%Y-%m-%d')")
+    if dimension == "time:month":
+        return Part("strftime(date_trunc('month', day), '%Y-%m-%d')")
+    if dimension == "time:hour":
+        return Part(HOUR)
+    return Part(code(dimension), dimension)
+
+
+def column(dimensions: tuple[str, ...], start: dt.date | None = None, name: str | None = None) -> Column:
+    """The column of these dimensions (``name``: an internal rollup name, e.g. a pair)."""
     if not dimensions:
         return TOTAL
-    if len(dimensions) == 1:
-        d = DIMENSIONS[dimensions[0]]
-        return Column(d.name, d.sql, d.per_event)
-    parts = ", ".join(f"CAST({DIMENSIONS[d].sql} AS VARCHAR)" for d in dimensions)
-    return Column("|".join(dimensions), f"to_json([{parts}])", any(DIMENSIONS[d].per_event for d in dimensions))
+    per_event = any(DIMENSIONS[d].per_event for d in dimensions)
+    return Column(name or "|".join(dimensions), tuple(part(d, start) for d in dimensions), per_event)
 
 
-def _names(columns: list[Column], params: dict[str, Any], key: str) -> str:
-    params[key] = [c.name for c in columns]
-    return f"${key}"
+def _g(col: Column) -> tuple[str, str]:
+    """The column's group expressions as ``g0, g1, …`` (select list) and their names (group list)."""
+    sel = "".join(f", {p.expr} AS g{i}" for i, p in enumerate(col.parts))
+    names = "".join(f", g{i}" for i in range(len(col.parts)))
+    return sel, names
 
 
-def _values(columns: list[Column]) -> str:
-    return "[" + ", ".join(f"CAST({c.sql} AS VARCHAR)" for c in columns) + "]"
+def value_sql(col: Column, dictionary: str, alias: str = "c") -> tuple[str, str]:
+    """(joins, value expression): the text a column's grouped row stands for, from the day's dictionary."""
+    joins, values = "", []
+    for i, p in enumerate(col.parts):
+        if p.dimension is None:
+            values.append(f"{alias}.g{i}")
+        else:
+            joins += (
+                f" JOIN {dictionary} k{i} ON k{i}.day = {alias}.day AND k{i}.dimension = '{p.dimension}'"
+                f" AND k{i}.code = {alias}.g{i}"
+            )
+            values.append(f"k{i}.value")
+    if not values:
+        return "", "''"
+    if len(values) == 1:
+        return joins, f"CAST({values[0]} AS VARCHAR)"
+    return joins, "CAST(to_json([" + ", ".join(f"CAST({v} AS VARCHAR)" for v in values) + "]) AS VARCHAR)"
 
 
-# --- relations ---------------------------------------------------------------------------------------------
+_COMPS = "visitors, visits, pageviews, events, bounces, duration_sum, engaged_sum, engaged_n"
+_SUMS = ", ".join(f"sum({c}) AS {c}" for c in _COMPS.split(", "))
 
 
-def joined_rows_sql(events: str, visits: str) -> str:
-    """Events of ``events`` (with their ``day``) and their visit's columns from ``visits``, without sessionizing.
+def _visit_comps(col: Column, visits: str) -> str:
+    """Coded rows (day, g…, components) of a visit column, from a relation of the per-visit table's shape."""
+    sel, names = _g(col)
+    return f"""
+    SELECT day{names}, {_SUMS} FROM (
+      SELECT day{sel},
+        count(*) FILTER (WHERE n_ev > 0) AS visitors, count(*) FILTER (WHERE n_ev > 0) AS visits,
+        sum(n_pv) AS pageviews, sum(n_ev) AS events, count(*) FILTER (WHERE n_ev > 0 AND is_bounce) AS bounces,
+        sum(v_dur) FILTER (WHERE n_ev > 0) AS duration_sum, sum(eng) AS engaged_sum,
+        count(*) FILTER (WHERE eng IS NOT NULL) AS engaged_n
+      FROM {visits} WHERE key_rows = 1 GROUP BY day{names}
+      UNION ALL
+      SELECT day{names}, count(*) FILTER (WHERE visits > 0), sum(visits), sum(pageviews), sum(events), sum(bounces),
+        sum(duration_sum), sum(engaged_sum), count(*) FILTER (WHERE has_eng)
+      FROM (
+        SELECT day{names}, day_key, count(*) FILTER (WHERE n_ev > 0) AS visits, sum(n_pv) AS pageviews,
+          sum(n_ev) AS events, count(*) FILTER (WHERE n_ev > 0 AND b) AS bounces,
+          sum(dur) FILTER (WHERE n_ev > 0) AS duration_sum, sum(eng) AS engaged_sum, bool_or(eng IS NOT NULL) AS has_eng
+        FROM (
+          SELECT day{sel}, day_key, vno, sum(n_pv) AS n_pv, sum(n_ev) AS n_ev, sum(eng) AS eng,
+                 bool_or(is_bounce) AS b, max(v_dur) AS dur
+          FROM {visits} WHERE key_rows > 1 GROUP BY day{names}, day_key, vno
+        ) GROUP BY day{names}, day_key
+      ) GROUP BY day{names}
+    ) GROUP BY day{names}"""
 
-    A visit's parts share its visit columns, so one part per visit is joined;
-    an event belongs to the visit of its day key whose first and last second
-    enclose it (visits of one day key never overlap).
+
+def _event_comps(col: Column, hits: str, *, light: bool) -> str:
+    """Coded rows (day, g…, components) of an event column, from hits.
+
+    ``light``: only what needs no visit (visitors, pageviews, events, engaged time), grouped per (value, day
+    key) then per value; the others are NULL. Otherwise per (value, visit) first.
     """
-    vcols = ", ".join(c for c in VISIT_COLUMNS)
-    return f"""(
-  SELECT e.*, {", ".join(f"v.{c}" for c in VISIT_COLUMNS)}
-  FROM {events} e
-  JOIN (SELECT day, day_key, {vcols} FROM {visits} WHERE visit_rows = 1
-        UNION ALL SELECT DISTINCT day, day_key, {vcols} FROM {visits} WHERE visit_rows > 1) v
-    ON e.day = v.day AND e.day_key = v.day_key AND e.ts BETWEEN v.v_start AND v.v_end
-)"""
+    sel, names = _g(col)
+    counts = """sum(n) FILTER (WHERE kind = 0) AS n_pv, coalesce(sum(n) FILTER (WHERE kind <> 1), 0) AS n_ev,
+               sum(eng) FILTER (WHERE kind = 1) AS eng"""
+    if light:
+        return f"""
+    SELECT day{names}, count(*) FILTER (WHERE n_ev > 0) AS visitors, NULL::BIGINT AS visits, sum(n_pv) AS pageviews,
+      sum(n_ev) AS events, NULL::BIGINT AS bounces, NULL::BIGINT AS duration_sum, sum(eng) AS engaged_sum,
+      count(eng) AS engaged_n
+    FROM (SELECT day{sel}, day_key, {counts} FROM {hits} GROUP BY day{names}, day_key) GROUP BY day{names}"""
+    return f"""
+    SELECT day{names}, count(*) FILTER (WHERE events > 0) AS visitors, sum(visits) AS visits,
+      sum(pageviews) AS pageviews, sum(events) AS events, sum(bounces) AS bounces, sum(duration_sum) AS duration_sum,
+      sum(engaged_sum) AS engaged_sum, count(*) FILTER (WHERE has_eng) AS engaged_n
+    FROM (
+      SELECT day{names}, day_key, count(*) FILTER (WHERE n_ev > 0) AS visits, sum(n_pv) AS pageviews,
+        sum(n_ev) AS events, count(*) FILTER (WHERE n_ev > 0 AND b) AS bounces,
+        sum(dur) FILTER (WHERE n_ev > 0) AS duration_sum, sum(eng) AS engaged_sum, bool_or(eng IS NOT NULL) AS has_eng
+      FROM (
+        SELECT day{sel}, day_key, vno, {counts}, bool_or(is_bounce) AS b, max(v_dur) AS dur
+        FROM {hits} GROUP BY day{names}, day_key, vno
+      ) GROUP BY day{names}, day_key
+    ) GROUP BY day{names}"""
 
 
-# --- day rows ----------------------------------------------------------------------------------------------
+def _event_comps_by_flags(col: Column, hits: str) -> str:
+    """Coded rows (day, g, components, scroll) of the page or name column in one pass, from the first-of flags.
 
-
-def day_rows_sql(columns: list[Column], params: dict[str, Any], *, visits: str, rows: str | None, scroll: bool) -> str:
-    """Day rows of the totals and of every column in ``columns``.
-
-    ``visits`` is the per-visit table (or one derived from filtered rows),
-    ``rows`` the matching sessionized events (needed for event columns and
-    scroll depth; None if neither is asked for). Three steps keep it cheap:
-
-    * a visit row that is its day key's only row (one visit, its own columns
-      unchanged throughout: the common case) is that key's whole contribution
-      to its values: those rows are counted by one GROUPING SETS pass;
-    * rows of day keys with several rows are grouped per (value, visit) and
-      then per (value, day key), which counts distinct visits and visitors
-      exactly without ``count(DISTINCT)``;
-    * event columns are grouped per (value, visit) from the events.
+    Valid when the hits hold whole day keys (no filter, or one on visits): a day key with one visit row
+    (``key_rows`` 1) has its first row per page (``fp``), per name (``fn``) and first engagement per page
+    (``fpe``, carrying the page's deepest scroll ``pscroll``) flagged at build time, so its distinct visitors
+    are sums; the other day keys are grouped per (value, day key) as usual.
     """
-    visit_cols = [c for c in columns if not c.per_event]
-    event_cols = [c for c in columns if c.per_event]
-    if event_cols and rows is None:
-        raise ValueError("event columns need the sessionized rows")
-    names = _names([TOTAL, *visit_cols], params, "vdims")
-    # -- single rows: GROUPING SETS over (day) and (day, value) for every visit column
-    dsel = "".join(f", CAST({c.sql} AS VARCHAR) AS d{i}" for i, c in enumerate(visit_cols))
-    sets = ", ".join(["(day)", *(f"(day, d{i})" for i in range(len(visit_cols)))])
-    for i, c in enumerate(visit_cols):
-        params[f"vd{i}"] = c.name
-    which = "''"
-    if visit_cols:
-        whens = " ".join(f"WHEN d{i} IS NOT NULL THEN CAST($vd{i} AS VARCHAR)" for i in range(len(visit_cols)))
-        which = f"CASE {whens} ELSE '' END"
-    value = "coalesce(" + ", ".join([*(f"d{i}" for i in range(len(visit_cols))), "''"]) + ")"
-    single = f"""
-g1 AS (
-  SELECT day{"".join(f", d{i}" for i in range(len(visit_cols)))},
-    count(*) FILTER (WHERE n_ev > 0) AS visitors, count(*) FILTER (WHERE n_ev > 0) AS visits,
-    sum(n_pv) AS pageviews, sum(n_ev) AS events, count(*) FILTER (WHERE n_ev > 0 AND is_bounce) AS bounces,
-    sum(v_dur) FILTER (WHERE n_ev > 0) AS duration_sum, sum(eng) AS engaged_sum,
-    count(*) FILTER (WHERE eng IS NOT NULL) AS engaged_n
-  FROM (SELECT day, n_pv, n_ev, eng, is_bounce, v_dur{dsel} FROM {visits} WHERE key_rows = 1)
-  GROUP BY GROUPING SETS ({sets})
-),
-single AS (
-  SELECT day, {which} AS dimension, {value} AS value,
-         visitors, visits, pageviews, events, bounces, duration_sum, engaged_sum, engaged_n FROM g1
-)"""
-    # -- partial rows per (value, visit): visit rows of several-row keys, and event columns
-    partial = f"""count(*) FILTER (WHERE name = 'pageview'), count(*) FILTER (WHERE name <> 'engagement'),
-    sum(least(engaged_ms, {MAX_ENGAGED_MS})) FILTER (WHERE name = 'engagement'), bool_or(is_bounce), max(v_dur)"""
-    events_parts = ""
-    for i, c in enumerate(event_cols):
-        params[f"ed{i}"] = c.name
-        expr = f"CAST({c.sql} AS VARCHAR)"
-        events_parts += f"""
-  UNION ALL SELECT day, CAST($ed{i} AS VARCHAR), {expr}, day_key, vno, {partial}
-  FROM {rows} GROUP BY day, day_key, vno, {expr}"""
-    multi = f"""
-mu AS (
-  SELECT day, day_key, vno, n_pv, n_ev, eng, is_bounce, v_dur,
-         unnest({names}) AS dimension, unnest({_values([TOTAL, *visit_cols])}) AS value
-  FROM {visits} WHERE key_rows > 1
-),
-parts(day, dimension, value, day_key, vno, n_pv, n_ev, eng, b, dur) AS (
-  SELECT day, dimension, value, day_key, vno, n_pv, n_ev, eng, is_bounce, v_dur FROM mu{events_parts}
-),
-pv AS (
-  SELECT day, dimension, value, day_key, vno, sum(n_pv) AS n_pv, sum(n_ev) AS n_ev, sum(eng) AS eng,
-         bool_or(b) AS b, max(dur) AS dur
-  FROM parts GROUP BY day, dimension, value, day_key, vno
-),
-k AS (
-  SELECT day, dimension, value, day_key,
-    count(*) FILTER (WHERE n_ev > 0) AS visits, sum(n_pv) AS pageviews, sum(n_ev) AS events,
-    count(*) FILTER (WHERE n_ev > 0 AND b) AS bounces, sum(dur) FILTER (WHERE n_ev > 0) AS duration_sum,
-    sum(eng) AS engaged_sum, bool_or(eng IS NOT NULL) AS has_eng
-  FROM pv GROUP BY day, dimension, value, day_key
-),
-multi AS (
-  SELECT day, dimension, value, count(*) FILTER (WHERE visits > 0) AS visitors, sum(visits) AS visits,
-    sum(pageviews) AS pageviews, sum(events) AS events, sum(bounces) AS bounces,
-    sum(duration_sum) AS duration_sum, sum(engaged_sum) AS engaged_sum,
-    count(*) FILTER (WHERE has_eng) AS engaged_n
-  FROM k GROUP BY day, dimension, value
-),
-a AS (
-  SELECT day, dimension, value, sum(visitors) AS visitors, sum(visits) AS visits, sum(pageviews) AS pageviews,
-    sum(events) AS events, sum(bounces) AS bounces, sum(duration_sum) AS duration_sum,
-    sum(engaged_sum) AS engaged_sum, sum(engaged_n) AS engaged_n
-  FROM (SELECT * FROM single UNION ALL SELECT * FROM multi) GROUP BY day, dimension, value
-)"""
-    if not scroll:
-        return f"WITH {single},{multi}\nSELECT a.*, NULL::BIGINT AS scroll_sum, NULL::BIGINT AS scroll_n FROM a"
-    if rows is None:
-        raise ValueError("scroll depth needs the sessionized rows")
-    first = ", ".join(f"a.{c}" for c in COMPONENT_NAMES if not c.startswith("scroll_"))
-    return f"""WITH {single},{multi},{_scroll_ctes(visit_cols, event_cols, params, rows)}
-SELECT coalesce(a.day, s.day) AS day, coalesce(a.dimension, s.dimension) AS dimension,
-       coalesce(a.value, s.value) AS value, {first}, s.scroll_sum, s.scroll_n
-FROM a FULL OUTER JOIN s ON a.day = s.day AND a.dimension = s.dimension AND a.value = s.value"""
+    (p,) = col.parts
+    first = "fp" if p.expr == "c_page" else "fn"
+    page = p.expr == "c_page"
+    eng_n = "count(*) FILTER (WHERE fpe)" if page else "NULL::BIGINT"
+    scroll_sum = "sum(pscroll) FILTER (WHERE pscroll IS NOT NULL)" if page else "NULL::BIGINT"
+    scroll_n = "count(pscroll)" if page else "NULL::BIGINT"
+    counts = """sum(n) FILTER (WHERE kind = 0) AS n_pv, coalesce(sum(n) FILTER (WHERE kind <> 1), 0) AS n_ev,
+               sum(eng) FILTER (WHERE kind = 1) AS eng"""
+    return f"""
+    SELECT day, g0, sum(visitors) AS visitors, NULL::BIGINT AS visits, sum(pageviews) AS pageviews,
+      sum(events) AS events, NULL::BIGINT AS bounces, NULL::BIGINT AS duration_sum, sum(engaged_sum) AS engaged_sum,
+      sum(engaged_n) AS engaged_n, sum(scroll_sum) AS scroll_sum, sum(scroll_n) AS scroll_n
+    FROM (
+      SELECT day, {p.expr} AS g0, count(*) FILTER (WHERE {first}) AS visitors,
+        sum(n) FILTER (WHERE kind = 0) AS pageviews, sum(n) FILTER (WHERE kind <> 1) AS events,
+        sum(eng) FILTER (WHERE kind = 1) AS engaged_sum, {eng_n} AS engaged_n, {scroll_sum} AS scroll_sum,
+        {scroll_n} AS scroll_n
+      FROM {hits} WHERE key_rows = 1 GROUP BY day, g0
+      UNION ALL
+      SELECT day, g0, count(*) FILTER (WHERE n_ev > 0), sum(n_pv), sum(n_ev), sum(eng), count(eng),
+             sum(m) FILTER (WHERE m IS NOT NULL), count(m)
+      FROM (SELECT day, {p.expr} AS g0, day_key, {counts}, max(scroll) FILTER (WHERE kind = 1) AS m
+            FROM {hits} WHERE key_rows > 1 GROUP BY day, g0, day_key)
+      GROUP BY day, g0
+    ) GROUP BY day, g0"""
 
 
-#: Metrics whose components an event column gets without knowing the events' visits (no visit id needed).
-LIGHT_METRICS = frozenset({"visitors", "pageviews", "events", "time_on_page", "scroll_depth"})
+def _scroll(col: Column, hits: str) -> str:
+    """Coded rows (day, g…, scroll_sum, scroll_n): the deepest scroll per (visitor, page), summed per value."""
+    sel, names = _g(col)
+    return f"""
+    SELECT day{names}, sum(m) AS scroll_sum, count(*) AS scroll_n FROM (
+      SELECT day{sel}, day_key, c_page, max(scroll) AS m FROM {hits}
+      WHERE kind = 1 AND scroll IS NOT NULL GROUP BY day{names}, day_key, c_page
+    ) GROUP BY day{names}"""
 
 
-def event_day_rows_sql(columns: list[Column], params: dict[str, Any], *, rows: str, light: bool) -> str:
-    """Day rows of event columns only (no totals), from ``rows`` (events, with their visits unless ``light``).
+def day_rows_sql(
+    columns: list[Column],
+    params: dict[str, Any],
+    *,
+    visits: str | None,
+    hits: str | None,
+    dictionary: str,
+    scroll: bool | frozenset[str],
+    light: bool | frozenset[str] = False,
+    whole_keys: bool = False,
+) -> str:
+    """Day rows ``(day, dimension, value, <components>)`` of every column.
 
-    ``light``: only the components of :data:`LIGHT_METRICS` are computed (the
-    others are NULL) — so ``rows`` may be the raw events themselves, with no
-    visit joined to them, and distinct visitors are counted per (day, value)
-    directly (far fewer groups than one per visitor and value).
+    Visit columns (and the totals) come from ``visits`` (a relation of the
+    per-visit table's shape: the table itself, filtered, or one derived from
+    filtered hits by :func:`visits_from_hits_sql`), event columns from
+    ``hits``; with ``scroll`` (True, or the names of the columns that need it), scroll depth comes from ``hits``.
+    ``light``: event columns (True, or their names) whose requests need no visit metrics; ``whole_keys``: the
+    hits hold whole day keys (no filter or one on visits), so the page and name columns count from flags.
     """
     parts = []
-    for i, c in enumerate(columns):
-        params[f"xd{i}"] = c.name
-        expr = f"CAST({c.sql} AS VARCHAR)"
-        if light:
-            parts.append(
-                f"""SELECT day, CAST($xd{i} AS VARCHAR) AS dimension, {expr} AS value,
-    count(DISTINCT day_key) FILTER (WHERE name <> 'engagement') AS visitors, NULL::BIGINT AS visits,
-    count(*) FILTER (WHERE name = 'pageview') AS pageviews, count(*) FILTER (WHERE name <> 'engagement') AS events,
-    NULL::BIGINT AS bounces, NULL::BIGINT AS duration_sum,
-    sum(least(engaged_ms, {MAX_ENGAGED_MS})) FILTER (WHERE name = 'engagement') AS engaged_sum,
-    count(DISTINCT day_key) FILTER (WHERE name = 'engagement' AND engaged_ms IS NOT NULL) AS engaged_n
-  FROM {rows} GROUP BY day, {expr}"""
-            )
+    for i, col in enumerate(columns):
+        params[f"col{i}"] = col.name
+        is_light = light is True or (not isinstance(light, bool) and col.name in light)
+        wants_scroll = scroll is True or (not isinstance(scroll, bool) and col.name in scroll)
+        if col.per_event and hits is not None and is_light and whole_keys and col.name in ("event:page", "event:name"):
+            comps_out = ", ".join(f"c.{c}" for c in COMPONENT_NAMES)
+            joins, value = value_sql(col, dictionary)
+            coded = f"({_event_comps_by_flags(col, hits)})"
+            parts.append(f"SELECT c.day, CAST($col{i} AS VARCHAR) AS dimension, {value} AS value, {comps_out} "
+                         f"FROM {coded} c{joins}")  # fmt: skip
+            continue
+        if col.per_event:
+            if hits is None:
+                raise ValueError("event columns need the hits")
+            comps = _event_comps(col, hits, light=is_light)
         else:
-            parts.append(
-                f"""SELECT day, CAST($xd{i} AS VARCHAR) AS dimension, value,
-    count(*) FILTER (WHERE visits > 0) AS visitors, sum(visits) AS visits, sum(pageviews) AS pageviews,
-    sum(events) AS events, sum(bounces) AS bounces, sum(duration_sum) AS duration_sum,
-    sum(engaged_sum) AS engaged_sum, count(*) FILTER (WHERE has_eng) AS engaged_n
-  FROM (
-    SELECT day, value, day_key, count(*) FILTER (WHERE n_ev > 0) AS visits, sum(n_pv) AS pageviews,
-      sum(n_ev) AS events, count(*) FILTER (WHERE n_ev > 0 AND b) AS bounces,
-      sum(dur) FILTER (WHERE n_ev > 0) AS duration_sum, sum(eng) AS engaged_sum, bool_or(eng IS NOT NULL) AS has_eng
-    FROM (
-      SELECT day, {expr} AS value, day_key, vno, count(*) FILTER (WHERE name = 'pageview') AS n_pv,
-        count(*) FILTER (WHERE name <> 'engagement') AS n_ev,
-        sum(least(engaged_ms, {MAX_ENGAGED_MS})) FILTER (WHERE name = 'engagement') AS eng,
-        bool_or(is_bounce) AS b, max(v_dur) AS dur
-      FROM {rows} GROUP BY day, day_key, vno, {expr}
-    ) GROUP BY day, value, day_key
-  ) GROUP BY day, value"""
-            )
-    return f"""WITH a AS (
-  {" UNION ALL ".join(parts)}
-),{_scroll_ctes([], columns, params, rows, visit_scroll=False)}
-SELECT coalesce(a.day, s.day) AS day, coalesce(a.dimension, s.dimension) AS dimension,
-       coalesce(a.value, s.value) AS value,
-       {", ".join(f"a.{c}" for c in COMPONENT_NAMES if not c.startswith("scroll_"))}, s.scroll_sum, s.scroll_n
-FROM a FULL OUTER JOIN s ON a.day = s.day AND a.dimension = s.dimension AND a.value = s.value"""
+            if visits is None:
+                raise ValueError("visit columns need the visits")
+            comps = _visit_comps(col, visits)
+        g = "".join(f", g{j}" for j in range(len(col.parts)))
+        on = " AND ".join(["a.day = s.day", *(f"a.g{j} = s.g{j}" for j in range(len(col.parts)))])
+        if wants_scroll and hits is not None:
+            pick = "".join(f", coalesce(a.g{j}, s.g{j}) AS g{j}" for j in range(len(col.parts)))
+            coded = f"""(SELECT coalesce(a.day, s.day) AS day{pick}, {", ".join(f"a.{c}" for c in _COMPS.split(", "))},
+              s.scroll_sum, s.scroll_n
+            FROM ({comps}) a FULL OUTER JOIN ({_scroll(col, hits)}) s ON {on})"""
+        else:
+            coded = f"(SELECT day{g}, {_COMPS}, NULL::BIGINT AS scroll_sum, NULL::BIGINT AS scroll_n FROM ({comps}))"
+        joins, value = value_sql(col, dictionary)
+        comps_out = ", ".join(f"c.{c}" for c in COMPONENT_NAMES)
+        parts.append(
+            f"SELECT c.day, CAST($col{i} AS VARCHAR) AS dimension, {value} AS value, {comps_out} FROM {coded} c{joins}"
+        )
+    return "\nUNION ALL\n".join(parts)
 
 
-def _scroll_ctes(
-    visit_cols: list[Column], event_cols: list[Column], params: dict[str, Any], rows: str, *, visit_scroll: bool = True
-) -> str:
-    """Deepest scroll per (value, day key, page), summed per value: mean over (visitor, page)."""
-    scrolled = "name = 'engagement' AND scroll_depth IS NOT NULL"
-    vexprs = [f"CAST({c.sql} AS VARCHAR)" for c in visit_cols]
-    inner_sel = "".join(f", {e} AS s{i}" for i, e in enumerate(vexprs))
-    inner_group = "".join(f", s{i}" for i in range(len(vexprs)))
-    event_s = ""
-    for i, c in enumerate(event_cols):
-        params[f"sed{i}"] = c.name
-        expr = f"CAST({c.sql} AS VARCHAR)"
-        event_s += f"""
-  UNION ALL SELECT day, CAST($sed{i} AS VARCHAR), {expr}, day_key, path, max(scroll_depth)
-  FROM {rows} WHERE {scrolled} GROUP BY day, day_key, path, {expr}"""
-    svalues = "[''" + "".join(f", s{i}" for i in range(len(vexprs))) + "]"
-    if not visit_scroll:  # event columns only
-        return f"""
-sp(day, dimension, value, day_key, path, m) AS (
-  SELECT NULL::DATE, NULL::VARCHAR, NULL::VARCHAR, NULL::UBIGINT, NULL::VARCHAR, NULL::BIGINT WHERE false{event_s}
-),
-s AS (SELECT day, dimension, value, sum(m) AS scroll_sum, count(*) AS scroll_n FROM sp GROUP BY ALL)"""
-    names = _names([TOTAL, *visit_cols], params, "sdims")
-    return f"""
-sv AS (
-  SELECT day, day_key, vno, path{inner_sel}, max(scroll_depth) AS m
-  FROM {rows} WHERE {scrolled} GROUP BY day, day_key, vno, path{inner_group}
-),
-sp(day, dimension, value, day_key, path, m) AS (
-  SELECT day, dimension, value, day_key, path, max(m) FROM (
-    SELECT day, day_key, path, m, unnest({names}) AS dimension, unnest({svalues}) AS value FROM sv
-  ) GROUP BY day, dimension, value, day_key, path{event_s}
-),
-s AS (SELECT day, dimension, value, sum(m) AS scroll_sum, count(*) AS scroll_n FROM sp GROUP BY ALL)"""
+def visits_from_hits_sql(hits: str, codes_needed: tuple[str, ...] = VISIT_CODES) -> str:
+    """A relation of the per-visit table's shape holding only what the given (filtered) hits contribute."""
+    codes = "".join(f", {c}" for c in codes_needed)
+    return f"""(
+  SELECT day, day_key, vno{codes}, sum(n) FILTER (WHERE kind = 0) AS n_pv,
+         coalesce(sum(n) FILTER (WHERE kind <> 1), 0) AS n_ev, sum(eng) FILTER (WHERE kind = 1) AS eng,
+         bool_or(is_bounce) AS is_bounce, max(v_dur) AS v_dur, any_value(profile) AS profile,
+         count(*) OVER (PARTITION BY day, day_key) AS key_rows,
+         count(*) OVER (PARTITION BY day, day_key, vno) AS visit_rows
+  FROM {hits} GROUP BY day, day_key, vno{codes}
+)"""
+
+
+def valued_sql(col: Column, relation: str, dictionary: str) -> str:
+    """The rows of ``relation`` with the value of ``col`` they stand for, as column ``value``."""
+    sel, _ = _g(col)
+    joins, value = value_sql(col, dictionary)
+    return f"(SELECT c.*, {value} AS value FROM (SELECT *{sel} FROM {relation}) c{joins})"
 
 
 # --- sums of day rows --------------------------------------------------------------------------------------
@@ -291,25 +301,12 @@ def rollup_sums_sql(dimensions: tuple[str, ...], params: dict[str, Any], *, sour
     )
 
 
-def profiles_sql(col: Column, params: dict[str, Any], *, relation: str, values: str | None, where: str) -> str:
-    """Distinct visitor profiles (device and network, see sessions.PROFILE_SQL) per value, over all days.
+#: Columns of the coded tables a query reads besides codes (the rest of aggregator/tables.py's is not read).
+VISIT_READ = "day, day_key, vno, n_pv, n_ev, eng, is_bounce, v_dur, key_rows, visit_rows, profile"
+HITS_READ = (
+    "day, day_key, vno, c_page, c_name, hour, kind, n, eng, scroll, fp, fpe, pscroll, fn, is_bounce, v_dur, "
+    "key_rows, visit_rows, profile"
+)
 
-    ``relation`` holds the per-visit table or events of the range; only rows
-    that count as a visit (not engagement alone) and match ``where`` count.
-    ``values`` names a relation of candidate values (column ``value``), or None for all.
-    """
-    counted = "n_ev > 0" if not col.per_event else "name <> 'engagement'"
-    keep = f"AND value IN (SELECT value FROM {values})" if values else ""
-    return f"""SELECT value, count(DISTINCT profile) FROM (
-  SELECT CAST({col.sql} AS VARCHAR) AS value, {PROFILE_SQL} AS profile FROM {relation} WHERE {counted} AND ({where})
-) WHERE true {keep} GROUP BY value"""
-
-
-def day_keys_sql(relation: str, *, per_event: bool, where: str) -> str:
-    """Per day: distinct visitors matching ``where``, and their distinct profiles overall (one row per day)."""
-    counted = "n_ev > 0" if not per_event else "name <> 'engagement'"
-    return f"""SELECT day, count(DISTINCT day_key), list(DISTINCT {PROFILE_SQL}) FROM {relation}
-WHERE {counted} AND ({where}) GROUP BY day"""
-
-
-ENTRY_NAMES = tuple(v for v, _ in ENTRY_COLUMNS)
+#: Metrics whose components an event column gets without knowing the events' visits (no visit id needed).
+LIGHT_METRICS = frozenset({"visitors", "pageviews", "events", "time_on_page", "scroll_depth"})

@@ -1,4 +1,4 @@
-"""Retention (PRIVACY.md rule 6): raw events for N days, daily aggregates at most 25 months.
+"""Retention (PRIVACY.md rule 6): raw events and per-visit tables for N days, daily aggregates at most 25 months.
 
 The clock is a parameter, so tests purge "in the future" instead of waiting.
 Before raw days are deleted, any missing rollup of them is built: the
@@ -22,6 +22,7 @@ class PurgeReport:
     raw_cutoff: dt.date
     aggregate_cutoff: dt.date
     raw_days: int = 0
+    visit_days: int = 0
     rollup_days: int = 0
     quarantine_files: int = 0
 
@@ -30,6 +31,7 @@ class PurgeReport:
             "raw_cutoff": self.raw_cutoff.isoformat(),
             "aggregate_cutoff": self.aggregate_cutoff.isoformat(),
             "raw_days_deleted": self.raw_days,
+            "visit_days_deleted": self.visit_days,
             "rollup_days_deleted": self.rollup_days,
             "quarantine_files_deleted": self.quarantine_files,
         }
@@ -50,6 +52,8 @@ def purge(settings: Settings, now: dt.datetime) -> PurgeReport:
     with lake.writer():
         refresh_rollups_locked(settings, lake, now)
         report.raw_days = _drop_days(lake, lake.events_dir, raw_cutoff)
+        # The per-visit table is raw data (one row per visit, with its day key): it goes with the events.
+        report.visit_days = _drop_days(lake, lake.visits_dir, raw_cutoff)
         report.rollup_days = _drop_days(lake, lake.rollups_dir, agg_cutoff)
         # Rejected records are raw records too: same retention.
         horizon = now.timestamp() - settings.raw_retention_days * 86400

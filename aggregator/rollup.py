@@ -32,19 +32,22 @@ from pathlib import Path
 from duckdb import DuckDBPyConnection as Connection
 
 from aggregator.db import connect
-from aggregator.dimensions import ROLLUP_DIMENSIONS
+from aggregator.dimensions import ROLLUP_DIMENSIONS, ROLLUP_PAIRS
 from aggregator.lake import Lake, publish, sql_path
 from aggregator.metrics import COMPONENT_NAMES
 from aggregator.querybuild import Column, column, day_rows_sql
-from aggregator.sessions import sessionized_sql, visits_sql
+from aggregator.sessions import sessionized_sql
 from aggregator.settings import Settings
+from aggregator.tables import Tables, build_sql, tables
 
 #: Bumped when the rollup's rows change meaning or gain dimensions: rollups of an older format stop
 #: matching their day's files, so queries roll those days up in memory until `aggregator rollup` rebuilds
 #: them. (Days whose raw events are purged keep their older rollup: it lacks only the newer dimensions.)
 ROLLUP_FORMAT = 2
-#: Bumped when the per-visit table's columns change: older visits files stop matching and are rebuilt.
-VISITS_FORMAT = 1
+#: Bumped when the per-visit tables' columns change: older files stop matching and are rebuilt.
+VISITS_FORMAT = 3
+#: The three files of a day's per-visit tables (aggregator/tables.py), in the order they are published.
+TABLE_KINDS = ("dict", "visits", "hits")
 ROLLUP_FAILPOINTS = ("visits-published", "rollup-published", "done")
 
 
@@ -58,19 +61,19 @@ def rollup_name(files: list[Path]) -> str:
     return f"{fingerprint(files)}-f{ROLLUP_FORMAT}.parquet"
 
 
-def visits_name(files: list[Path]) -> str:
-    return f"{fingerprint(files)}-v{VISITS_FORMAT}.parquet"
+def visits_name(files: list[Path], kind: str = "visits") -> str:
+    return f"{fingerprint(files)}-{kind}-v{VISITS_FORMAT}.parquet"
 
 
-def current_visits(lake: Lake, site: str, day: dt.date, raw_files: list[Path]) -> Path | None:
-    """The per-visit table built from exactly ``raw_files`` (None: not built, or built from other files)."""
+def current_tables(lake: Lake, site: str, day: dt.date, raw_files: list[Path]) -> dict[str, Path] | None:
+    """The day's per-visit tables built from exactly ``raw_files`` by kind (None: not all built from those files)."""
     if not raw_files:
         return None
-    want = visits_name(raw_files)
-    for path in Lake.visible_parquet(lake.visits_day_dir(site, day)):
-        if path.name == want:
-            return path
-    return None
+    have = {p.name: p for p in Lake.visible_parquet(lake.visits_day_dir(site, day))}
+    out = {kind: have.get(visits_name(raw_files, kind)) for kind in TABLE_KINDS}
+    if any(p is None for p in out.values()):
+        return None
+    return {k: p for k, p in out.items() if p is not None}
 
 
 def rollup_format(path: Path) -> int:
@@ -94,9 +97,15 @@ def current_rollup(lake: Lake, site: str, day: dt.date, raw_files: list[Path]) -
     return None
 
 
+def rollup_columns(dimensions: tuple[str, ...]) -> list[Column]:
+    """The columns of a rollup: each dimension, and the pairs under their internal names."""
+    pairs = {name: dims for dims, name in ROLLUP_PAIRS.items()}
+    return [column(pairs[d], name=d) if d in pairs else column((d,)) for d in dimensions]
+
+
 def compute_rollup(
     con: Connection, files: list[str], table: str, dimensions: tuple[str, ...] = ROLLUP_DIMENSIONS
-) -> None:
+) -> Tables:
     """Rollup rows of the raw ``files`` (one site, any days) into the new temp table ``table``.
 
     ``table`` is an identifier made up by the caller, never input. Columns:
@@ -105,24 +114,34 @@ def compute_rollup(
     computes it in memory for a day whose rollup is not built yet. The rows of
     each dimension do not depend on the others, so computing some of
     ``ROLLUP_DIMENSIONS`` (plus the totals, dimension ``''``) gives exactly those
-    rows of the full rollup. The day's per-visit table is left in ``<table>_visits``.
+    rows of the full rollup. The day's per-visit tables are left in ``<table>_dict``, ``<table>_visits``
+    and ``<table>_hits`` (aggregator/tables.py), from which the rollup is computed.
     """
     params: dict[str, object] = {"files": files}
     con.execute(
         f"CREATE TEMP TABLE {table}_rows AS WITH {sessionized_sql('read_parquet($files)')} SELECT * FROM rows", params
     )
-    con.execute(f"CREATE TEMP TABLE {table}_visits AS {visits_sql(f'{table}_rows')}")
     (site,) = con.execute(f"SELECT any_value(site) FROM {table}_rows").fetchone() or (None,)
+    for statement in build_sql(f"{table}_rows", table):
+        con.execute(statement)
+    con.execute(f"DROP TABLE {table}_rows")
+    t = tables(table)
     p: dict[str, object] = {"site": site}
-    cols: list[Column] = [column((d,)) for d in dimensions]
-    inner = day_rows_sql(cols, p, visits=f"{table}_visits", rows=f"{table}_rows", scroll=True)
+    inner = day_rows_sql(
+        [Column("", (), False), *rollup_columns(dimensions)],
+        p,
+        visits=t.visits,
+        hits=t.hits,
+        dictionary=t.dict,
+        scroll=True,
+    )
     comps = ", ".join(f"CAST(coalesce({c}, 0) AS BIGINT) AS {c}" for c in COMPONENT_NAMES)
     con.execute(
         f"CREATE TEMP TABLE {table} AS SELECT CAST($site AS VARCHAR) AS site, day, dimension, value, {comps} "
         f"FROM ({inner})",
         p,
     )
-    con.execute(f"DROP TABLE {table}_rows")
+    return t
 
 
 def _failpoint(name: str) -> None:
@@ -131,30 +150,38 @@ def _failpoint(name: str) -> None:
 
 
 def build_rollup(settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path) -> bool:
-    """(Re)build one day's per-visit table and rollup from its raw files. The caller holds the writer lock."""
+    """(Re)build one day's per-visit tables and rollup from its raw files. The caller holds the writer lock."""
     files = Lake.visible_parquet(day_dir)
     if not files:
         return False
-    name, vname = rollup_name(files), visits_name(files)
+    name = rollup_name(files)
     visits_dir = lake.visits_dir / rollup_dir.parent.name / rollup_dir.name
     con = connect(settings)
+    staged: list[tuple[Path, Path]] = []
     try:
-        compute_rollup(con, [str(f) for f in files], "r")
+        t = compute_rollup(con, [str(f) for f in files], "r")
         lake.staging_dir.mkdir(parents=True, exist_ok=True)
-        vtmp = lake.staging_dir / f"visits-{uuid.uuid4().hex}.parquet"
-        # Sorted by day key: a day key's rows sit together, and the file compresses better.
-        con.execute(f"COPY (SELECT * FROM r_visits ORDER BY day_key, vno) TO {sql_path(vtmp)} (FORMAT parquet)")
+        # Sorted by day key: a day key's rows sit together, and the files compress better.
+        order = {"dict": "dimension, code", "visits": "day_key, vno", "hits": "day_key, vno, c_page"}
+        for kind in TABLE_KINDS:
+            tmp = lake.staging_dir / f"{kind}-{uuid.uuid4().hex}.parquet"
+            con.execute(
+                f"COPY (SELECT * FROM {getattr(t, kind)} ORDER BY {order[kind]}) TO {sql_path(tmp)} (FORMAT parquet)"
+            )
+            staged.append((tmp, visits_dir / visits_name(files, kind)))
         tmp = lake.staging_dir / f"rollup-{uuid.uuid4().hex}.parquet"
         con.execute(f"COPY (SELECT * FROM r ORDER BY dimension, value) TO {sql_path(tmp)} (FORMAT parquet)")
     finally:
         con.close()
-    publish(vtmp, visits_dir / vname)
+    for src, dst in staged:
+        publish(src, dst)
     _failpoint("visits-published")
     publish(tmp, rollup_dir / name)
     _failpoint("rollup-published")
-    for directory, keep in ((rollup_dir, name), (visits_dir, vname)):
+    keep_visits = {dst.name for _, dst in staged}
+    for directory, keep in ((rollup_dir, {name}), (visits_dir, keep_visits)):
         for old in directory.glob("*.parquet"):
-            if old.name != keep:
+            if old.name not in keep:
                 old.unlink(missing_ok=True)
     _failpoint("done")
     return True
@@ -200,7 +227,8 @@ def refresh_rollups_locked(
             if not files:
                 continue
             visits_dir = lake.visits_dir / site_path.name / day_dir.name
-            if not force and (rollup_dir / rollup_name(files)).exists() and (visits_dir / visits_name(files)).exists():
+            have_tables = all((visits_dir / visits_name(files, kind)).exists() for kind in TABLE_KINDS)
+            if not force and (rollup_dir / rollup_name(files)).exists() and have_tables:
                 continue
             todo.append((day_dir, rollup_dir))
     built = 0

@@ -7,14 +7,14 @@ groups by, it decides the table (Plausible's ``table_decider``):
 * **rollup** — no filters and a column the daily rollups hold (totals, time
   buckets of days, one rollup dimension or pair): summed rollup rows, and days
   whose rollup is not built yet rolled up in memory once (aggregator/daycache.py);
-* **visits** — only visit-level filters and a visit column: the per-visit
-  table of each day, filtered, grouped by one GROUPING SETS pass;
-* **rows** — anything else (event columns or filters, scroll depth, datetime
-  ranges): the day's events joined to their visits, filtered.
+* **tables** — anything else: the day's coded per-visit and hits tables
+  (aggregator/tables.py), filtered — visit columns from the visits (or, under
+  a filter on events, from the visits the matching hits make up), event columns
+  and scroll depth from the hits.
 
 Every table yields the same *day rows* (aggregator/querybuild.py), so the
 privacy rules (aggregator/kanon.py) read them the same way whichever answered.
-All columns a page asks of one scope and table are computed in one pass.
+All columns a page asks of one scope are computed in one statement.
 """
 
 from __future__ import annotations
@@ -29,32 +29,29 @@ from typing import Literal
 from duckdb import DuckDBPyConnection as Connection
 
 from aggregator.daycache import MissingDay, RollupStore, SumRow
-from aggregator.dimensions import DIMENSIONS, ROLLUP_DIMENSIONS, ROLLUP_PAIRS
-from aggregator.filters import Compiler, Expr, is_visit_level, leaves
+from aggregator.dimensions import DIMENSIONS, ROLLUP_PAIRS
+from aggregator.filters import Compiler, Expr, is_visit_level
 from aggregator.kanon import Agg, Key
 from aggregator.lake import Lake, sql_path
 from aggregator.metrics import Components
 from aggregator.periods import bucket
 from aggregator.querybuild import (
+    HITS_READ,
     LIGHT_METRICS,
     TOTAL,
+    VISIT_READ,
     Column,
     column,
     day_rows_sql,
-    event_day_rows_sql,
-    joined_rows_sql,
     sums_sql,
+    visits_from_hits_sql,
 )
-from aggregator.rollup import current_rollup, current_visits, rollup_format
-from aggregator.sessions import visits_sql
+from aggregator.rollup import TABLE_KINDS, current_rollup, current_tables, rollup_format
+from aggregator.sessions import sessionized_sql
+from aggregator.tables import Tables, build_sql, tables
 
-Mode = Literal["rollup", "visits", "rows"]
+Mode = Literal["rollup", "tables"]
 TIME_BY_DAY = ("time:day", "time:week", "time:month")
-#: Visit dimensions taken from the visit's entry or exit event (not the events' own columns).
-VISIT_DERIVED = frozenset(
-    {"visit:entry_page", "visit:exit_page", "visit:source", "visit:referrer", "visit:channel"}
-    | {f"visit:utm_{u}" for u in ("source", "medium", "campaign", "content", "term")}
-)
 PAIRS = {v: k for k, v in ROLLUP_PAIRS.items()}
 
 
@@ -80,21 +77,7 @@ class Ask:
 
 
 def ask(dimensions: tuple[str, ...], start: dt.date) -> Ask:
-    if len(dimensions) == 1 and dimensions[0] in TIME_BY_DAY:
-        return Ask(time_column(dimensions[0], start), dimensions)
-    pair = ROLLUP_PAIRS.get(dimensions)
-    if pair:
-        return Ask(column((pair,)), dimensions)
-    return Ask(column(dimensions), dimensions)
-
-
-def time_column(dim: str, start: dt.date) -> Column:
-    """A time bucket as a column over ``day`` (weeks start with the range, as their labels do)."""
-    if dim == "time:week":
-        return Column(
-            dim, f"strftime(greatest(date_trunc('week', day), DATE '{start.isoformat()}'), '%Y-%m-%d')", False
-        )
-    return column((dim,))
+    return Ask(column(dimensions, start), dimensions)
 
 
 @dataclass(slots=True)
@@ -103,7 +86,7 @@ class DaySource:
     files: list[Path]  # the day's raw event files now (empty: purged)
     rollup: Path | None  # the rollup that may answer it
     built_at: float | None  # set when that rollup is one batch behind (rollup_max_stale)
-    visits: Path | None  # the per-visit table built from exactly ``files``
+    tables: dict[str, Path] | None  # the per-visit tables built from exactly ``files``
 
     def missing(self, site: str) -> MissingDay:
         return MissingDay(site, self.day, tuple(str(f) for f in self.files))
@@ -137,7 +120,7 @@ class Page:
             rollup, built_at = current_rollup(self.lake, site, day, files), None
             if rollup is None and files and self.max_stale > 0:
                 rollup, built_at = self._stale(self.lake.rollup_day_dir(site, day))
-            self._days[key] = DaySource(day, files, rollup, built_at, current_visits(self.lake, site, day, files))
+            self._days[key] = DaySource(day, files, rollup, built_at, current_tables(self.lake, site, day, files))
         return self._days[key]
 
     def _stale(self, directory: Path) -> tuple[Path | None, float | None]:
@@ -189,41 +172,33 @@ class Scope:
         self.days = days
         self.raw_days = [d for d in days if d.files]
         self.purged_days = [d for d in days if not d.files and d.rollup is not None]
-        self.visit_level = is_visit_level_all(filters) and ts is None
-        self._need: dict[Mode, dict[str, Ask]] = {"rollup": {}, "visits": {}, "rows": {}}
-        self._scroll = False  # some rows-table request asks for scroll depth
-        self._light = True  # every rows-table request asks only for metrics that need no visit ids
+        self.visit_level = all(is_visit_level(f) for f in filters)
+        self._need: dict[Mode, dict[str, Ask]] = {"rollup": {}, "tables": {}}
+        self._scroll: set[str] = set()  # the tables columns some request asks scroll depth of
+        self._heavy: set[str] = set()  # event columns some request asks visit metrics of (visits, bounce rate…)
         self._sums: dict[Mode, Sums] = {}
-        self._views: dict[str, str] = {}
         self._tables: dict[str, str] = {}
+        self._coded: Tables | None = None
         self.segment_reasons: dict[str, str | None] = {}  # per table: why the filtered totals cannot be shown
 
     # --- the decider -------------------------------------------------------------------------------------
 
-    def mode(self, a: Ask, scroll: bool) -> Mode:
+    def mode(self, a: Ask) -> Mode:
         if not self.filters and self.ts is None and a.rollup_name is not None:
             return "rollup"
-        if self.visit_level and not a.column.per_event and not scroll:
-            return "visits"
-        return "rows"
+        return "tables"
 
     def need(self, a: Ask, metrics: tuple[str, ...]) -> Mode:
         """Register a column this page asks of the scope (before any is computed); returns its table."""
-        scroll = "scroll_depth" in metrics
-        mode = self.mode(a, scroll)
+        mode = self.mode(a)
         self._need[mode][a.column.name] = a
-        if mode != "rows" or not self._event_only():
-            self._need[mode].setdefault("", ask((), self.start))
-        if mode == "rows":
-            self._scroll |= scroll
-            self._light &= set(metrics) <= LIGHT_METRICS
+        self._need[mode].setdefault("", ask((), self.start))
+        if mode == "tables":
+            if "scroll_depth" in metrics:  # time buckets are bucketed from the totals
+                self._scroll.add("" if a.time_bucket else a.column.name)
+            if not set(metrics) <= LIGHT_METRICS:
+                self._heavy.add(a.column.name)
         return mode
-
-    def _event_only(self) -> bool:
-        """Whether the rows table answers event columns only (visit-level filters: visits answer the rest)."""
-        return self.visit_level and all(
-            a.dimensions and all(DIMENSIONS[d].per_event for d in a.dimensions) for a in self._need["rows"].values()
-        )
 
     # --- sums --------------------------------------------------------------------------------------------
 
@@ -236,7 +211,7 @@ class Scope:
 
     def _summed(self, mode: Mode) -> Sums:
         if mode not in self._sums:
-            self._sums[mode] = self._rollup_sums() if mode == "rollup" else self._sql_sums(mode)
+            self._sums[mode] = self._rollup_sums() if mode == "rollup" else self._sql_sums()
         return self._sums[mode]
 
     def rollup_sources(
@@ -308,133 +283,117 @@ class Scope:
             out.values[a.column.name] = values
         return out
 
-    def _sql_sums(self, mode: Mode) -> Sums:
-        asks = list(self._need[mode].values())
+    def _sql_sums(self) -> Sums:
+        asks = list(self._need["tables"].values())
         if not self.raw_days:
             return Sums()
-        table = self.day_rows(mode)
+        table = self.day_rows()
         rows = self.page.cur.execute(sums_sql(table)).fetchall()
         return self._collect(asks, [(str(r[0]), str(r[1]), r[2], tuple(r[3:-1]), r[-1]) for r in rows], rollup=False)
 
-    def day_rows(self, mode: Mode) -> str:
-        """The temp table of this scope's day rows for every column asked of ``mode`` (computed once)."""
-        key = f"day_rows:{mode}"
-        if key not in self._tables:
-            cols = [a.column for a in self._need[mode].values() if not a.time_bucket and a.dimensions]
+    def day_rows(self) -> str:
+        """The temp table of this scope's day rows for every column asked of the tables (computed once)."""
+        if "day_rows" not in self._tables:
+            cols = [TOTAL, *(a.column for a in self._need["tables"].values() if a.dimensions and not a.time_bucket)]
             params: dict[str, object] = {}
+            t = self.coded()
+            needs_hits = any(c.per_event or c.name in self._scroll for c in cols)
+            sql = day_rows_sql(
+                list({c.name: c for c in cols}.values()),
+                params,
+                visits=self.matching_visits(),
+                hits=self.matching_hits(params) if needs_hits else None,
+                dictionary=t.dict,
+                scroll=frozenset(self._scroll),
+                light=frozenset(c.name for c in cols if c.per_event and c.name not in self._heavy),
+                whole_keys=self.visit_level and self.ts is None,
+            )
             name = self.page.name("dr")
-            if mode == "visits":
-                where = Compiler(params).all(self.filters)
-                visits = f"(SELECT * FROM {self.visits()} WHERE {where})"
-                sql = day_rows_sql(cols, params, visits=visits, rows=None, scroll=False)
-            elif self._event_only():
-                rows = self.event_rows(light=self._light)
-                sql = event_day_rows_sql(cols, params, rows=rows, light=self._light)
-            else:
-                rows = self.rows()
-                sql = day_rows_sql(cols, params, visits=self.rows_visits(), rows=rows, scroll=self._scroll)
             self.page.cur.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
-            self._tables[key] = name
-        return self._tables[key]
+            self._tables["day_rows"] = name
+        return self._tables["day_rows"]
 
     # --- relations ---------------------------------------------------------------------------------------
 
-    def visits(self) -> str:
-        """A view of the per-visit table of every raw day in range (built files, or computed in memory)."""
-        if "visits" not in self._views:
-            built = [d.visits for d in self.raw_days if d.visits is not None]
-            missing = [d.missing(self.site) for d in self.raw_days if d.visits is None]
-            parts = []
-            if built:
-                parts.append(f"SELECT * FROM read_parquet([{', '.join(sql_path(p) for p in built)}])")
-            if missing:
-                table = self.page.name("vc")
-                self.page.store.copy_visits(self.page.cur, table, self.page.store.visits(missing))
-                parts.append(f"SELECT * FROM {table}")
-            name = self.page.name("v")
-            self.page.cur.execute(f"CREATE TEMP VIEW {name} AS {' UNION ALL BY NAME '.join(parts)}")
-            self._views["visits"] = name
-        return self._views["visits"]
+    def coded(self) -> Tables:
+        """Views of the coded tables (dict, visits, hits) of every raw day in range: built files or in memory."""
+        if self._coded is None:
+            prefix = self.page.name("t")
+            if isinstance(self.ts, tuple):
+                self._coded = self._in_range(prefix)
+            else:
+                built = [d for d in self.raw_days if d.tables is not None]
+                missing = [d.missing(self.site) for d in self.raw_days if d.tables is None]
+                computed = None
+                if missing:
+                    computed = self.page.name("mem")
+                    self.page.store.copy_tables(self.page.cur, computed, self.page.store.tables(missing))
+                for kind in TABLE_KINDS:
+                    parts = []
+                    if built:
+                        files = ", ".join(sql_path(d.tables[kind]) for d in built if d.tables is not None)
+                        parts.append(f"SELECT * FROM read_parquet([{files}])")
+                    if computed is not None:
+                        parts.append(f"SELECT * FROM {computed}_{kind}")
+                    # The dictionary is small and joined by every column: read once; the rest are scanned by need.
+                    what = "TABLE" if kind == "dict" else "VIEW"
+                    self.page.cur.execute(f"CREATE TEMP {what} {prefix}_{kind} AS {' UNION ALL BY NAME '.join(parts)}")
+                self._coded = tables(prefix)
+        return self._coded
 
-    def events(self) -> str:
-        """A view of the raw events of every raw day in range."""
-        if "events" not in self._views:
-            files = [f for d in self.raw_days for f in d.files]
-            name = self.page.name("e")
-            self.page.cur.execute(
-                f"CREATE TEMP VIEW {name} AS SELECT *, CAST(ts AS DATE) AS day "
-                f"FROM read_parquet([{', '.join(sql_path(p) for p in files)}])"
-            )
-            self._views["events"] = name
-        return self._views["events"]
-
-    def joined(self) -> str:
-        """A view of every event in range with its visit's columns (not filtered)."""
-        if "joined" not in self._views:
-            name = self.page.name("j")
-            self.page.cur.execute(
-                f"CREATE TEMP VIEW {name} AS SELECT * FROM {joined_rows_sql(self.events(), self.visits())}"
-            )
-            self._views["joined"] = name
-        return self._views["joined"]
+    def _in_range(self, prefix: str) -> Tables:
+        """Tables of only the events inside the datetime bounds (their visits sessionized over whole days)."""
+        assert isinstance(self.ts, tuple)
+        files = [str(f) for d in self.raw_days for f in d.files]
+        t0, t1 = (t.astimezone(dt.UTC).replace(tzinfo=None) for t in self.ts)
+        rows = self.page.name("tsr")
+        self.page.cur.execute(
+            f"CREATE TEMP TABLE {rows} AS WITH {sessionized_sql('read_parquet($files)')} "
+            "SELECT * FROM rows WHERE ts BETWEEN $t0 AND $t1",
+            {"files": files, "t0": t0, "t1": t1},
+        )
+        for statement in build_sql(rows, prefix):
+            self.page.cur.execute(statement)
+        return tables(prefix)
 
     def condition(self, params: dict[str, object]) -> str:
-        """This scope's filters (and datetime bounds) as one SQL condition over events or visits."""
-        cond = Compiler(params, prefix=f"c{len(params)}_").all(self.filters)
-        if isinstance(self.ts, tuple):
-            params["ts_from"], params["ts_to"] = (t.astimezone(dt.UTC).replace(tzinfo=None) for t in self.ts)
-            cond = f"({cond}) AND ts BETWEEN $ts_from AND $ts_to"
-        return cond
+        """This scope's filters as one SQL condition over the coded visits or hits."""
+        return Compiler(params, self.coded().dict, prefix=f"c{len(params)}_").all(self.filters)
 
-    def rows(self) -> str:
-        """The matching events with their visits, materialized once."""
-        if "rows" not in self._tables:
-            self._tables["rows"] = self._matching(self._joined_matching_visits())
-        return self._tables["rows"]
+    def _codes(self) -> tuple[str, ...]:
+        """The code columns the asked columns group by (only those are read from the tables)."""
+        codes = {p.expr for a in self._need["tables"].values() for p in a.column.parts if p.dimension}
+        return tuple(sorted(codes - {"c_page", "c_name"}))
 
-    def event_rows(self, *, light: bool) -> str:
-        """The matching events, for event columns under visit-level filters.
+    def matching_hits(self, params: dict[str, object]) -> str:
+        """The hits that match the filters, narrowed to what the page reads: a subquery whose values join ``params``.
 
-        With ``light`` metrics and filters on the events' own columns only (browser, OS, device, ISP), the raw
-        events hold everything: no visit is joined to them.
+        Not materialized: a query reads only the columns it needs, and DuckDB filters while it scans.
         """
-        if "event_rows" not in self._tables:
-            own = not any(leaf.dimension in VISIT_DERIVED for f in self.filters for leaf in leaves(f))
-            base = self.events() if light and own else self._joined_matching_visits()
-            # Only what event columns and their metrics read: a narrow table is several times faster to build.
-            cols = "day, day_key, ts, name, path, engaged_ms, scroll_depth" + (
-                "" if light else ", vno, is_bounce, v_dur"
-            )
-            self._tables["event_rows"] = self._matching(base, cols)
-        return self._tables["event_rows"]
+        t = self.coded()
+        if not self.filters:
+            return t.hits
+        cols = HITS_READ + "".join(f", {c}" for c in self._codes())
+        return f"(SELECT {cols} FROM {t.hits} WHERE {self.condition(params)})"
 
-    def _matching(self, base: str, columns: str = "*") -> str:
-        params: dict[str, object] = {}
-        name = self.page.name("r")
-        cond = self.condition(params)
-        self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT {columns} FROM {base} WHERE {cond}", params)
-        return name
-
-    def _joined_matching_visits(self) -> str:
-        """Events joined to their visits, the visits narrowed first by the filters that are about visits."""
-        if self.ts is not None or not self.filters:
-            return self.joined()
-        params: dict[str, object] = {}
-        about_visits = tuple(f for f in self.filters if is_visit_level(f))
-        if not about_visits:
-            return self.joined()
-        where = Compiler(params, prefix="jv").all(about_visits)
-        visits = self.page.name("vm")
-        self.page.cur.execute(f"CREATE TEMP TABLE {visits} AS SELECT * FROM {self.visits()} WHERE {where}", params)
-        return joined_rows_sql(self.events(), visits)
-
-    def rows_visits(self) -> str:
-        """The per-visit table of the matching events only (what the matching visits contribute)."""
-        if "rows_visits" not in self._tables:
-            name = self.page.name("rv")
-            self.page.cur.execute(f"CREATE TEMP TABLE {name} AS {visits_sql(self.rows())}")
-            self._tables["rows_visits"] = name
-        return self._tables["rows_visits"]
+    def matching_visits(self) -> str:
+        """What the matching visits contribute: the filtered visits, or (a filter on events) the matching hits'."""
+        if "visits" not in self._tables:
+            t = self.coded()
+            name = self.page.name("mv")
+            if not self.filters:
+                name = t.visits
+            elif self.visit_level:
+                params: dict[str, object] = {}
+                cond = self.condition(params)
+                cols = VISIT_READ + "".join(f", {c}" for c in self._codes())
+                self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT {cols} FROM {t.visits} WHERE {cond}", params)
+            else:
+                params = {}
+                derived = visits_from_hits_sql(self.matching_hits(params), self._codes())
+                self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {derived}", params)
+            self._tables["visits"] = name
+        return self._tables["visits"]
 
     def rollup_day_rows(self, a: Ask) -> str:
         """A temp table of the rollup rows (day, dimension, value, visitors) of this scope's days for ``a``."""
@@ -450,10 +409,3 @@ class Scope:
 
 def _int(value: object) -> int:
     return int(value) if isinstance(value, int | float) else 0
-
-
-def is_visit_level_all(filters: tuple[Expr, ...]) -> bool:
-    return all(is_visit_level(f) for f in filters)
-
-
-__all__ = ["TOTAL", "Ask", "DaySource", "Mode", "Page", "Scope", "ask", "ROLLUP_DIMENSIONS"]

@@ -91,9 +91,10 @@ vis AS (
     count(*) FILTER (WHERE name = 'pageview') AS v_pv,
     coalesce(sum(least(engaged_ms, {MAX_ENGAGED_MS})) FILTER (WHERE name = 'engagement'), 0) AS v_eng,
     min(ts) AS v_start, max(ts) AS v_end,
-    -- first pageview (else first event) / last pageview (else last event), each in one pass
-    arg_min({_ENTRY_STRUCT}, (name <> 'pageview', ts)) AS e,
-    arg_max(path, (name = 'pageview', ts)) AS v_exit
+    -- first pageview (else first event) / last pageview (else last event), each in one pass; events of the
+    -- same second are ordered by path, so that the choice never depends on the order files are read in
+    arg_min({_ENTRY_STRUCT}, (name <> 'pageview', ts, path)) AS e,
+    arg_max(path, (name = 'pageview', ts, path)) AS v_exit
   FROM s2 GROUP BY day, day_key, vno
 ),
 rows AS (

@@ -212,7 +212,9 @@ def _comparisons(value: Any) -> tuple[ComparisonMode | None, tuple[dt.date, dt.d
         raise bad
     custom = None
     if mode == "custom":
-        rng = _date_range(value.get("date_range"))
+        if "date_range" not in value:
+            raise bad
+        rng = _date_range(value["date_range"])
         if not isinstance(rng, tuple) or isinstance(rng[0], dt.datetime):
             raise bad
         custom = (rng[0], rng[1])

@@ -43,7 +43,16 @@ DAYS = 90
 LAST_DAY = dt.date(2026, 11, 25)
 NOW = dt.datetime(2026, 11, 25, 23, 0, tzinfo=dt.UTC)
 
-MODES = ("today rolled up", "today stale", "today raw", "filter 30d", "filter 90d")
+MODES = ("today rolled up", "today stale", "today raw", "filter 30d", "filter 90d", "page 30d", "two 30d", "or 30d")
+#: Filtered modes: (the bench/baseline.py filter, days). Our query layer and the Plausible-style baseline answer
+#: each in the same run on the same lake.
+FILTERED = {
+    "filter 30d": ("browser", 30),
+    "filter 90d": ("browser", 90),
+    "page 30d": ("page", 30),
+    "two 30d": ("two", 30),
+    "or 30d": ("or", 30),
+}
 
 PANELS = [
     "event:page", "visit:entry_page", "visit:exit_page", "visit:source", "visit:referrer", "visit:channel",
@@ -133,54 +142,86 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def overview(data_dir: Path, runs: int, mode: str) -> None:
-    """Runs in its own process: prints one JSON line with the timings and peak RSS."""
-    from aggregator.filters import Filter
+def _filters(kind: str) -> tuple[object, ...]:
+    from aggregator.filters import Filter, Or
+
+    return {
+        "browser": (Filter("is", "visit:browser", ("Chrome",)),),
+        "page": (Filter("contains", "event:page", ("/p/1",)),),
+        "two": (Filter("is", "visit:browser", ("Chrome",)), Filter("is", "visit:os", ("Windows",))),
+        "or": (Or((Filter("is", "visit:browser", ("Chrome",)), Filter("is", "visit:os", ("iOS",)))),),
+    }[kind]
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def overview(data_dir: Path, runs: int, mode: str, baseline: bool = False) -> None:
+    """Runs in its own process: prints one JSON line with the timings, CPU seconds and peak RSS."""
     from aggregator.query import Querier, QueryRequest
     from aggregator.settings import Settings
 
     # "stale": as the dashboards run it (ANALYTICS_ROLLUP_MAX_STALE=120), right after a batch.
     stale = 3600.0 if mode == "today stale" else 0.0
     settings = Settings(data_dir=data_dir, duckdb_memory_limit="1500MB", rollup_max_stale=stale)
-    q = Querier(settings)
-    filters: tuple[Filter, ...] = ()
+    filters: tuple[object, ...] = ()
     date_range: str | tuple[dt.date, dt.date] = "all"
-    if mode.startswith("filter"):  # "filter 30d" / "filter 90d": browser = Chrome (a quarter of the visitors)
-        filters = (Filter("is", "visit:browser", ("Chrome",)),)
-        date_range = (LAST_DAY - dt.timedelta(days=int(mode[-3:-1]) - 1), LAST_DAY)
-    requests = [
-        QueryRequest(
-            SITE,
-            ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration"),
-            date_range,
-            filters=filters,
-        ),
-        QueryRequest(SITE, ("visitors", "pageviews"), date_range, ("time:day",), filters),
-        *[QueryRequest(SITE, ("visitors",), date_range, (p,), filters, limit=10) for p in PANELS],
-        QueryRequest(
-            SITE, ("visitors", "time_on_page", "scroll_depth"), date_range, ("event:page",), filters, limit=10
-        ),
-    ]
-    times = []
+    kind = ""
+    if mode in FILTERED:
+        kind, days = FILTERED[mode]
+        filters = _filters(kind)
+        date_range = (LAST_DAY - dt.timedelta(days=days - 1), LAST_DAY)
+    if baseline:
+        import duckdb
+
+        from bench.baseline import overview as plain
+
+        con = duckdb.connect(config={"memory_limit": "1500MB"})
+        assert isinstance(date_range, tuple)
+
+        def once() -> list[object]:
+            plain(con, data_dir, kind, *date_range)
+            return []
+    else:
+        q = Querier(settings)
+        requests = [
+            QueryRequest(
+                SITE, ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration"),
+                date_range, filters=filters,  # type: ignore[arg-type]
+            ),
+            QueryRequest(SITE, ("visitors", "pageviews"), date_range, ("time:day",), filters),  # type: ignore[arg-type]
+            *[QueryRequest(SITE, ("visitors",), date_range, (p,), filters, limit=10) for p in PANELS],  # type: ignore[arg-type]
+            QueryRequest(
+                SITE, ("visitors", "time_on_page", "scroll_depth"), date_range, ("event:page",), filters, limit=10,  # type: ignore[arg-type]
+            ),
+        ]  # fmt: skip
+        if kind == "page":  # views per visit means nothing under a page filter (refused, as by Plausible)
+            requests[0] = QueryRequest(SITE, ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration"),
+                                       date_range, filters=filters)  # type: ignore[arg-type]  # fmt: skip
+
+        def once() -> list[object]:
+            return q.run_many(requests, NOW)  # type: ignore[return-value]
+
+    times, cpus = [], []
+    results: list[object] = []
     for _ in range(runs):
-        t0 = time.perf_counter()
-        results = q.run_many(requests, NOW)
+        c0, t0 = _cpu(), time.perf_counter()
+        results = once()
         times.append(time.perf_counter() - t0)
-    kpi = results[0].rows[0].metrics
-    rss_mb = _peak_rss_mb()
-    print(
-        json.dumps(
-            {
-                "median_s": statistics.median(times[1:] or times),
-                "min_s": min(times),
-                "cold_s": times[0],
-                "rss_mb": rss_mb,
-                "kpi": list(kpi),
-                "raw_days": results[1].raw_days,
-                "rollup_days": results[1].rollup_days,
-            }
-        )
-    )
+        cpus.append(_cpu() - c0)
+    out: dict[str, object] = {
+        "median_s": statistics.median(times[1:] or times),
+        "min_s": min(times),
+        "cold_s": times[0],
+        "cold_cpu_s": cpus[0],
+        "warm_cpu_s": statistics.median(cpus[1:] or cpus),
+        "rss_mb": _peak_rss_mb(),
+    }
+    if results:
+        out |= {"raw_days": results[1].raw_days, "rollup_days": results[1].rollup_days}  # type: ignore[attr-defined]
+    print(json.dumps(out))
 
 
 def main() -> int:
@@ -193,9 +234,10 @@ def main() -> int:
     ap.add_argument("--modes", default=",".join(MODES), help="comma-separated, of: " + ", ".join(MODES))
     ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--mode", help=argparse.SUPPRESS)
+    ap.add_argument("--baseline", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
-        overview(args.measure, args.runs, args.mode)
+        overview(args.measure, args.runs, args.mode, args.baseline)
         return 0
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -210,39 +252,64 @@ def main() -> int:
         refresh_rollups_today(data_dir)
         result = {}
         for mode in args.modes.split(","):
-            samples = []
+            sides = ("ours", "baseline") if mode in FILTERED else ("ours",)
+            samples: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
             for _ in range(args.repeats):
-                with _batch_landed(data_dir, mode):
-                    cmd = [sys.executable, __file__, "--measure", str(data_dir), "--runs", str(args.runs)]
-                    out = subprocess.run([*cmd, "--mode", mode], capture_output=True, text=True, check=True)
-                samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
-            colds = [m["cold_s"] for m in samples]
-            m = {
-                "cold_s": statistics.median(colds),
-                "cold_range": (min(colds), max(colds)),
-                "median_s": statistics.median(m["median_s"] for m in samples),
-                "min_s": min(m["min_s"] for m in samples),
-                "rss_mb": max(m["rss_mb"] for m in samples),
-                "rollup_days": samples[0]["rollup_days"],
-                "raw_days": samples[0]["raw_days"],
-            }
-            result[mode] = m
-            lo, hi = m["cold_range"]
-            print(
-                f"  {size:>12,} events, {mode:>15}: overview cold median {m['cold_s'] * 1000:7.1f} ms "
-                f"({lo * 1000:.0f}-{hi * 1000:.0f} over {len(samples)} processes), warm median "
-                f"{m['median_s'] * 1000:7.1f} ms (min {m['min_s'] * 1000:.1f}), peak RSS {m['rss_mb']:.0f} MB, "
-                f"rollup days {m['rollup_days']}, raw days {m['raw_days']}",
-                flush=True,
-            )
+                for side in sides:  # alternated, so both see the same machine
+                    with _batch_landed(data_dir, mode):
+                        cmd = [sys.executable, __file__, "--measure", str(data_dir), "--runs", str(args.runs)]
+                        cmd += ["--mode", mode] + (["--baseline"] if side == "baseline" else [])
+                        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                    samples[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            result[mode] = {side: _summary(samples[side]) for side in sides}
+            for side in sides:
+                m = result[mode][side]
+                lo, hi = m["cold_range"]
+                print(
+                    f"  {size:>12,} events, {mode:>15} {side:>8}: cold median {m['cold_s'] * 1000:7.1f} ms "
+                    f"({lo * 1000:.0f}-{hi * 1000:.0f} over {args.repeats} processes, {m['cold_cpu_s']:.2f} CPU s), "
+                    f"warm median {m['median_s'] * 1000:7.1f} ms ({m['warm_cpu_s']:.2f} CPU s), "
+                    f"peak RSS {m['rss_mb']:.0f} MB",
+                    flush=True,
+                )
+            if "baseline" in result[mode]:
+                b, o = result[mode]["baseline"], result[mode]["ours"]
+                print(
+                    f"  {'':>12}         {mode:>15}    ratio: baseline / ours = {b['cold_s'] / o['cold_s']:.1f}x cold, "
+                    f"{b['median_s'] / o['median_s']:.1f}x warm (CPU: {b['cold_cpu_s'] / o['cold_cpu_s']:.1f}x, "
+                    f"{b['warm_cpu_s'] / o['warm_cpu_s']:.1f}x)",
+                    flush=True,
+                )
         rows.append((size, result))
     modes = args.modes.split(",")
-    print("\n| events (90 days) | " + " | ".join(f"{m}: cold / warm" for m in modes) + " | peak RSS |")
-    print("| ---: | " + "---: | " * len(modes) + "---: |")
+    print(
+        "\n| events (90 days) | mode | ours: cold / warm | Plausible-style baseline: cold / warm | ratio | peak RSS |"
+    )
+    print("| ---: | --- | ---: | ---: | ---: | ---: |")
     for size, r in rows:
-        cells = " | ".join(f"{r[m]['cold_s'] * 1000:.0f} / {r[m]['median_s'] * 1000:.0f} ms" for m in modes)
-        print(f"| {size:,} | {cells} | {max(r[m]['rss_mb'] for m in modes):.0f} MB |")
+        for mode in modes:
+            o = r[mode]["ours"]
+            cells = f"{o['cold_s'] * 1000:.0f} / {o['median_s'] * 1000:.0f} ms"
+            if "baseline" in r[mode]:
+                b = r[mode]["baseline"]
+                base = f"{b['cold_s'] * 1000:.0f} / {b['median_s'] * 1000:.0f} ms"
+                ratio = f"{b['cold_s'] / o['cold_s']:.1f}x / {b['median_s'] / o['median_s']:.1f}x"
+            else:
+                base = ratio = "—"
+            print(f"| {size:,} | {mode} | {cells} | {base} | {ratio} | {o['rss_mb']:.0f} MB |")
     return 0
+
+
+def _summary(samples: list[dict[str, float]]) -> dict[str, object]:
+    colds = [m["cold_s"] for m in samples]
+    return {
+        "cold_s": statistics.median(colds),
+        "cold_range": (min(colds), max(colds)),
+        "median_s": statistics.median(m["median_s"] for m in samples),
+        "cold_cpu_s": statistics.median(m["cold_cpu_s"] for m in samples),
+        "warm_cpu_s": statistics.median(m["warm_cpu_s"] for m in samples),
+        "rss_mb": max(m["rss_mb"] for m in samples),
+    }
 
 
 @contextlib.contextmanager

@@ -1,13 +1,19 @@
 """Realistic User-Agent strings for benchmarks and demo traffic.
 
-Real browsers' UA formats with real version numbers (Chrome/Edge/Firefox/Safari
-/Samsung Internet/Opera across Windows, macOS, Linux, Android, iOS, iPadOS):
-more than 200 distinct strings, to be drawn with a Zipf distribution.
+:func:`corpus_sample` draws from the labelled corpus (tests/collector/data/ua/):
+Intoli's real-traffic UAs by their traffic weight (most of the draws), plus the
+corpus's other human and bot strings uniformly (the long tail a collector also
+sees). :func:`sample` is the older synthetic set: real browsers' UA formats with
+real version numbers, more than 200 distinct strings drawn Zipf-style.
 """
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
+
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "collector" / "data" / "ua"
 
 _WIN = ["Windows NT 10.0; Win64; x64", "Windows NT 10.0; WOW64", "Windows NT 6.1; Win64; x64"]
 _MAC = ["Macintosh; Intel Mac OS X 10_15_7", "Macintosh; Intel Mac OS X 14_6_1", "Macintosh; Intel Mac OS X 13_5"]
@@ -86,3 +92,19 @@ def sample(n: int, seed: int = 7) -> list[str]:
     rng = random.Random(seed)
     rng.shuffle(uas)
     return rng.choices(uas, weights=zipf_weights(len(uas)), k=n)
+
+
+def corpus_sample(n: int, seed: int = 7, tail: float = 0.05) -> list[str]:
+    """``n`` UAs: weighted real traffic, plus a ``tail`` share of the corpus's other strings (bots included)."""
+    weighted: list[tuple[str, float]] = []
+    rest: list[str] = []
+    for path in sorted(CORPUS.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            if entry.get("weight"):
+                weighted.append((entry["ua"], entry["weight"]))
+            else:
+                rest.append(entry["ua"])
+    rng = random.Random(seed)
+    head = rng.choices([u for u, _ in weighted], weights=[w for _, w in weighted], k=n)
+    return [rng.choice(rest) if rng.random() < tail else ua for ua in head]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from collector.devices import client_hints
 from collector.payload import PayloadError, parse_payload
 from collector.pipeline import Dropped, Hit
 from collector.salts import SaltUnavailable
@@ -97,7 +98,7 @@ class EventEndpoint:
         c = self.c
         m = c.metrics
         m.received.inc()
-        ctype = length = ua = xff = origin = None
+        ctype = length = ua = xff = origin = ch_platform = ch_mobile = ch_brands = None
         gpc = dnt = False
         for key, value in scope["headers"]:
             if key == b"content-type":
@@ -114,6 +115,12 @@ class EventEndpoint:
                 gpc = value.strip() == b"1"
             elif key == b"dnt":
                 dnt = value.strip() == b"1"
+            elif key == b"sec-ch-ua-platform":
+                ch_platform = value
+            elif key == b"sec-ch-ua-mobile":
+                ch_mobile = value
+            elif key == b"sec-ch-ua":
+                ch_brands = value
         cors = self._cors(origin)
 
         # The visitor's objection comes first: nothing about the request is examined further.
@@ -172,11 +179,13 @@ class EventEndpoint:
             ua=ua.decode("latin-1") if ua is not None else "",
             ts=int(c.clock()),
             network_domain=domain,
+            # Reduced to a closed set right here: the header strings go no further.
+            hints=client_hints(ch_platform, ch_mobile, ch_brands),
         )
         try:
             event = c.pipeline.build(hit)
         except Dropped as drop:
-            m.drop(drop.reason)
+            m.drop(drop.reason, drop.kind)
             await _respond(send, 202, _OK, [_TEXT, (b"x-drop-reason", drop.reason.encode()), *cors])
             return
         except SaltUnavailable:
@@ -184,7 +193,7 @@ class EventEndpoint:
             m.reject("unavailable")
             await _unavailable(send, "salt", "event could not be keyed; retry later", cors)
             return
-        del hit, ip, ua, xff  # the raw view ends here
+        del hit, ip, ua, xff, ch_platform, ch_mobile, ch_brands  # the raw view ends here
 
         try:
             await c.spool.append(event)

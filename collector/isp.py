@@ -186,6 +186,20 @@ class IspDatabase:
             self._reader = self._retired = None
 
 
+HOSTING_LIST = "hosting-asns.txt"
+
+
+def hosting_asns() -> frozenset[int]:
+    """AS numbers of hosting and cloud networks (collector/data/hosting-asns.txt, built by bench/hosting_asns.py).
+
+    A data-centre signal for the bot gate: people browse from ISPs, scripts run
+    in clouds. CDNs and relays that carry people (iCloud Private Relay, WARP,
+    corporate security proxies) are deliberately not in the list.
+    """
+    text = resources.files("collector").joinpath("data", HOSTING_LIST).read_text()
+    return frozenset(int(line.split("\t", 1)[0]) for line in text.splitlines() if line and not line.startswith("#"))
+
+
 def is_public(ip: str) -> bool:
     try:
         return ipaddress.ip_address(ip).is_global

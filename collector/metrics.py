@@ -13,6 +13,8 @@ import os
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 DROP_REASONS = ("bot", "opt_out", "unknown_site", "unknown_event", "localhost", "spam")
+# Why a "bot" drop was one (collector.bots.BOT_KINDS, plus the data-centre signal of the pipeline).
+BOT_KINDS = ("automation", "crawler", "client", "junk", "datacenter")
 REJECT_REASONS = ("bad_request", "too_large", "unsupported_media_type", "unavailable", "internal_error")
 
 
@@ -35,6 +37,12 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.bots = Counter(
+            "analytics_bots_dropped",
+            'Events dropped as bots (also counted in analytics_events_dropped{reason="bot"}), by kind',
+            ["kind"],
+            registry=self.registry,
+        )
         self.commit_seconds = Histogram(
             "analytics_spool_commit_seconds",
             "Time of one spool group commit (write + fsync)",
@@ -47,9 +55,12 @@ class Metrics:
         # Pre-create every label so dashboards see zeros instead of gaps.
         self._drop = {r: self.dropped.labels(r) for r in DROP_REASONS}
         self._reject = {r: self.rejected.labels(r) for r in REJECT_REASONS}
+        self._bot = {k: self.bots.labels(k) for k in BOT_KINDS}
 
-    def drop(self, reason: str) -> None:
+    def drop(self, reason: str, kind: str = "") -> None:
         self._drop[reason].inc()
+        if kind:
+            self._bot[kind].inc()
 
     def reject(self, reason: str) -> None:
         self._reject[reason].inc()

@@ -23,10 +23,14 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from collector.clientip import ClientAddress
+from collector.devices import client_hints
 from collector.isp import ATTRIBUTION, ATTRIBUTION_URL
 from collector.pipeline import Pipeline
 from collector.schema import INVENTORY
 from collector.settings import Settings
+
+# The client hints the pipeline reads, in client_hints' order: the page shows the same record.
+_HINT_HEADERS = ("sec-ch-ua-platform", "sec-ch-ua-mobile", "sec-ch-ua")
 
 STATIC = Path(__file__).resolve().parent / "static"
 OPT_OUT_KEY = "onecloud_ignore"
@@ -261,7 +265,9 @@ def routes(settings: Settings, client: ClientAddress, pipeline: Pipeline) -> lis
         peer = request.client.host if request.client else None
         ip = client.resolve(peer, request.headers.get("x-forwarded-for"))
         isp = pipeline.isp_of(ip)
-        ua = pipeline.classify_ua(request.headers.get("user-agent", ""))
+        h = request.headers
+        hints = client_hints(*(h[k].encode() if k in h else None for k in _HINT_HEADERS))
+        ua = pipeline.classify_ua(h.get("user-agent", ""), hints)
         del ip
         # "(none)": the word every other surface (dashboards, reports, CSV, Stats API) uses for an unknown network.
         network = f"{isp.org} (AS{isp.asn})" if isp.org and isp.asn else "(none): not in our network database"

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from collector.schema import MAX_ENGAGED_MS
+from collector.scrub import normalise
 
 MAX_URL = 2048
 MAX_NAME = 120
@@ -66,6 +67,11 @@ def parse_payload(raw: bytes) -> Payload:
         raise PayloadError("n", "event name is required and must be a string")
     if len(name) > MAX_NAME:
         raise PayloadError("n", f"event name is longer than {MAX_NAME} characters")
+    # Normalised before anything compares it ("engagement" below, the allowlist in
+    # the pipeline): an encoded or full-width spelling is the same name.
+    name = normalise(name).strip()
+    if not name:
+        raise PayloadError("n", "event name is required and must be a string")
 
     url = _pick(body, "u", "url")
     if not isinstance(url, str) or not url:
@@ -103,7 +109,7 @@ def parse_payload(raw: bytes) -> Payload:
 
     hash_mode = bool(body.get("h")) if isinstance(body.get("h"), bool | int) else False
     return Payload(
-        name=name.strip(),
+        name=name,
         url=url,
         domain=domain.strip().lower(),
         referrer=referrer or None,

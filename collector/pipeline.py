@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from collector.isp import UNKNOWN_ISP, IspDatabase, IspInfo
+from collector.devices import NO_HINTS, Hints
+from collector.isp import UNKNOWN_ISP, IspDatabase, IspInfo, hosting_asns
 from collector.paths import NO_UTM, Utm, extract_utm, scrub_path
 from collector.payload import Payload
 from collector.referrer import Referrer, channel_of, parse_referrer, source_of
 from collector.salts import DayKeys
 from collector.schema import MAX_TEXT, Event
+from collector.scrub import normalise, scrub_value
 from collector.settings import Settings
 from collector.useragent import UAInfo, UAParser
 
@@ -33,14 +35,21 @@ class Hit:
     ua: str
     ts: int
     network_domain: str | None = None
+    hints: Hints = NO_HINTS  # Sec-CH-UA-Platform / -Mobile, reduced to a closed set
 
 
 class Dropped(Exception):
-    """A deliberate, counted drop: answered 202 with ``X-Drop-Reason``."""
+    """A deliberate, counted drop: answered 202 with ``X-Drop-Reason``; ``kind`` says why a bot is one."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, kind: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
+
+
+# Browsers that send client hints on every HTTPS request since version 89-90: one that claims
+# to be such a browser and sends none is a script wearing its UA.
+_HINTING_BROWSERS = frozenset({"Chrome", "Edge", "Opera"})
 
 
 class Pipeline:
@@ -49,9 +58,15 @@ class Pipeline:
         self.ua = ua
         self.isp = isp
         self.keys = keys
-        self.custom_events = frozenset(settings.custom_events)
+        # Allowlisted custom event names, normalised like the names that arrive (so
+        # "ｓｉｇｎｕｐ" and "sign%75p" are "signup"), each mapped to what is stored:
+        # the name scrubbed like any visitor string.
+        self.custom_events = {normalise(n).strip(): scrub_value(n) for n in settings.custom_events}
+        self.hosting = hosting_asns() if settings.datacenter_traffic != "keep" else frozenset()
         # Normalised allowlist: "www.x" and "x" name the same site.
         self.sites = {s.strip().lower().removeprefix("www."): s.strip().lower() for s in settings.sites}
+        # The domain as the beacon sends it, mostly exactly a listed one: one lookup, no splitting.
+        self._exact_sites = {k: v for bare, v in self.sites.items() for k in (bare, "www." + bare)}
         # Pages and referrers repeat far more than they vary: cache their parse per
         # worker (memory only, bounded; like the UA cache, never written anywhere).
         self._page = lru_cache(maxsize=20000)(self._page_uncached)
@@ -73,6 +88,9 @@ class Pipeline:
         return (f"{parts.scheme}:{host}", scrub_path(path), utm)
 
     def site_for(self, domain: str) -> str | None:
+        site = self._exact_sites.get(domain)
+        if site is not None:
+            return site
         # Plausible allows "a.com,b.com" (roll-up): the first allowed domain wins.
         for candidate in domain.split(","):
             site = self.sites.get(candidate.strip().removeprefix("www."))
@@ -80,8 +98,22 @@ class Pipeline:
                 return site
         return None
 
-    def classify_ua(self, ua: str) -> UAInfo:
-        return self.ua.parse(ua)
+    def classify_ua(self, ua: str, hints: Hints = NO_HINTS) -> UAInfo:
+        return self.ua.parse(ua, hints)
+
+    def _from_datacenter(self, info: UAInfo, hints: Hints, isp: IspInfo) -> bool:
+        """A bot by its network: a hosting network, and (unless told to drop them all) a UA that lies."""
+        if isp.asn is None or isp.asn not in self.hosting:
+            return False
+        if self.settings.datacenter_traffic == "drop":
+            return True
+        return (
+            not hints.sent
+            and info.browser in _HINTING_BROWSERS
+            and info.os not in ("iOS", "iPadOS")
+            and info.browser_version.isdigit()
+            and int(info.browser_version) >= 100
+        )
 
     def isp_of(self, ip: str | None) -> IspInfo:
         if ip is None or self.isp is None:
@@ -94,7 +126,9 @@ class Pipeline:
         site = self.site_for(p.domain)
         if site is None:
             raise Dropped("unknown_site")
-        if p.name not in BUILTIN_EVENTS and p.name not in self.custom_events:
+        # p.name is normalised already (collector.payload).
+        name = p.name if p.name in BUILTIN_EVENTS else self.custom_events.get(p.name)
+        if not name:
             raise Dropped("unknown_event")
         page = self._page(p.url, p.hash_mode)
         if page is None:
@@ -103,16 +137,18 @@ class Pipeline:
         scheme, host = origin.split(":", 1)
         if not self.settings.allow_localhost and (scheme == "file" or host in _LOCAL_HOSTS):
             raise Dropped("localhost")
-        info = self.ua.parse(hit.ua)
+        info = self.ua.parse(hit.ua, hit.hints)
         if info.bot:
-            raise Dropped("bot")
+            raise Dropped("bot", info.bot_kind)
+        isp = self.isp_of(hit.ip)
+        if self._from_datacenter(info, hit.hints, isp):
+            raise Dropped("bot", "datacenter")
 
         ref: Referrer = self._referrer(p.referrer, site)
-        isp = self.isp_of(hit.ip)
         return Event(
             site=site,
             ts=hit.ts,
-            name=p.name[:MAX_TEXT],
+            name=name[:MAX_TEXT],
             path=path,
             referrer_source=source_of(ref, utm) if (ref.source or utm.source) else None,
             referrer_host=ref.host,

@@ -2,6 +2,8 @@
 
 Only external referrers are kept: a referrer on the site itself (or one of its
 subdomains) is navigation, not a source, and keeping it would only store more.
+The host goes through :func:`collector.scrub.scrub_host` (an IP literal in any
+spelling is stored as ``:ip``) and the path through the page-path scrubber.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from collector.paths import Utm, scrub_path
-from collector.schema import MAX_TEXT
+from collector.scrub import PLACEHOLDERS, scrub_host
 
 DIRECT = "Direct / None"
 
@@ -105,11 +107,11 @@ def parse_referrer(referrer: str | None, site: str) -> Referrer:
         return NO_REFERRER
     if parts.scheme not in ("http", "https", "android-app"):
         return NO_REFERRER
-    host = (parts.hostname or "").lower().rstrip(".")
+    host = scrub_host(parts.hostname or "")
     if not host or is_internal(host, site):
         return NO_REFERRER
-    host = host.removeprefix("www.")[:MAX_TEXT]
-    known = _known(host)
+    host = host.removeprefix("www.")
+    known = _known(host) if host not in PLACEHOLDERS else None
     source = known[0] if known else host
     return Referrer(source=source, host=host, path=scrub_path(parts.path or "/"))
 

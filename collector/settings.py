@@ -25,6 +25,12 @@ class Settings(FromEnv):
     )
     respect_dnt: bool = setting(False, "Also treat `DNT: 1` as an opt-out (`Sec-GPC: 1` always is).")
     allow_headless: bool = setting(False, "Count headless browsers as visitors (for the project's own browser tests).")
+    datacenter_traffic: str = setting(
+        "suspicious",
+        "Events from hosting/cloud networks: `suspicious` drops those whose UA claims Chrome, Edge or Opera but "
+        "that sent no client hints (scripts do not; browsers on HTTPS do), `drop` drops all (VPN users too), "
+        "`keep` keeps all.",
+    )
     allow_localhost: bool = setting(False, "Let the beacon report pages served from localhost or file: URLs.")
     network_domain: bool = setting(
         False, "Resolve each visitor's reverse DNS and keep the registrable domain (sends the address to the resolver)."
@@ -88,6 +94,8 @@ class Settings(FromEnv):
             raise SettingsError(f"ANALYTICS_ISP_DB: no file at {self.isp_db}")
         if not 10 <= self.dns_timeout_ms <= 5000:
             raise SettingsError("ANALYTICS_DNS_TIMEOUT_MS: must be between 10 and 5000")
+        if self.datacenter_traffic not in ("suspicious", "drop", "keep"):
+            raise SettingsError("ANALYTICS_DATACENTER_TRAFFIC: must be `suspicious`, `drop` or `keep`")
         if self.ua_cache_bytes < 0:
             raise SettingsError("ANALYTICS_UA_CACHE_BYTES: must not be negative")
         if self.max_header_bytes < 1024:

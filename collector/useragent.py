@@ -1,16 +1,16 @@
-"""User-Agent → browser family/major, OS family/major, device class, and bot verdict.
+"""User-Agent (+ client hints) → browser family/major, OS family/major, device class, and bot verdict.
 
-The UA string is parsed by ua-parser 1.x with its Rust resolver (about 30 µs for
-an unseen string, against about 1 ms for user-agents' default pure-Python
-path); user-agents then classifies the device from that parse. Bots are
-recognised by ua-parser's "Spider" family plus the maintained
-crawler-user-agents pattern list, compiled once into a single RE2 automaton
-(about 5 µs per string, where Python's ``re`` needs about 200 µs). An LRU cache
-sits in front, so repeat UAs cost a dictionary lookup and a flood of unique UAs
-costs the cheap path, never the slow one.
+The UA string is parsed by ua-parser 1.x with its Rust resolver, asked for the
+browser and the OS only (its device domain is the costliest third of a parse,
+and a device *class* is decided better by :mod:`collector.devices`). Bots are
+recognised by :mod:`collector.bots` (two maintained lists in RE2 sets, curated
+automation and client markers, a guard against the lists' false positives)
+plus the junk rule below. An LRU cache sits in front, so repeat UAs cost a
+dictionary lookup and a flood of unique UAs costs the cheap path only.
 
 The cache is keyed by the UA *cut to* ``MAX_UA_CHARS`` (the parser never looks
-further), and bounded by bytes as well as entries: a flood of unique UAs of any
+further) and the two client hints (reduced to a closed set: they change the
+answer), and bounded by bytes as well as entries: a flood of unique UAs of any
 length holds at most ``max_bytes`` of keys and results, never the headers
 themselves. (functools' ``lru_cache`` bounds entries only, and cachetools'
 ``getsizeof`` sees values but not keys, which are what varies here.)
@@ -21,15 +21,19 @@ is never written anywhere.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections import OrderedDict
 from dataclasses import dataclass
+from operator import attrgetter
 
-import crawleruseragents
-import re2
-from ua_parser import Domain, Parser, load_builtins
-from ua_parser.regex import Resolver as RustResolver
-from user_agents.parsers import Browser, Device, OperatingSystem, UserAgent
+import ua_parser_rs
+from ua_parser import load_builtins
+
+from collector import devices
+from collector.bots import BotDetector, Scanner
+from collector.devices import NO_HINTS, Hints
+from collector.uavocab import closed_vocabulary
 
 # Parsing a pathological multi-kilobyte UA is wasted work: no real browser sends one.
 MAX_UA_CHARS = 512
@@ -47,9 +51,56 @@ _BROWSER_NAMES = {
     "Firefox iOS": "Firefox",
     "Edge Mobile": "Edge",
     "Opera Mobile": "Opera",
+    "Amazon Silk": "Silk",
+    "MiuiBrowser": "MIUI Browser",
+    "HuaweiBrowser": "Huawei Browser",
+    "IE Mobile": "IE",
     "Other": UNKNOWN,
 }
-_OS_NAMES = {"Mac OS X": "macOS", "Other": UNKNOWN}
+# Browsers ua-parser reads as their engine (Chrome WebView, Safari, HbbTV), named by their own
+# tokens; first match wins. Registered in the same scan as the device tokens.
+_BROWSER_TOKENS: tuple[tuple[str, str], ...] = (
+    ("Yandex Browser", r"YaBrowser/|YaSearchBrowser/|YaApp_Android/"),
+    ("Quark", r"\bQuark/"),
+    ("CM Browser", r"ACHEETAHI|CMBrowser"),
+    ("Meizu Browser", r"MZBrowser"),
+    ("Oppo Browser", r"OppoBrowser"),
+    ("HeyTap Browser", r"HeyTapBrowser"),
+    ("vivo Browser", r"VivoBrowser"),
+    ("LG Browser", r"LG Browser/"),
+    ("Opera Devices", r"\bOMI/"),
+    ("Sogou Mobile Browser", r"SogouMobileBrowser|SogouMSE"),
+    ("DuckDuckGo", r"DuckDuckGo/\d|Ddg/\d"),
+    ("Sleipnir", r"Sleipnir"),
+    ("Qwant", r"Qwant"),
+    ("Pi Browser", r"PiBrowser/"),
+    ("PICO Browser", r"PicoBrowser/"),
+    ("Nintendo Browser", r"NintendoBrowser"),
+)
+# ua-parser families that only name an engine or a platform: a browser token may override them.
+_GENERIC_BROWSERS = frozenset(
+    {"Chrome", "Chrome WebView", "Safari", "HbbTV", "Android", UNKNOWN, "YandexSearch", "WebKit Nightly", "Opera"}
+)
+_OS_NAMES = {
+    "Mac OS X": "macOS",
+    "Other": UNKNOWN,
+    "Chromecast": "Android",
+    "Chromecast Linux": "Linux",
+    "Windows Mobile": "Windows Phone",
+    "Web0S": "webOS",
+}
+# Distributions are one family on the dashboards: "Linux".
+_LINUXES = frozenset(
+    (
+        "Ubuntu", "Kubuntu", "Xubuntu", "Lubuntu", "Debian", "Fedora", "Red Hat", "Gentoo", "Mandriva", "Slackware",
+        "SUSE", "openSUSE", "CentOS", "Mint", "Linux Mint", "Arch Linux", "Knoppix", "PCLinuxOS", "Mageia", "ROSA",
+        "Sabayon", "Zenwalk", "Puppy", "Deepin", "Manjaro", "elementary OS",
+    )
+)  # fmt: skip
+
+
+# Tokens of a browser engine or of a program people use: such a UA is never junk.
+_PEOPLES = frozenset({"engine", "human_app"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,18 +111,20 @@ class UAInfo:
     os_version: str
     device: str  # desktop | mobile | tablet
     bot: bool
+    bot_kind: str = ""  # one of collector.bots.BOT_KINDS when bot
 
 
-def _crawler_automaton() -> re2._Regexp:
-    options = re2.Options()
-    options.max_mem = 128 << 20
-    patterns = [entry["pattern"] for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA]
-    return re2.compile("|".join(f"(?:{p})" for p in patterns), options)
-
-
-def _entry_bytes(key: str, info: UAInfo) -> int:
+def _entry_bytes(key: tuple[str, Hints], info: UAInfo) -> int:
+    # The hints' strings are shared constants (collector.devices): only the tuples count.
     strings = (info.browser, info.browser_version, info.os, info.os_version, info.device)
-    return sys.getsizeof(key) + sys.getsizeof(info) + sum(map(sys.getsizeof, strings)) + ENTRY_OVERHEAD
+    return (
+        sys.getsizeof(key)
+        + sys.getsizeof(key[0])
+        + sys.getsizeof(key[1])
+        + sys.getsizeof(info)
+        + sum(map(sys.getsizeof, strings))
+        + ENTRY_OVERHEAD
+    )
 
 
 @dataclass(slots=True)
@@ -84,22 +137,34 @@ class CacheInfo:
 
 class UAParser:
     def __init__(self, cache_size: int = 20000, allow_headless: bool = False, cache_bytes: int = 16 << 20) -> None:
-        self._crawlers = _crawler_automaton()
-        # The Rust resolver without ua-parser's own cache: ours sits in front already.
-        self._parser = Parser(RustResolver(load_builtins()))
+        self._scanner = Scanner()
+        self.bots = BotDetector(self._scanner, allow_headless)
+        devices.register(self._scanner)
+        for name, pattern in _BROWSER_TOKENS:
+            self._scanner.add(f"browser:{name}", pattern)
+        self._scanner.compile()
+        self._listed_tablet = functools.partial(self._scanner.matches, group=devices.TABLET_LIST)
+        # ua-parser's Rust extractors, called directly: its Parser/Resolver wrappers build
+        # three result objects and test Domain flags per call (~5 µs of a ~25 µs parse),
+        # and the device extractor (thousands of regexes) is never needed. No ua-parser
+        # cache either: ours sits in front.
+        ua_matchers, os_matchers, _ = load_builtins()
+        fields = attrgetter("regex", "family", "major", "minor", "patch", "patch_minor")
+        self._ua_rx = ua_parser_rs.UserAgentExtractor(map(fields, ua_matchers))
+        self._os_rx = ua_parser_rs.OSExtractor(map(fields, os_matchers))
         self._allow_headless = allow_headless
         # Used from the event loop only (one thread), so no lock.
-        self._cache: OrderedDict[str, tuple[UAInfo, int]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, Hints], tuple[UAInfo, int]] = OrderedDict()
         self._max_entries = cache_size
         self._max_bytes = cache_bytes
         self._bytes = self._hits = self._misses = 0
         # ua-parser compiles its matchers on first use (~0.25 s): pay that at
         # startup, not on a visitor's request.
-        self._parse_uncached("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0")
+        self._parse_uncached("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", NO_HINTS)
 
-    def parse(self, ua: str) -> UAInfo:
+    def parse(self, ua: str, hints: Hints = NO_HINTS) -> UAInfo:
         # Cut before the lookup: the key, and what the cache keeps, never exceed MAX_UA_CHARS.
-        key = ua[:MAX_UA_CHARS]
+        key = (ua[:MAX_UA_CHARS], hints)
         cache = self._cache
         hit = cache.get(key)
         if hit is not None:
@@ -107,7 +172,7 @@ class UAParser:
             self._hits += 1
             return hit[0]
         self._misses += 1
-        info = self._parse_uncached(key)
+        info = self._parse_uncached(*key)
         size = _entry_bytes(key, info)
         if size > self._max_bytes or self._max_entries <= 0:
             return info
@@ -121,60 +186,64 @@ class UAParser:
     def cache_info(self) -> CacheInfo:
         return CacheInfo(len(self._cache), self._bytes, self._hits, self._misses)
 
-    def _parse_uncached(self, ua: str) -> UAInfo:
-        ua = ua[:MAX_UA_CHARS]
+    def _parse_uncached(self, ua: str, hints: Hints) -> UAInfo:
         if self._allow_headless:
-            # The project's own browser tests run headless Chromium: let them count.
             ua = ua.replace("HeadlessChrome", "Chrome")
         if not ua.strip():
-            return UAInfo(UNKNOWN, "", UNKNOWN, "", "desktop", True)
-        result = self._parser(ua, Domain.ALL)
-        agent, os_, dev = result.user_agent, result.os, result.device
-        ua_obj = _ParsedUserAgent(ua, agent, os_, dev)
-        bot = ua_obj.is_bot or bool(self._crawlers.search(ua))
-        if ua_obj.is_tablet:
-            device = "tablet"
-        elif ua_obj.is_mobile:
-            device = "mobile"
-        else:
-            device = "desktop"
+            return UAInfo(UNKNOWN, "", UNKNOWN, "", "desktop", True, "junk")
+        found = self._scanner.scan(ua)
+        agent, os_ = self._ua_rx.extract(ua), self._os_rx.extract(ua)
         family = agent.family if agent else "Other"
+        browser = _BROWSER_NAMES.get(family, family)
+        if browser in _GENERIC_BROWSERS:
+            browser = _browser_token(found) or _engine_of(ua, browser)
         os_family = os_.family if os_ else "Other"
-        return UAInfo(
-            browser=_BROWSER_NAMES.get(family, family),
+        os_version = (os_.major or "") if os_ else ""
+        if os_family in _LINUXES:
+            os_family, os_version = "Linux", ""
+        os_name, os_version = devices.os_family(ua, found, _OS_NAMES.get(os_family, os_family), os_version, hints)
+        kind = self.bots.kind(ua, found, known_system=os_name != UNKNOWN or devices.is_device(found))
+        if kind is None and hints.headless and not self._allow_headless:
+            kind = "automation"
+        if (
+            kind is None
+            and browser == UNKNOWN
+            and os_name == UNKNOWN
+            and found.isdisjoint(_PEOPLES)
+            and not devices.is_device(found)
+        ):
+            # Neither a browser, nor a system, nor a device we know: "123", "default_user_agent".
+            kind = "junk"
+        info = UAInfo(
+            browser=browser,
             browser_version=(agent.major or "") if agent else "",
-            os=_OS_NAMES.get(os_family, os_family),
-            os_version=(os_.major or "") if os_ else "",
-            device=device,
-            bot=bot,
+            os=os_name,
+            os_version=os_version,
+            device=devices.device_class(ua, found, os_name, hints, self._listed_tablet),
+            bot=kind is not None,
+            bot_kind=kind or "",
         )
+        # Closed vocabularies only (collector.uavocab): a UA is visitor-chosen text.
+        return closed_vocabulary(info)
 
 
-class _ParsedUserAgent(UserAgent):  # type: ignore[misc]
-    """user-agents' classifier fed with ua-parser's fast result instead of its slow parse.
-
-    The classifier reads only families and version strings, so they are built
-    directly (user-agents' own helpers convert every version part, which cost
-    more than the classification itself on a flood of unseen UAs).
-    """
-
-    def __init__(self, ua: str, agent: object, os_: object, dev: object) -> None:
-        self.ua_string = ua
-        self.browser = Browser(*_family_version(agent))
-        self.os = OperatingSystem(*_family_version(os_))
-        if dev is None:
-            self.device = Device("Other", None, None)
-        else:
-            self.device = Device(dev.family, dev.brand, dev.model)  # type: ignore[attr-defined]
+_BROWSER_TOKEN_NAMES = tuple(f"browser:{name}" for name, _ in _BROWSER_TOKENS)
+#: Names beyond ua-parser's families that the classification can give (for collector.uavocab).
+DISPLAY_BROWSERS = frozenset(_BROWSER_NAMES.values()) | {name for name, _ in _BROWSER_TOKENS}
+DISPLAY_OSES = frozenset(_OS_NAMES.values()) | devices.OS_NAMES | {"Linux"}
 
 
-def _family_version(obj: object) -> tuple[str, tuple[int | str, ...], str]:
-    """(family, version tuple, version string) exactly as user-agents builds them."""
-    if obj is None:
-        return ("Other", (), "")
-    parts = tuple(
-        int(p) if p.isdigit() else p
-        for p in (obj.major, obj.minor, obj.patch)  # type: ignore[attr-defined]
-        if p is not None
-    )
-    return (obj.family, parts, ".".join(str(p) for p in parts))  # type: ignore[attr-defined]
+def _browser_token(found: frozenset[str]) -> str | None:
+    for token in _BROWSER_TOKEN_NAMES:
+        if token in found:
+            return token[8:]
+    return None
+
+
+def _engine_of(ua: str, family: str) -> str:
+    """A TV's "HbbTV" UA names its browser further on (Chrome/, OPR/)."""
+    if family != "HbbTV":
+        return family
+    if "OPR/" in ua or "Opera" in ua:
+        return "Opera"
+    return "Chrome" if "Chrome/" in ua else family

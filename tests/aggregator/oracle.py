@@ -56,7 +56,7 @@ def visits_of(events: list[Event]) -> list[tuple[Event, Visit]]:
         by_key[(utc_day(e.ts), e.day_key)].append(e)
     out: list[tuple[Event, Visit]] = []
     for (day, key), evs in by_key.items():
-        evs.sort(key=lambda e: e.ts)
+        evs.sort(key=lambda e: (e.ts, e.path))  # events of one second in path order (as the SQL breaks ties)
         runs: list[list[Event]] = [[evs[0]]]
         for prev, e in zip(evs, evs[1:], strict=False):
             if e.ts - prev.ts > GAP:

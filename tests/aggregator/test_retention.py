@@ -32,6 +32,9 @@ def test_purge_with_injected_clock(tmp_path: Path) -> None:
     assert report.raw_days > 0 and report.rollup_days > 0
     assert lake.event_days(SITE) and min(lake.event_days(SITE)) >= raw_cutoff
     assert lake.rollup_days(SITE) and min(lake.rollup_days(SITE)) >= agg_cutoff
+    # The per-visit table is raw data: purged with the events, built for the days that remain.
+    visit_days = Lake.days_in(lake.site_dirs(lake.visits_dir)[0])
+    assert report.visit_days > 0 and visit_days == lake.event_days(SITE)
     # Raw days past 90 days live on as aggregates: unfiltered totals are unchanged.
     after = Querier(settings).run(QueryRequest(SITE, ("visitors",), (dt.date(2024, 7, 1), dt.date(2026, 6, 14))), now)
     assert after.rows == before.rows and after.rollup_days > 0

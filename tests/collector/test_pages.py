@@ -156,3 +156,12 @@ def test_privacy_page_credits_the_isp_data(collector: Server) -> None:
     html = httpx.get(collector.url + "/privacy", headers={"User-Agent": CHROME_UA}).text
     assert "ISP data: DB-IP.com, RouteViews, NRO (CC BY 4.0)" in html
     assert 'href="https://db-ip.com"' in html
+
+
+def test_privacy_page_reads_the_client_hints_like_the_pipeline(collector: Server) -> None:
+    # Chrome's reduced Android UA cannot tell a tablet from a phone; its hint can.
+    ua = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+    hints = {"Sec-CH-UA-Platform": '"Android"', "Sec-CH-UA-Mobile": "?1"}
+    html = httpx.get(collector.url + "/privacy", headers={"User-Agent": ua, **hints}).text
+    assert "<th>Device</th><td>mobile</td>" in html
+    assert "<th>Device</th><td>tablet</td>" in httpx.get(collector.url + "/privacy", headers={"User-Agent": ua}).text

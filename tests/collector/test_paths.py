@@ -21,7 +21,19 @@ from collector.paths import NO_UTM, extract_utm, scrub_path
         ("/t/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abc123", "/t/:token"),
         ("/docs/getting-started-with-onecloud-analytics", "/docs/getting-started-with-onecloud-analytics"),
         ("/a;jsessionid=ABCDEF0123456789", "/a"),
-        ("/x/" + "a" * 300, "/x/:long"),
+        ("/x/" + "x" * 300, "/x/:long"),
+        # Stored normalised: decoded, NFKC, invisible characters gone.
+        ("/caf%C3%A9/men%C3%BC", "/café/menü"),
+        ("/a%00b/%E2%80%8Bc", "/ab/c"),
+        # An encoded "?", "#" or ";" starts a query, fragment or matrix parameters: cut like the real ones.
+        ("/page%3Ftoken%3Dabc/more", "/page"),
+        ("/page%23section", "/page"),
+        ("/a/b%3Bjsessionid%3DABC", "/a/b"),
+        # An encoded slash stays inside its segment, which is judged whole.
+        ("/t/ab%2FYUBiLmM", "/t/:token"),
+        ("/users/jane.doe%252540example.com/x", "/users/:email/x"),
+        ("/call/%2B1%20415%20555%200100", "/call/:phone"),
+        ("/p/12345", "/p/12345"),
     ],
 )
 def test_scrub_path(raw: str, expected: str) -> None:
@@ -41,6 +53,7 @@ def test_utm_values_only() -> None:
     assert extract_utm("q=1&page=2") is NO_UTM
 
 
-def test_utm_value_carrying_identifier_is_dropped() -> None:
-    assert extract_utm("utm_source=jane%40example.com").source is None
-    assert extract_utm("utm_campaign=9f86d081884c7d659a2feaa0c55ad015").campaign is None
+def test_utm_value_carrying_identifier_becomes_its_placeholder() -> None:
+    assert extract_utm("utm_source=jane%40example.com").source == ":email"
+    assert extract_utm("utm_campaign=9f86d081884c7d659a2feaa0c55ad015").campaign == ":token"
+    assert extract_utm("utm_medium=%2B1+415+555+0100").medium == ":phone"

@@ -44,6 +44,8 @@ def test_referrer_path_is_scrubbed_and_query_dropped() -> None:
         "javascript:alert(1)",
         "not a url",
         "http://[::1",
+        "https://",
+        "https:///path",
     ],
 )
 def test_internal_or_invalid_referrers_are_not_kept(referrer: str | None) -> None:
@@ -59,3 +61,35 @@ def test_utm_wins_over_referrer() -> None:
     assert source_of(ref, utm) == "newsletter"
     assert channel_of(ref, utm) == "Email"
     assert channel_of(ref, Utm(source="google", medium="cpc")) == "Paid Search"
+
+
+@pytest.mark.parametrize(
+    "referrer",
+    [
+        "http://203.0.113.77/admin",
+        "http://[2001:db8::1]:8080/",
+        "http://[fe80::1%25eth0]/",
+        "http://3405803853/",
+        "http://0xcb00714d/",
+        "http://%32%30%33.0.113.77/",
+        "http://２０３．０．１１３．７７/",
+        "http://ec2-203-0-113-77.compute-1.amazonaws.com/",
+    ],
+)
+def test_ip_literal_hosts_are_stored_as_ip(referrer: str) -> None:
+    ref = parse_referrer(referrer, SITE)
+    assert (ref.source, ref.host) == (":ip", ":ip")
+    assert channel_of(ref, NO_UTM) == "Referral"
+
+
+def test_host_holding_an_identifier_is_its_placeholder() -> None:
+    assert parse_referrer("https://jane%40example.com/", SITE).host == ":email"
+
+
+def test_internal_check_sees_the_normalised_host() -> None:
+    assert parse_referrer("https://ｗｗｗ．ｏｎｅｃｌｏｕｄ．ｅｘａｍｐｌｅ/x", SITE).host is None
+
+
+def test_referrer_path_is_normalised_then_scrubbed() -> None:
+    ref = parse_referrer("https://news.example.org/u/jane.doe%2540example.com/%0Aorders/4155551234%0A", SITE)
+    assert ref.path == "/u/:email/orders/:id"

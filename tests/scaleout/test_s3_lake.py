@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from aggregator.filters import Filter
 from aggregator.ingest import FAILPOINTS, Ingester
 from aggregator.query import Querier, QueryRequest
 from aggregator.rollup import refresh_rollups
@@ -101,10 +102,12 @@ def _overview(settings: Settings) -> list[object]:
     q = Querier(settings)
     try:
         out: list[object] = []
-        for dims in ((), ("time:day",), ("event:page",), ("visit:source",), ("visit:browser",)):
-            r = q.run(QueryRequest(WWW, ("visitors", "visits", "pageviews", "bounce_rate"), (START, NOW.date()), dims),
-                      NOW)  # fmt: skip
-            out.append([(row.dimensions, row.metrics) for row in r.rows])
+        # Unfiltered (rollups) and filtered (the per-visit table and the events): both read from S3 alike.
+        for filters in ((), (Filter("is_not", "visit:device", ("tablet",)),)):
+            for dims in ((), ("time:day",), ("event:page",), ("visit:source",), ("visit:browser",)):
+                metrics = ("visitors", "visits", "pageviews") + (("bounce_rate",) if dims != ("event:page",) else ())
+                r = q.run(QueryRequest(WWW, metrics, (START, NOW.date()), dims, filters), NOW)
+                out.append([(row.dimensions, row.metrics) for row in r.rows])
         return out
     finally:
         q.close()
@@ -121,7 +124,13 @@ def test_s3_lake_answers_like_the_local_lake_and_chdb_agrees(
     assert _overview(remote) == _overview(local)  # raw events only
     for s in (local, remote):
         refresh_rollups(s, NOW)
-    assert _overview(remote) == _overview(local)  # closed days from rollups
+    assert _overview(remote) == _overview(local)  # closed days from rollups and per-visit tables
+    import pyarrow.fs as pafs
+
+    infos = s3.filesystem().get_file_info(  # type: ignore[attr-defined]
+        pafs.FileSelector(remote.lake_url.removeprefix("s3://") + "/visits", recursive=True)
+    )
+    assert [i.path for i in infos if i.type == pafs.FileType.File and "-visits-v" in i.path]
     daily = {
         r.dimensions[0]: r.metrics
         for r in Querier(remote)

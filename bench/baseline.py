@@ -1,0 +1,80 @@
+"""A Plausible-style baseline for filtered overviews: plain DuckDB queries over a per-visit table and the events.
+
+This is the layout Plausible uses (a sessions table next to the events, one
+query per panel, filters as WHERE clauses, event filters as "sessions with a
+matching event"), run on the same lake as our query layer: the per-visit
+files (``lake/visits``) are the sessions table, the raw events the events
+table. No k-anonymity, no rollups, no caching: the figure our query layer is
+compared with in bench/query_bench.py. Not product code (never imported by the
+product); the SQL here has no user input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+
+VISIT_PANELS = {
+    "visit:entry_page": "v_entry",
+    "visit:exit_page": "v_exit",
+    "visit:source": "coalesce(v_source, 'Direct / None')",
+    "visit:referrer": "coalesce(v_host || coalesce(v_rpath, ''), 'Direct / None')",
+    "visit:channel": "v_channel",
+    "visit:utm_source": "v_utm_source",
+    "visit:utm_medium": "v_utm_medium",
+    "visit:utm_campaign": "v_utm_campaign",
+    "visit:browser": "browser",
+    "visit:os": "os",
+    "visit:device": "device",
+    "visit:isp": "isp",
+}
+
+#: Each benchmark filter as (condition over the sessions table, condition over events or None).
+FILTERS = {
+    "browser": ("browser = 'Chrome'", None),
+    "page": (None, "contains(path, '/p/1')"),
+    "two": ("browser = 'Chrome' AND os = 'Windows'", None),
+    "or": ("browser = 'Chrome' OR os = 'iOS'", None),
+}
+
+
+def files(data_dir: Path, kind: str, start: dt.date, end: dt.date) -> list[str]:
+    out = []
+    for d in sorted((data_dir / "lake" / kind).glob("site=*/day=*")):
+        day = dt.date.fromisoformat(d.name.removeprefix("day="))
+        if start <= day <= end:
+            out += sorted(str(p) for p in d.glob("*.parquet"))
+    return out
+
+
+def overview(con: duckdb.DuckDBPyConnection, data_dir: Path, mode: str, start: dt.date, end: dt.date) -> None:
+    """KPIs + daily series + one top-10 query per panel + pages (with time on page), Plausible's way."""
+    visit_cond, event_cond = FILTERS[mode]
+    v_files, e_files = files(data_dir, "visits", start, end), files(data_dir, "events", start, end)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW s AS SELECT * FROM read_parquet({v_files!r})")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW e AS SELECT *, CAST(ts AS DATE) AS day FROM read_parquet({e_files!r})")
+    if event_cond:  # sessions with a matching event
+        sessions = f"""(SELECT s.* FROM s SEMI JOIN (SELECT day, day_key, ts FROM e WHERE {event_cond}) m
+                       ON s.day = m.day AND s.day_key = m.day_key AND m.ts BETWEEN s.v_start AND s.v_end)"""
+        events = f"(SELECT * FROM e WHERE {event_cond})"
+    else:
+        sessions = f"(SELECT * FROM s WHERE {visit_cond})"
+        events = f"""(SELECT e.* FROM e SEMI JOIN {sessions} f
+                     ON e.day = f.day AND e.day_key = f.day_key AND e.ts BETWEEN f.v_start AND f.v_end)"""
+    queries = [
+        f"""SELECT count(DISTINCT (day, day_key)), count(*), sum(n_pv), round(avg(is_bounce::INT) * 100),
+                   round(avg(v_dur)) FROM {sessions}""",
+        f"SELECT day, count(DISTINCT day_key), sum(n_pv) FROM {sessions} GROUP BY day ORDER BY day",
+        *(
+            f"SELECT {e} AS v, count(DISTINCT (day, day_key)) AS n FROM {sessions} GROUP BY v ORDER BY n DESC LIMIT 10"
+            for e in VISIT_PANELS.values()
+        ),
+        f"""SELECT path, count(DISTINCT (day, day_key)) AS n FROM {events} WHERE name = 'pageview'
+            GROUP BY path ORDER BY n DESC LIMIT 10""",
+        f"""SELECT path, count(DISTINCT (day, day_key)) AS n, sum(engaged_ms) / count(DISTINCT (day, day_key)),
+                   avg(scroll_depth) FROM {events} GROUP BY path ORDER BY n DESC LIMIT 10""",
+    ]
+    for q in queries:
+        con.execute(q).fetchall()
