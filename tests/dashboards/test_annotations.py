@@ -12,14 +12,14 @@ import pytest
 
 from aggregator.nightly import run_nightly
 from aggregator.settings import Settings as AggregatorSettings
-from tests.dashboards.conftest import DEMO, VIEWER, VIEWER_PASSWORD, audit_rows, csrf_token
+from tests.dashboards.conftest import DEMO, VIEWER, VIEWER_PASSWORD, audit_rows, copy_of, csrf_token
 from tests.dashboards.inproc import Clock, client_of, log_in, running_app
-from tests.dashboards.lakes import NOW, known_events, make_lake
+from tests.dashboards.lakes import NOW
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_lake(tmp_path_factory.mktemp("notes") / "data", known_events())
+def data(tmp_path_factory: pytest.TempPathFactory, known_lake: Path) -> Path:
+    return copy_of(known_lake, tmp_path_factory.mktemp("notes"))
 
 
 def test_admins_write_notes_everyone_sees_them_and_the_report_lists_them(data: Path) -> None:

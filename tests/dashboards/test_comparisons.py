@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,9 +18,9 @@ import pytest
 from aggregator.periods import change
 from collector.schema import Event
 from tests.aggregator.oracle import expected
-from tests.dashboards.conftest import DEMO
+from tests.dashboards.conftest import DEMO, copy_of
 from tests.dashboards.inproc import Clock, logged_in
-from tests.dashboards.lakes import NOW, RARE_BROWSER, START, known_events, make_lake
+from tests.dashboards.lakes import NOW, RARE_BROWSER, START, known_events
 
 KPIS = ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration", "time_on_page")
 
@@ -30,9 +31,8 @@ def events() -> list[Event]:
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory, events: list[Event]) -> Iterator[httpx.Client]:
-    data = make_lake(tmp_path_factory.mktemp("compare") / "data", events)
-    with logged_in(data, Clock(NOW)) as c:
+def client(tmp_path_factory: pytest.TempPathFactory, known_lake: Path) -> Iterator[httpx.Client]:
+    with logged_in(copy_of(known_lake, tmp_path_factory.mktemp("compare")), Clock(NOW)) as c:
         yield c
 
 

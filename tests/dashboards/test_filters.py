@@ -12,6 +12,7 @@ import html
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -19,9 +20,9 @@ import pytest
 
 from collector.schema import Event
 from tests.aggregator.oracle import expected
-from tests.dashboards.conftest import DEMO, audit_rows
+from tests.dashboards.conftest import DEMO, audit_rows, copy_of
 from tests.dashboards.inproc import Clock, logged_in
-from tests.dashboards.lakes import NOW, known_events, make_lake
+from tests.dashboards.lakes import NOW, known_events
 
 WEEK = (dt.date(2026, 11, 15), dt.date(2026, 11, 21))
 KPIS = ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration")
@@ -74,8 +75,8 @@ def events() -> list[Event]:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory, events: list[Event]):  # type: ignore[no-untyped-def]
-    return make_lake(tmp_path_factory.mktemp("filters") / "data", events)
+def data(tmp_path_factory: pytest.TempPathFactory, known_lake: Path) -> Path:
+    return copy_of(known_lake, tmp_path_factory.mktemp("filters"))
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ import pytest
 
 from collector.schema import Event
 from tests.aggregator.oracle import expected, people
-from tests.dashboards.conftest import DEMO, audit_rows, csrf_token
+from tests.dashboards.conftest import DEMO, audit_rows, copy_of, csrf_token
 from tests.dashboards.inproc import Clock, InProcess, client_of, log_in, running_app
-from tests.dashboards.lakes import NOW, RARE_BROWSER, known_events, make_lake
+from tests.dashboards.lakes import NOW, RARE_BROWSER, known_events
 
 K = 5
 WEEK = (dt.date(2026, 11, 15), dt.date(2026, 11, 21))
@@ -28,8 +28,8 @@ def events() -> list[Event]:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory, events: list[Event]) -> Path:
-    return make_lake(tmp_path_factory.mktemp("shares") / "data", events)
+def data(tmp_path_factory: pytest.TempPathFactory, known_lake: Path) -> Path:
+    return copy_of(known_lake, tmp_path_factory.mktemp("shares"))
 
 
 @pytest.fixture
