@@ -9,9 +9,13 @@ import logging
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from aggregator.settings import Settings
 from collector.config import SettingsError, env_example, markdown_table
+
+if TYPE_CHECKING:
+    from aggregator.alerts import AlertChecker
 
 
 def _now() -> dt.datetime:
@@ -23,6 +27,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     # A test hook (see aggregator/ingest.py), deliberately not a documented setting.
     ingester = Ingester(settings, failpoint=os.environ.get("ANALYTICS_INGEST_FAILPOINT") or None)
+    alerts = _alert_checker(settings) if args.follow else None
     while True:
         report = ingester.run_once()
         if report.segments or report.recovered_batches or not args.follow:
@@ -43,7 +48,26 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         if report.segments:
             _maintain(settings)
+        if alerts is not None:
+            _check_alerts(alerts)
         time.sleep(settings.ingest_interval)
+
+
+def _alert_checker(settings: Settings) -> AlertChecker:
+    from aggregator.alerts import AlertChecker
+
+    return AlertChecker(settings)
+
+
+def _check_alerts(checker: AlertChecker) -> None:
+    """The dashboards' alert rules (aggregator/alerts.py), at most once a minute; a failure never stops ingest."""
+    try:
+        sent = checker.maybe_check(_now())
+    except Exception as exc:  # an SMTP outage or a broken rules file: say so, keep ingesting
+        logging.getLogger("aggregator.alerts").error("alerts: check failed: %s: %s", type(exc).__name__, exc)
+        return
+    if sent:
+        print(json.dumps({"alerts_sent": sent}), flush=True)
 
 
 def _maintain(settings: Settings) -> None:

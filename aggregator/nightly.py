@@ -169,11 +169,19 @@ class Nightly:
         )
 
     def _reports(self) -> str:
+        from aggregator.annotations import read as read_annotations
+        from aggregator.jsonfile import SharedFileError
         from aggregator.query import Querier
         from aggregator.report import build_report
         from aggregator.report_files import write_report
 
         sites, skipped = lake_sites(self.settings)
+        notes_problem = ""
+        try:
+            # Written by the dashboards (aggregator/annotations.py); a broken file must not cost the reports.
+            notes = read_annotations(self.settings.data_dir)
+        except SharedFileError as exc:
+            notes, notes_problem = [], str(exc)
         jobs = [(site, p) for site in sites for p in periods_for(self.day)]
         progress = Progress(self.err, "reports", len(jobs))
         querier = Querier(self.settings)
@@ -182,7 +190,7 @@ class Nightly:
             for i, (site, period) in enumerate(jobs):
                 progress.update(i, f"{site} {period.name}")
                 try:
-                    report = build_report(querier, site, period, self.now)
+                    report = build_report(querier, site, period, self.now, annotations=notes)
                     _, files = write_report(self.settings.reports_dir, report, top=self.settings.report_top_rows)
                     self.written.append((report, files))
                 except Exception as exc:  # one site's failure must not cost the others theirs
@@ -194,6 +202,8 @@ class Nightly:
         names = sorted({p.name for _, p in jobs})
         summary = f"{len(self.written)} reports for {len(sites)} sites ({', '.join(names) or 'none'})"
         summary += f" in {self.settings.reports_dir}"
+        if notes_problem:
+            summary += f"; annotations left out ({notes_problem})"
         if skipped:
             summary += f"; skipped {len(skipped)} hashed site directories (list them in ANALYTICS_REPORT_SITES)"
         if failures:

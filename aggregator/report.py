@@ -4,7 +4,15 @@ Every number comes from :meth:`aggregator.query.Querier.run_many`, so a report
 is exactly as k-anonymous as the dashboards and the Stats API (PRIVACY.md rule
 5): breakdown rows under K visitors are folded into ``(other)`` by the query
 layer, and only the site's unfiltered totals (the KPIs) are exempt. Nothing
-here reads the lake directly.
+here reads the lake directly, and nothing here computes a change: comparison
+periods are :func:`aggregator.periods.comparison_range` and every change is the
+query layer's (:func:`aggregator.periods.change`), as on the dashboards.
+
+**One rule for comparisons, here and on the dashboards:** a period is compared
+with the same number of days just before it (Plausible's "previous period"):
+a day with the day before, an ISO week with the week before, a month of 30
+days with the 30 days before it (not the previous calendar month, whose
+length differs). A day is also compared with the same weekday a week earlier.
 """
 
 from __future__ import annotations
@@ -12,10 +20,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from aggregator.annotations import Annotation, for_period
+from aggregator.charts import Point
 from aggregator.metrics import Number
+from aggregator.periods import comparison_range
 from aggregator.query import OTHER, Querier, QueryRequest, QueryResult
+from aggregator.series import points
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 KPI_METRICS: tuple[tuple[str, str], ...] = (
     ("visitors", "Visitors"),
@@ -73,6 +85,10 @@ class Period:
         return cls("month", first, nxt - dt.timedelta(days=1))
 
     @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
     def name(self) -> str:
         """Directory name and label: ``2026-11-25``, ``week-2026-W48``, ``month-2026-11``."""
         if self.kind == "day":
@@ -91,20 +107,31 @@ class Period:
             return f"Week {year}-W{week:02d} ({self.start.isoformat()} to {self.end.isoformat()})"
         return f"{self.start:%B %Y}"
 
-    def shifted(self, kind: str) -> Period:
-        """The period to compare with: the previous one, or for a day also the same weekday a week earlier."""
-        if kind == "week_ago":
-            return Period(self.kind, self.start - dt.timedelta(days=7), self.end - dt.timedelta(days=7))
-        if self.kind == "month":
-            return Period.month(self.start - dt.timedelta(days=1))
-        length = dt.timedelta(days=(self.end - self.start).days + 1)
-        return Period(self.kind, self.start - length, self.end - length)
-
-    def comparisons(self) -> tuple[tuple[str, str], ...]:
-        """(key, label) of each comparison column."""
+    def comparisons(self) -> tuple[tuple[str, str, bool], ...]:
+        """(key, label, match day of week) of each comparison column."""
         if self.kind == "day":
-            return (("previous", "vs previous day"), ("week_ago", "vs same day last week"))
-        return (("previous", f"vs previous {self.kind}"),)
+            return (("previous", "vs previous day", False), ("week_ago", "vs same weekday a week earlier", True))
+        return (("previous", f"vs the {self.days} days before", False),)
+
+
+@dataclass(frozen=True, slots=True)
+class Compared:
+    """A comparison period, and whether it has any data (no visits: changes are not shown as percentages)."""
+
+    key: str
+    label: str
+    start: dt.date
+    end: dt.date
+    visits: int
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def name(self) -> str:
+        s, e = self.start.isoformat(), self.end.isoformat()
+        return s if s == e else f"{s} to {e}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +139,8 @@ class Kpi:
     metric: str
     label: str
     value: Number
-    previous: dict[str, Number]  # by comparison key
-    change: dict[str, Number | None]  # percent, or percentage points for the bounce rate
+    previous: dict[str, Number | None]  # by comparison key (None: no comparison row)
+    change: dict[str, Number | None]  # percent, or percentage points for the bounce rate (periods.change)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,70 +189,91 @@ class Report:
     kpis: tuple[Kpi, ...]
     series_title: str
     series: tuple[SeriesPoint, ...]
-    series_folded: bool
+    visitors_chart: tuple[Point, ...]  # with the first comparison period, bucket by bucket
+    pageviews_chart: tuple[Point, ...]
     breakdowns: tuple[Breakdown, ...]
     movers: tuple[Mover, ...]
-    comparison_periods: dict[str, Period]
+    comparisons: tuple[Compared, ...]
+    annotations: tuple[Annotation, ...]
     warnings: tuple[str, ...]
 
-
-def change(metric: str, current: Number, previous: Number) -> Number | None:
-    if metric == "bounce_rate":
-        return current - previous  # percentage points
-    if not previous:
-        return None
-    return round((current - previous) / previous * 100, 1)
+    @property
+    def series_dimension(self) -> str:
+        return "time:hour" if self.period.kind == "day" else "time:day"
 
 
-def build_report(querier: Querier, site: str, period: Period, now: dt.datetime, *, movers: int = 8) -> Report:
+def build_report(
+    querier: Querier,
+    site: str,
+    period: Period,
+    now: dt.datetime,
+    *,
+    movers: int = 8,
+    annotations: list[Annotation] | None = None,
+) -> Report:
     """All the queries of one report in one :meth:`Querier.run_many` call (raw days are sessionized once)."""
     kpi_names = tuple(m for m, _ in KPI_METRICS)
-    comps = {key: period.shifted(key) for key, _ in period.comparisons()}
-    periods = {"current": period, **comps}
+    rng = (period.start, period.end)
+    today = now.astimezone(dt.UTC).date()
     requests: list[QueryRequest] = []
-    for p in periods.values():
-        rng = (p.start, p.end)
-        requests.append(QueryRequest(site, kpi_names, rng))
-        requests += [QueryRequest(site, b.metrics, rng, dimensions=(b.dimension,)) for b in BREAKDOWNS]
+    for _, _, match in period.comparisons():
+        requests.append(QueryRequest(site, kpi_names, rng, comparison="previous_period", match_day_of_week=match))
+        requests += [
+            QueryRequest(site, b.metrics, rng, (b.dimension,), comparison="previous_period", match_day_of_week=match)
+            for b in BREAKDOWNS
+        ]
     series_dim = "time:hour" if period.kind == "day" else "time:day"
-    requests.append(QueryRequest(site, ("visitors", "pageviews"), (period.start, period.end), (series_dim,)))
+    c_start, c_end = comparison_range("previous_period", period.start, period.end, today)
+    requests.append(QueryRequest(site, ("visitors", "pageviews"), rng, (series_dim,)))
+    requests.append(QueryRequest(site, ("visitors", "pageviews"), (c_start, c_end), (series_dim,)))
     results = querier.run_many(requests, now)
     per = len(BREAKDOWNS) + 1
-    by_period = {name: results[i * per : (i + 1) * per] for i, name in enumerate(periods)}
+    groups = [results[i * per : (i + 1) * per] for i in range(len(period.comparisons()))]
 
-    totals = {name: dict(zip(kpi_names, rs[0].rows[0].metrics, strict=True)) for name, rs in by_period.items()}
-    kpis = tuple(
-        Kpi(
-            metric,
-            label,
-            totals["current"][metric],
-            {key: totals[key][metric] for key in comps},
-            {key: change(metric, totals["current"][metric], totals[key][metric]) for key in comps},
-        )
-        for metric, label in KPI_METRICS
+    compared = tuple(
+        _compared(key, label, rs[0]) for (key, label, _), rs in zip(period.comparisons(), groups, strict=True)
     )
-    breakdowns = tuple(_breakdown(spec, r) for spec, r in zip(BREAKDOWNS, by_period["current"][1:], strict=True))
+    total = groups[0][0].rows[0]
+    kpis = []
+    for i, (metric, label) in enumerate(KPI_METRICS):
+        previous: dict[str, Number | None] = {}
+        changes: dict[str, Number | None] = {}
+        for c, rs in zip(compared, groups, strict=True):
+            comp = rs[0].rows[0].comparison
+            previous[c.key] = comp.metrics[i] if comp is not None else None
+            changes[c.key] = comp.change[i] if comp is not None and c.visits else None
+        kpis.append(Kpi(metric, label, total.metrics[i], previous, changes))
+    breakdowns = tuple(_breakdown(spec, r) for spec, r in zip(BREAKDOWNS, groups[0][1:], strict=True))
     found: list[Mover] = []
-    labels = dict(period.comparisons())
-    for key in comps:
-        for b, prev in zip(breakdowns, by_period[key][1:], strict=True):
-            found += _movers(b, prev, labels[key])
+    for c, rs in zip(compared, groups, strict=True):
+        for spec, result in zip(BREAKDOWNS, rs[1:], strict=True):
+            found += _movers(spec, result, c.label)
     found.sort(key=lambda m: (-abs(m.delta), m.breakdown, m.value, m.comparison))
-    series_result = results[-1]
+    current, before = results[-2], results[-1]
     warnings = sorted({w for r in results for w in r.warnings})
     return Report(
         site=site,
         period=period,
         k=querier.settings.k_anonymity,
-        kpis=kpis,
+        kpis=tuple(kpis),
         series_title=f"Visitors and pageviews per {'hour (UTC)' if period.kind == 'day' else 'day'}",
-        series=_series(series_result, period),
-        series_folded=series_result.folded_rows > 0,
+        series=_series(current, period),
+        visitors_chart=tuple(points(current, before, value=lambda m: m[0])),
+        pageviews_chart=tuple(points(current, before, value=lambda m: m[1])),
         breakdowns=breakdowns,
         movers=tuple(found[:movers]),
-        comparison_periods=comps,
+        comparisons=compared,
+        annotations=tuple(for_period(annotations or [], site, period.start, period.end)),
         warnings=tuple(warnings),
     )
+
+
+def _compared(key: str, label: str, kpi: QueryResult) -> Compared:
+    assert kpi.comparison_range is not None  # asked with a comparison
+    row = kpi.rows[0]
+    visits_at = kpi.request.metrics.index("visits")
+    visits = int(row.comparison.metrics[visits_at]) if row.comparison is not None else 0
+    return Compared(key, label, kpi.comparison_range[0], kpi.comparison_range[1], visits)
 
 
 def _breakdown(spec: BreakdownSpec, result: QueryResult) -> Breakdown:
@@ -235,46 +283,46 @@ def _breakdown(spec: BreakdownSpec, result: QueryResult) -> Breakdown:
     return Breakdown(spec, rows, result.folded_rows, result.other_suppressed)
 
 
-def _movers(current: Breakdown, previous: QueryResult, label: str) -> list[Mover]:
-    """Rows shown (at least K visitors) in both periods whose visitors changed.
+def _movers(spec: BreakdownSpec, result: QueryResult, label: str) -> list[Mover]:
+    """Rows shown (at least K people) in both periods whose visitors changed.
 
-    A row missing from the previous period was either absent or folded into
-    ``(other)`` there; how small it was is not known (and not ours to reveal).
+    A row the comparison period did not show was absent there or folded into
+    ``(other)``; how small it was is not known (and not ours to reveal).
     """
-    before = {r.dimensions[0]: int(r.metrics[0]) for r in previous.rows}
     out = []
-    for row in current.rows:
-        if row.is_other or row.value not in before:
-            continue
-        now_v = int(row.metrics[0])
-        if now_v != before[row.value]:
-            out.append(Mover(current.spec.title, row.value, label, now_v, before[row.value]))
+    for row in result.rows:
+        comp = row.comparison
+        if row.dimensions[0] == OTHER or comp is None or not comp.metrics[0]:
+            continue  # a shown row has at least K visitors: 0 means it was not shown there
+        now_v, before = int(row.metrics[0]), int(comp.metrics[0])
+        if now_v != before:
+            out.append(Mover(spec.title, row.dimensions[0], label, now_v, before))
     return out
 
 
 def _series(result: QueryResult, period: Period) -> tuple[SeriesPoint, ...]:
-    """Every hour (or day) of the period, zero where the query folded it into (other) or had nothing."""
-    got = {r.dimensions[0]: r.metrics for r in result.rows if r.dimensions[0] != OTHER}
-    if period.kind == "day":
-        keys = [(f"{period.start.isoformat()} {h:02d}:00:00", f"{h:02d}") for h in range(24)]
-    else:
-        days = [period.start + dt.timedelta(days=i) for i in range((period.end - period.start).days + 1)]
-        keys = [(d.isoformat(), d.isoformat()[5:]) for d in days]
-    points = []
-    for key, label in keys:
-        visitors, pageviews = got.get(key, (0, 0))
-        points.append(SeriesPoint(label, int(visitors), int(pageviews)))
-    return tuple(points)
+    """Every hour (or day) of the period: the site's unfiltered series is exact (PRIVACY.md rule 5)."""
+    out = []
+    for p, pv in zip(points(result), points(result, value=lambda m: m[1]), strict=True):
+        label = p.label[11:13] if period.kind == "day" else p.label[5:]
+        out.append(SeriesPoint(label, int(p.value or 0), int(pv.value or 0)))
+    return tuple(out)
 
 
 def other_note(k: int) -> str:
     return (
-        f"{OTHER} sums the rows that each describe fewer than {k} visitors: they are never shown by name "
-        "(k-anonymity). When even their sum is under that threshold, it is left out entirely."
+        f"{OTHER} counts, exactly, the visitors of the rows that each describe fewer than {k} people: those rows "
+        "are never shown by name (k-anonymity). When even together they are fewer, it is left out entirely."
     )
 
 
 VISITORS_NOTE = (
     "Visitors are counted per UTC day: the same person on two days counts twice, because the daily key "
     "cannot link days (by design). Weekly and monthly figures are sums of daily visitors."
+)
+
+COMPARISON_NOTE = (
+    "Each period is compared with the same number of days just before it (a day also with the same weekday a "
+    "week earlier); the dashboards use the same rule. Changes are whole percent (bounce rate: percentage points); "
+    "a comparison period without visits has no change."
 )

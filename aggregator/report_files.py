@@ -14,7 +14,7 @@ from typing import Any
 
 from aggregator.csvsafe import to_csv
 from aggregator.lake import fsync_dir, site_dir_name
-from aggregator.report import SCHEMA_VERSION, VISITORS_NOTE, Report, other_note
+from aggregator.report import COMPARISON_NOTE, SCHEMA_VERSION, VISITORS_NOTE, Report, other_note
 from aggregator.report_html import render_html
 
 
@@ -39,16 +39,24 @@ def summary(report: Report) -> dict[str, Any]:
         "site": report.site,
         "period": {"kind": p.kind, "name": p.name, "start": p.start.isoformat(), "end": p.end.isoformat()},
         "comparisons": {
-            key: {"name": c.name, "start": c.start.isoformat(), "end": c.end.isoformat()}
-            for key, c in report.comparison_periods.items()
+            c.key: {
+                "label": c.label,
+                "name": c.name,
+                "start": c.start.isoformat(),
+                "end": c.end.isoformat(),
+                "days": c.days,
+                "visits": c.visits,
+            }
+            for c in report.comparisons
         },
         "k_anonymity": report.k,
-        "notes": {"visitors": VISITORS_NOTE, "other": other_note(report.k)},
+        "notes": {"visitors": VISITORS_NOTE, "other": other_note(report.k), "comparisons": COMPARISON_NOTE},
         "kpis": {
             k.metric: {"label": k.label, "value": k.value, "previous": k.previous, "change": k.change}
             for k in report.kpis
         },
         "series": [{"label": s.label, "visitors": s.visitors, "pageviews": s.pageviews} for s in report.series],
+        "annotations": [{"date": a.day.isoformat(), "text": a.text} for a in report.annotations],
         "breakdowns": {
             b.spec.key: {
                 "dimension": b.spec.dimension,

@@ -11,32 +11,51 @@ from __future__ import annotations
 
 from html import escape
 
+from aggregator.charts import CSS as CHART_CSS
+from aggregator.charts import Marker, legend, responsive_chart
 from aggregator.metrics import Number
-from aggregator.report import VISITORS_NOTE, Breakdown, Kpi, Report, SeriesPoint, other_note
+from aggregator.report import COMPARISON_NOTE, VISITORS_NOTE, Breakdown, Compared, Kpi, Report, other_note
 
 DBIP_ATTRIBUTION = (
     '<p class="attribution">ISP data: <a href="https://db-ip.com">DB-IP.com</a>, RouteViews, NRO (CC BY 4.0)</p>'
 )
 
-_CSS = """
-:root { --fg: #1d2433; --muted: #5b6476; --line: #d9dee8; --accent: #2f6fdf; --accent2: #e08a1e; }
+#: Column headings short enough for a phone; the full name is the cell's title.
+HEADINGS = {
+    "visitors": "visitors",
+    "visits": "visits",
+    "pageviews": "views",
+    "bounce_rate": "bounce",
+    "visit_duration": "duration",
+    "time_on_page": "time on page",
+    "scroll_depth": "scroll",
+}
+
+_CSS = (
+    """
+:root { --fg: #1d2433; --muted: #5b6476; --line: #d9dee8; --accent: #1f5fbf; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg);
        margin: 0 auto; max-width: 1000px; padding: 24px; }
-h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; }
+h1 { font-size: 22px; margin: 0 0 4px; overflow-wrap: anywhere; } h2 { font-size: 17px; margin: 28px 0 8px; }
 .muted, .note, .attribution { color: var(--muted); font-size: 12px; }
 .kpis { display: grid; grid-template-columns: repeat(auto-fill, minmax(130px, 1fr)); gap: 10px; }
-.kpi { border: 1px solid var(--line); border-radius: 6px; padding: 10px; }
+.kpi { border: 1px solid var(--line); border-radius: 6px; padding: 10px; min-width: 0; }
 .kpi .v { font-size: 20px; font-weight: 600; } .kpi .l { color: var(--muted); font-size: 12px; }
 .up { color: #137a3a; } .down { color: #b3261e; }
-table { border-collapse: collapse; width: 100%; font-size: 13px; }
-th, td { text-align: right; padding: 4px 8px; border-bottom: 1px solid var(--line); }
-th:first-child, td:first-child { text-align: left; overflow-wrap: anywhere; min-width: 9em; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; table-layout: fixed; }
+th, td { text-align: right; padding: 4px 6px; border-bottom: 1px solid var(--line); overflow-wrap: break-word; }
+th { font-weight: 600; font-size: 12px; overflow-wrap: normal; hyphens: auto; }
+th:first-child, td:first-child { text-align: left; width: 32%; hyphens: auto; }
 tr.other td { font-style: italic; color: var(--muted); }
 .grid { display: grid; grid-template-columns: 1fr 1fr; gap: 0 24px; }
-svg { width: 100%; height: auto; } svg text { font-size: 10px; fill: var(--muted); }
-.bar { fill: var(--accent); } .pv { fill: none; stroke: var(--accent2); stroke-width: 2; }
+.grid > section { min-width: 0; }
+ul.notes { padding-left: 1.2em; }
 @media (max-width: 700px) { .grid { grid-template-columns: 1fr; } }
+@media (max-width: 480px) {
+  body { padding: 10px; } table { font-size: 12px; } th, td { padding: 3px 2px; }
+  th { font-size: 11px; } th:first-child, td:first-child { width: 28%; }
+}
 @media print {
   body { max-width: none; padding: 0; font-size: 10pt; }
   section, .kpi, tr { break-inside: avoid; }
@@ -45,9 +64,13 @@ svg { width: 100%; height: auto; } svg text { font-size: 10px; fill: var(--muted
   a[href]::after { content: " (" attr(href) ")"; font-size: 9pt; }
 }
 """
+    + CHART_CSS
+)
 
 
-def fmt(metric: str, value: Number) -> str:
+def fmt(metric: str, value: Number | None) -> str:
+    if value is None:
+        return "–"
     if metric in ("visit_duration", "time_on_page"):
         seconds = int(value)
         return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
@@ -58,8 +81,18 @@ def fmt(metric: str, value: Number) -> str:
     return f"{int(value):,}"
 
 
-def fmt_change(metric: str, value: Number | None) -> tuple[str, str]:
-    """(text, css class); a higher bounce rate is bad news, so its colours are reversed."""
+NO_DATA = "no data to compare"
+#: The comparison columns' labels, short enough for a table cell on a phone.
+SHORT = {"vs previous day": "day before", "vs same weekday a week earlier": "week before"}
+
+
+def fmt_change(metric: str, value: Number | None, compared: Compared | None = None) -> tuple[str, str]:
+    """(text, css class); a higher bounce rate is bad news, so its colours are reversed.
+
+    A comparison period without visits has no change: said in words, never as a percentage.
+    """
+    if compared is not None and not compared.visits:
+        return NO_DATA, ""
     if value is None:
         return "n/a", ""
     unit = " pp" if metric == "bounce_rate" else " %"
@@ -68,68 +101,66 @@ def fmt_change(metric: str, value: Number | None) -> tuple[str, str]:
     return f"{value:+g}{unit}", css
 
 
-def _kpi(kpi: Kpi, labels: dict[str, str]) -> str:
+def _kpi(kpi: Kpi, compared: tuple[Compared, ...]) -> str:
     changes = []
-    for key, label in labels.items():
-        text, css = fmt_change(kpi.metric, kpi.change[key])
-        changes.append(f'<div class="l"><span class="{css}">{escape(text)}</span> {escape(label)}</div>')
+    for c in compared:
+        text, css = fmt_change(kpi.metric, kpi.change[c.key], c)
+        changes.append(f'<div class="l"><span class="{css}">{escape(text)}</span> {escape(c.label)}</div>')
     return (
         f'<div class="kpi"><div class="l">{escape(kpi.label)}</div>'
         f'<div class="v">{escape(fmt(kpi.metric, kpi.value))}</div>{"".join(changes)}</div>'
     )
 
 
-def chart_svg(points: tuple[SeriesPoint, ...]) -> str:
-    """Visitors as bars, pageviews as a line, on one scale; labels every few buckets."""
-    width, height, left, bottom, top = 720, 200, 40, 20, 10
-    n = max(len(points), 1)
-    peak = max([p.pageviews for p in points] + [p.visitors for p in points] + [1])
-    step = (width - left) / n
-    plot_h = height - bottom - top
-
-    def y(v: int) -> float:
-        return top + plot_h - v / peak * plot_h
-
-    parts = [
-        f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="visitors (bars) and pageviews (line)">',
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{width}" y2="{top + plot_h}" stroke="#d9dee8"/>',
-        f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{peak:,}</text>',
-        f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0</text>',
-    ]
-    every = 1 if n <= 16 else (2 if n <= 24 else 3)
-    line = []
-    for i, p in enumerate(points):
-        x = left + i * step
-        h = p.visitors / peak * plot_h
-        parts.append(
-            f'<rect class="bar" x="{x + step * 0.15:.1f}" y="{y(p.visitors):.1f}" width="{step * 0.7:.1f}" '
-            f'height="{h:.1f}"><title>{escape(p.label)}: {p.visitors:,} visitors, {p.pageviews:,} pageviews'
-            "</title></rect>"
+def charts_html(report: Report) -> str:
+    """Visitors and pageviews, each on its own axis, with the first comparison period as a dashed line."""
+    first = report.comparisons[0]
+    comparison = f"{first.label.removeprefix('vs ')} ({first.name})"
+    dim = report.series_dimension
+    # Notes are per date: on an hourly chart of one day they are listed, not drawn.
+    markers = [] if dim == "time:hour" else [Marker(a.day.isoformat(), a.text) for a in report.annotations]
+    out = []
+    for key, name, pts in (
+        ("visitors", "Visitors", report.visitors_chart),
+        ("pageviews", "Pageviews", report.pageviews_chart),
+    ):
+        title = f"{name} per {'hour (UTC)' if dim == 'time:hour' else 'day'}, {report.period.title}"
+        out.append(f"<h3>{escape(name)}</h3>")
+        out.append(
+            responsive_chart(
+                pts,
+                title=title,
+                fmt=lambda v: f"{int(v):,}",
+                dimension=dim,
+                series=name,
+                comparison=comparison,
+                markers=markers,
+                chart_id=f"chart-{key}",
+            )
         )
-        line.append(f"{x + step / 2:.1f},{y(p.pageviews):.1f}")
-        if i % every == 0:
-            parts.append(f'<text x="{x + step / 2:.1f}" y="{height - 5}" text-anchor="middle">{escape(p.label)}</text>')
-    parts.append(f'<polyline class="pv" points="{" ".join(line)}"/>')
-    parts.append("</svg>")
-    return "".join(parts)
+    out.append(legend("this period", comparison, partial=False, gaps=None, markers=bool(markers)))
+    return "".join(out)
 
 
 def breakdown_table(b: Breakdown, top: int, k: int) -> str:
     named = [r for r in b.rows if not r.is_other]
     other = [r for r in b.rows if r.is_other]
-    head = "".join(f"<th>{escape(m.replace('_', ' '))}</th>" for m in b.spec.metrics)
+    head = "".join(
+        f'<th title="{escape(m.replace("_", " "))}">{escape(HEADINGS.get(m, m.replace("_", " ")))}</th>'
+        for m in b.spec.metrics
+    )
     body = []
     for r in named[:top] + other:
         cells = "".join(f"<td>{escape(fmt(m, v))}</td>" for m, v in zip(b.spec.metrics, r.metrics, strict=True))
         css = ' class="other"' if r.is_other else ""
         body.append(f"<tr{css}><td>{escape(r.value)}</td>{cells}</tr>")
     if not body:
-        body.append(f'<tr><td colspan="{len(b.spec.metrics) + 1}">no rows with at least {k} visitors</td></tr>')
+        body.append(f'<tr><td colspan="{len(b.spec.metrics) + 1}">no rows with at least {k} people</td></tr>')
     notes = []
     if len(named) > top:
         notes.append(f"{len(named) - top} more row(s) in {b.spec.key}.csv.")
     if b.folded_rows:
-        notes.append(f"{b.folded_rows} row(s) under {k} visitors folded into (other)")
+        notes.append(f"{b.folded_rows} row(s) under {k} people folded into (other)")
         if b.other_suppressed:
             notes.append("and left out: together still under the threshold.")
     note = f'<p class="note">{escape(" ".join(notes))}</p>' if notes else ""
@@ -145,7 +176,7 @@ def movers_table(report: Report) -> str:
     if not report.movers:
         return '<p class="note">No breakdown row changed among those shown in both periods.</p>'
     rows = "".join(
-        f"<tr><td>{escape(m.breakdown)}: {escape(m.value)}</td><td>{escape(m.comparison)}</td>"
+        f"<tr><td>{escape(m.breakdown)}: {escape(m.value)}</td><td>{escape(SHORT.get(m.comparison, m.comparison))}</td>"
         f"<td>{m.previous:,}</td><td>{m.visitors:,}</td><td>{m.delta:+,}</td></tr>"
         for m in report.movers
     )
@@ -153,26 +184,30 @@ def movers_table(report: Report) -> str:
         "<table><thead><tr><th>Row</th><th>Compared</th><th>before</th><th>visitors</th><th>change</th></tr>"
         f"</thead><tbody>{rows}</tbody></table>"
         '<p class="note">Largest changes in visitors among rows with at least '
-        f"{report.k} visitors in both periods.</p>"
+        f"{report.k} people in both periods.</p>"
     )
 
 
+def annotations_html(report: Report) -> str:
+    if not report.annotations:
+        return ""
+    items = "".join(f"<li><b>{a.day.isoformat()}</b>: {escape(a.text)}</li>" for a in report.annotations)
+    return f'<section><h2>Annotations</h2><ul class="notes">{items}</ul></section>'
+
+
 def _header(report: Report) -> str:
-    comps = "; ".join(f"{label}: {report.comparison_periods[key].name}" for key, label in report.period.comparisons())
+    comps = "; ".join(
+        f"{c.label}: {c.name} ({c.days} day{'s' if c.days > 1 else ''}{', no visits' if not c.visits else ''})"
+        for c in report.comparisons
+    )
     return (
-        f"<header><h1>{escape(report.site)}</h1><div class='muted'>{escape(report.period.title)} (UTC) · "
-        f"{escape(comps)}</div></header>"
+        f"<header><h1>{escape(report.site)}</h1><div class='muted'>{escape(report.period.title)} (UTC, "
+        f"{report.period.days} day{'s' if report.period.days > 1 else ''}) · {escape(comps)}</div></header>"
     )
 
 
 def render_html(report: Report, *, top: int = 10) -> str:
-    labels = dict(report.period.comparisons())
-    kpis = "".join(_kpi(k, labels) for k in report.kpis)
-    folded = (
-        f'<p class="note">Buckets with fewer than {report.k} visitors are not shown (drawn as zero).</p>'
-        if report.series_folded
-        else ""
-    )
+    kpis = "".join(_kpi(k, report.comparisons) for k in report.kpis)
     tables = [breakdown_table(b, top, report.k) for b in report.breakdowns]
     series_csv = "hourly.csv" if report.period.kind == "day" else "daily.csv"
     warnings = "".join(f'<p class="note">{escape(w)}</p>' for w in report.warnings)
@@ -183,9 +218,12 @@ def render_html(report: Report, *, top: int = 10) -> str:
         f"<style>{_CSS}</style></head><body>"
         f"{_header(report)}"
         f'<section><h2>Key figures</h2><div class="kpis">{kpis}</div>'
-        f'<p class="note">{escape(VISITORS_NOTE)} Time on page is engaged (visible, focused) time.</p></section>'
-        f"<section><h2>{escape(report.series_title)}</h2>{chart_svg(report.series)}"
-        f'<p class="note">Bars: visitors. Line: pageviews. The figures are in {series_csv}.</p>{folded}</section>'
+        f'<p class="note">{escape(VISITORS_NOTE)} Time on page is engaged (visible, focused) time. '
+        f"{escape(COMPARISON_NOTE)}</p></section>"
+        f"<section><h2>{escape(report.series_title)}</h2>{charts_html(report)}"
+        f'<p class="note">The figures are in {series_csv}. The site\'s unfiltered totals per bucket are exact.</p>'
+        "</section>"
+        f"{annotations_html(report)}"
         f"<section><h2>Notable changes</h2>{movers_table(report)}</section>"
         f"{tables[0]}<div class='grid'>{''.join(tables[1:])}</div>"
         f'<footer><p class="note">{escape(other_note(report.k))}</p>{warnings}'
@@ -196,16 +234,17 @@ def render_html(report: Report, *, top: int = 10) -> str:
 
 def render_email_html(report: Report, *, top: int = 5) -> str:
     """A short summary for the e-mail body (inline styles only: mail clients drop <style>)."""
-    labels = dict(report.period.comparisons())
     td = 'style="padding:3px 8px;border-bottom:1px solid #ddd;text-align:right"'
     rows = []
     for k in report.kpis:
-        changes = "".join(f"<td {td}>{escape(fmt_change(k.metric, k.change[key])[0])}</td>" for key in labels)
+        changes = "".join(
+            f"<td {td}>{escape(fmt_change(k.metric, k.change[c.key], c)[0])}</td>" for c in report.comparisons
+        )
         rows.append(
             f"<tr><td {td.replace('right', 'left')}>{escape(k.label)}</td><td {td}>"
             f"{escape(fmt(k.metric, k.value))}</td>{changes}</tr>"
         )
-    head = "".join(f"<th {td}>{escape(label)}</th>" for label in labels.values())
+    head = "".join(f"<th {td}>{escape(c.label)}</th>" for c in report.comparisons)
     pages = next(b for b in report.breakdowns if b.spec.key == "pages")
     top_pages = "".join(
         f"<li>{escape(r.value)}: {int(r.metrics[0]):,} visitors</li>" for r in pages.rows[:top] if not r.is_other
@@ -214,6 +253,7 @@ def render_email_html(report: Report, *, top: int = 5) -> str:
         f"<li>{escape(m.breakdown)}: {escape(m.value)} {m.delta:+,} visitors ({escape(m.comparison)})</li>"
         for m in report.movers[:top]
     )
+    notes = "".join(f"<li>{a.day.isoformat()}: {escape(a.text)}</li>" for a in report.annotations)
     return (
         '<!DOCTYPE html>\n<html><body style="font-family:sans-serif;color:#1d2433">'
         f"<h2>{escape(report.site)}: {escape(report.period.title)}</h2>"
@@ -221,6 +261,7 @@ def render_email_html(report: Report, *, top: int = 5) -> str:
         f"{''.join(rows)}</table>"
         f"<h3>Top pages</h3><ul>{top_pages or '<li>none</li>'}</ul>"
         f"<h3>Notable changes</h3><ul>{movers or '<li>none</li>'}</ul>"
-        f'<p style="color:#5b6476;font-size:12px">{escape(VISITORS_NOTE)} {escape(other_note(report.k))} '
+        + (f"<h3>Annotations</h3><ul>{notes}</ul>" if notes else "")
+        + f'<p style="color:#5b6476;font-size:12px">{escape(VISITORS_NOTE)} {escape(other_note(report.k))} '
         "The full report (index.html) and its CSV files are attached.</p></body></html>\n"
     )

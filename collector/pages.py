@@ -113,7 +113,8 @@ _CSS = (
     "body{font:16px/1.5 system-ui,sans-serif;max-width:44em;margin:2em auto;padding:0 1em;color:#222}"
     "h1{font-size:1.6em}table{border-collapse:collapse;width:100%}"
     "th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}"
-    "th{width:30%}button{font:inherit;padding:.4em 1em;margin-right:.5em}"
+    "th{width:30%}th,td{overflow-wrap:anywhere}button{font:inherit;padding:.4em 1em;margin-right:.5em}"
+    "@media (max-width:480px){body{font-size:14px;margin:1em auto}}"
     ".note{background:#f4f4f4;padding:.6em 1em}code{background:#f4f4f4}"
 )
 _CSS_HASH = base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
@@ -146,24 +147,33 @@ def _document(title: str, body: str, script: str | None = None) -> str:
     )
 
 
-def _site_origin(site: str, referer: str | None) -> str:
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def _site_origin(site: str, referer: str | None, local: bool = False) -> str:
     """Where the opt-out link for ``site`` points: the referring page's origin when it is
-    that site (keeps its scheme and port), else ``https://<site>``."""
+    that site (keeps its scheme and port), else ``https://<site>``.
+
+    ``local`` (ANALYTICS_ALLOW_LOCALHOST, for local development such as ``make run``, whose
+    demo site is served from 127.0.0.1): a page on a loopback address stands for the site, as
+    the beacon counts such pages for it too."""
     if referer:
         try:
             ref = urlsplit(referer)
             host = (ref.hostname or "").lower()
         except ValueError:
             host = ""
-        if host and host.removeprefix("www.") == site.lower().removeprefix("www.") and ref.scheme in ("http", "https"):
+        same = host.removeprefix("www.") == site.lower().removeprefix("www.")
+        loopback = local and (host in _LOOPBACK or host.startswith("127."))
+        if host and (same or loopback) and ref.scheme in ("http", "https"):
             return f"{ref.scheme}://{ref.netloc.rpartition('@')[2]}"
     return f"https://{site}"
 
 
-def render_opt_out(sites: tuple[str, ...], referer: str | None, gpc: bool) -> str:
+def render_opt_out(sites: tuple[str, ...], referer: str | None, gpc: bool, allow_localhost: bool = False) -> str:
     rows = []
     for site in sites:
-        origin = escape(_site_origin(site, referer), quote=True)
+        origin = escape(_site_origin(site, referer, allow_localhost), quote=True)
         rows.append(
             f'<tr><th>{escape(site)}</th><td><a href="{origin}/#{OPT_OUT_KEY}=true">Stop counting me</a> · '
             f'<a href="{origin}/#{OPT_OUT_KEY}=false">Count me again</a></td></tr>'
@@ -248,7 +258,9 @@ def routes(settings: Settings, client: ClientAddress, pipeline: Pipeline) -> lis
     async def opt_out(request: Request) -> Response:
         gpc = request.headers.get("sec-gpc") == "1"
         # The sites of the configuration in force (collector.siteconfig).
-        html = render_opt_out(pipeline.allow.config.domains, request.headers.get("referer"), gpc)
+        html = render_opt_out(
+            pipeline.allow.config.domains, request.headers.get("referer"), gpc, settings.allow_localhost
+        )
         return HTMLResponse(html, headers=_page_headers(script=True))
 
     async def privacy(request: Request) -> Response:
@@ -260,7 +272,8 @@ def routes(settings: Settings, client: ClientAddress, pipeline: Pipeline) -> lis
         hints = client_hints(*(h[k].encode() if k in h else None for k in _HINT_HEADERS))
         ua = pipeline.classify_ua(h.get("user-agent", ""), hints)
         del ip
-        network = f"{isp.org} (AS{isp.asn})" if isp.org and isp.asn else "unknown (not in our network database)"
+        # "(none)": the word every other surface (dashboards, reports, CSV, Stats API) uses for an unknown network.
+        network = f"{isp.org} (AS{isp.asn})" if isp.org and isp.asn else "(none): not in our network database"
         record = {
             "Internet provider": network,
             "Browser": _version(ua.browser, ua.browser_version),

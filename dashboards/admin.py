@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -137,22 +138,43 @@ async def audit_page(request: Request, identity: Identity) -> Response:
     if not _PAGE.fullmatch(raw_page) or int(raw_page) > MAX_AUDIT_PAGE:
         return error(request, 400, f"The page number must be a whole number from 0 to {MAX_AUDIT_PAGE}.", identity)
     page_no = int(raw_page)
-    actor = request.query_params.get("actor") or None
-    action = request.query_params.get("action") or None
+    chosen = {key: (request.query_params.get(key) or "")[:300] or None for key in ("actor", "action", "site")}
     svc.audit.write(identity.user.name, "view", report="admin/audit")
-    entries = svc.audit.recent(AUDIT_PAGE + 1, page_no * AUDIT_PAGE, actor=actor, action=action)
+    entries = svc.audit.recent(AUDIT_PAGE, page_no * AUDIT_PAGE, **chosen)
+    total = svc.audit.count(**chosen)
+    pages = max(1, -(-total // AUDIT_PAGE))
+    keep = {k: v for k, v in chosen.items() if v}
+
+    def link(n: int) -> str:
+        return "?" + urlencode({**keep, "page": n})
+
     return render(
         request,
         "admin_audit.html",
         {
-            "entries": entries[:AUDIT_PAGE],
-            "more": len(entries) > AUDIT_PAGE,
+            "entries": [(e, readable(e.detail)) for e in entries],
+            "total": total,
+            "first": page_no * AUDIT_PAGE + 1,
             "page_no": page_no,
-            "actor": actor or "",
-            "action": action or "",
+            "pages": pages,
+            "newer": link(page_no - 1) if page_no > 0 else None,
+            "older": link(page_no + 1) if page_no + 1 < pages else None,
+            "chosen": {k: v or "" for k, v in chosen.items()},
+            "choices": svc.audit.choices(),
         },
         identity=identity,
     )
+
+
+def readable(detail: str | None) -> str:
+    """A view's query string as "name: value" pairs, decoded (it is stored as the query string asked)."""
+    if not detail or "=" not in detail or " " in detail:
+        return detail or ""
+    try:
+        pairs = parse_qsl(detail, keep_blank_values=True)
+    except ValueError:
+        return detail
+    return " · ".join(f"{k}: {v}" for k, v in pairs) if pairs else detail
 
 
 @page(admin=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import datetime as dt
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -13,7 +14,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from dashboards import admin, login, siteconfig_admin, sitepages, statsapi
+from dashboards import admin, alertpages, login, notepages, realtime, sharepages, siteconfig_admin, sitepages, statsapi
 from dashboards.bodycap import BodyCap
 from dashboards.headers import SecurityHeaders
 from dashboards.services import Services
@@ -30,9 +31,15 @@ async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], dt.datetime] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Starlette:
+    """The app; ``clock`` and ``environ`` (the aggregator's settings) are for in-process tests."""
     settings = settings or Settings.from_env()
-    svc = Services.build(settings)
+    svc = Services.build(settings, environ, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
@@ -47,6 +54,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/sites", sitepages.sites_list),
         Route("/sites/{site}", sitepages.site_overview),
         Route("/sites/{site}/export/{panel}.csv", sitepages.export_csv),
+        Route("/sites/{site}/realtime", realtime.realtime_page),
+        Route("/sites/{site}/annotations", notepages.notes_page, methods=["GET"]),
+        Route("/sites/{site}/annotations", notepages.notes_add, methods=["POST"]),
+        Route("/sites/{site}/annotations/{note_id}/delete", notepages.notes_delete, methods=["POST"]),
         Route("/admin", admin.admin_home),
         Route("/admin/users", admin.users_page, methods=["GET"]),
         Route("/admin/users", admin.users_add, methods=["POST"]),
@@ -59,6 +70,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # The site configuration: sites, events, property keys, goals, funnels (dashboards/siteconfig_admin.py).
         Route(siteconfig_admin.PATH, siteconfig_admin.siteconfig_page, methods=["GET"]),
         Route(siteconfig_admin.PATH, siteconfig_admin.siteconfig_change, methods=["POST"]),
+        Route("/admin/alerts", alertpages.alerts_page, methods=["GET"]),
+        Route("/admin/alerts", alertpages.alerts_add, methods=["POST"]),
+        Route("/admin/alerts/{rule_id}/delete", alertpages.alerts_delete, methods=["POST"]),
+        Route("/admin/shares", sharepages.shares_page, methods=["GET"]),
+        Route("/admin/shares", sharepages.shares_create, methods=["POST"]),
+        Route("/admin/shares/{link_id}/revoke", sharepages.shares_revoke, methods=["POST"]),
+        Route("/share/{token}", sharepages.shared_view, methods=["GET"]),
+        Route("/share/{token}", sharepages.shared_password, methods=["POST"]),
         Route("/api/v2/query", statsapi.query, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -41,7 +41,7 @@ def metric(name: str, value: Number | None) -> str:
 
 def change(name: str, value: Number | None) -> str:
     if value is None:
-        return "new"
+        return "–"  # no comparison row (e.g. under K there); "no data to compare" is said by the caller
     sign = "+" if value > 0 else "−" if value < 0 else "±"
     unit = " pp" if name == "bounce_rate" else "%"
     return f"{sign}{abs(round(value))}{unit}"

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# "(none)": the query layer's word for a missing value, unknown networks included, on every surface.
+from aggregator.dimensions import NONE
+from aggregator.request import OTHER
+
 FILTERS: dict[str, tuple[str, str]] = {
     # key: (dimension, label)
     "page": ("event:page", "Page"),
@@ -19,6 +23,8 @@ FILTERS: dict[str, tuple[str, str]] = {
     "utm_source": ("visit:utm_source", "UTM source"),
     "utm_medium": ("visit:utm_medium", "UTM medium"),
     "utm_campaign": ("visit:utm_campaign", "UTM campaign"),
+    "utm_content": ("visit:utm_content", "UTM content"),
+    "utm_term": ("visit:utm_term", "UTM term"),
     "browser": ("visit:browser", "Browser"),
     "browser_version": ("visit:browser_version", "Browser version"),
     "os": ("visit:os", "OS"),
@@ -39,10 +45,24 @@ class Tab:
     label: str
     filter_keys: tuple[str, ...]  # one per dimension, in order
     metrics: tuple[str, ...]
+    #: The filter keys a click on a row sets (default: all): the AS-number tab shows each AS with its name
+    #: but filters by the number alone.
+    click_keys: tuple[str, ...] | None = None
 
     @property
     def dimensions(self) -> tuple[str, ...]:
         return tuple(FILTERS[k][0] for k in self.filter_keys)
+
+    def click(self, values: tuple[str, ...]) -> dict[str, str]:
+        keys = self.click_keys or self.filter_keys
+        return {k: v for k, v in zip(self.filter_keys, values, strict=True) if k in keys}
+
+    def label_of(self, values: tuple[str, ...]) -> str:
+        if self.filter_keys == ("asn", "isp") and values[0] not in (NONE, OTHER):
+            return f"AS{values[0]} {values[1]}"
+        if len(set(values)) == 1:
+            return values[0]  # (other) in every column
+        return " ".join(values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +83,7 @@ PANELS: tuple[Panel, ...] = (
         "pages",
         "Pages",
         (
-            Tab("page", "Top pages", ("page",), ("visitors", "pageviews", "time_on_page")),
+            Tab("page", "Top pages", ("page",), ("visitors", "pageviews", "time_on_page", "scroll_depth")),
             Tab("entry", "Entry pages", ("entry_page",), _VISIT),
             Tab("exit", "Exit pages", ("exit_page",), _SIMPLE),
         ),
@@ -78,6 +98,8 @@ PANELS: tuple[Panel, ...] = (
             Tab("utm_source", "UTM source", ("utm_source",), _VISIT),
             Tab("utm_medium", "UTM medium", ("utm_medium",), _VISIT),
             Tab("utm_campaign", "UTM campaign", ("utm_campaign",), _VISIT),
+            Tab("utm_content", "UTM content", ("utm_content",), _VISIT),
+            Tab("utm_term", "UTM term", ("utm_term",), _VISIT),
         ),
     ),
     Panel(
@@ -102,7 +124,7 @@ PANELS: tuple[Panel, ...] = (
         "ISPs",
         (
             Tab("isp", "ISPs", ("isp",), _SIMPLE),
-            Tab("asn", "AS numbers", ("asn",), _SIMPLE),
+            Tab("asn", "AS numbers", ("asn", "isp"), _SIMPLE, click_keys=("asn",)),
         ),
     ),
     Panel("events", "Events", (Tab("event", "Events", ("event",), ("visitors", "events")),)),

@@ -156,3 +156,32 @@ class LoginLimiter:
                 elif failed is False and kind != "address":
                     # A good login clears the account's (or browser's) count; the address keeps its own.
                     self._limiter.clear(item, kind, key)
+
+
+class ViewLimiter:
+    """Views through shared links: per link and per client address (moving windows, in memory).
+
+    A shared link is open to whoever holds it, so its views are bounded: at most
+    ``per_link`` for one link from all addresses, and ``per_address`` from one
+    address (IPv6 by /64) over all links and unknown tokens (guessing costs the
+    guesser). Past a limit: 429 with Retry-After.
+    """
+
+    def __init__(self, per_link: str, per_address: str) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._link = parse_many(per_link)
+        self._address = parse_many(per_address)
+
+    def _hit(self, items: list[RateLimitItem], *keys: str) -> int | None:
+        for item in items:
+            if not self._limiter.hit(item, *keys):
+                stats = self._limiter.get_window_stats(item, *keys)
+                return max(1, math.ceil(stats.reset_time - time.time()))
+        return None
+
+    def address(self, address: str) -> int | None:
+        """None if this address may view one more page, else the seconds to wait."""
+        return self._hit(self._address, "share-address", address_key(address))
+
+    def link(self, link_id: int) -> int | None:
+        return self._hit(self._link, "share-link", str(link_id))

@@ -78,6 +78,11 @@ class Reports:
         answer: dict[str, Any] = render(result)
         return answer
 
+    def first_day(self, site: str) -> dt.date | None:
+        """The site's first day with data in the lake (events or daily aggregates), or None."""
+        days = self._lake.event_days(site) + self._lake.rollup_days(site)
+        return min(days) if days else None
+
     def last_ingest(self) -> dt.datetime | None:
         """When the aggregator last committed an ingest batch (how fresh the newest numbers are)."""
         try:

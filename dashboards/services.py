@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,17 +13,23 @@ from starlette.requests import HTTPConnection
 
 from collector.siteconfig import DEFAULT_CUSTOM_EVENTS, SiteConfig, Watcher, seed_config
 from dashboards import fmt
+from dashboards.alertrules import AlertRules
+from dashboards.annotations import Annotations
 from dashboards.apikeys import ApiKeys
 from dashboards.audit import AuditLog
 from dashboards.auth import Authenticator
-from dashboards.ratelimit import LoginLimiter
+from dashboards.ratelimit import LoginLimiter, ViewLimiter
 from dashboards.reports import Reports
 from dashboards.sessions import KnownDevices, Sessions
 from dashboards.settings import Settings
+from dashboards.shares import SharedLinks
 from dashboards.store import Store
 from dashboards.users import Users
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: Views through shared links: per link from everywhere, and per client address (docs/dashboards.md).
+SHARE_LIMIT_LINK = "600/minute"
+SHARE_LIMIT_ADDRESS = "60/minute"
 
 
 def make_templates() -> jinja2.Environment:
@@ -65,8 +72,23 @@ class Services:
     def sites(self) -> tuple[str, ...]:
         return self.site_config().domains
 
+    annotations: Annotations
+    shares: SharedLinks
+    alert_rules: AlertRules
+    share_limiter: ViewLimiter
+    #: The time, injectable so that tests can run a view "tomorrow" (expiry, partial buckets, realtime).
+    clock: Callable[[], dt.datetime]
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
     @classmethod
-    def build(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> Services:
+    def build(
+        cls,
+        settings: Settings,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> Services:
         secret = settings.secret_key()
         store = Store(settings.db_path)
         users = Users(store)
@@ -81,10 +103,34 @@ class Services:
         devices = KnownDevices(secret)
         keys, audit = ApiKeys(store), AuditLog(store)
         siteconfig = Watcher(settings.site_config_path, seed_config(settings.sites, DEFAULT_CUSTOM_EVENTS))
+        notes = Annotations(store, settings.data_dir)
+        rules = AlertRules(store, settings.data_dir)
+        # The files the aggregator reads are rewritten from the database at every start (after a restore too).
+        notes.publish()
+        rules.publish()
         return cls(
-            settings, store, users, sessions, devices, keys, audit, limiter, auth, reports, make_templates(),
-            siteconfig=siteconfig,
-        )  # fmt: skip
+            settings,
+            store,
+            users,
+            sessions,
+            devices,
+            keys,
+            audit,
+            limiter,
+            auth,
+            reports,
+            make_templates(),
+            siteconfig,
+            notes,
+            SharedLinks(store),
+            rules,
+            ViewLimiter(SHARE_LIMIT_LINK, SHARE_LIMIT_ADDRESS),
+            clock or _utcnow,
+        )
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def services(conn: HTTPConnection) -> Services:

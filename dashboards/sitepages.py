@@ -8,33 +8,33 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from aggregator.csvsafe import to_csv
-from dashboards import charts, fmt, overview
+from dashboards import charting, charts, overview
 from dashboards.auth import Identity
+from dashboards.filterstate import OPS
 from dashboards.panels import FILTERS, PANELS_BY_KEY
 from dashboards.reports import ReportError
 from dashboards.services import Services, services
-from dashboards.viewstate import CHART_METRICS, PERIODS, ViewState, allowed_intervals
+from dashboards.viewstate import CHART_METRICS, COMPARISONS, PERIODS, ViewState, allowed_intervals
 from dashboards.web import error, page, render
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @page()
 async def sites_list(request: Request, identity: Identity) -> Response:
     svc = services(request)
-    now = _now()
+    now = svc.now()
     state = ViewState.parse({"period": "7d"}, now.date())
 
     def load() -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
+        data_from = {site: svc.reports.first_day(site) for site in svc.sites()}
         for site in svc.sites():
             try:
-                out.append((site, overview.kpis(svc.reports.run(overview.kpi_request(site, state), page=True))[0]))
+                result = svc.reports.run(overview.kpi_request(site, state), now, page=True)
+                cards = overview.kpis(result, overview.compared(result, state, data_from[site]))
+                out.append((site, cards[0] if cards else None))
             except ReportError:
                 out.append((site, None))
         return out
@@ -44,59 +44,59 @@ async def sites_list(request: Request, identity: Identity) -> Response:
     return render(request, "sites.html", {"rows": rows}, identity=identity)
 
 
-def _site(svc: Services, request: Request) -> str | None:
+def site_of(svc: Services, request: Request) -> str | None:
     site = str(request.path_params["site"])
     return site if site in svc.sites() else None
 
 
-def _overview_data(svc: Services, site: str, state: ViewState, now: dt.datetime) -> dict[str, Any]:
-    data = overview.page(svc.reports, site, state, now)
-
-    def fmt_metric(v: float) -> str:
-        return fmt.metric(state.metric, v)
-
-    chart = charts.line_chart(data.points, label=f"{CHART_METRICS[state.metric]} by {state.interval}", fmt=fmt_metric)
+def overview_context(svc: Services, site: str, state: ViewState, now: dt.datetime) -> dict[str, Any]:
+    """Everything overview.html needs (the shared-link view renders the same template with it)."""
+    notes = svc.annotations.for_chart(site, state.start, state.end)
+    data = overview.page(svc.reports, site, state, now, notes)
     return {
+        "site": site,
+        "state": state,
+        "periods": PERIODS,
+        "comparisons": COMPARISONS,
+        "intervals": allowed_intervals(state.start, state.end),
+        "chart_metrics": CHART_METRICS,
+        "chart_metric": charting.chart_metric(state),
+        "filter_labels": {k: v[1] for k, v in FILTERS.items()},
+        "filter_ops": OPS,
+        "k": svc.reports.k_anonymity,
+        "raw_days": svc.reports.raw_retention_days,
+        "aggregate_months": svc.reports.aggregate_retention_months,
+        "bar": charts.bar,
         "kpis": data.kpis,
+        "compared": data.compared,
         "points": data.points,
-        "chart": chart,
+        "chart": data.chart,
         "panels": data.panels,
         "realtime": data.realtime,
         "warnings": data.warnings,
+        "suppressed": data.suppressed,
+        "annotations": data.annotations,
+        "shared": None,
     }
 
 
 @page()
 async def site_overview(request: Request, identity: Identity) -> Response:
     svc = services(request)
-    site = _site(svc, request)
+    site = site_of(svc, request)
     if site is None:
         return error(request, 404, "No such site in the allowlist.", identity)
-    now = _now()
-    state = ViewState.parse(request.query_params, now.date())
+    now = svc.now()
+    state = ViewState.parse(request.query_params.multi_items(), now.date())
+    if "add" in request.query_params:
+        # The "add a filter" form: its fields are merged into the state; the canonical URL is what is kept.
+        return RedirectResponse(request.url.path + state.query(), status_code=303)
     try:
-        data = await run_in_threadpool(_overview_data, svc, site, state, now)
+        context = await run_in_threadpool(overview_context, svc, site, state, now)
     except ReportError as exc:
         return error(request, 400, f"This view cannot be computed: {exc}", identity)
     svc.audit.write(identity.user.name, "view", site=site, report="overview", detail=request.url.query or None)
-    return render(
-        request,
-        "overview.html",
-        {
-            "site": site,
-            "state": state,
-            "periods": PERIODS,
-            "intervals": allowed_intervals(state.start, state.end),
-            "chart_metrics": CHART_METRICS,
-            "filter_labels": {k: v[1] for k, v in FILTERS.items()},
-            "k": svc.reports.k_anonymity,
-            "raw_days": svc.reports.raw_retention_days,
-            "aggregate_months": svc.reports.aggregate_retention_months,
-            "bar": charts.bar,
-            **data,
-        },
-        identity=identity,
-    )
+    return render(request, "overview.html", context, identity=identity)
 
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -105,15 +105,15 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 @page()
 async def export_csv(request: Request, identity: Identity) -> Response:
     svc = services(request)
-    site = _site(svc, request)
+    site = site_of(svc, request)
     panel = PANELS_BY_KEY.get(str(request.path_params["panel"]))
     if site is None or panel is None:
         return error(request, 404, "No such site or panel.", identity)
-    now = _now()
-    state = ViewState.parse(request.query_params, now.date())
+    now = svc.now()
+    state = ViewState.parse(request.query_params.multi_items(), now.date())
     tab = panel.tab(state.tab(panel.key))
     try:
-        header, rows = await run_in_threadpool(overview.export_rows, svc.reports, site, state, tab)
+        header, rows = await run_in_threadpool(overview.export_rows, svc.reports, site, state, tab, now)
     except ReportError as exc:
         return error(request, 400, f"This export cannot be computed: {exc}", identity)
     svc.audit.write(

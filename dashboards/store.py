@@ -1,4 +1,4 @@
-"""The dashboards' own small database: users, sessions, API keys and the access audit log.
+"""The dashboards' own small database: users, sessions, API keys, the audit log, annotations, shared links, alerts.
 
 SQLite from the standard library (the import contract keeps DuckDB out of this
 package, and these tables are tiny and transactional). Each operation opens its
@@ -51,6 +51,39 @@ CREATE TABLE IF NOT EXISTS audit_log (
     detail TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_log_ts ON audit_log (ts);
+CREATE INDEX IF NOT EXISTS audit_log_actor ON audit_log (actor, id);
+CREATE INDEX IF NOT EXISTS audit_log_site ON audit_log (site, id);
+CREATE INDEX IF NOT EXISTS audit_log_action ON audit_log (action, id);
+CREATE TABLE IF NOT EXISTS annotations (
+    id INTEGER PRIMARY KEY,
+    site TEXT NOT NULL,
+    day TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS annotations_site_day ON annotations (site, day);
+CREATE TABLE IF NOT EXISTS shared_links (
+    id INTEGER PRIMARY KEY,
+    site TEXT NOT NULL,
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    password_hash TEXT,
+    expires_at INTEGER,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    last_used_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS alert_rules (
+    id INTEGER PRIMARY KEY,
+    site TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('above', 'below', 'change')),
+    threshold INTEGER NOT NULL,
+    recipients TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
 """
 
 

@@ -1,33 +1,42 @@
 """The overview's state, read from and written to the URL so every view can be bookmarked.
 
-``?period=30d&interval=day&metric=visitors&browser=Chrome&tab_sources=referrer``
-— an unknown period, interval, metric or tab falls back to a default instead of
-failing, because URLs get hand-edited and shared. Custom dates are the exception:
-silently showing other days than asked would mislead, so a range the dashboards
-do not accept raises :class:`ViewStateError` (a 400 page naming the problem).
+``?period=30d&interval=day&metric=visitors&browser=Chrome&tab_sources=referrer&compare=year_over_year``
+— an unknown period, interval, metric, tab or comparison falls back to a
+default instead of failing, because URLs get hand-edited and shared. Dates and
+filters are the exception: silently showing other days or another segment than
+asked would mislead, so those raise :class:`ViewStateError` (a 400 page that
+says what is accepted). Filters: :mod:`dashboards.filterstate`.
+
+Named periods are resolved by :func:`aggregator.periods.resolve` (Plausible's
+meaning, the same everywhere): ``7d`` and ``30d`` are the days *before* today,
+``month`` the whole calendar month (compared "so far"), ``12mo`` the twelve
+months before the current one. Comparison periods are
+:func:`aggregator.periods.comparison_range` — the rule the nightly report uses
+too: the same number of days just before (``previous_period``), the same days
+a year earlier (``year_over_year``), or any range (``custom``), optionally
+moved to the same weekdays (``match=1``).
 
 Accepted custom ranges (the dashboards bound their own input before any query):
 ``from`` and ``to`` both given as ``YYYY-MM-DD``, real calendar days from
 ``EARLIEST`` (2000-01-01) to today + 1 (UTC; a browser east of UTC may already
-be in tomorrow), ``from`` not after ``to``, at most ``MAX_CUSTOM_DAYS`` days
-(covers the 25 months aggregates are kept), and the period of the same length
-just before it, which the KPI cards compare with, starts on or after
-``EARLIEST`` too (the aggregator refuses earlier dates). A ``to`` of tomorrow
-shows up to today. No date arithmetic here or in the aggregator nears year 1
-or 9999.
+be in tomorrow), ``from`` not after ``to``, at most ``MAX_CUSTOM_DAYS`` days,
+and a comparison period that starts on or after ``EARLIEST`` too. A ``to`` of
+tomorrow shows up to today.
 """
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from aggregator.filters import Filter
-from dashboards.panels import FILTERS, PANELS
+from aggregator.periods import PeriodError, comparison_range, resolve
+from aggregator.request import ComparisonMode
+from dashboards import filterstate
+from dashboards.filterstate import FilterChoice, FilterStateError, Pairs
+from dashboards.panels import PANELS
 
 PERIODS: dict[str, str] = {
     "day": "Today",
@@ -36,6 +45,12 @@ PERIODS: dict[str, str] = {
     "month": "This month",
     "12mo": "Last 12 months",
     "custom": "Custom range",
+}
+COMPARISONS: dict[str, str] = {
+    "previous_period": "Previous period",
+    "year_over_year": "Year over year",
+    "custom": "Custom period",
+    "off": "No comparison",
 }
 INTERVALS = ("hour", "day", "week", "month")
 CHART_METRICS: dict[str, str] = {
@@ -49,17 +64,11 @@ CHART_METRICS: dict[str, str] = {
 }
 MAX_CUSTOM_DAYS = 800  # raw data lives 90 days, aggregates 25 months
 EARLIEST = dt.date(2000, 1, 1)  # before any site this product measures; keeps arithmetic far from year 1
-MAX_FILTER_VALUE = 600
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class ViewStateError(ValueError):
-    """The URL asks for a date range the dashboards do not show; the message says what is accepted."""
-
-
-def _months_back(day: dt.date, months: int) -> dt.date:
-    y, m = divmod(day.year * 12 + day.month - 1 - months, 12)
-    return dt.date(y, m + 1, min(day.day, calendar.monthrange(y, m + 1)[1]))
+    """The URL asks for dates or filters the dashboards do not show; the message says what is accepted."""
 
 
 def _day(raw: str | None, field: str, today: dt.date) -> dt.date:
@@ -82,20 +91,16 @@ def _day(raw: str | None, field: str, today: dt.date) -> dt.date:
     return day
 
 
-def custom_range(raw_from: str | None, raw_to: str | None, today: dt.date) -> tuple[dt.date, dt.date]:
+def custom_range(
+    raw_from: str | None, raw_to: str | None, today: dt.date, names: str = "from/to"
+) -> tuple[dt.date, dt.date]:
     """The custom range asked for, or :class:`ViewStateError` saying why it is not shown."""
-    start, end = _day(raw_from, "from", today), _day(raw_to, "to", today)
+    f_name, t_name = names.split("/")
+    start, end = _day(raw_from, f_name, today), _day(raw_to, t_name, today)
     if start > end:
-        raise ViewStateError(f"'from' ({start.isoformat()}) is after 'to' ({end.isoformat()}).")
-    days = (end - start).days + 1
-    if days > MAX_CUSTOM_DAYS:
+        raise ViewStateError(f"'{f_name}' ({start.isoformat()}) is after '{t_name}' ({end.isoformat()}).")
+    if (end - start).days + 1 > MAX_CUSTOM_DAYS:
         raise ViewStateError(f"A custom range is at most {MAX_CUSTOM_DAYS} days long.")
-    if start - dt.timedelta(days=days) < EARLIEST:
-        # The KPI cards compare with the same number of days just before: those must exist too.
-        raise ViewStateError(
-            f"A range of {days} days is compared with the {days} days before it, which must not start before"
-            f" {EARLIEST.isoformat()}: start on {(EARLIEST + dt.timedelta(days=days)).isoformat()} or later."
-        )
     # Tomorrow (a browser ahead of UTC) shows up to today: there is nothing later to show.
     return min(start, today), min(end, today)
 
@@ -123,47 +128,80 @@ class ViewState:
     end: dt.date
     interval: str
     metric: str
-    filters: tuple[tuple[str, str], ...] = ()
+    filters: tuple[FilterChoice, ...] = ()
     tabs: tuple[tuple[str, str], ...] = ()
+    compare: str = "previous_period"
+    compare_range: tuple[dt.date, dt.date] | None = None  # compare == "custom"
+    match: bool = False  # compare on the same weekdays
+    today: dt.date = EARLIEST
 
     @classmethod
-    def parse(cls, params: Mapping[str, str], today: dt.date) -> ViewState:
-        period = params.get("period", "30d")
+    def parse(cls, params: Pairs | dict[str, str], today: dt.date) -> ViewState:
+        pairs = list(params.items()) if isinstance(params, dict) else list(params)
+        single = dict(pairs)
+        period = single.get("period", "30d")
         if period not in PERIODS:
             period = "30d"
-        start, end = today - dt.timedelta(days=29), today
-        if period == "day":
-            start = today
-        elif period == "7d":
-            start = today - dt.timedelta(days=6)
-        elif period == "month":
-            start = today.replace(day=1)
-        elif period == "12mo":
-            start = _months_back(today.replace(day=1), 11)
-        elif period == "custom":
-            start, end = custom_range(params.get("from"), params.get("to"), today)
-        interval = params.get("interval", "")
+        if period == "custom":
+            start, end = custom_range(single.get("from"), single.get("to"), today)
+        else:
+            start, end = resolve(period, today, None)
+        interval = single.get("interval", "")
         if interval not in allowed_intervals(start, end):
             interval = default_interval(start, end)
-        metric = params.get("metric", "visitors")
+        metric = single.get("metric", "visitors")
         if metric not in CHART_METRICS:
             metric = "visitors"
-        filters = tuple((key, params[key][:MAX_FILTER_VALUE]) for key in FILTERS if key in params and params[key] != "")
+        try:
+            filters = filterstate.parse(pairs)
+        except FilterStateError as exc:
+            raise ViewStateError(str(exc)) from None
         tabs = []
         for panel in PANELS:
-            chosen = params.get(f"tab_{panel.key}")
+            chosen = single.get(f"tab_{panel.key}")
             if chosen and chosen != panel.tabs[0].key and any(t.key == chosen for t in panel.tabs):
                 tabs.append((panel.key, chosen))
-        return cls(period, start, end, interval, metric, filters, tuple(tabs))
+        compare = single.get("compare", "previous_period")
+        if compare not in COMPARISONS:
+            compare = "previous_period"
+        compare_range = None
+        if compare == "custom":
+            compare_range = custom_range(single.get("cmp_from"), single.get("cmp_to"), today, "cmp_from/cmp_to")
+        match = single.get("match") == "1" and compare in ("previous_period", "year_over_year")
+        state = cls(period, start, end, interval, metric, filters, tuple(tabs), compare, compare_range, match, today)
+        state.comparison_dates()  # a comparison before EARLIEST is refused here, with the reason
+        return state
 
     @property
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
-    def previous(self) -> tuple[dt.date, dt.date]:
-        """The period of the same length just before this one (for the change figures)."""
-        p_end = self.start - dt.timedelta(days=1)
-        return p_end - dt.timedelta(days=self.days - 1), p_end
+    @property
+    def shown_end(self) -> dt.date:
+        """The last day with data so far: ``month`` and ``year`` reach into the future."""
+        return min(self.end, max(self.today, self.start))
+
+    @property
+    def comparison(self) -> ComparisonMode | None:
+        if self.compare == "off":
+            return None
+        mode: ComparisonMode = self.compare  # type: ignore[assignment]
+        return mode
+
+    def comparison_dates(self) -> tuple[dt.date, dt.date] | None:
+        """The period compared with (the aggregator's rule), or None without a comparison."""
+        mode = self.comparison
+        if mode is None:
+            return None
+        try:
+            c_start, c_end = comparison_range(
+                mode, self.start, self.end, self.today, custom=self.compare_range, match_day_of_week=self.match
+            )
+        except PeriodError as exc:
+            raise ViewStateError(f"This comparison cannot be shown: {exc}.") from None
+        if c_start < EARLIEST:
+            raise ViewStateError(f"The comparison period would start before {EARLIEST.isoformat()}.")
+        return c_start, c_end
 
     def tab(self, panel_key: str) -> str | None:
         return dict(self.tabs).get(panel_key)
@@ -176,7 +214,14 @@ class ViewState:
             out.append(("interval", self.interval))
         if self.metric != "visitors":
             out.append(("metric", self.metric))
-        out += list(self.filters)
+        for f in self.filters:
+            out += f.params()
+        if self.compare != "previous_period":
+            out.append(("compare", self.compare))
+        if self.compare_range is not None:
+            out += [("cmp_from", self.compare_range[0].isoformat()), ("cmp_to", self.compare_range[1].isoformat())]
+        if self.match:
+            out.append(("match", "1"))
         out += [(f"tab_{p}", t) for p, t in self.tabs]
         return out
 
@@ -184,13 +229,15 @@ class ViewState:
         """The query string of this state with some fields changed."""
         return "?" + urlencode(replace(self, **changes).params())  # type: ignore[arg-type]
 
-    def with_filters(self, pairs: Mapping[str, str]) -> str:
-        merged = dict(self.filters)
-        merged.update(pairs)
-        return self.query(filters=tuple((k, merged[k]) for k in FILTERS if k in merged))
+    def with_filters(self, pairs: dict[str, str]) -> str:
+        """A row click: each key becomes "is <value>" (replacing that dimension's condition)."""
+        filters = self.filters
+        for key, value in pairs.items():
+            filters = filterstate.replace(filters, key, "is", (value,))
+        return self.query(filters=filters)
 
     def without_filter(self, key: str) -> str:
-        return self.query(filters=tuple(f for f in self.filters if f[0] != key))
+        return self.query(filters=filterstate.replace(self.filters, key, "is", ()))
 
     def with_tab(self, panel_key: str, tab_key: str) -> str:
         tabs = dict(self.tabs)
@@ -198,7 +245,7 @@ class ViewState:
         return self.query(tabs=tuple(tabs.items()))
 
     def query_filters(self) -> tuple[Filter, ...]:
-        return tuple(Filter("is", FILTERS[key][0], (value,)) for key, value in self.filters)
+        return tuple(f.to_filter() for f in self.filters)
 
     def hidden_fields(self, *, skip: tuple[str, ...] = ()) -> list[tuple[str, str]]:
         """The state as hidden form fields (for the GET forms that change one part of it)."""

@@ -31,6 +31,7 @@ def render(
         "csrf_field": csrf.FIELD,
         "csrf_token": identity.csrf if identity else "",
         "sites": svc.sites(),
+        "shared": None,  # the name of the shared link a page is seen through (dashboards/sharepages.py)
         **context,
     }
     html = svc.templates.get_template(template).render(ctx)
@@ -66,8 +67,14 @@ def secure_cookies(request: HTTPConnection) -> bool:
     return mode == "always" or (mode == "auto" and came_over_https(request))
 
 
-def error(request: Request, status: int, message: str, identity: Identity | None = None) -> HTMLResponse:
-    return render(request, "error.html", {"status": status, "message": message}, identity=identity, status=status)
+def error(
+    request: Request, status: int, message: str, identity: Identity | None = None, back: tuple[str, str] | None = None
+) -> HTMLResponse:
+    """An error page; ``back``: (href, text) of the way out (default: the sites, for a logged-in user)."""
+    if back is None and identity is not None:
+        back = ("/sites", "Back to the sites")
+    context = {"status": status, "message": message, "back": back}
+    return render(request, "error.html", context, identity=identity, status=status)
 
 
 def page(*, admin: bool = False) -> Callable[[Handler], Endpoint]:
@@ -93,7 +100,8 @@ def page(*, admin: bool = False) -> Callable[[Handler], Endpoint]:
                 return await handler(request, identity)
             except ViewStateError as exc:
                 # A hand-edited URL asking for dates the dashboards do not show: say which, never a 500.
-                return error(request, 400, f"This view cannot be shown: {exc}", identity)
+                back = (request.url.path, "Back to the default view")
+                return error(request, 400, f"This view cannot be shown: {exc}", identity, back)
 
         return endpoint
 

@@ -47,7 +47,9 @@ def _env() -> dict[str, str]:
     if DEMO_SITE not in sites.split(","):
         sites += "," + DEMO_SITE
     env["ANALYTICS_SITES"] = sites
-    # The demo site is served from 127.0.0.1: let the beacon report it (local only).
+    # The demo site is served from 127.0.0.1: let the beacon report it (local only). This also makes the
+    # collector's /opt-out page link back to the demo site's real address (http://127.0.0.1:<demo port>/#…)
+    # when it is opened from the demo site, instead of https://demo.onecloud.example/, which does not resolve.
     env.setdefault("ANALYTICS_ALLOW_LOCALHOST", "1")
     return env
 
@@ -245,7 +247,8 @@ def main() -> int:
             "\n"
             f"  Dashboards   http://127.0.0.1:{dashboards_port}/   login {login}\n"
             f"  Demo site    http://127.0.0.1:{demo_port}/   (browse it: your visits appear within seconds)\n"
-            f"  Collector    {collector_url}/privacy   what a visit records · /opt-out · /metrics\n"
+            f"  Collector    {collector_url}/privacy   what a visit records · /metrics\n"
+            f"  Opt out      http://127.0.0.1:{demo_port}/privacy.html   (links to /opt-out, and back to the demo site)\n"
             f"  Data         {env['ANALYTICS_DATA_DIR']}   (30 days of demo traffic for {DEMO_SITE})\n"
             f"  Report       {env['ANALYTICS_DATA_DIR']}/reports/{DEMO_SITE}/   (nightly: python -m aggregator nightly)\n"
             "\n  Ctrl-C stops everything.\n",

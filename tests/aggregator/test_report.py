@@ -16,9 +16,16 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.annotations import Annotation
+from aggregator.annotations import read as read_annotations
+from aggregator.annotations import write as write_annotations
 from aggregator.csvsafe import safe_cell, to_csv
 from aggregator.nightly import run_nightly
-from aggregator.report import Period
+from aggregator.periods import change
+from aggregator.query import Querier
+from aggregator.report import Period, build_report
+from aggregator.report_files import summary
+from aggregator.report_html import fmt_change, render_html
 from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event
@@ -120,16 +127,33 @@ def test_reports_are_written_per_site_and_period(built: Built) -> None:
 
 def test_kpis_match_ground_truth_and_comparisons(built: Built) -> None:
     summary = json.loads(built.files()["summary.json"])
-    assert summary["schema_version"] == 1 and summary["site"] == WWW and summary["k_anonymity"] == K
+    assert summary["schema_version"] == 2 and summary["site"] == WWW and summary["k_anonymity"] == K
     metrics = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration", "time_on_page")
     for day, key in ((DAY, None), (DAY - dt.timedelta(days=1), "previous"), (DAY - dt.timedelta(days=7), "week_ago")):
         want = expected(built.events, WWW, day, day, metrics)[()]
         for m in metrics:
             got = summary["kpis"][m]["value"] if key is None else summary["kpis"][m]["previous"][key]
             assert got == want[m], (day, m)
+    # Changes are the query layer's (periods.change, as on the dashboards): whole percent, points for rates.
+    for m in metrics:
+        kpi = summary["kpis"][m]
+        for key in ("previous", "week_ago"):
+            assert kpi["change"][key] == change(m, kpi["value"], kpi["previous"][key], 1), (m, key)
     v = summary["kpis"]["visitors"]
-    before = v["previous"]["previous"]
-    assert v["change"]["previous"] == round((v["value"] - before) / before * 100, 1)
+    assert isinstance(v["change"]["previous"], int)
+    assert summary["comparisons"]["previous"]["start"] == "2026-11-21"
+    assert (
+        summary["comparisons"]["week_ago"]
+        == {
+            "label": "vs same weekday a week earlier",
+            "name": "2026-11-15",
+            "start": "2026-11-15",
+            "end": "2026-11-15",
+            "days": 1,
+            "visits": summary["comparisons"]["week_ago"]["visits"],
+        }
+        and summary["comparisons"]["week_ago"]["visits"] > 0
+    )
     assert "counted per UTC day" in summary["notes"]["visitors"]
     week = json.loads(built.files(WWW, "week-2026-W47")["summary.json"])
     assert week["period"] == {"kind": "week", "name": "week-2026-W47", "start": "2026-11-16", "end": "2026-11-22"}
@@ -152,7 +176,7 @@ def test_breakdowns_are_k_anonymous_with_other_rows_explained(built: Built) -> N
     assert truth[(RARE_PAGE,)]["visitors"] == K - 1  # it is in the lake, just not shown
     assert truth[(HOSTILE_PATH,)]["visitors"] == K and HOSTILE_PATH in values
     html = files["index.html"].decode()
-    assert "(other)" in html and f"fewer than {K} visitors" in html
+    assert "(other)" in html and f"fewer than {K} people" in html
     assert "(other)" in files["pages.csv"].decode()
 
 
@@ -196,11 +220,88 @@ def test_periods() -> None:
     assert Period.iso_week(dt.date(2026, 11, 22)).name == "week-2026-W47"
     assert Period.iso_week(dt.date(2027, 1, 1)).name == "week-2026-W53"
     assert Period.month(dt.date(2026, 2, 10)) == Period("month", dt.date(2026, 2, 1), dt.date(2026, 2, 28))
-    assert Period.month(dt.date(2026, 3, 31)).shifted("previous") == Period.month(dt.date(2026, 2, 1))
-    day = Period.day(DAY)
-    assert day.shifted("previous").start == DAY - dt.timedelta(days=1)
-    assert day.shifted("week_ago").start == DAY - dt.timedelta(days=7)
+    assert Period.month(dt.date(2026, 3, 31)).days == 31
+    assert [k for k, _, _ in Period.day(DAY).comparisons()] == ["previous", "week_ago"]
 
 
 def report_tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_comparison_period_without_visits_has_no_change_in_words(built: Built) -> None:
+    # 2026-11-14 is the lake's first day: the day before has no visits. The old report showed the bounce rate's
+    # change as "+N pp" (its value minus 0) while the other KPIs said "n/a".
+    first = dt.date(2026, 11, 14)
+    querier = Querier(built.settings)
+    try:
+        report = build_report(querier, WWW, Period.day(first), NOW)
+    finally:
+        querier.close()
+    previous = next(c for c in report.comparisons if c.key == "previous")
+    assert previous.visits == 0 and (previous.start, previous.end) == (first - dt.timedelta(days=1),) * 2
+    for kpi in report.kpis:
+        assert kpi.change["previous"] is None, kpi.metric
+        assert fmt_change(kpi.metric, kpi.change["previous"], previous)[0] == "no data to compare"
+    html = render_html(report)
+    assert html.count("no data to compare") == 2 * len(report.kpis) and "pp vs previous day" not in html
+    assert "2026-11-13 (1 day, no visits)" in html
+
+
+def test_a_month_is_compared_with_the_same_number_of_days_before_it(built: Built) -> None:
+    # One rule on both surfaces (the dashboards use periods.comparison_range too): 30 days of November
+    # against the 30 days before, stated with its dates and length.
+    querier = Querier(built.settings)
+    try:
+        # Run on the 1st for the month just ended (a month still running is compared "so far", as many days).
+        report = build_report(querier, WWW, Period.month(DAY), dt.datetime(2026, 12, 1, 0, 30, tzinfo=dt.UTC))
+    finally:
+        querier.close()
+    (c,) = report.comparisons
+    assert (c.start, c.end, c.days) == (dt.date(2026, 10, 2), dt.date(2026, 10, 31), 30)
+    assert c.label == "vs the 30 days before"
+    html = render_html(report)
+    assert "vs the 30 days before: 2026-10-02 to 2026-10-31 (30 days, no visits)" in html
+    assert "same number of days just before it" in html
+
+
+def test_the_charts_have_whole_number_ticks_a_comparison_line_and_no_shared_axis(built: Built) -> None:
+    html = built.files()["index.html"].decode()
+    # Visitors and pageviews on their own axes (the old chart drew bars and a line on one scale, two labels).
+    assert html.count('class="chart chart-wide"') == 2 and html.count('class="chart chart-compact"') == 2
+    assert 'class="prevline"' in html and "vs previous day" in html
+    ticks = [
+        float(t.replace(",", "")) for t in re.findall(r'<text class="axis" [^>]*text-anchor="end"[^>]*>([^<]+)<', html)
+    ]
+    assert ticks and all(t == int(t) for t in ticks)
+    # Every hour has its own hover column with the numbers of both periods.
+    titles = re.findall(r'<rect class="hit"[^>]*><title>([^<]+)</title>', html)
+    assert len(titles) == 2 * 2 * 24 and all("vs" not in t or "previous day" in t for t in titles)
+    assert "2026-11-22 12:00:00: Visitors" in " ".join(titles)
+
+
+def test_annotations_written_by_the_dashboards_are_listed_and_drawn(built: Built, tmp_path: Path) -> None:
+    settings = dataclasses.replace(built.settings, data_dir=built.settings.data_dir)
+    write_annotations(
+        settings.data_dir,
+        [
+            Annotation(WWW, dt.date(2026, 11, 18), "Campaign <b>launch</b>"),
+            Annotation(WWW, DAY, "Newsletter"),
+            Annotation(DOCS, DAY, "docs only"),
+            Annotation(WWW, dt.date(2026, 10, 1), "outside the period"),
+        ],
+    )
+    try:
+        querier = Querier(settings)
+        try:
+            week = build_report(
+                querier, WWW, Period.iso_week(DAY), NOW, annotations=read_annotations(settings.data_dir)
+            )
+        finally:
+            querier.close()
+        html = render_html(week)
+        assert "<h2>Annotations</h2>" in html and "Campaign &lt;b&gt;launch&lt;/b&gt;" in html
+        assert "Newsletter" in html and "docs only" not in html and "outside the period" not in html
+        assert html.count('class="marker"') == 2 * 2 * 2  # two notes, two charts, two sizes
+        assert [a["text"] for a in summary(week)["annotations"]] == ["Campaign <b>launch</b>", "Newsletter"]
+    finally:
+        (settings.data_dir / "annotations.json").unlink()

@@ -116,7 +116,7 @@ def test_privacy_page_shows_the_live_record_and_stores_nothing(collector: Server
 def test_privacy_page_names_gpc_and_bots(collector: Server) -> None:
     r = httpx.get(collector.url + "/privacy", headers={"User-Agent": "curl/8.0", "Sec-GPC": "1"})
     assert "Global Privacy Control" in r.text and "automated client" in r.text
-    assert "unknown (not in our network database)" in r.text  # 127.0.0.1 has no ISP
+    assert "(none): not in our network database" in r.text  # 127.0.0.1 has no ISP
 
 
 def test_privacy_page_escapes_what_the_visitor_controls() -> None:

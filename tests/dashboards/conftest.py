@@ -266,3 +266,17 @@ def audit_rows(data_dir: Path, since_id: int = 0) -> list[tuple[int, str, str, s
         )
     finally:
         con.close()
+
+
+@pytest.fixture(scope="session")
+def known_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two weeks of known traffic through the real ingest, made once; copy it before writing to it."""
+    from tests.dashboards.lakes import known_events, make_lake
+
+    return make_lake(tmp_path_factory.mktemp("known") / "data", known_events())
+
+
+def copy_of(lake: Path, tmp: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(lake, tmp / "data"))

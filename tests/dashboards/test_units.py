@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 
+from aggregator.charts import Point, line_chart
 from aggregator.csvsafe import safe_cell, to_csv
-from dashboards.charts import bar, line_chart
+from dashboards.charts import bar
 from dashboards.fmt import change, duration, metric
 from dashboards.viewstate import MAX_CUSTOM_DAYS, ViewState, ViewStateError
 
@@ -36,9 +37,9 @@ def test_view_state_round_trips_through_the_url() -> None:
         TODAY,
     )
     assert (s.start, s.end, s.interval, s.metric) == (dt.date(2026, 3, 1), dt.date(2026, 3, 10), "week", "pageviews")
-    again = ViewState.parse(dict(p.split("=", 1) for p in s.query()[1:].split("&")), TODAY)
+    again = ViewState.parse([tuple(p.split("=", 1)) for p in s.query()[1:].split("&")], TODAY)  # type: ignore[misc]
     assert again == s
-    assert s.previous() == (dt.date(2026, 2, 19), dt.date(2026, 2, 28))
+    assert s.comparison_dates() == (dt.date(2026, 2, 19), dt.date(2026, 2, 28))
 
 
 def test_bad_url_values_fall_back_to_defaults() -> None:
@@ -73,9 +74,9 @@ def test_bad_url_values_fall_back_to_defaults() -> None:
         ("2026-03-01", "", "'to' is missing"),
         ("", "2026-03-01", "'from' is missing"),
         ("2000-01-01", "2026-03-16", f"at most {MAX_CUSTOM_DAYS} days"),
-        # The previous period the KPI cards compare with must not start before 2000-01-01 either.
-        ("2000-01-01", "2000-01-01", "start on 2000-01-02 or later"),
-        ("2000-01-10", "2000-01-19", "A range of 10 days is compared with the 10 days before it"),
+        # The period the KPI cards compare with must not start before 2000-01-01 either.
+        ("2000-01-01", "2000-01-01", "comparison period would start before 2000-01-01"),
+        ("2000-01-10", "2000-01-19", "comparison period would start before 2000-01-01"),
     ],
 )
 def test_custom_ranges_outside_the_bounds_are_refused_with_a_message(start: str, end: str, says: str) -> None:
@@ -88,20 +89,35 @@ def test_custom_ranges_outside_the_bounds_are_refused_with_a_message(start: str,
 def test_the_longest_custom_range_and_its_previous_period() -> None:
     start = TODAY - dt.timedelta(days=MAX_CUSTOM_DAYS - 1)
     s = ViewState.parse({"period": "custom", "from": start.isoformat(), "to": TODAY.isoformat()}, TODAY)
-    assert s.days == MAX_CUSTOM_DAYS and s.previous()[0] == start - dt.timedelta(days=MAX_CUSTOM_DAYS)
+    compared = s.comparison_dates()
+    assert s.days == MAX_CUSTOM_DAYS and compared and compared[0] == start - dt.timedelta(days=MAX_CUSTOM_DAYS)
     first = ViewState.parse({"period": "custom", "from": "2000-01-11", "to": "2000-01-20"}, TODAY)
-    assert first.previous() == (dt.date(2000, 1, 1), dt.date(2000, 1, 10))
+    assert first.comparison_dates() == (dt.date(2000, 1, 1), dt.date(2000, 1, 10))
 
 
-def test_periods() -> None:
+def test_periods_are_resolved_by_the_aggregator_as_plausible_means_them() -> None:
     assert ViewState.parse({"period": "day"}, TODAY).interval == "hour"
-    assert ViewState.parse({"period": "month"}, TODAY).start == dt.date(2026, 3, 1)
+    week = ViewState.parse({"period": "7d"}, TODAY)
+    assert (week.start, week.end) == (dt.date(2026, 3, 8), dt.date(2026, 3, 14))  # the 7 days before today
+    month = ViewState.parse({"period": "month"}, TODAY)
+    assert (month.start, month.end, month.shown_end) == (dt.date(2026, 3, 1), dt.date(2026, 3, 31), TODAY)
+    # "This month" is compared so far: 15 days with the 15 days before (the report's rule too).
+    assert month.comparison_dates() == (dt.date(2026, 2, 14), dt.date(2026, 2, 28))
     year = ViewState.parse({"period": "12mo"}, TODAY)
-    assert year.start == dt.date(2025, 4, 1) and year.interval == "month"
+    assert (year.start, year.end, year.interval) == (dt.date(2025, 3, 1), dt.date(2026, 2, 28), "month")
+    assert year.comparison_dates() == (dt.date(2024, 3, 1), dt.date(2025, 2, 28))  # 365 days, stated as such
+    yoy = ViewState.parse({"period": "7d", "compare": "year_over_year", "match": "1"}, TODAY)
+    assert yoy.comparison_dates() == (dt.date(2025, 3, 9), dt.date(2025, 3, 15))  # the same weekdays
+    off = ViewState.parse({"period": "7d", "compare": "off"}, TODAY)
+    assert off.comparison_dates() is None and "compare=off" in off.query()
+    custom = ViewState.parse({"compare": "custom", "cmp_from": "2026-01-01", "cmp_to": "2026-01-31"}, TODAY)
+    assert custom.comparison_dates() == (dt.date(2026, 1, 1), dt.date(2026, 1, 31))
+    with pytest.raises(ViewStateError, match="'cmp_from' .* is after 'cmp_to'"):
+        ViewState.parse({"compare": "custom", "cmp_from": "2026-02-01", "cmp_to": "2026-01-31"}, TODAY)
 
 
 def test_chart_escapes_labels_and_uses_no_styles() -> None:
-    svg = str(line_chart([("<b>", 1), ("2026-03-02", 5)], label="<script>x</script>", fmt=str))
+    svg = line_chart([Point("<b>", 1), Point("2026-03-02", 5)], title="<script>x</script>", fmt=str)
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "style" not in svg
     assert 'width="50.00"' in str(bar(0.5)) and 'width="100.00"' in str(bar(3))
 
@@ -109,7 +125,7 @@ def test_chart_escapes_labels_and_uses_no_styles() -> None:
 def test_formats() -> None:
     assert metric("visitors", 12345) == "12.3k" and metric("bounce_rate", 41.6) == "42%"
     assert duration(65) == "1m 05s" and duration(3700) == "1h 01m"
-    assert change("visitors", 12) == "+12%" and change("bounce_rate", -3) == "−3 pp" and change("x", None) == "new"
+    assert change("visitors", 12) == "+12%" and change("bounce_rate", -3) == "−3 pp" and change("x", None) == "–"
 
 
 def test_period_links_carry_no_stale_interval() -> None:

@@ -49,6 +49,15 @@ def test_local_stack_starts_seeds_and_stops(tmp_path: Path) -> None:
         assert httpx.get(collector + "/readyz").status_code == 200
         page = httpx.get(demo + "/pricing.html").text
         assert f'src="{collector}/js/script.js"' in page and 'data-domain="demo.onecloud.example"' in page
+        # Opt-out under `make run` (issue 18): the demo's privacy page links to the collector's /opt-out, which
+        # links back to the demo site's real address (it used to say https://demo.onecloud.example/#…, which
+        # does not resolve); the demo page also has the links itself.
+        privacy = httpx.get(demo + "/privacy.html").text
+        assert f'href="{collector}/opt-out"' in privacy and 'href="/#onecloud_ignore=true"' in privacy
+        opt_out = httpx.get(collector + "/opt-out", headers={"Referer": demo + "/"}).text
+        assert f'href="{demo}/#onecloud_ignore=true"' in opt_out and "https://demo.onecloud.example/#" not in opt_out
+        assert "https://demo.onecloud.example/#" in httpx.get(collector + "/opt-out").text  # no referer: the site
+        assert "(none): not in our network database" in httpx.get(collector + "/privacy").text
         login = httpx.get(dashboards + "/sites", follow_redirects=False)
         assert login.status_code in (302, 303, 307) and "/login" in login.headers["location"]
 
