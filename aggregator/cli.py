@@ -123,6 +123,23 @@ def _query(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _funnel(args: argparse.Namespace, settings: Settings) -> int:
+    from aggregator.query import Querier
+    from aggregator.stats_api import funnel_answer
+
+    try:
+        body = json.loads(args.json)
+    except ValueError as exc:
+        print(json.dumps({"error": f"--json is not JSON: {exc}"}), file=sys.stderr)
+        return 2
+    status, result = funnel_answer(Querier(settings), body, now=_now())
+    if status != 200:
+        print(json.dumps(result), file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
 def _nightly(args: argparse.Namespace, settings: Settings) -> int:
     from aggregator.nightly import EXIT_USAGE, run_nightly
 
@@ -160,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("query", help="run a Stats API v2 query and print the JSON answer")
     p.add_argument("--json", required=True, help='the query, e.g. \'{"site_id": "...", "metrics": ["visitors"]}\'')
     p.set_defaults(func=_query)
+    p = sub.add_parser("funnel", help="a funnel of the site's goals, k-anonymous, as JSON")
+    p.add_argument(
+        "--json", required=True, help='e.g. \'{"site_id": "...", "funnel": "Ordering", "date_range": "30d"}\''
+    )
+    p.set_defaults(func=_funnel)
     p = sub.add_parser("nightly", help="ingest, compact, roll up, purge, then write (and e-mail) the reports of a day")
     p.add_argument("--day", help="the UTC day to report on, YYYY-MM-DD (default: yesterday)")
     p.add_argument("--no-mail", action="store_true", help="write the reports but send no e-mail")

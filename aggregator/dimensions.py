@@ -14,6 +14,7 @@ derived from the same IP and UA as the day key, so constant within a visit).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 NONE = "(none)"
@@ -92,6 +93,32 @@ ROLLUP_PAIRS: dict[tuple[str, ...], str] = {
     ("visit:browser", "visit:browser_version"): "pair:browser_version",
     ("visit:os", "visit:os_version"): "pair:os_version",
 }
+
+PROPS = "event:props:"
+GOAL = "event:goal"
+#: A custom property key a request may name: keys come from the site configuration; these characters are the
+#: ones a key may have to be named in SQL text (as a string literal) without any escaping.
+_PROP_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}")
+
+
+def dimension(name: str) -> Dimension | None:
+    """A dimension by name: the fixed ones, ``event:goal`` and ``event:props:<key>`` (None: unknown)."""
+    found = DIMENSIONS.get(name)
+    if found is not None:
+        return found
+    if name == GOAL:
+        # Which goals an event converts depends on the site configuration: the query layer adds the column.
+        return Dimension(GOAL, "goal", False, per_event=True)
+    if name.startswith(PROPS) and _PROP_KEY.fullmatch(name[len(PROPS) :]):
+        key = name[len(PROPS) :]
+        return Dimension(name, f"coalesce(props['{key}'], '{NONE}')", False, per_event=True)
+    return None
+
+
+def is_public(name: str) -> bool:
+    d = dimension(name)
+    return d is not None and not d.internal
+
 
 #: Time dimensions a rollup answers from its per-day totals (the querier buckets the days itself).
 ROLLUP_TIME_DIMENSIONS: frozenset[str] = frozenset(d.name for d in _DIMS if d.rollup and d.name.startswith("time:"))

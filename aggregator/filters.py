@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import re2
 
-from aggregator.dimensions import DIMENSIONS
+from aggregator.dimensions import GOAL, PROPS, dimension
 
 Operator = Literal["is", "is_not", "contains", "contains_not", "matches", "matches_not"]
 FILTER_OPS: tuple[Operator, ...] = ("is", "is_not", "contains", "contains_not", "matches", "matches_not")
@@ -92,17 +92,21 @@ def validate(filters: tuple[Expr, ...]) -> None:
     if len(all_leaves) > MAX_LEAVES:
         raise FilterError(f"at most {MAX_LEAVES} filter conditions in all")
     for f in filters:
+        if not isinstance(f, Filter) and any(leaf.dimension == GOAL for leaf in leaves(f)):
+            raise FilterError("Invalid filters. Dimension `event:goal` can only be filtered at the top level.")
         if depth(f) > MAX_DEPTH:
             raise FilterError(f"filters may nest at most {MAX_DEPTH} levels deep")
         _check_groups(f)
     for leaf in all_leaves:
-        dim = DIMENSIONS.get(leaf.dimension)
+        dim = dimension(leaf.dimension)
         if leaf.op not in FILTER_OPS:
             raise FilterError(f"unknown filter operator {leaf.op!r}")
         if dim is None or dim.internal:
             raise FilterError(f"unknown dimension {leaf.dimension!r} in filter")
         if leaf.dimension.startswith("time:"):
             raise FilterError(f"cannot filter by {leaf.dimension!r}: use date_range")
+        if leaf.dimension == GOAL and leaf.op not in ("is", "contains"):
+            raise FilterError("event:goal can only be filtered with is or contains")
         if not leaf.values:
             raise FilterError(f"filter on {leaf.dimension!r} has no values")
         if len(leaf.values) > MAX_VALUES:
@@ -133,9 +137,14 @@ def _check_pattern(dimension: str, pattern: str) -> None:
         raise FilterError(f"filter on {dimension!r}: invalid regular expression") from None
 
 
+def _per_event(name: str) -> bool:
+    d = dimension(name)
+    return d is None or d.per_event
+
+
 def is_visit_level(expr: Expr) -> bool:
     """Whether every leaf is about a visit (answerable from the per-visit table alone)."""
-    return all(not DIMENSIONS[leaf.dimension].per_event for leaf in leaves(expr))
+    return all(not _per_event(leaf.dimension) for leaf in leaves(expr))
 
 
 # --- SQL -------------------------------------------------------------------------------------------------
@@ -150,10 +159,13 @@ class Compiler:
     WHERE …)``. So a pattern or substring test runs once per distinct value.
     """
 
-    def __init__(self, params: dict[str, Any], dictionary: str, prefix: str = "f") -> None:
+    def __init__(
+        self, params: dict[str, Any], dictionary: str, prefix: str = "f", goals: tuple[GoalLike, ...] = ()
+    ) -> None:
         self.params = params
         self.dictionary = dictionary
         self.prefix = prefix
+        self.goals = goals
         self._n = 0
 
     def _param(self, value: object) -> str:
@@ -178,11 +190,76 @@ class Compiler:
 
     def leaf(self, f: Filter) -> str:
         positive = NEGATED.get(f.op, f.op)
+        if f.dimension == GOAL:
+            return self._goals(f)
+        if f.dimension.startswith(PROPS):
+            return self._prop(f, positive)
         matched = value_condition(Filter(positive, f.dimension, f.values, f.case_sensitive), "value", self._param)
         codes = f"SELECT day, code FROM {self.dictionary} WHERE dimension = '{f.dimension}' AND ({matched})"
         column = "c_" + f.dimension.split(":", 1)[1]
         cond = f"(day, {column}) IN ({codes})"
         return f"NOT {cond}" if f.op in NEGATED else cond
+
+    def _prop(self, f: Filter, positive: str) -> str:
+        # Plausible's semantics: is / is_not compare the value, "(none)" standing for a missing key; the other
+        # operators (negated too) hold only for events that have the key.
+        value = f"props[CAST({self._param(f.dimension[len(PROPS) :])} AS VARCHAR)]"
+        leaf = Filter(positive, f.dimension, f.values, f.case_sensitive)
+        if positive == "is":
+            cond = value_condition(leaf, f"coalesce({value}, '(none)')", self._param)
+            return f"NOT ({cond})" if f.op in NEGATED else f"({cond})"
+        matched = value_condition(leaf, value, self._param)
+        inner = f"NOT ({matched})" if f.op in NEGATED else f"({matched})"
+        return f"({value} IS NOT NULL AND {inner})"
+
+    def _goals(self, f: Filter) -> str:
+        chosen = selected_goals(f, self.goals)
+        return "(" + (" OR ".join(self.goal(g) for g in chosen) or "false") + ")"
+
+    def goal(self, g: GoalLike) -> str:
+        """An event converts a goal: a pageview of a matching page, or the goal's event with its properties."""
+        if g.kind == "page":
+            pages = f"SELECT day, code FROM {self.dictionary} WHERE dimension = 'event:page' AND " \
+                    f"regexp_full_match(value, CAST({self._param(g.page_regex)} AS VARCHAR))"  # fmt: skip
+            return f"(kind = 0 AND (day, c_page) IN ({pages}))"
+        names = f"SELECT day, code FROM {self.dictionary} WHERE dimension = 'event:name' AND value = " \
+                f"CAST({self._param(g.event)} AS VARCHAR)"  # fmt: skip
+        props = "".join(
+            f" AND props[CAST({self._param(k)} AS VARCHAR)] = CAST({self._param(v)} AS VARCHAR)"
+            for k, v in sorted(g.props.items())
+        )
+        return f"((day, c_name) IN ({names}){props})"
+
+
+class GoalLike(Protocol):
+    """What a goal of the site configuration (collector.siteconfig.Goal) gives the query layer."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def page_regex(self) -> str | None: ...
+
+    @property
+    def event(self) -> str | None: ...
+
+    @property
+    def props(self) -> dict[str, str]: ...
+
+
+def selected_goals(f: Filter, goals: tuple[GoalLike, ...]) -> list[GoalLike]:
+    """The goals an ``event:goal`` leaf names: by name (``is``) or by part of it (``contains``)."""
+
+    def norm(v: str) -> str:
+        return v if f.case_sensitive else v.lower()
+
+    wanted = [norm(v) for v in f.values]
+    if f.op == "is":
+        return [g for g in goals if norm(g.name) in wanted]
+    return [g for g in goals if any(w in norm(g.name) for w in wanted)]
 
 
 def value_condition(f: Filter, expr: str, param: Callable[[object], str]) -> str:

@@ -29,7 +29,11 @@ METRICS: tuple[str, ...] = (
     "time_on_page",
     "scroll_depth",
     "events",
+    "conversion_rate",
+    "group_conversion_rate",
 )
+#: Metrics of a row against another answer's visitors (the query layer computes them, not Components).
+RATIO_METRICS = frozenset({"conversion_rate", "group_conversion_rate"})
 
 VISIT_GAP_SECONDS = 30 * 60
 BOUNCE_ENGAGED_MS = 10_000

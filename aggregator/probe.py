@@ -40,7 +40,7 @@ class ScopeProbe:
     def _base(self, params: dict[str, Any]) -> tuple[str, str]:
         """(relation, condition that makes a row count as a visit): what this scope's rows of the column are."""
         if self._on_hits():
-            return self.scope.matching_hits(params), "kind <> 1"
+            return self.scope.hits_for(self.a.column, params), "kind <> 1"
         return self.scope.matching_visits(), "n_ev > 0"
 
     # --- profiles ------------------------------------------------------------------------------------------
@@ -90,7 +90,12 @@ GROUP BY 1"""
         f, g = self.scope.condition(params), other.condition(params)
         t = self.scope.coded()
         on_visits = not self.a.column.per_event and self.scope.visit_level and other.visit_level
-        rel, counted = (t.visits, "n_ev > 0") if on_visits else (t.hits, "kind <> 1")
+        if on_visits:
+            rel, counted = t.visits, "n_ev > 0"
+        elif any(p.expr == "goal" for p in self.a.column.parts):
+            rel, counted = self.scope.goal_hits(params, base=t.hits), "kind <> 1"
+        else:
+            rel, counted = t.hits, "kind <> 1"
         valued = valued_sql(self.a.column, rel, t.dict)
         sql = f"""SELECT value, count(DISTINCT p) FROM (
   SELECT value, unnest(ps) AS p FROM (

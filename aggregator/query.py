@@ -18,19 +18,23 @@ and compared (the runner, below).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 import duckdb
 
+from aggregator import funnels
 from aggregator.daycache import RollupStore
 from aggregator.db import connect
-from aggregator.filters import Filter, neighbours
+from aggregator.dimensions import GOAL
+from aggregator.filters import Expr, Filter, GoalLike, neighbours
+from aggregator.funnels import MAX_STEPS, MIN_STEPS, FunnelResult, per_step
 from aggregator.kanon import Agg, Key, decide, segment_ok, smallest_first
 from aggregator.lake import Lake
-from aggregator.metrics import Components
-from aggregator.periods import PeriodError, change, comparison_range, resolve, time_labels
+from aggregator.metrics import RATIO_METRICS, Components, Number
+from aggregator.periods import DateRange, PeriodError, change, comparison_range, resolve, time_labels
 from aggregator.probe import ScopeProbe
 from aggregator.request import (
     MAX_LIMIT,
@@ -41,12 +45,17 @@ from aggregator.request import (
     QueryRequest,
     QueryResult,
     ResultRow,
+    num,
+    without_goals,
 )
 from aggregator.scope import Ask, Mode, Page, Scope, ask
 from aggregator.settings import Settings
+from collector.siteconfig import Goal, SiteConfig, SiteConfigError, Watcher
 
 #: Answers kept per querier (a page of requests each); the least recently used beyond this are dropped.
 MAX_CACHED_ANSWERS = 256
+
+log = logging.getLogger("aggregator.query")
 
 __all__ = [
     "MAX_LIMIT",
@@ -73,6 +82,9 @@ class Plan:
     total_mode: Mode
     neighbours: list[tuple[Scope, Mode, Mode]] = field(default_factory=list)  # scope, its mode, its totals' mode
     comparison: Plan | None = None
+    #: What conversion rates divide by (the same question without goal and property filters), by metric.
+    ratios: dict[str, Plan] = field(default_factory=dict)
+    bases: dict[str, dict[Key, int]] = field(default_factory=dict)
 
 
 class Querier:
@@ -83,6 +95,7 @@ class Querier:
         self.rollups = RollupStore(self._db)
         self._answers: OrderedDict[tuple[object, ...], list[QueryResult]] = OrderedDict()
         self._lock = threading.Lock()
+        self._watcher: Watcher | None = None
 
     def close(self) -> None:
         self._db.close()
@@ -153,11 +166,11 @@ class Querier:
         for attempt in range(4):
             cur = self._db.cursor()
             try:
-                page = Page(self.lake, self.rollups, cur, stale_limit)
+                page = Page(self.lake, self.rollups, cur, stale_limit, self.goals)
                 plans = [self._plan(page, r, today) for r in requests]
                 # The lake's files are immutable and named after their content: the same questions over the same
-                # files have the same answers (a dashboard reloaded, or the next request of the same page).
-                key = (tuple(requests), today, stale_limit, page.snapshot())
+                # files (and goals) have the same answers (a dashboard reloaded, or the next request of the page).
+                key = (tuple(requests), today, stale_limit, page.snapshot(), self.config().revision)
                 with self._lock:
                     cached = self._answers.get(key)
                     if cached is not None:
@@ -190,6 +203,7 @@ class Querier:
         ts = request.date_range if isinstance(request.date_range, tuple) and isinstance(
             request.date_range[0], dt.datetime
         ) and period is None else None  # fmt: skip
+        self._check_goals(request)
         a = ask(request.dimensions, start)
         total = ask((), start)
         metrics = request.metrics
@@ -199,6 +213,12 @@ class Querier:
             for g in neighbours(request.filters):
                 other = page.scope(request.site_id, start, end, g, ts)
                 plan.neighbours.append((other, other.need(a, metrics), other.need(total, ("visitors",))))
+        for m in RATIO_METRICS & set(metrics):
+            dims = tuple(d for d in request.dimensions if d != GOAL) if m == "group_conversion_rate" else ()
+            base = replace(request, metrics=("visitors",), dimensions=dims, filters=without_goals(request.filters),
+                           order_by=(), limit=MAX_LIMIT, offset=0, comparison=None, comparison_range=None,
+                           total_rows=False, time_labels=False)  # fmt: skip
+            plan.ratios[m] = self._plan(page, base, today, (start, end) if period or ts is None else None)
         if request.comparison is not None and period is None:
             if ts is not None:
                 raise QueryError("comparisons need a date_range of whole days")
@@ -216,6 +236,80 @@ class Querier:
             whole = replace(request, limit=MAX_LIMIT, offset=0)
             plan.comparison = self._plan(page, whole, today, (c_start, c_end))
         return plan
+
+    def goals(self, site: str) -> tuple[Goal, ...]:
+        """The site's goals, from the site configuration in force (re-read when its file changes)."""
+        found = self.config().site(site)
+        return found.goals if found is not None else ()
+
+    def config(self) -> SiteConfig:
+        with self._lock:
+            if self._watcher is None:
+                try:
+                    self._watcher = Watcher(self.settings.site_config_path)
+                except SiteConfigError as exc:  # a broken file at start: no goals until it is fixed
+                    log.warning("site configuration: %s", exc)
+                    self._watcher = Watcher(self.settings.site_config_path.with_name(".missing"))
+            self._watcher.check()
+            return self._watcher.current
+
+    def _check_goals(self, request: QueryRequest) -> None:
+        names = {g.name for g in self.goals(request.site_id)}
+        for f in request.filters:
+            if isinstance(f, Filter) and f.dimension == GOAL and f.op == "is":
+                for v in f.values:
+                    if v not in names and (f.case_sensitive or v.lower() not in {n.lower() for n in names}):
+                        raise QueryError(
+                            f"Invalid filters. The goal `{v}` is not configured for this site. Define it in the "
+                            "site configuration (docs/goals.md)."
+                        )
+
+    def funnel(
+        self,
+        site: str,
+        date_range: DateRange,
+        steps: tuple[str, ...],
+        now: dt.datetime,
+        filters: tuple[Expr, ...] = (),
+    ) -> FunnelResult:
+        """Visitors through ``steps`` (goal names of the site, in order) within a visit; see aggregator/funnels.py."""
+        probe = QueryRequest(site, ("visitors",), date_range, (), filters)
+        probe.validate()
+        goals = {g.name: g for g in self.goals(site)}
+        if not MIN_STEPS <= len(steps) <= MAX_STEPS:
+            raise QueryError(f"a funnel has {MIN_STEPS} to {MAX_STEPS} steps")
+        for name in steps:
+            if name not in goals:
+                raise QueryError(f"funnel step `{name}` is not a goal of this site (docs/goals.md)")
+        self._check_goals(probe)
+        today = now.astimezone(dt.UTC).date()
+        for attempt in range(4):
+            cur = self._db.cursor()
+            try:
+                page = Page(self.lake, self.rollups, cur, 0.0, self.goals)
+                bounds = page.bounds(site)
+                try:
+                    start, end = resolve(date_range, today, bounds[0] if bounds else None)
+                except PeriodError as exc:
+                    raise QueryError(str(exc)) from None
+                chosen: list[GoalLike] = [goals[n] for n in steps]
+                scope = page.scope(site, start, end, filters)
+                counts = per_step(scope, chosen)
+                others = [per_step(page.scope(site, start, end, g), chosen) for g in neighbours(filters)]
+                k = self.settings.k_anonymity
+                result = FunnelResult(site, start, end, funnels.decide(list(steps), counts, others, k), k)
+                if scope.purged_days:
+                    result.warnings.append(
+                        f"{len(scope.purged_days)} day(s) in range have only daily aggregates left: funnels cannot "
+                        "use them"
+                    )
+                return result
+            except duckdb.IOException:
+                if attempt == 3:
+                    raise
+            finally:
+                cur.close()
+        raise AssertionError("unreachable")
 
     # --- running -----------------------------------------------------------------------------------------
 
@@ -242,7 +336,7 @@ class Querier:
                 return result, set(groups)
         if not dims:
             total = groups.get((), Agg(Components(), 0))
-            result.rows = [ResultRow((), tuple(total.comps.metric(m) for m in request.metrics))]
+            result.rows = [ResultRow((), self._values(plan, (), total.comps))]
             result.total_rows = 1
             return result, set()
         exempt = not request.filters and all(d.startswith("time:") for d in dims)
@@ -270,8 +364,36 @@ class Querier:
             shown.append(other_row)  # (other) comes last, after the sorted rows
         result.total_rows = len(shown)
         window = shown[request.offset : request.offset + request.limit]
-        result.rows = [ResultRow(key, tuple(c.metric(m) for m in request.metrics)) for key, c in window]
+        result.rows = [ResultRow(key, self._values(plan, key, c)) for key, c in window]
         return result, set(folded)
+
+    def _values(self, plan: Plan, key: Key, comps: Components) -> tuple[Number | None, ...]:
+        """A row's metrics; a conversion rate is its visitors over the same question's without goal filters."""
+        out: list[Number | None] = []
+        for m in plan.request.metrics:
+            if m not in RATIO_METRICS:
+                out.append(comps.metric(m))
+                continue
+            base = self._bases(plan, m)
+            dims = plan.request.dimensions
+            sub = tuple(v for d, v in zip(dims, key, strict=False) if d != GOAL) if m == "group_conversion_rate" else ()
+            if OTHER in key:
+                sub = () if m == "conversion_rate" else ("\0",)  # (other) has no group to divide by
+            denominator = base.get(sub)
+            out.append(
+                None if denominator is None else (round(100 * comps.visitors / denominator, 2) if denominator else 0)
+            )
+        return tuple(out)
+
+    def _bases(self, plan: Plan, metric: str) -> dict[Key, int]:
+        """Visitors of the question a conversion rate divides by, per group; only what its own rules show."""
+        if metric not in plan.bases:
+            sub = plan.ratios[metric]
+            result, _ = self._rows(sub)
+            plan.bases[metric] = (
+                {} if result.suppressed else {r.dimensions: int(r.metrics[0] or 0) for r in result.rows}
+            )
+        return plan.bases[metric]
 
     def _segment(self, plan: Plan) -> str | None:
         """Why a filtered scope cannot be shown (its totals fail the rules), or None; once per scope."""
@@ -377,7 +499,7 @@ def _visits_of(result: QueryResult) -> dict[Key, int]:
     if "visits" not in result.request.metrics:
         return {r.dimensions: 1 for r in result.rows}  # unknown: assume the row had visits
     i = result.request.metrics.index("visits")
-    return {r.dimensions: int(r.metrics[i]) for r in result.rows}
+    return {r.dimensions: int(num(r.metrics[i])) for r in result.rows}
 
 
 def _zeros(metrics: tuple[str, ...]) -> tuple[int | float, ...]:

@@ -21,7 +21,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from aggregator.dimensions import DIMENSIONS
+from aggregator.dimensions import GOAL, PROPS, Dimension, dimension
 from aggregator.metrics import COMPONENT_NAMES
 from aggregator.tables import VISIT_CODES, code
 
@@ -57,14 +57,28 @@ def part(dimension: str, start: dt.date | None = None) -> Part:
         return Part("strftime(date_trunc('month', day), '%Y-%m-%d')")
     if dimension == "time:hour":
         return Part(HOUR)
+    if dimension == GOAL or dimension.startswith(PROPS):  # values in the rows themselves, no dictionary
+        d = _dimension(dimension)
+        return Part(d.sql)
     return Part(code(dimension), dimension)
+
+
+def _dimension(name: str) -> Dimension:
+    d = dimension(name)
+    if d is None:
+        raise KeyError(name)
+    return d
+
+
+def _per_event(name: str) -> bool:
+    return _dimension(name).per_event
 
 
 def column(dimensions: tuple[str, ...], start: dt.date | None = None, name: str | None = None) -> Column:
     """The column of these dimensions (``name``: an internal rollup name, e.g. a pair)."""
     if not dimensions:
         return TOTAL
-    per_event = any(DIMENSIONS[d].per_event for d in dimensions)
+    per_event = any(_per_event(d) for d in dimensions)
     return Column(name or "|".join(dimensions), tuple(part(d, start) for d in dimensions), per_event)
 
 
@@ -222,6 +236,7 @@ def day_rows_sql(
     scroll: bool | frozenset[str],
     light: bool | frozenset[str] = False,
     pages: str | None = None,
+    hits_for: dict[str, str] | None = None,
 ) -> str:
     """Day rows ``(day, dimension, value, <components>)`` of every column.
 
@@ -231,10 +246,13 @@ def day_rows_sql(
     depth from ``pages`` when given (it holds whole pages: no filter on event
     names), other event columns from ``hits``. ``scroll``: True, or the names
     of the columns that need scroll depth; ``light``: event columns (True, or
-    their names) whose requests need no visit metrics.
+    their names) whose requests need no visit metrics. ``hits_for``: columns read from another relation of the
+    hits' shape (the goal column: hits expanded to the goals they convert).
     """
     parts = []
+    base_hits = hits
     for i, col in enumerate(columns):
+        hits = (hits_for or {}).get(col.name, base_hits)
         params[f"col{i}"] = col.name
         is_light = light is True or (not isinstance(light, bool) and col.name in light)
         wants_scroll = scroll is True or (not isinstance(scroll, bool) and col.name in scroll)
@@ -320,7 +338,8 @@ def rollup_sums_sql(dimensions: tuple[str, ...], params: dict[str, Any], *, sour
 #: Columns of the coded tables a query reads besides codes (the rest of aggregator/tables.py's is not read).
 VISIT_READ = "day, day_key, vno, n_pv, n_ev, eng, is_bounce, v_dur, key_rows, visit_rows, profile"
 HITS_READ = (
-    "day, day_key, vno, c_page, c_name, hour, kind, n, eng, scroll, is_bounce, v_dur, key_rows, visit_rows, profile"
+    "day, day_key, vno, c_page, c_name, hour, kind, props, n, eng, scroll, first_ts, last_ts, is_bounce, v_dur, "
+    "key_rows, visit_rows, profile"
 )
 PAGES_READ = "day, day_key, vno, c_page, n_pv, n_ev, eng, scroll, is_bounce, v_dur, key_rows, visit_rows, profile"
 

@@ -25,6 +25,7 @@ from aggregator.charts import Point
 from aggregator.metrics import Number
 from aggregator.periods import comparison_range
 from aggregator.query import OTHER, Querier, QueryRequest, QueryResult
+from aggregator.request import num
 from aggregator.series import points
 
 SCHEMA_VERSION = 2
@@ -242,7 +243,7 @@ def build_report(
             comp = rs[0].rows[0].comparison
             previous[c.key] = comp.metrics[i] if comp is not None else None
             changes[c.key] = comp.change[i] if comp is not None and c.visits else None
-        kpis.append(Kpi(metric, label, total.metrics[i], previous, changes))
+        kpis.append(Kpi(metric, label, num(total.metrics[i]), previous, changes))
     breakdowns = tuple(_breakdown(spec, r) for spec, r in zip(BREAKDOWNS, groups[0][1:], strict=True))
     found: list[Mover] = []
     for c, rs in zip(compared, groups, strict=True):
@@ -272,12 +273,12 @@ def _compared(key: str, label: str, kpi: QueryResult) -> Compared:
     assert kpi.comparison_range is not None  # asked with a comparison
     row = kpi.rows[0]
     visits_at = kpi.request.metrics.index("visits")
-    visits = int(row.comparison.metrics[visits_at]) if row.comparison is not None else 0
+    visits = int(num(row.comparison.metrics[visits_at])) if row.comparison is not None else 0
     return Compared(key, label, kpi.comparison_range[0], kpi.comparison_range[1], visits)
 
 
 def _breakdown(spec: BreakdownSpec, result: QueryResult) -> Breakdown:
-    rows = tuple(Row(r.dimensions[0], r.metrics) for r in result.rows)
+    rows = tuple(Row(r.dimensions[0], tuple(num(m) for m in r.metrics)) for r in result.rows)
     # The query API appends (other) after the sorted rows; keep it last.
     rows = tuple(r for r in rows if not r.is_other) + tuple(r for r in rows if r.is_other)
     return Breakdown(spec, rows, result.folded_rows, result.other_suppressed)
@@ -294,7 +295,7 @@ def _movers(spec: BreakdownSpec, result: QueryResult, label: str) -> list[Mover]
         comp = row.comparison
         if row.dimensions[0] == OTHER or comp is None or not comp.metrics[0]:
             continue  # a shown row has at least K visitors: 0 means it was not shown there
-        now_v, before = int(row.metrics[0]), int(comp.metrics[0])
+        now_v, before = int(num(row.metrics[0])), int(num(comp.metrics[0]))
         if now_v != before:
             out.append(Mover(spec.title, row.dimensions[0], label, now_v, before))
     return out

@@ -10,8 +10,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
-from aggregator.dimensions import DIMENSIONS
-from aggregator.filters import Expr, FilterError, leaves, neighbours, validate
+from aggregator.dimensions import GOAL, PROPS, is_public
+from aggregator.filters import Expr, Filter, FilterError, leaves, neighbours, validate
 from aggregator.metrics import METRICS, Number
 from aggregator.periods import DATE_RANGES, DateRange, PeriodError, check_range, is_named
 
@@ -73,6 +73,10 @@ class QueryRequest:
                 f"Event metric(s) {_names(event_only)} cannot be queried along with session dimension(s) "
                 f"{_names(session_dims)}"
             )
+        goal_filter = any(isinstance(f, Filter) and f.dimension == GOAL for f in self.filters)
+        for m in ("conversion_rate", "group_conversion_rate"):
+            if m in metrics and GOAL not in dims and not goal_filter:
+                raise QueryError(f"Metric `{m}` can only be queried with event:goal filters or dimensions.")
         if self.time_labels and not any(d.startswith("time:") for d in dims):
             raise QueryError("Invalid include.time_labels: requires a time dimension.")
 
@@ -87,7 +91,7 @@ class QueryRequest:
         if len(set(self.metrics)) != len(self.metrics):
             raise QueryError("a metric is listed twice")
         for d in self.dimensions:
-            if d not in DIMENSIONS or DIMENSIONS[d].internal:
+            if not is_public(d):
                 raise QueryError(f"unknown dimension {d!r}")
         if len(set(self.dimensions)) != len(self.dimensions):
             raise QueryError("a dimension is listed twice")
@@ -121,6 +125,13 @@ class QueryRequest:
             raise QueryError(f"unknown comparison {self.comparison!r}")
         if (self.comparison == "custom") != (self.comparison_range is not None):
             raise QueryError("a custom comparison needs its date_range (and only it has one)")
+
+
+def without_goals(filters: tuple[Expr, ...]) -> tuple[Expr, ...]:
+    """The filters a conversion rate divides by: the top-level goal and custom property ones removed."""
+    return tuple(
+        f for f in filters if not (isinstance(f, Filter) and (f.dimension == GOAL or f.dimension.startswith(PROPS)))
+    )
 
 
 def allowed_metrics(dimensions: tuple[str, ...] = (), filters: tuple[Expr, ...] = ()) -> tuple[str, ...]:
@@ -160,14 +171,20 @@ class CurrentVisitors:
 @dataclass(frozen=True, slots=True)
 class Comparison:
     dimensions: tuple[str, ...]
-    metrics: tuple[Number, ...]
+    metrics: tuple[Number | None, ...]
     change: tuple[Number | None, ...]
+
+
+def num(value: Number | None) -> Number:
+    """A metric as a number (only a conversion rate can be None: its group not shown; counted as 0 where summed)."""
+    return 0 if value is None else value
 
 
 @dataclass(frozen=True, slots=True)
 class ResultRow:
     dimensions: tuple[str, ...]
-    metrics: tuple[Number, ...]
+    #: None only for a conversion rate whose group is not shown (under K) or has nothing to divide by.
+    metrics: tuple[Number | None, ...]
     comparison: Comparison | None = None
 
 

@@ -45,7 +45,7 @@ from aggregator.tables import Tables, build_sql, check_sql, tables
 #: them. (Days whose raw events are purged keep their older rollup: it lacks only the newer dimensions.)
 ROLLUP_FORMAT = 2
 #: Bumped when the per-visit tables' columns change: older files stop matching and are rebuilt.
-VISITS_FORMAT = 5
+VISITS_FORMAT = 6
 #: The three files of a day's per-visit tables (aggregator/tables.py), in the order they are published.
 TABLE_KINDS = ("dict", "visits", "hits", "pages")
 ROLLUP_FAILPOINTS = ("visits-published", "rollup-published", "done")
@@ -122,7 +122,8 @@ def compute_rollup(
         f"CREATE TEMP TABLE {table}_rows AS WITH {sessionized_sql('read_parquet($files)')} SELECT * FROM rows", params
     )
     (site,) = con.execute(f"SELECT any_value(site) FROM {table}_rows").fetchone() or (None,)
-    for statement in build_sql(f"{table}_rows", table):
+    columns = {r[0] for r in con.execute(f"DESCRIBE {table}_rows").fetchall()}
+    for statement in build_sql(f"{table}_rows", table, has_props="props" in columns):
         con.execute(statement)
     con.execute(f"DROP TABLE {table}_rows")
     collision = con.execute(check_sql(table)).fetchone()

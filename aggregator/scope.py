@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -29,8 +30,8 @@ from typing import Literal
 from duckdb import DuckDBPyConnection as Connection
 
 from aggregator.daycache import MissingDay, RollupStore, SumRow
-from aggregator.dimensions import DIMENSIONS, ROLLUP_PAIRS
-from aggregator.filters import Compiler, Expr, is_visit_level, leaves
+from aggregator.dimensions import DIMENSIONS, GOAL, PROPS, ROLLUP_PAIRS
+from aggregator.filters import Compiler, Expr, Filter, GoalLike, is_visit_level, leaves, selected_goals
 from aggregator.kanon import Agg, Key
 from aggregator.lake import Lake, sql_path
 from aggregator.metrics import Components
@@ -72,7 +73,7 @@ class Ask:
         """The rollup dimension holding this column ('' for totals and time buckets), None if none does."""
         if not self.dimensions or self.time_bucket:
             return ""
-        if len(self.dimensions) == 1 and DIMENSIONS[self.dimensions[0]].rollup:
+        if len(self.dimensions) == 1 and self.dimensions[0] in DIMENSIONS and DIMENSIONS[self.dimensions[0]].rollup:
             return self.dimensions[0]
         return ROLLUP_PAIRS.get(self.dimensions)
 
@@ -96,8 +97,16 @@ class DaySource:
 class Page:
     """What the queries of one run_many call share: day listings, scopes, temp tables."""
 
-    def __init__(self, lake: Lake, store: RollupStore, cur: Connection, max_stale: float) -> None:
+    def __init__(
+        self,
+        lake: Lake,
+        store: RollupStore,
+        cur: Connection,
+        max_stale: float,
+        goals: Callable[[str], tuple[GoalLike, ...]] = lambda site: (),
+    ) -> None:
         self.lake, self.store, self.cur, self.max_stale = lake, store, cur, max_stale
+        self.goals = goals
         self._days: dict[tuple[str, dt.date], DaySource] = {}
         self._bounds: dict[str, tuple[dt.date, dt.date] | None] = {}
         self.scopes: dict[tuple[object, ...], Scope] = {}
@@ -182,6 +191,7 @@ class Scope:
         self.raw_days = [d for d in days if d.files]
         self.purged_days = [d for d in days if not d.files and d.rollup is not None]
         self.visit_level = all(is_visit_level(f) for f in filters)
+        self.goals = page.goals(site)
         self._need: dict[Mode, dict[str, Ask]] = {"rollup": {}, "tables": {}}
         self._scroll: set[str] = set()  # the tables columns some request asks scroll depth of
         self._heavy: set[str] = set()  # event columns some request asks visit metrics of (visits, bounce rate…)
@@ -313,14 +323,18 @@ class Scope:
             visit_scroll = any(not c.per_event and c.name in self._scroll for c in unique)
             use_pages = self.pages_usable() and bool(page_only or visit_scroll)
             pages = self.matching_pages(params) if use_pages else None
-            event_scroll = any(c in other_events and c.name in self._scroll for c in unique)
-            needs_hits = bool(other_events) or event_scroll or (not use_pages and bool(page_only or visit_scroll))
+            goal_cols = [c for c in other_events if any(p.expr == "goal" for p in c.parts)]
+            hits_for = {c.name: self.goal_hits(params) for c in goal_cols}
+            plain = [c for c in other_events if c not in goal_cols]
+            event_scroll = any(c in plain and c.name in self._scroll for c in unique)
+            needs_hits = bool(plain) or event_scroll or (not use_pages and bool(page_only or visit_scroll))
             sql = day_rows_sql(
                 unique,
                 params,
                 visits=self.matching_visits(),
                 hits=self.matching_hits(params) if needs_hits else None,
                 pages=pages,
+                hits_for=hits_for,
                 dictionary=t.dict,
                 scroll=frozenset(self._scroll),
                 light=frozenset(c.name for c in cols if c.per_event and c.name not in self._heavy),
@@ -358,6 +372,17 @@ class Scope:
                 self._coded = tables(prefix)
         return self._coded
 
+    def events_relation(self) -> str:
+        """A view of the raw events of every raw day in range, with their ``day`` (for what needs each event)."""
+        if "events" not in self._tables:
+            files = ", ".join(sql_path(f) for d in self.raw_days for f in d.files)
+            name = self.page.name("ev")
+            self.page.cur.execute(
+                f"CREATE TEMP VIEW {name} AS SELECT *, CAST(ts AS DATE) AS day FROM read_parquet([{files}])"
+            )
+            self._tables["events"] = name
+        return self._tables["events"]
+
     def _in_range(self, prefix: str) -> Tables:
         """Tables of only the events inside the datetime bounds (their visits sessionized over whole days)."""
         assert isinstance(self.ts, tuple)
@@ -373,9 +398,38 @@ class Scope:
             self.page.cur.execute(statement)
         return tables(prefix)
 
+    def compiler(self, params: dict[str, object]) -> Compiler:
+        return Compiler(params, self.coded().dict, prefix=f"c{len(params)}_", goals=self.goals)
+
     def condition(self, params: dict[str, object]) -> str:
         """This scope's filters as one SQL condition over the coded visits or hits."""
-        return Compiler(params, self.coded().dict, prefix=f"c{len(params)}_").all(self.filters)
+        return self.compiler(params).all(self.filters)
+
+    def goal_hits(self, params: dict[str, object], base: str | None = None) -> str:
+        """The matching hits (or ``base``), each once per goal it converts (column ``goal``), as Plausible expands
+        them. Under a filter on goals, only those goals; else every goal of the site.
+        """
+        base = base or self.matching_hits(params)
+        chosen: list[GoalLike] = list(self.goals)
+        named = [f for f in self.filters if isinstance(f, Filter) and f.dimension == GOAL]
+        if named:
+            chosen = [g for g in chosen if all(g in selected_goals(f, self.goals) for f in named)]
+        if not chosen:
+            return f"(SELECT *, NULL::VARCHAR AS goal FROM {base} WHERE false)"
+        c = self.compiler(params)
+        conds = [c.goal(g) for g in chosen]
+        names = [c._param(g.name) for g in chosen]
+        cases = ", ".join(
+            f"CASE WHEN {cond} THEN CAST({n} AS VARCHAR) END" for cond, n in zip(conds, names, strict=True)
+        )
+        return f"""(SELECT * EXCLUDE (gl), unnest(gl) AS goal FROM (
+  SELECT *, list_filter([{cases}], lambda x: x IS NOT NULL) AS gl FROM {base} WHERE {" OR ".join(conds)}))"""
+
+    def hits_for(self, col: Column, params: dict[str, object]) -> str:
+        """The hits relation a column reads: expanded to goals for the goal column."""
+        if any(p.expr == "goal" for p in col.parts):
+            return self.goal_hits(params)
+        return self.matching_hits(params)
 
     def _codes(self) -> tuple[str, ...]:
         """The code columns the asked columns group by (only those are read from the tables)."""
@@ -394,8 +448,13 @@ class Scope:
         return f"(SELECT {cols} FROM {t.hits} WHERE {self.condition(params)})"
 
     def pages_usable(self) -> bool:
-        """Whether the pages table can answer: not under a filter on event names (events within a page)."""
-        return not any(leaf.dimension == "event:name" for f in self.filters for leaf in leaves(f))
+        """Whether the pages table can answer: not under a filter on what differs between events of one page
+        (their name, the goals they convert, their properties), which only the hits hold."""
+        return not any(
+            leaf.dimension in ("event:name", GOAL) or leaf.dimension.startswith(PROPS)
+            for f in self.filters
+            for leaf in leaves(f)
+        )
 
     def matching_pages(self, params: dict[str, object]) -> str:
         """The pages that match the filters (a subquery like :meth:`matching_hits`); see :meth:`pages_usable`."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from aggregator.charts import Point
 from aggregator.metrics import Number
 from aggregator.periods import bucket, month_end, time_labels
-from aggregator.request import QueryResult
+from aggregator.request import QueryResult, num
 
 Value = Callable[[Sequence[Number]], Number]
 
@@ -48,7 +48,7 @@ def _bucket_end(dimension: str, label: str) -> dt.date:
 def _values(result: QueryResult, value: Value) -> tuple[list[str], dict[str, Number], set[str]]:
     dim = result.request.dimensions[0]
     labels = time_labels(dim, result.start, result.end)
-    got = {str(r.dimensions[0]): value(r.metrics) for r in result.rows}
+    got = {str(r.dimensions[0]): value(tuple(num(m) for m in r.metrics)) for r in result.rows}
     hidden = set(labels) if result.suppressed else set(result.suppressed_buckets)
     return labels, got, hidden
 

@@ -16,7 +16,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from aggregator.dimensions import DIMENSIONS
+from aggregator.dimensions import is_public
 from aggregator.filters import FILTER_OPS, And, Expr, Filter, Not, Or
 from aggregator.metrics import METRICS
 from aggregator.periods import is_named
@@ -58,7 +58,7 @@ def _dimensions(value: Any, date_range: tuple[dt.date, dt.date] | None) -> tuple
     for i, d in enumerate(dims):
         if d == "time":
             d = _time_for(date_range)
-        elif d not in DIMENSIONS or DIMENSIONS[d].internal:
+        elif not is_public(d):
             raise _fail(f"#/dimensions/{i}: Invalid dimension {json.dumps(d)}")
         out.append(d)
     if len(set(out)) != len(out):
@@ -97,7 +97,7 @@ def _filter(value: Any, pointer: str, depth: int = 0) -> Expr:
     if head not in FILTER_OPS or len(value) not in (3, 4) or not isinstance(value[1], str):
         raise bad
     dim = value[1]
-    if dim not in DIMENSIONS or DIMENSIONS[dim].internal or dim.startswith("time:"):
+    if not is_public(dim) or dim.startswith("time:"):
         raise bad
     clauses = value[2]
     if not isinstance(clauses, list) or not all(isinstance(c, str | int) and not isinstance(c, bool) for c in clauses):
@@ -293,6 +293,61 @@ def render(result: QueryResult) -> dict[str, Any]:
         "include": include,
     }
     return {"results": results, "meta": meta, "query": query}
+
+
+_FUNNEL_KEYS = {"site_id", "date_range", "steps", "funnel", "filters"}
+
+
+def funnel_answer(querier: Querier, body: Any, now: dt.datetime) -> tuple[int, dict[str, Any]]:
+    """A funnel (our extension of the v2 API: Plausible has none): ``steps`` (goal names) or a ``funnel`` name.
+
+    ``{"site_id": ..., "date_range": "30d", "funnel": "Ordering"}`` or ``"steps": ["Visit /pricing", "Order"]``,
+    optional ``filters`` as in a query. Steps under K are ``null`` (PRIVACY.md rule 5).
+    """
+    try:
+        if not isinstance(body, dict):
+            raise _fail("#: the query must be a JSON object")
+        for key in sorted(set(body) - _FUNNEL_KEYS):
+            raise _fail(f"#/{key}: Schema does not allow additional properties.")
+        site = body.get("site_id")
+        if not isinstance(site, str) or not site:
+            raise _fail("#: Required property site_id was not present.")
+        date_range = _date_range(body.get("date_range", "30d"))
+        raw = body.get("filters", [])
+        if not isinstance(raw, list):
+            raise _fail("#/filters: Type mismatch. Expected Array")
+        filters = tuple(_filter(f, f"filters/{i}") for i, f in enumerate(raw))
+        if "funnel" in body:
+            config = querier.config().site(site)
+            funnel = config.funnel(body["funnel"]) if config is not None and isinstance(body["funnel"], str) else None
+            if funnel is None:
+                raise _fail(f"#/funnel: no funnel {json.dumps(body['funnel'])[:100]} in this site's configuration")
+            steps = funnel.steps
+        else:
+            steps = tuple(_strings(body.get("steps"), "steps"))
+        result = querier.funnel(site, date_range, steps, now, filters)
+    except QueryError as exc:
+        return 400, {"error": str(exc)}
+    return 200, {
+        "steps": [
+            {
+                "name": s.name,
+                "visitors": s.visitors,
+                "dropoff": s.dropoff,
+                "conversion_rate": s.conversion_rate,
+                "conversion_rate_step": s.conversion_rate_step,
+                "median_seconds_from_previous": s.median_seconds,
+            }
+            for s in result.steps
+        ],  # fmt: skip
+        "meta": {"k_anonymity": result.k_anonymity, "warnings": result.warnings},
+        "query": {
+            "site_id": site,
+            "date_range": [result.start.isoformat(), result.end.isoformat()],
+            "steps": list(steps),
+            "filters": [_filter_json(f) for f in filters],
+        },  # fmt: skip
+    }
 
 
 def answer(querier: Querier, body: Any, now: dt.datetime, *, max_stale: float = 0.0) -> tuple[int, dict[str, Any]]:

@@ -20,7 +20,7 @@ by twenty dimensions:
   visits without ``count(DISTINCT)`` in the common case: ``key_rows`` (rows of
   this day key) and ``visit_rows`` (parts of this visit);
 * **hits** — the events of a visit part grouped by (page, event name, UTC
-  hour): ``c_page``, ``c_name``, ``hour``, ``kind`` (0 pageview, 1 engagement,
+  hour, custom properties): ``c_page``, ``c_name``, ``hour``, ``kind`` (0 pageview, 1 engagement,
   2 custom), the count ``n``, engaged ms, deepest scroll, first and last
   second — and the visit's columns copied onto every row (as Plausible copies
   session attributes onto events), so that any filter, on the visit or on the
@@ -80,7 +80,7 @@ class Tables:
     pages: str
 
 
-def build_sql(rows: str, prefix: str) -> list[str]:
+def build_sql(rows: str, prefix: str, *, has_props: bool = True) -> list[str]:
     """Statements that build ``<prefix>_dict``, ``<prefix>_visits`` and ``<prefix>_hits`` from sessionized rows.
 
     ``rows`` is a relation of :func:`aggregator.sessions.sessionized_sql`'s shape; ``prefix`` an identifier
@@ -91,10 +91,12 @@ def build_sql(rows: str, prefix: str) -> list[str]:
     """
     own = tuple(code(f"visit:{c}") for c in OWN_COLUMNS)
     vdims = [DIMENSIONS[d] for d in VISIT_DIMENSIONS]
+    # Custom properties, by event: lakes from before them have no such column (an empty map stands in).
+    props = "props" if has_props else "CAST(MAP {} AS MAP(VARCHAR, VARCHAR)) AS props"
     codes = ", ".join(f"hash(CAST({d.sql} AS VARCHAR)) AS {code(d.name)}" for d in vdims)
     ev = f"""CREATE TEMP TABLE {prefix}_ev AS
 SELECT day, day_key, vno, ts, CAST({KIND_SQL} AS TINYINT) AS kind, engaged_ms, scroll_depth, is_bounce, v_dur,
-       v_start, v_end, hash(path) AS c_page, hash(name) AS c_name, {codes}, {PROFILE_SQL} AS profile
+       v_start, v_end, hash(path) AS c_page, hash(name) AS c_name, {codes}, {PROFILE_SQL} AS profile, {props}
 FROM {rows}"""
     parts = [
         f"SELECT DISTINCT day, '{d.name}' AS dimension, CAST({d.sql} AS VARCHAR) AS value FROM {rows}" for d in vdims
@@ -118,15 +120,15 @@ SELECT day, day_key, vno, {part}, {carried},
   count(*) OVER (PARTITION BY day, day_key, vno) AS visit_rows
 FROM {prefix}_ev GROUP BY day, day_key, vno, {part}"""
     hs = f"""CREATE TEMP TABLE {prefix}_hs AS
-SELECT day, day_key, vno, {part}, c_page, c_name, CAST(hour(ts) AS TINYINT) AS hour, kind,
+SELECT day, day_key, vno, {part}, c_page, c_name, CAST(hour(ts) AS TINYINT) AS hour, kind, props,
   count(*) AS n, sum(least(engaged_ms, {MAX_ENGAGED_MS})) FILTER (WHERE kind = 1) AS eng,
   max(scroll_depth) FILTER (WHERE kind = 1) AS scroll, min(ts) AS first_ts, max(ts) AS last_ts
-FROM {prefix}_ev GROUP BY day, day_key, vno, {part}, c_page, c_name, hour(ts), kind"""
+FROM {prefix}_ev GROUP BY day, day_key, vno, {part}, c_page, c_name, hour(ts), kind, props"""
     match = " AND ".join(f"v.{c} = h.{c}" for c in own)
     carried_all = ", ".join(f"v.{c}" for c in (*VISIT_CODES, *VISIT_METRIC_COLUMNS))
     hits = f"""CREATE TEMP TABLE {prefix}_hits AS
-SELECT h.day, h.day_key, h.vno, h.c_page, h.c_name, h.hour, h.kind, h.n, h.eng, h.scroll, h.first_ts, h.last_ts,
-       {carried_all}
+SELECT h.day, h.day_key, h.vno, h.c_page, h.c_name, h.hour, h.kind, h.props, h.n, h.eng, h.scroll, h.first_ts,
+       h.last_ts, {carried_all}
 FROM {prefix}_hs h JOIN {prefix}_visits v ON v.day = h.day AND v.day_key = h.day_key AND v.vno = h.vno AND {match}"""
     # One row per (visit part, page): for a day key with one visit row (key_rows = 1) a page's row is its only
     # one, so its distinct visitors per page are a count of rows, its deepest scroll a value of the row.

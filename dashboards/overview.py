@@ -19,7 +19,7 @@ from aggregator.annotations import Annotation
 from aggregator.charts import Point
 from aggregator.metrics import Number
 from aggregator.query import MAX_LIMIT, QueryRequest, QueryResult
-from aggregator.request import OTHER, allowed_metrics
+from aggregator.request import OTHER, allowed_metrics, num
 from dashboards import charting, fmt
 from dashboards.panels import FILTERS, PANELS, Panel, Tab
 from dashboards.reports import Reports
@@ -132,7 +132,7 @@ def compared(result: QueryResult, state: ViewState, data_from: dt.date | None) -
     if result.comparison_range is None or not result.rows:
         return None
     comp = result.rows[0].comparison
-    visits = int(comp.metrics[result.request.metrics.index("visits")]) if comp is not None else 0
+    visits = int(num(comp.metrics[result.request.metrics.index("visits")])) if comp is not None else 0
     start, end = result.comparison_range
     return Compared(COMPARISONS[state.compare], start, end, visits, data_from)
 
@@ -147,7 +147,7 @@ def kpis(result: QueryResult, info: Compared | None) -> list[Kpi]:
         comp = row.comparison
         previous = comp.metrics[i] if comp is not None else None
         change = comp.change[i] if comp is not None else None
-        out.append(Kpi(name, METRIC_LABELS[name], row.metrics[i], previous, change, info))
+        out.append(Kpi(name, METRIC_LABELS[name], num(row.metrics[i]), previous, change, info))
     return out
 
 
@@ -199,12 +199,14 @@ def panel(result: QueryResult, state: ViewState, panel: Panel, tab: Tab, top_row
     named = [r for r in result.rows if OTHER not in r.dimensions]
     other = [r for r in result.rows if OTHER in r.dimensions]
     shown = named[:top_rows] + other
-    top = max((float(r.metrics[0]) for r in shown), default=0.0) or 1.0
+    top = max((float(num(r.metrics[0])) for r in shown), default=0.0) or 1.0
     rows = []
     for r in shown:
         dims = tuple(str(d) for d in r.dimensions)
         query = None if OTHER in dims else state.with_filters(tab.click(dims))
-        rows.append(PanelRow(dims, tab.label_of(dims), tuple(r.metrics), float(r.metrics[0]) / top, query))
+        rows.append(
+            PanelRow(dims, tab.label_of(dims), tuple(num(m) for m in r.metrics), float(num(r.metrics[0])) / top, query)
+        )
     metrics = result.request.metrics
     return PanelData(
         panel, tab, metrics, rows, len(named), result.folded_rows, result.other_suppressed, result.suppressed

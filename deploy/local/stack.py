@@ -144,8 +144,12 @@ def seed(env: dict[str, str]) -> None:
     from aggregator.synth import Traffic, generate, write_segments
 
     today = dt.datetime.now(dt.UTC).date()
-    traffic = Traffic(start=today - dt.timedelta(days=DEMO_DAYS), days=DEMO_DAYS,
-                      visitors_per_day={DEMO_SITE: 120}, seed=int(time.time()))
+    traffic = Traffic(
+        start=today - dt.timedelta(days=DEMO_DAYS),
+        days=DEMO_DAYS,
+        visitors_per_day={DEMO_SITE: 120},
+        seed=int(time.time()),
+    )
     events = generate(traffic)
     events += goal_traffic(events, per_day=40, seed_=traffic.seed)
     events.sort(key=lambda e: (e.ts, e.site, e.day_key))
@@ -248,9 +252,9 @@ def main() -> int:
             f"  Dashboards   http://127.0.0.1:{dashboards_port}/   login {login}\n"
             f"  Demo site    http://127.0.0.1:{demo_port}/   (browse it: your visits appear within seconds)\n"
             f"  Collector    {collector_url}/privacy   what a visit records · /metrics\n"
-            f"  Opt out      http://127.0.0.1:{demo_port}/privacy.html   (links to /opt-out, and back to the demo site)\n"
+            f"  Opt out      http://127.0.0.1:{demo_port}/privacy.html   (links to /opt-out and back)\n"
             f"  Data         {env['ANALYTICS_DATA_DIR']}   (30 days of demo traffic for {DEMO_SITE})\n"
-            f"  Report       {env['ANALYTICS_DATA_DIR']}/reports/{DEMO_SITE}/   (nightly: python -m aggregator nightly)\n"
+            f"  Report       {env['ANALYTICS_DATA_DIR']}/reports/{DEMO_SITE}/   (python -m aggregator nightly)\n"
             "\n  Ctrl-C stops everything.\n",
             flush=True,
         )

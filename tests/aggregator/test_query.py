@@ -13,7 +13,7 @@ import pytest
 from aggregator.dimensions import DIMENSIONS, PUBLIC_DIMENSIONS, ROLLUP_PAIRS
 from aggregator.filters import Filter
 from aggregator.ingest import Ingester
-from aggregator.metrics import METRICS
+from aggregator.metrics import METRICS, RATIO_METRICS
 from aggregator.query import OTHER, Querier, QueryError, QueryRequest, QueryResult
 from aggregator.request import allowed_metrics
 from aggregator.rollup import refresh_rollups
@@ -58,6 +58,10 @@ def run(settings: Settings, **kw: object) -> QueryResult:
     return Querier(settings).run(QueryRequest(**args), NOW)  # type: ignore[arg-type]
 
 
+#: The metrics counted per row (conversion rates need a goal filter: tests/aggregator/test_goals.py).
+COUNTED = tuple(m for m in METRICS if m not in RATIO_METRICS)
+
+
 def as_dict(result: QueryResult) -> dict[tuple[str, ...], dict[str, float]]:
     return {r.dimensions: dict(zip(result.request.metrics, r.metrics, strict=True)) for r in result.rows}
 
@@ -65,7 +69,7 @@ def as_dict(result: QueryResult) -> dict[tuple[str, ...], dict[str, float]]:
 def truth(data: Data, k: int, site: str = WWW, **kw: object) -> dict[tuple[str, ...], dict[str, float]]:
     filters = tuple(Filter(op, d, v) for op, d, v in kw.get("filters", ()))  # type: ignore[attr-defined]
     metrics = kw.pop("metrics", None) or allowed_metrics(kw.get("dimensions", ()), filters)  # type: ignore[arg-type]
-    rows = expected(data.events, site, kw.pop("start", START), kw.pop("end", END), METRICS, **kw)  # type: ignore[arg-type]
+    rows = expected(data.events, site, kw.pop("start", START), kw.pop("end", END), COUNTED, **kw)  # type: ignore[arg-type]
     exempt = not kw.get("dimensions") and not kw.get("filters")
     return {
         key: {m: v for m, v in row.items() if m in metrics}  # type: ignore[operator]
@@ -181,15 +185,15 @@ def test_empty_site_and_day_with_only_engagement_events(tmp_path: Path) -> None:
     settings = _lake(tmp_path, evs, 5)
     q = Querier(settings)
     day2 = dt.date(2026, 11, 21)
-    totals = q.run(QueryRequest("e.example", METRICS, (day2, day2)), NOW)
-    values = dict(zip(METRICS, totals.rows[0].metrics, strict=True))
+    totals = q.run(QueryRequest("e.example", COUNTED, (day2, day2)), NOW)
+    values = dict(zip(COUNTED, totals.rows[0].metrics, strict=True))
     assert values["visitors"] == 0 and values["visits"] == 0 and values["pageviews"] == 0
     assert values["time_on_page"] == 20 and values["scroll_depth"] == 50
     by_day = q.run(QueryRequest("e.example", ("visitors",), (START, day2), ("time:day",)), NOW)
     # A site's unfiltered time series is exempt (like its totals): every day, never an "(other)" bucket.
     assert [(r.dimensions, r.metrics) for r in by_day.rows] == [(("2026-11-20",), (5,)), (("2026-11-21",), (0,))]
     assert by_day.folded_rows == 0
-    empty = q.run(QueryRequest("nobody.example", METRICS, "30d"), NOW)
+    empty = q.run(QueryRequest("nobody.example", COUNTED, "30d"), NOW)
     assert empty.rows[0].metrics == (0, 0, 0, 0.0, 0, 0, 0, 0, 0)
     assert q.run(QueryRequest("nobody.example", ("visitors", "pageviews"), "30d", ("event:page",)), NOW).rows == []
 

@@ -57,7 +57,7 @@ def test_v2_shape_round_trip(lake: Settings) -> None:
             '#/dimensions/0: Invalid dimension "visit:country"',
         ),
         (
-            {"site_id": SITE, "metrics": ["visitors"], "filters": [["is", "event:goal", ["x"]]]},
+            {"site_id": SITE, "metrics": ["visitors"], "filters": [["is", "event:visit_id", ["x"]]]},
             "#/filters/0: Invalid filter",
         ),
         (

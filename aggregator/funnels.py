@@ -1,0 +1,191 @@
+"""Funnels: visitors passing 2-8 goals in order within a visit, and where they drop out.
+
+A visit *enters* a funnel at its first event converting step 1, and reaches
+step k at its first event converting step k at or after the moment it reached
+step k-1 (other events in between are allowed; a step repeated counts once).
+Visits never span UTC midnight (the day key changes), so neither do funnels.
+Only events matching the filters count, as everywhere (a segment's funnel).
+
+Each step is a row of an answer (PRIVACY.md rule 5): shown only if the
+visitors reaching it describe at least K people, and only if those who drop
+out between it and the step before are none or at least K people too (else
+``step k`` minus ``step k-1`` would name a small group); once a step is not
+shown, the steps after it are not either. Against each neighbouring filter set
+(one condition or value less), a step's visitors differ by none or by at least
+K visitors on some day, or the step is not shown.
+
+Step events are read from the raw events (exact times, whatever the hits
+table merges), joined to their visit part in the per-visit table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from aggregator.dimensions import DIMENSIONS
+from aggregator.filters import Compiler, GoalLike
+from aggregator.kanon import people_ok
+from aggregator.scope import Scope
+from aggregator.sessions import OWN_COLUMNS
+from aggregator.tables import KIND_SQL, VISIT_CODES, code
+
+MIN_STEPS, MAX_STEPS = 2, 8
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelStep:
+    name: str
+    visitors: int | None  # None: not shown (under K, or after a step that is not)
+    dropoff: int | None  # visitors of the step before who did not reach this one
+    conversion_rate: float | None  # of the visitors entering (step 1), percent
+    conversion_rate_step: float | None  # of the step before, percent
+    median_seconds: int | None  # from the step before, over the visits reaching this one
+
+
+@dataclass(slots=True)
+class FunnelResult:
+    site_id: str
+    start: dt.date
+    end: dt.date
+    steps: list[FunnelStep]
+    k_anonymity: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def _step_events(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> str:
+    """SQL of the step events: (day, day_key, vno, ts, step) for raw events converting a step, in matching visits."""
+    conds = []
+    for i, g in enumerate(goals):
+        if g.kind == "page":
+            params[f"re{i}"] = g.page_regex
+            cond = f"(name = 'pageview' AND regexp_full_match(path, CAST($re{i} AS VARCHAR)))"
+        else:
+            params[f"ev{i}"] = g.event
+            props = "".join(
+                f" AND props[CAST($pk{i}_{j} AS VARCHAR)] = CAST($pv{i}_{j} AS VARCHAR)"
+                for j, _ in enumerate(sorted(g.props.items()))
+            )
+            for j, (k, v) in enumerate(sorted(g.props.items())):
+                params[f"pk{i}_{j}"], params[f"pv{i}_{j}"] = k, v
+            cond = f"(name = CAST($ev{i} AS VARCHAR){props})"
+        conds.append(cond)
+    steps = ", ".join(f"CASE WHEN {c} THEN {i + 1} END" for i, c in enumerate(conds))
+    own = [DIMENSIONS[f"visit:{c}"] for c in OWN_COLUMNS]
+    own_codes = ", ".join(f"hash(CAST({d.sql} AS VARCHAR)) AS {code(d.name)}" for d in own)
+    t = scope.coded()
+    match = " AND ".join(f"v.{code(d.name)} = e.{code(d.name)}" for d in own)
+    carried = ", ".join(f"v.{c}" for c in VISIT_CODES if c not in {code(d.name) for d in own})
+    where = Compiler(params, t.dict, prefix="ff", goals=scope.goals).all(scope.filters)
+    return f"""(
+  SELECT * FROM (
+    SELECT e.day, e.day_key, v.vno, e.ts, e.steps, e.c_page, e.c_name, e.kind, e.props, v.profile,
+           {", ".join(f"e.{code(d.name)}" for d in own)}, {carried}
+    FROM (
+      SELECT CAST(ts AS DATE) AS day, day_key, ts, hash(path) AS c_page, hash(name) AS c_name,
+             CAST({KIND_SQL} AS TINYINT) AS kind, props, list_filter([{steps}], lambda x: x IS NOT NULL) AS steps,
+             {own_codes}
+      FROM {scope.events_relation()} WHERE {" OR ".join(conds)}
+    ) e
+    JOIN {t.visits} v ON v.day = e.day AND v.day_key = e.day_key AND e.ts BETWEEN v.v_start AND v.v_end AND {match}
+  ) WHERE {where}
+)"""
+
+
+def funnel_sql(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> str:
+    """Per visit: its day, day key, profile, and the second it reached each step (NULL: not reached)."""
+    events = _step_events(scope, goals, params)
+    ctes = [f"se AS MATERIALIZED (SELECT day, day_key, vno, ts, profile, unnest(steps) AS step FROM {events})"]
+    ctes.append(
+        "r1 AS (SELECT day, day_key, vno, any_value(profile) AS profile, min(ts) AS t1 FROM se WHERE step = 1 "
+        "GROUP BY day, day_key, vno)"
+    )
+    for k in range(2, len(goals) + 1):
+        prev = ", ".join(f"r.t{j}" for j in range(1, k))
+        ctes.append(
+            f"r{k} AS (SELECT r.day, r.day_key, r.vno, r.profile, {prev}, min(se.ts) AS t{k} FROM r{k - 1} r "
+            f"LEFT JOIN se ON se.day = r.day AND se.day_key = r.day_key AND se.vno = r.vno AND se.step = {k} "
+            f"AND r.t{k - 1} IS NOT NULL AND se.ts >= r.t{k - 1} GROUP BY r.day, r.day_key, r.vno, r.profile, {prev})"
+        )
+    return "WITH " + ",\n".join(ctes) + f"\nSELECT * FROM r{len(goals)}"
+
+
+def per_step(scope: Scope, goals: list[GoalLike]) -> list[dict[str, Any]]:
+    """Per step: visitors, most on one day, distinct profiles; drop-off's most on one day and profiles; median."""
+    if not scope.raw_days:
+        return [dict(visitors=0, daily={}, profiles=0, drop_daily=0, drop_profiles=0, median=None) for _ in goals]
+    params: dict[str, Any] = {}
+    table = scope.page.name("funnel")
+    cur = scope.page.cur
+    cur.execute(f"CREATE TEMP TABLE {table} AS {funnel_sql(scope, goals, params)}", params)
+    out = []
+    for k in range(1, len(goals) + 1):
+        reached = f"t{k} IS NOT NULL"
+        daily = dict(
+            cur.execute(f"SELECT day, count(DISTINCT day_key) FROM {table} WHERE {reached} GROUP BY day").fetchall()
+        )
+        row = cur.execute(f"SELECT count(DISTINCT profile) FROM {table} WHERE {reached}").fetchone()
+        step: dict[str, Any] = {"visitors": sum(daily.values()), "daily": daily, "profiles": int(row[0]) if row else 0}
+        if k > 1:
+            # Visitors at step k-1 who never reach step k that day (a visitor is a day key, over its visits).
+            drop = f"""SELECT day, day_key, list(DISTINCT profile) AS ps FROM {table} GROUP BY day, day_key
+                       HAVING bool_or(t{k - 1} IS NOT NULL) AND NOT bool_or({reached})"""
+            d = cur.execute(f"SELECT max(n) FROM (SELECT day, count(*) AS n FROM ({drop}) GROUP BY day)").fetchone()
+            p = cur.execute(f"SELECT count(DISTINCT x) FROM (SELECT unnest(ps) AS x FROM ({drop}))").fetchone()
+            step["drop_daily"] = int(d[0] or 0) if d else 0
+            step["drop_profiles"] = int(p[0] or 0) if p else 0
+            m = cur.execute(f"SELECT median(epoch(t{k}) - epoch(t{k - 1})) FROM {table} WHERE {reached}").fetchone()
+            step["median"] = int(m[0]) if m and m[0] is not None else None
+        out.append(step)
+    return out
+
+
+def _people(k: int, visitors: int, max_daily: int, profiles: int) -> bool:
+    return people_ok(k, visitors, max_daily, lambda: profiles)
+
+
+def decide(
+    names: list[str],
+    steps: list[dict[str, Any]],
+    neighbours: list[list[dict[str, Any]]],
+    k: int,
+) -> list[FunnelStep]:
+    """The shown steps (see the module docstring)."""
+    out: list[FunnelStep] = []
+    shown = True
+    first: int | None = None
+    previous: int | None = None
+    for i, (name, s) in enumerate(zip(names, steps, strict=True)):
+        visitors = int(s["visitors"])
+        max_daily = max(s["daily"].values(), default=0)
+        if shown and visitors and not _people(k, visitors, max_daily, int(s["profiles"])):
+            shown = False
+        if shown and i > 0 and previous is not None:
+            dropped = previous - visitors
+            if dropped and not _people(k, dropped, int(s["drop_daily"]), int(s["drop_profiles"])):
+                shown = False
+        for other in neighbours:
+            if not shown:
+                break
+            days = set(s["daily"]) | set(other[i]["daily"])
+            diffs = [abs(s["daily"].get(d, 0) - other[i]["daily"].get(d, 0)) for d in days]
+            if sum(diffs) and max(diffs, default=0) < k:
+                shown = False
+        if not shown:
+            out.append(FunnelStep(name, None, None, None, None, None))
+            continue
+        if first is None:
+            first = visitors
+        out.append(
+            FunnelStep(
+                name,
+                visitors,
+                (previous - visitors) if i > 0 and previous is not None else None,
+                round(100 * visitors / first, 2) if first else 0.0,
+                round(100 * visitors / previous, 2) if i > 0 and previous else (100.0 if i == 0 else 0.0),
+                s.get("median") if i > 0 else None,
+            )
+        )
+        previous = visitors
+    return out
