@@ -39,8 +39,10 @@ from functools import cache
 from typing import Any
 
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
+
+from collector.httpcycle import CoalescingCycle
 
 # What the protocol is waiting for.
 _HEAD, _BODY, _APP = 0, 1, 2
@@ -216,6 +218,12 @@ class CollectorHttpProtocol(HttpToolsProtocol):
             raise _HeadTooLarge  # the parser stops; uvicorn answers through send_400_response below
         self._wait_for(_BODY)
         super().on_headers_complete()
+        if type(self.cycle) is RequestResponseCycle:
+            # The same cycle, writing its head with its body (collector/httpcycle.py). Swapping the
+            # class of the cycle uvicorn just built, rather than copying the ~50 lines that build
+            # it, keeps every other step of uvicorn's own code; the task that will run it has not
+            # started yet, so its first send is already the coalescing one.
+            self.cycle.__class__ = CoalescingCycle
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
