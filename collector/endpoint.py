@@ -226,7 +226,6 @@ class EventEndpoint:
             m.reject("unavailable")
             await _unavailable(send, "spool", "event could not be stored; retry later", cors)
             return
-        m.accepted.inc()
         await _respond_ok(send, self._ok_headers(origin))
 
 

@@ -95,8 +95,12 @@ class Metrics:
             self.site_config_reloads.inc()
 
     def on_commit(self, events: int, seconds: float) -> None:
+        """A group commit made ``events`` durable (spool writer thread): each is answered 202 next."""
         self.commit_seconds.observe(seconds)
         self.commit_events.inc(events)
+        # Counted here, once per commit, rather than once per request: the same number, and
+        # it is in place before any of those requests is answered.
+        self.accepted.inc(events)
 
     def render(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -1,10 +1,12 @@
 """The durable spool: append-only JSON-lines segments with group commit.
 
 One writer thread per worker process owns the open segment (the single-writer
-pattern: a queue in front of one thread). Request handlers enqueue an encoded
-event and await a future; the thread writes everything queued, calls ``fsync``
-once, and only then resolves the futures. So a 202 is sent only for an event
-that is on disk, and one fsync serves every request that arrived meanwhile.
+pattern: a queue in front of one thread). Request handlers add their encoded
+event to their event loop's current batch (:mod:`collector.groupcommit`) and
+await a future; the thread writes each batch it is handed, calls ``fsync``
+once, and only then are the batch's futures resolved. So a 202 is sent only for
+an event that is on disk, and one fsync serves every request that arrived
+while the previous one ran.
 
 Layout under the spool directory::
 
@@ -32,7 +34,9 @@ from pathlib import Path
 
 import orjson
 
+from collector.groupcommit import Batch, LoopBatcher
 from collector.schema import Event
+from collector.spoolrecovery import fsync_dir, recover_orphans
 
 log = logging.getLogger("collector.spool")
 
@@ -50,66 +54,6 @@ class SpoolStats:
     failures: int = 0
     sealed: int = 0
     recovered: int = 0
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def recover_orphans(open_dir: Path, sealed_dir: Path) -> int:
-    """Seal segments left by dead writers; returns how many were recovered."""
-    recovered = 0
-    if not open_dir.is_dir():
-        return 0
-    for path in sorted(open_dir.glob("*.jsonl")):
-        try:
-            fd = os.open(path, os.O_RDWR)
-        except FileNotFoundError:
-            continue
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # a live writer owns it
-            if not path.exists():
-                continue  # sealed by its owner between our glob and our lock
-            size = os.fstat(fd).st_size
-            keep = _complete_length(fd, size)
-            if keep != size:
-                # A torn last line was never acknowledged (the fsync had not returned).
-                os.ftruncate(fd, keep)
-                os.fsync(fd)
-            if keep == 0:
-                path.unlink()
-            else:
-                os.rename(path, sealed_dir / path.name)
-                recovered += 1
-        finally:
-            os.close(fd)
-    if recovered:
-        _fsync_dir(sealed_dir)
-    _fsync_dir(open_dir)
-    return recovered
-
-
-def _complete_length(fd: int, size: int) -> int:
-    """Length of the file up to and including its last newline."""
-    if size == 0:
-        return 0
-    block = 65536
-    pos = size
-    while pos > 0:
-        start = max(0, pos - block)
-        chunk = os.pread(fd, pos - start, start)
-        idx = chunk.rfind(b"\n")
-        if idx >= 0:
-            return start + idx + 1
-        pos = start
-    return 0
 
 
 class Spool:
@@ -138,6 +82,10 @@ class Spool:
         self.last_error: str | None = None
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._pending = 0
+        self._batchers: dict[asyncio.AbstractEventLoop, LoopBatcher] = {}
+        # Taken for each batch handed over and by close(): no batch can be queued behind the stop.
+        self._closing = threading.Lock()
+        self._closed = False
         self._thread: threading.Thread | None = None
         self._fd: int | None = None
         self._path: Path | None = None
@@ -149,6 +97,7 @@ class Spool:
     # -- lifecycle -------------------------------------------------------
 
     def start(self) -> None:
+        self._closed = False
         try:
             self.open_dir.mkdir(parents=True, exist_ok=True)
             self.sealed_dir.mkdir(parents=True, exist_ok=True)
@@ -163,7 +112,9 @@ class Spool:
         """Write what is queued, seal the open segment, stop the thread."""
         if self._thread is None:
             return
-        self._queue.put(_STOP)
+        with self._closing:
+            self._closed = True
+            self._queue.put(_STOP)
         self._thread.join()
         self._thread = None
 
@@ -181,13 +132,25 @@ class Spool:
         if self._pending >= self.max_pending:
             raise SpoolUnavailable("spool backlog is full")
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
+        batcher = self._batchers.get(loop) or self._batcher_for(loop)
         self._pending += 1
-        self._queue.put((line, fut, loop))
-        try:
-            await fut
-        finally:
-            self._pending -= 1
+        await batcher.add(line)
+
+    def _batcher_for(self, loop: asyncio.AbstractEventLoop) -> LoopBatcher:
+        # Loops that are gone (a test's asyncio.run) leave nothing waiting: forget them.
+        self._batchers = {lp: b for lp, b in self._batchers.items() if not lp.is_closed()}
+        batcher = self._batchers[loop] = LoopBatcher(loop, self._hand_over, self.batch_events, self._settled)
+        return batcher
+
+    def _settled(self, events: int) -> None:
+        self._pending -= events
+
+    def _hand_over(self, batch: Batch) -> None:
+        with self._closing:
+            if not self._closed:
+                self._queue.put(batch)
+                return
+        batch.done(SpoolUnavailable("spool is closed"))
 
     def ready(self) -> bool:
         return self.healthy and self._thread is not None and self._thread.is_alive()
@@ -196,27 +159,35 @@ class Spool:
 
     def _run(self) -> None:
         stopping = False
+        carry: object = None
         while not stopping:
-            timeout = self._time_to_seal()
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                self._maybe_seal()
-                continue
-            batch: list[tuple[bytes, asyncio.Future[None], asyncio.AbstractEventLoop]] = []
+            if carry is None:
+                try:
+                    item = self._queue.get(timeout=self._time_to_seal())
+                except queue.Empty:
+                    self._maybe_seal()
+                    continue
+            else:
+                item, carry = carry, None
+            # Batches queued meanwhile (several loops, or a batch at its cap) share one fsync.
+            batches: list[Batch] = []
+            events = 0
             while True:
                 if item is _STOP:
                     stopping = True
                     break
-                batch.append(item)  # type: ignore[arg-type]
-                if len(batch) >= self.batch_events:
+                assert isinstance(item, Batch)
+                if batches and events + item.events > self.batch_events:
+                    carry = item
                     break
+                batches.append(item)
+                events += item.events
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-            if batch:
-                self._commit(batch)
+            if batches:
+                self._commit(batches, events)
             self._maybe_seal()
         self._seal()
 
@@ -234,15 +205,15 @@ class Spool:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             # The directory entry must be durable too, or an fsynced event could
             # vanish with a file that was never linked after a crash.
-            _fsync_dir(self.open_dir)
+            fsync_dir(self.open_dir)
         except OSError:
             os.close(fd)
             path.unlink(missing_ok=True)
             raise
         self._fd, self._path, self._size, self._opened_at = fd, path, 0, self.clock()
 
-    def _commit(self, batch: list[tuple[bytes, asyncio.Future[None], asyncio.AbstractEventLoop]]) -> None:
-        data = b"".join(line for line, _, _ in batch)
+    def _commit(self, batches: list[Batch], events: int) -> None:
+        data = batches[0].data if len(batches) == 1 else b"".join(b.data for b in batches)
         started = time.perf_counter()
         error: Exception | None = None
         try:
@@ -262,17 +233,14 @@ class Spool:
             self.healthy = True
             self.last_error = None
             self.stats.commits += 1
-            self.stats.events += len(batch)
+            self.stats.events += events
         except OSError as exc:
             self._fail(exc)
             error = SpoolUnavailable(self.last_error or "spool write failed")
         if self.on_commit is not None and error is None:
-            self.on_commit(len(batch), time.perf_counter() - started)
-        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-        for _, fut, loop in batch:
-            by_loop.setdefault(loop, []).append(fut)
-        for loop, futs in by_loop.items():
-            loop.call_soon_threadsafe(_resolve, futs, error)
+            self.on_commit(events, time.perf_counter() - started)
+        for batch in batches:
+            batch.done(error)
 
     def _abandon_segment(self) -> None:
         """After a failed write or fsync the segment's tail is unknown: cut it back
@@ -313,8 +281,8 @@ class Spool:
                 path.unlink(missing_ok=True)
                 return
             os.rename(path, self.sealed_dir / path.name)
-            _fsync_dir(self.sealed_dir)
-            _fsync_dir(self.open_dir)
+            fsync_dir(self.sealed_dir)
+            fsync_dir(self.open_dir)
             os.close(fd)  # closing releases the lock only after the rename
             self.stats.sealed += 1
         except OSError as exc:
@@ -331,13 +299,3 @@ class Spool:
         # but keep the message short and predictable.
         self.last_error = exc.strerror or exc.__class__.__name__
         log.error("spool: %s", self.last_error)
-
-
-def _resolve(futs: list[asyncio.Future[None]], error: Exception | None) -> None:
-    for fut in futs:
-        if fut.done():
-            continue
-        if error is None:
-            fut.set_result(None)
-        else:
-            fut.set_exception(error)
