@@ -7,11 +7,13 @@ that leaves this module is an ``Event``, which has no field for either.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from collector.boundedcache import BoundedCache
 from collector.devices import NO_HINTS, Hints
 from collector.isp import UNKNOWN_ISP, IspDatabase, IspInfo, hosting_asns
 from collector.paths import NO_UTM, Utm, extract_utm, scrub_path
@@ -26,6 +28,31 @@ from collector.siteconfig import BUILTIN_EVENTS, Site, SiteConfig, seed_config, 
 from collector.useragent import UAInfo, UAParser
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1", ""})
+_CACHE_ENTRIES = 20000
+# A cache slot, the key tuple and the value's tuple or dataclass, roughly (CPython 3.11, 64-bit).
+_ENTRY_OVERHEAD = 240
+_size = sys.getsizeof
+
+Page = tuple[str, str, Utm]
+
+
+def _page_bytes(key: tuple[str, bool], page: Page) -> int:
+    utm = page[2]
+    fields = (utm.source, utm.medium, utm.campaign, utm.content, utm.term)
+    return (
+        _ENTRY_OVERHEAD
+        + _size(key[0])
+        + _size(page[0])
+        + _size(page[1])
+        + sum(_size(f) for f in fields if f is not None)
+        + (0 if utm is NO_UTM else _size(utm))
+    )
+
+
+def _referrer_bytes(key: tuple[str, str], ref: Referrer) -> int:
+    # The site (key[1]) is the allowlist's own string, shared: not counted.
+    fields = (ref.source, ref.host, ref.path)
+    return _ENTRY_OVERHEAD + _size(key[0]) + _size(ref) + sum(_size(f) for f in fields if f is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +138,12 @@ class Pipeline:
         self.on_prop_drop = on_prop_drop
         self._allow = Allowlists.of(config())
         # Pages and referrers repeat far more than they vary: cache their parse per
-        # worker (memory only, bounded; like the UA cache, never written anywhere).
-        self._page = lru_cache(maxsize=20000)(self._page_uncached)
-        self._referrer = lru_cache(maxsize=20000)(parse_referrer)
+        # worker (memory only, bounded by entries and bytes, admitted on second sight once full:
+        # like the UA cache, collector.boundedcache; never written anywhere). Their keys are
+        # visitor-chosen strings of up to 2,048 characters, so a count bound alone is not enough.
+        limit = settings.page_cache_bytes
+        self._pages: BoundedCache[tuple[str, bool], Page] = BoundedCache(_CACHE_ENTRIES, limit, _page_bytes)
+        self._referrers: BoundedCache[tuple[str, str], Referrer] = BoundedCache(_CACHE_ENTRIES, limit, _referrer_bytes)
         self._scrub_prop = lru_cache(maxsize=20000)(scrub_prop)
 
     def _prop(self, key: str, value: str, event: str) -> str:
@@ -121,7 +151,26 @@ class Pipeline:
         # cache stays small (at most ~20,000 x 256 characters), long ones are scrubbed each time.
         return self._scrub_prop(key, value, event) if len(value) <= 256 else scrub_prop(key, value, event)
 
-    def _page_uncached(self, url: str, hash_mode: bool) -> tuple[str, str, Utm] | None:
+    def _page(self, url: str, hash_mode: bool) -> Page | None:
+        key = (url, hash_mode)
+        page = self._pages.get(key)
+        if page is None:
+            page = self._page_uncached(url, hash_mode)
+            if page is not None:  # unparseable URLs are dropped as spam, not remembered
+                self._pages.offer(key, page)
+        return page
+
+    def _referrer(self, referrer: str | None, site: str) -> Referrer:
+        if not referrer:
+            return parse_referrer(referrer, site)
+        key = (referrer, site)
+        ref = self._referrers.get(key)
+        if ref is None:
+            ref = parse_referrer(referrer, site)
+            self._referrers.offer(key, ref)
+        return ref
+
+    def _page_uncached(self, url: str, hash_mode: bool) -> Page | None:
         """(host, scrubbed path, UTM values) of a page URL; ``None`` if it cannot be parsed."""
         try:
             parts = urlsplit(url)

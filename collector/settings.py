@@ -59,6 +59,10 @@ class Settings(FromEnv):
     ua_cache_bytes: int = setting(
         16 * 1024 * 1024, "Most memory the user-agent cache may hold per worker (keys cut to 512 characters first)."
     )
+    page_cache_bytes: int = setting(
+        8 * 1024 * 1024,
+        "Most memory the parsed-page cache, and the parsed-referrer cache, may each hold per worker.",
+    )
     salt_store: str = setting(
         "file", "Where day salts live: `file` (data_dir/salts, one host) or `postgres` (shared by many hosts)."
     )
@@ -106,6 +110,8 @@ class Settings(FromEnv):
             raise SettingsError("ANALYTICS_DATACENTER_TRAFFIC: must be `suspicious`, `drop` or `keep`")
         if self.ua_cache_bytes < 0:
             raise SettingsError("ANALYTICS_UA_CACHE_BYTES: must not be negative")
+        if self.page_cache_bytes < 0:
+            raise SettingsError("ANALYTICS_PAGE_CACHE_BYTES: must not be negative")
         if self.max_header_bytes < 1024:
             raise SettingsError("ANALYTICS_MAX_HEADER_BYTES: must be at least 1024")
         for name, seconds in (("HEADER_TIMEOUT", self.header_timeout), ("BODY_TIMEOUT", self.body_timeout)):

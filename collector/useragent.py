@@ -6,7 +6,10 @@ and a device *class* is decided better by :mod:`collector.devices`). Bots are
 recognised by :mod:`collector.bots` (two maintained lists in RE2 sets, curated
 automation and client markers, a guard against the lists' false positives)
 plus the junk rule below. An LRU cache sits in front, so repeat UAs cost a
-dictionary lookup and a flood of unique UAs costs the cheap path only.
+dictionary lookup and a flood of unique UAs costs the cheap path only; once the
+cache is full a UA is admitted on its second sight only
+(:mod:`collector.boundedcache`), so such a flood neither pays an insertion per
+request nor evicts the popular UAs.
 
 The cache is keyed by the UA *cut to* ``MAX_UA_CHARS`` (the parser never looks
 further) and the two client hints (reduced to a closed set: they change the
@@ -23,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections import OrderedDict
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -32,6 +34,7 @@ from ua_parser import load_builtins
 
 from collector import devices
 from collector.bots import BotDetector, Scanner
+from collector.boundedcache import BoundedCache, CacheInfo
 from collector.devices import NO_HINTS, Hints
 from collector.uavocab import closed_vocabulary
 
@@ -127,14 +130,6 @@ def _entry_bytes(key: tuple[str, Hints], info: UAInfo) -> int:
     )
 
 
-@dataclass(slots=True)
-class CacheInfo:
-    entries: int
-    bytes: int
-    hits: int
-    misses: int
-
-
 class UAParser:
     def __init__(self, cache_size: int = 20000, allow_headless: bool = False, cache_bytes: int = 16 << 20) -> None:
         self._scanner = Scanner()
@@ -154,10 +149,7 @@ class UAParser:
         self._os_rx = ua_parser_rs.OSExtractor(map(fields, os_matchers))
         self._allow_headless = allow_headless
         # Used from the event loop only (one thread), so no lock.
-        self._cache: OrderedDict[tuple[str, Hints], tuple[UAInfo, int]] = OrderedDict()
-        self._max_entries = cache_size
-        self._max_bytes = cache_bytes
-        self._bytes = self._hits = self._misses = 0
+        self._cache: BoundedCache[tuple[str, Hints], UAInfo] = BoundedCache(cache_size, cache_bytes, _entry_bytes)
         # ua-parser compiles its matchers on first use (~0.25 s): pay that at
         # startup, not on a visitor's request.
         self._parse_uncached("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", NO_HINTS)
@@ -165,26 +157,14 @@ class UAParser:
     def parse(self, ua: str, hints: Hints = NO_HINTS) -> UAInfo:
         # Cut before the lookup: the key, and what the cache keeps, never exceed MAX_UA_CHARS.
         key = (ua[:MAX_UA_CHARS], hints)
-        cache = self._cache
-        hit = cache.get(key)
-        if hit is not None:
-            cache.move_to_end(key)
-            self._hits += 1
-            return hit[0]
-        self._misses += 1
-        info = self._parse_uncached(*key)
-        size = _entry_bytes(key, info)
-        if size > self._max_bytes or self._max_entries <= 0:
-            return info
-        cache[key] = (info, size)
-        self._bytes += size
-        while self._bytes > self._max_bytes or len(cache) > self._max_entries:
-            _, (_, old) = cache.popitem(last=False)
-            self._bytes -= old
+        info = self._cache.get(key)
+        if info is None:
+            info = self._parse_uncached(*key)
+            self._cache.offer(key, info)
         return info
 
     def cache_info(self) -> CacheInfo:
-        return CacheInfo(len(self._cache), self._bytes, self._hits, self._misses)
+        return self._cache.info()
 
     def _parse_uncached(self, ua: str, hints: Hints) -> UAInfo:
         if self._allow_headless:

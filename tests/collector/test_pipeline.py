@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
+import json
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -83,3 +86,26 @@ def test_same_visitor_same_key_unknown_address_still_counted(pipeline: Pipeline)
     assert pipeline.build(hit(body)).day_key != pipeline.build(hit(body, ip="1.1.1.1")).day_key
     ev = pipeline.build(hit(body, ip="10.1.2.3"))
     assert ev.asn is None and ev.isp is None
+
+
+def test_page_and_referrer_caches_are_bounded_by_bytes(tmp_path: Path, isp_db: Path) -> None:
+    # Page URLs and referrers are visitor-chosen strings of up to 2,048 characters: caches
+    # bounded by entries only held 20,000 of each (here ~7 MB for 2,000 unique pairs).
+    budget = 1 << 20
+    settings = Settings(data_dir=tmp_path, sites=(SITE,), isp_db=isp_db, page_cache_bytes=budget)
+    pipeline = Pipeline(settings, UAParser(), IspDatabase(isp_db), DayKeys(FileSaltStore(tmp_path / "salts")))
+    pipeline.build(hit(f'{{"n":"pageview","u":"https://{SITE}/warm","d":"{SITE}"}}'))  # salts, parser
+    long = "\u20ac" * 600
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(2000):
+            url, ref = f"https://{SITE}/{i}/{long}", f"https://elsewhere.example/{i}/{long}"
+            pipeline.build(hit(json.dumps({"n": "pageview", "u": url, "d": SITE, "r": ref})))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # Two caches within their budgets, plus what urllib's own urlsplit cache keeps (its last
+    # 128 URLs and their parts: under 1 MB here).
+    assert held < 2 * budget + (1 << 20), f"{held} bytes held for two {budget}-byte budgets"

@@ -206,17 +206,21 @@ def test_cache_is_bounded_and_keyed_by_the_hints() -> None:
     parser = UAParser(cache_size=10)
     ua = UAS["chrome-win"][0]
     for i in range(50):
+        # Twice each: once the cache is full, a UA is admitted on its second sight.
+        parser.parse(ua.replace("131.0.0.0", f"131.0.{i}.0"))
         parser.parse(ua.replace("131.0.0.0", f"131.0.{i}.0"))
     assert parser.cache_info().entries == 10
+    hits = parser.cache_info().hits
     parser.parse(ua.replace("131.0.0.0", "131.0.49.0"))
-    assert parser.cache_info().hits == 1
+    assert parser.cache_info().hits == hits + 1
     parser.parse(ua.replace("131.0.0.0", "131.0.0.0"))  # the least recently used went first
-    assert parser.cache_info().hits == 1
+    assert parser.cache_info().hits == hits + 1
     # The same string with other hints is another entry: the hints change the answer.
+    for _ in range(2):
+        parser.parse(ua.replace("131.0.0.0", "131.0.49.0"), client_hints(b'"Windows"', b"?0"))
+    assert parser.cache_info().hits == hits + 1
     parser.parse(ua.replace("131.0.0.0", "131.0.49.0"), client_hints(b'"Windows"', b"?0"))
-    assert parser.cache_info().hits == 1
-    parser.parse(ua.replace("131.0.0.0", "131.0.49.0"), client_hints(b'"Windows"', b"?0"))
-    assert parser.cache_info().hits == 2
+    assert parser.cache_info().hits == hits + 2
 
 
 def test_cache_key_is_the_cut_string() -> None:
@@ -252,3 +256,24 @@ def test_cache_is_bounded_by_bytes() -> None:
 def test_oversized_ua_is_cut_before_parsing(parser: UAParser) -> None:
     info = parser.parse(UAS["chrome-win"][0] + " x" * 50_000)
     assert info.browser == "Chrome"
+
+
+def test_a_flood_of_unique_uas_does_not_evict_the_popular_ones() -> None:
+    parser = UAParser(cache_size=10)
+    popular = [UAS["chrome-win"][0].replace("131.0.0.0", f"131.0.{i}.0") for i in range(10)]
+    for ua in popular:
+        parser.parse(ua)
+    for i in range(1000):  # each seen once: not admitted once the cache is full
+        parser.parse(f"Mozilla/5.0 (flood {i}) Gecko/20100101 Firefox/133.0")
+    before = parser.cache_info()
+    for ua in popular:
+        parser.parse(ua)
+    after = parser.cache_info()
+    assert after.hits - before.hits == 10 and after.entries == 10
+    # A UA that comes back is admitted on its second sight, evicting the least recently used.
+    parser.parse("Mozilla/5.0 (flood 999) Gecko/20100101 Firefox/133.0")
+    parser.parse("Mozilla/5.0 (flood 999) Gecko/20100101 Firefox/133.0")
+    hits = parser.cache_info().hits
+    parser.parse("Mozilla/5.0 (flood 999) Gecko/20100101 Firefox/133.0")
+    assert parser.cache_info().hits == hits + 1
+    assert parser.cache_info().entries == 10
