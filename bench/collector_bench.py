@@ -269,7 +269,8 @@ def main() -> None:
         last = {k: v[-1]["rps"] for k, v in results.items()}
         print(
             f"round {rnd + 1}: bare {last['bare']:.0f}/s, collector {last['realistic']:.0f}/s,"
-            f" unique-UA {last['unique']:.0f}/s",
+            f" unique-UA {last['unique']:.0f}/s; same-round ratios"
+            f" {last['realistic'] / last['bare']:.2f} and {last['unique'] / last['bare']:.2f}",
             flush=True,
         )
 
