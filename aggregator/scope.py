@@ -37,6 +37,7 @@ from aggregator.lake import Lake, sql_path
 from aggregator.metrics import Components
 from aggregator.periods import bucket
 from aggregator.querybuild import (
+    ALL_COMPONENTS,
     HITS_READ,
     LIGHT_METRICS,
     PAGES_READ,
@@ -44,6 +45,7 @@ from aggregator.querybuild import (
     VISIT_READ,
     Column,
     column,
+    components_of,
     day_rows_sql,
     sums_sql,
     visits_from_hits_sql,
@@ -195,6 +197,7 @@ class Scope:
         self._need: dict[Mode, dict[str, Ask]] = {"rollup": {}, "tables": {}}
         self._scroll: set[str] = set()  # the tables columns some request asks scroll depth of
         self._heavy: set[str] = set()  # event columns some request asks visit metrics of (visits, bounce rate…)
+        self._comps: dict[str, frozenset[str]] = {}  # the components the requests of each column need
         self._sums: dict[Mode, Sums] = {}
         self._tables: dict[str, str] = {}
         self._coded: Tables | None = None
@@ -217,6 +220,7 @@ class Scope:
                 self._scroll.add("" if a.time_bucket else a.column.name)
             if not set(metrics) <= LIGHT_METRICS:
                 self._heavy.add(a.column.name)
+            self._comps[a.column.name] = self._comps.get(a.column.name, frozenset()) | components_of(metrics)
         return mode
 
     # --- sums --------------------------------------------------------------------------------------------
@@ -338,6 +342,7 @@ class Scope:
                 dictionary=t.dict,
                 scroll=frozenset(self._scroll),
                 light=frozenset(c.name for c in cols if c.per_event and c.name not in self._heavy),
+                needs={c.name: self._comps.get(c.name, ALL_COMPONENTS) for c in unique if c.name},
             )
             name = self.page.name("dr")
             self.page.cur.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
