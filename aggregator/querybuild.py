@@ -370,16 +370,36 @@ def day_rows_sql(
     return "\nUNION ALL\n".join(parts)
 
 
-def visits_from_hits_sql(hits: str, codes_needed: tuple[str, ...] = VISIT_CODES) -> str:
-    """A relation of the per-visit table's shape holding only what the given (filtered) hits contribute."""
+def visits_from_hits_sql(hits: str, codes_needed: tuple[str, ...] = VISIT_CODES, visits: str | None = None) -> str:
+    """A relation of the per-visit table's shape holding only what the given (filtered) hits contribute.
+
+    A hit of a day key with one visit row (``key_rows`` 1, most of them) belongs to that row: such hits are
+    summed by (day, day key) alone, and the row's codes are read from ``visits`` (the per-visit table: a join
+    costs half of carrying the codes through the grouping) or, without it, carried. Only the other hits need
+    the grouping by every code and the window counts.
+    """
     codes = "".join(f", {c}" for c in codes_needed)
+    sums = """sum(n) FILTER (WHERE kind = 0) AS n_pv,
+         coalesce(sum(n) FILTER (WHERE kind <> 1), 0) AS n_ev, sum(eng) FILTER (WHERE kind = 1) AS eng"""
+    if visits is not None:
+        v_codes = "".join(f", v.{c}" for c in codes_needed)
+        single = f"""SELECT v.day, v.day_key, v.vno{v_codes}, h.n_pv, h.n_ev, h.eng, v.is_bounce, v.v_dur, v.profile,
+         1 AS key_rows, 1 AS visit_rows
+  FROM (SELECT day, day_key, {sums} FROM {hits} WHERE key_rows = 1 GROUP BY day, day_key) h
+  JOIN {visits} v ON v.day = h.day AND v.day_key = h.day_key"""
+    else:
+        any_codes = "".join(f", any_value({c}) AS {c}" for c in codes_needed)
+        single = f"""SELECT day, day_key, any_value(vno) AS vno{any_codes}, {sums}, bool_or(is_bounce) AS is_bounce,
+         max(v_dur) AS v_dur, any_value(profile) AS profile, 1 AS key_rows, 1 AS visit_rows
+  FROM {hits} WHERE key_rows = 1 GROUP BY day, day_key"""
     return f"""(
-  SELECT day, day_key, vno{codes}, sum(n) FILTER (WHERE kind = 0) AS n_pv,
-         coalesce(sum(n) FILTER (WHERE kind <> 1), 0) AS n_ev, sum(eng) FILTER (WHERE kind = 1) AS eng,
-         bool_or(is_bounce) AS is_bounce, max(v_dur) AS v_dur, any_value(profile) AS profile,
+  {single}
+  UNION ALL
+  SELECT day, day_key, vno{codes}, {sums}, bool_or(is_bounce) AS is_bounce, max(v_dur) AS v_dur,
+         any_value(profile) AS profile,
          count(*) OVER (PARTITION BY day, day_key) AS key_rows,
          count(*) OVER (PARTITION BY day, day_key, vno) AS visit_rows
-  FROM {hits} GROUP BY day, day_key, vno{codes}
+  FROM {hits} WHERE key_rows > 1 GROUP BY day, day_key, vno{codes}
 )"""
 
 

@@ -483,7 +483,7 @@ class Scope:
                 self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT {cols} FROM {t.visits} WHERE {cond}", params)
             else:
                 params = {}
-                derived = visits_from_hits_sql(self.matching_hits(params), self._codes())
+                derived = visits_from_hits_sql(self.matching_hits(params), self._codes(), t.visits)
                 self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {derived}", params)
             self._tables["visits"] = name
         return self._tables["visits"]
