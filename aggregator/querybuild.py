@@ -443,4 +443,6 @@ HITS_READ = (
 PAGES_READ = "day, day_key, vno, c_page, n_pv, n_ev, eng, scroll, is_bounce, v_dur, key_rows, visit_rows, profile"
 
 #: Metrics whose components an event column gets without knowing the events' visits (no visit id needed).
-LIGHT_METRICS = frozenset({"visitors", "pageviews", "events", "time_on_page", "scroll_depth"})
+LIGHT_METRICS = frozenset(
+    {"visitors", "pageviews", "events", "time_on_page", "scroll_depth", "conversion_rate", "group_conversion_rate"}
+)

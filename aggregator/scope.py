@@ -421,14 +421,42 @@ class Scope:
             chosen = [g for g in chosen if all(g in selected_goals(f, self.goals) for f in named)]
         if not chosen:
             return f"(SELECT *, NULL::VARCHAR AS goal FROM {base} WHERE false)"
+        codes = self._goal_codes(chosen)
         c = self.compiler(params)
-        conds = [c.goal(g) for g in chosen]
-        names = [c._param(g.name) for g in chosen]
-        cases = ", ".join(
-            f"CASE WHEN {cond} THEN CAST({n} AS VARCHAR) END" for cond, n in zip(conds, names, strict=True)
+        props = " OR ".join(
+            f"(g.goal = {c._param(g.name)} AND {c.goal_props(g)})" for g in chosen if g.kind != "page" and g.props
         )
-        return f"""(SELECT * EXCLUDE (gl), unnest(gl) AS goal FROM (
-  SELECT *, list_filter([{cases}], lambda x: x IS NOT NULL) AS gl FROM {base} WHERE {" OR ".join(conds)}))"""
+        plain = [g.name for g in chosen if g.kind == "page" or not g.props]  # goals kept without a property check
+        if props:
+            listed = f"list_contains(CAST({c._param(plain)} AS VARCHAR[]), g.goal) OR " if plain else ""
+            props = f" WHERE {listed}{props}"
+        # One hash join with the (day, code) pairs each goal converts (a page code for pageviews, a name code for
+        # the other events), not a condition per goal.
+        return f"""(SELECT h.*, g.goal FROM {base} h JOIN {codes} g
+    ON h.day = g.day AND g.page = (h.kind = 0) AND g.code = CASE WHEN h.kind = 0 THEN h.c_page ELSE h.c_name END
+  {props})"""
+
+    def _goal_codes(self, chosen: list[GoalLike]) -> str:
+        """A temp table (day, code, page, goal): the page codes (pageviews) and event-name codes each goal converts."""
+        key = "goal_codes:" + json.dumps([g.name for g in chosen])
+        if key not in self._tables:
+            params: dict[str, object] = {}
+            c = self.compiler(params)
+            d = self.coded().dict
+            parts = []
+            for g in chosen:
+                name = c._param(g.name)
+                if g.kind == "page":
+                    pattern = c._param(g.page_regex)
+                    cond = f"dimension = 'event:page' AND regexp_full_match(value, CAST({pattern} AS VARCHAR))"
+                else:
+                    cond = f"dimension = 'event:name' AND value = CAST({c._param(g.event)} AS VARCHAR)"
+                page = g.kind == "page"
+                parts.append(f"SELECT day, code, {page} AS page, CAST({name} AS VARCHAR) AS goal FROM {d} WHERE {cond}")
+            table = self.page.name("gc")
+            self.page.cur.execute(f"CREATE TEMP TABLE {table} AS {' UNION ALL '.join(parts)}", params)
+            self._tables[key] = table
+        return self._tables[key]
 
     def hits_for(self, col: Column, params: dict[str, object]) -> str:
         """The hits relation a column reads: expanded to goals for the goal column."""

@@ -45,7 +45,9 @@ FILTERS = {
 
 
 #: Bumped when the sessions table's shape changes, so that an old one is rebuilt.
-SESSIONS_FORMAT = "1"
+SESSIONS_FORMAT = "2"
+#: The events as Plausible stores them: each with its session (here: day, day key and visit number).
+_EVENTS_WITH_SESSION = "SELECT day, day_key, vno, ts, name, path FROM rows"
 
 
 def prepare(data_dir: Path) -> float:
@@ -59,12 +61,11 @@ def prepare(data_dir: Path) -> float:
     t0 = time.perf_counter()
     con = duckdb.connect(config={"memory_limit": "1500MB"})
     for d in sorted((data_dir / "lake" / "events").glob("site=*/day=*")):
-        out = root / "sessions" / d.parent.name / d.name
-        out.mkdir(parents=True, exist_ok=True)
         src = f"(SELECT * FROM read_parquet({str(d / '*.parquet')!r}))"
-        con.execute(
-            f"COPY (WITH {sessionized_sql(src)} {visits_sql('rows')}) TO '{out / 's.parquet'}' (FORMAT parquet)"
-        )
+        for kind, select in (("sessions", visits_sql("rows")), ("events", _EVENTS_WITH_SESSION)):
+            out = root / kind / d.parent.name / d.name
+            out.mkdir(parents=True, exist_ok=True)
+            con.execute(f"COPY (WITH {sessionized_sql(src)} {select}) TO '{out / 's.parquet'}' (FORMAT parquet)")
     con.close()
     marker.touch()
     return time.perf_counter() - t0
@@ -72,7 +73,8 @@ def prepare(data_dir: Path) -> float:
 
 def files(data_dir: Path, kind: str, start: dt.date, end: dt.date) -> list[str]:
     out = []
-    base = data_dir / "baseline" if kind == "sessions" else data_dir / "lake"
+    base = data_dir / "baseline" if kind in ("sessions", "session_events") else data_dir / "lake"
+    kind = "events" if kind == "session_events" else kind
     for d in sorted((base / kind).glob("site=*/day=*")):
         day = dt.date.fromisoformat(d.name.removeprefix("day="))
         if start <= day <= end:
@@ -109,3 +111,41 @@ def overview(con: duckdb.DuckDBPyConnection, data_dir: Path, mode: str, start: d
     ]
     for q in queries:
         con.execute(q).fetchall()
+
+
+def goals(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, goal_list: list[dict[str, str]], start: dt.date, end: dt.date
+) -> None:
+    """A Goals panel Plausible's way: per goal, unique converting visitors and conversions, and the total visitors.
+
+    Each goal is a condition over the events (a page pattern as LIKE, or an event name), all in one pass.
+    """  # fmt: skip
+    e_files = files(data_dir, "session_events", start, end)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW ge AS SELECT * FROM read_parquet({e_files!r})")
+    conds = [_goal_sql(g) for g in goal_list]
+    cols = ", ".join(f"count(DISTINCT (day, day_key)) FILTER (WHERE {c}), count(*) FILTER (WHERE {c})" for c in conds)
+    con.execute(f"SELECT count(DISTINCT (day, day_key)), {cols} FROM ge").fetchall()
+
+
+def funnel(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, steps: list[dict[str, str]], start: dt.date, end: dt.date
+) -> None:
+    """A funnel Plausible's way (its windowFunnel, in plain SQL): per visit, each step's first time after the
+    step before's, then visitors per step."""  # fmt: skip
+    e_files = files(data_dir, "session_events", start, end)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW fe AS SELECT * FROM read_parquet({e_files!r})")
+    ctes = [f"s1 AS (SELECT day, day_key, vno, min(ts) AS t FROM fe WHERE {_goal_sql(steps[0])} GROUP BY ALL)"]
+    for i, step in enumerate(steps[1:], start=2):
+        ctes.append(
+            f"s{i} AS (SELECT e.day, e.day_key, e.vno, min(e.ts) AS t FROM fe e JOIN s{i - 1} p "
+            f"ON e.day = p.day AND e.day_key = p.day_key AND e.vno = p.vno AND e.ts > p.t "
+            f"WHERE {_goal_sql(step)} GROUP BY ALL)"
+        )
+    counts = ", ".join(f"(SELECT count(DISTINCT (day, day_key)) FROM s{i})" for i in range(1, len(steps) + 1))
+    con.execute(f"WITH {', '.join(ctes)} SELECT {counts}").fetchall()
+
+
+def _goal_sql(goal: dict[str, str]) -> str:
+    if "page" in goal:
+        return f"name = 'pageview' AND path LIKE '{goal['page'].replace('*', '%')}'"
+    return f"name = '{goal['event']}'"
