@@ -157,3 +157,28 @@ def test_only_events_are_accepted(tmp_path: Path) -> None:
     finally:
         spool.close()
     assert not list((tmp_path / "sealed").glob("*.jsonl"))
+
+
+def test_an_event_after_close_is_refused_not_left_waiting(tmp_path: Path) -> None:
+    # Before the batcher, such an append was queued behind the writer's stop and its future
+    # never resolved: the request hung instead of getting a 503.
+    spool = Spool(tmp_path, segment_seconds=60)
+    spool.start()
+    asyncio.run(_append_many(spool, 3))
+    spool.close()
+    with pytest.raises(SpoolUnavailable):
+        asyncio.run(_append_many(spool, 1, "late"))
+    assert len(_lines(tmp_path / "sealed")) == 3
+
+
+def test_batches_of_several_event_loops_are_each_answered(tmp_path: Path) -> None:
+    # One batcher per event loop; the writer answers every loop's batches, in order.
+    spool = Spool(tmp_path, segment_seconds=60, batch_events=7)
+    spool.start()
+    try:
+        for rnd in range(3):
+            asyncio.run(_append_many(spool, 50, f"loop{rnd}"))
+    finally:
+        spool.close()
+    lines = _lines(tmp_path / "sealed")
+    assert len(lines) == 150 and len(set(lines)) == 150
