@@ -18,15 +18,15 @@ run: $(STAMP)
 	$(PY) deploy/local/stack.py
 
 test: $(STAMP) system-deps
-	$(PY) -m ruff check collector aggregator dashboards tests bench scripts
-	$(PY) -m ruff format --check collector aggregator dashboards tests bench scripts
+	$(PY) -m ruff check onecloud_kit collector aggregator dashboards tests bench scripts
+	$(PY) -m ruff format --check onecloud_kit collector aggregator dashboards tests bench scripts
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(PY) -m ruff check collector aggregator dashboards tests bench scripts
-	$(PY) -m ruff format --check collector aggregator dashboards tests bench scripts
+	$(PY) -m ruff check onecloud_kit collector aggregator dashboards tests bench scripts
+	$(PY) -m ruff format --check onecloud_kit collector aggregator dashboards tests bench scripts
 
 typecheck: $(STAMP)
 	$(PY) -m mypy

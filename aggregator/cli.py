@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from aggregator.settings import Settings
-from collector.config import SettingsError, env_example, markdown_table
+from onecloud_kit.settings import SettingsError, env_example, markdown_table
 
 if TYPE_CHECKING:
     from aggregator.alerts import AlertChecker

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from collector.config import FromEnv, SettingsError, setting
+from onecloud_kit.settings import FromEnv, SettingsError, setting
 
 if TYPE_CHECKING:
     from aggregator.objectstore import S3Config

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from collector.config import SettingsError, env_example, markdown_table
 from collector.settings import Settings
+from onecloud_kit.settings import SettingsError, env_example, markdown_table
 
 # The refresh source named by the bundled data's README: RouteViews + RIRs (NRO) + DB-IP names.
 NPM_PACKAGE = "@ip-location-db/asn"

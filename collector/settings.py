@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.config import FromEnv, SettingsError, check_cidrs, setting
 from collector.siteconfig import DEFAULT_CUSTOM_EVENTS, DEMO_SITE
+from onecloud_kit.settings import FromEnv, SettingsError, check_cidrs, setting
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The dashboards' settings: one frozen dataclass, read from ``ANALYTICS_*`` variables.
 
-Declared with the project's one settings convention (:mod:`collector.config`,
+Declared with the project's one settings convention (:mod:`onecloud_kit.settings`,
 the only collector module the dashboards may import), so ``make docs`` renders
 it like the others.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from collector.config import FromEnv, SettingsError, check_cidrs, setting
+from onecloud_kit.settings import FromEnv, SettingsError, check_cidrs, setting
 
 __all__ = ["Settings", "SettingsError"]
 

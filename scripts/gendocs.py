@@ -14,8 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from collector.config import describe, env_example, markdown_table  # noqa: E402
 from collector.schema import inventory_markdown  # noqa: E402
+from onecloud_kit.settings import describe, env_example, markdown_table  # noqa: E402
 
 # (import path of a settings class, title); a package that does not exist yet is skipped.
 SETTINGS = [

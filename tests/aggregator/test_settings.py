@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.settings import Settings
-from collector.config import SettingsError, describe
+from onecloud_kit.settings import SettingsError, describe
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,9 @@
 
 Every package declares one settings dataclass with :func:`setting` fields; this
 module turns ``ANALYTICS_*`` environment variables into it and renders the
-``.env.example`` / README table from the same declaration, so docs cannot drift.
+``.env.example`` and the docs' settings tables from the same declaration, so
+the docs cannot drift. Settings are built once, at the edge (a command, an app
+factory), and passed down: nothing below reads ``os.environ`` for them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,7 +42,7 @@ def env_name(field_name: str) -> str:
 def _parse(raw: str, tp: Any, name: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and type(None) in args:
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
         if raw.strip() == "":
             return None
         (inner,) = [a for a in args if a is not type(None)]
