@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,6 +67,8 @@ class Settings(FromEnv):
     smtp_starttls: bool = setting(True, "Upgrade the SMTP connection with STARTTLS before logging in and sending.")
     report_from: str = setting("analytics@localhost", "Sender address of the nightly report e-mail.")
     report_to: tuple[str, ...] = setting((), "Recipients of the nightly report e-mail, comma-separated.")
+    #: The lake's root, built on first use (an S3 root opens a client and may create the bucket): once per instance.
+    _lake_root: Path | None = field(default=None, init=False, repr=False, compare=False)
 
     def validate(self) -> None:
         if self.raw_retention_days < 1:
@@ -117,7 +119,17 @@ class Settings(FromEnv):
 
     @property
     def lake_dir(self) -> Path:
-        """The lake's root: a local directory, or an ObjectPath (a Path whose I/O goes to S3)."""
+        """The lake's root: a local directory, or an ObjectPath (a Path whose I/O goes to S3).
+
+        Built on the first access and kept: a property computes, it does not connect every time. Two threads
+        racing on the first access each build one (both valid, one kept); the bucket check is idempotent.
+        """
+        if self._lake_root is None:
+            object.__setattr__(self, "_lake_root", self._build_lake_root())
+        assert self._lake_root is not None
+        return self._lake_root
+
+    def _build_lake_root(self) -> Path:
         local = self.data_dir / "lake"
         if self.lake_is_remote:
             from aggregator.objectstore import root_path

@@ -77,7 +77,7 @@ def from_env(cls: type[T], environ: Mapping[str, str]) -> T:
     """Build ``cls`` from ``ANALYTICS_<FIELD>`` variables; unset ones keep their default."""
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in _declared(cls):
         key = env_name(f.name)
         if key in environ:
             values[f.name] = _parse(environ[key], hints[f.name], key)
@@ -117,10 +117,15 @@ def _render(value: Any) -> str:
     return str(value)
 
 
+def _declared(cls: type[Any]) -> list[dataclasses.Field[Any]]:
+    """The settings: a field with ``init=False`` is an instance's own cache (say, a client), not a setting."""
+    return [f for f in dataclasses.fields(cls) if f.init]
+
+
 def describe(cls: type[Any]) -> list[tuple[str, str, str]]:
     """(variable, default as written in the environment, help) for every field."""
     rows = []
-    for f in dataclasses.fields(cls):
+    for f in _declared(cls):
         rows.append((env_name(f.name), _render(f.default), str(f.metadata.get("help", ""))))
     return rows
 
