@@ -26,9 +26,9 @@ class Settings(FromEnv):
     k_anonymity: int = setting(5, "Result rows describing fewer distinct visitors than this fold into `(other)`.")
     rollup_max_stale: float = setting(
         0.0,
-        "Seconds a day's rollup may still answer the dashboards' pages after new events landed in that day, its "
-        "age shown on the page (0: never; the day is rolled up in memory instead). Unset, the dashboards use 120; "
-        "the Stats API, exports and reports are always exact.",
+        "Seconds a day's rollup may still answer the aggregator's own queries (nightly reports) after new events"
+        " landed in that day (0: never, exact; the day is rolled up in memory instead). The dashboards' pages have"
+        " their own, ANALYTICS_DASHBOARDS_ROLLUP_MAX_STALE; the Stats API and exports are always exact.",
     )
     prop_values_per_day: int = setting(
         100,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -14,6 +15,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from aggregator.settings import Settings as AggregatorSettings
 from dashboards import admin, alertpages, login, notepages, realtime, sharepages, siteconfig_admin, sitepages, statsapi
 from dashboards.bodycap import BodyCap
 from dashboards.headers import SecurityHeaders
@@ -34,12 +36,18 @@ async def healthz(request: Request) -> Response:
 def create_app(
     settings: Settings | None = None,
     *,
+    aggregator: AggregatorSettings | None = None,
     clock: Callable[[], dt.datetime] | None = None,
-    environ: Mapping[str, str] | None = None,
 ) -> Starlette:
-    """The app; ``clock`` and ``environ`` (the aggregator's settings) are for in-process tests."""
+    """The app from the dashboards' and the aggregator's settings (unset: from the environment, here, once).
+
+    ``clock`` is for in-process tests (a view "tomorrow").
+    """
     settings = settings or Settings.from_env()
-    svc = Services.build(settings, environ, clock)
+    if aggregator is None:
+        # The dashboards' data dir wins: one setting, one place the lake lives.
+        aggregator = dataclasses.replace(AggregatorSettings.from_env(), data_dir=settings.data_dir)
+    svc = Services.build(settings, aggregator, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:

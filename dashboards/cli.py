@@ -23,10 +23,21 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     except SiteConfigError as exc:
         print(f"dashboards: site configuration: {exc}", file=sys.stderr)
         return 2
+    import dataclasses
+
+    from aggregator.settings import Settings as AggregatorSettings
+    from dashboards.app import create_app
+
+    try:
+        # Built once, here, and passed down; the dashboards' data dir is where the lake lives.
+        aggregator = dataclasses.replace(AggregatorSettings.from_env(), data_dir=settings.data_dir)
+    except SettingsError as exc:
+        print(f"dashboards: {exc}", file=sys.stderr)
+        return 2
+    app = create_app(settings, aggregator=aggregator)
     print(f"dashboards: listening on http://{host}:{port}  (data in {settings.data_dir.resolve()})", flush=True)
     uvicorn.run(
-        "dashboards.app:create_app",
-        factory=True,
+        app,
         host=host,
         port=port,
         workers=1,

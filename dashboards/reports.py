@@ -9,10 +9,8 @@ visitors fold into ``(other)``).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from aggregator.lake import Lake
@@ -20,24 +18,17 @@ from aggregator.query import CurrentVisitors, Querier, QueryError, QueryRequest,
 from aggregator.settings import Settings as AggregatorSettings
 from aggregator.stats_api import parse, render
 
-STALE_TODAY_SECONDS = 120.0
-
 
 class ReportError(ValueError):
     """The query names an unknown metric, dimension or filter; the message says which (HTTP 400)."""
 
 
 class Reports:
-    def __init__(self, data_dir: Path, environ: Mapping[str, str]) -> None:
-        settings = AggregatorSettings.from_env(environ)
-        # The dashboards' data dir wins: one setting, one place the lake lives.
-        settings = dataclasses.replace(settings, data_dir=data_dir)
+    def __init__(self, settings: AggregatorSettings, page_max_stale: float) -> None:
         # Overview pages never wait for today to be rolled up in memory right after an ingest batch: they read
         # today's previous rollup (one batch old, `ingest --follow` rebuilds it) and say as of when. The Stats
         # API and exports stay exact.
-        self.page_max_stale = (
-            settings.rollup_max_stale if "ANALYTICS_ROLLUP_MAX_STALE" in environ else STALE_TODAY_SECONDS
-        )
+        self.page_max_stale = page_max_stale
         self._querier = Querier(settings)
         self._lake = Lake(settings.lake_dir)
         self.k_anonymity = settings.k_anonymity

@@ -77,11 +77,19 @@ class Settings(FromEnv):
     trusted_proxies: tuple[str, ...] = setting(
         (), "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none)."
     )
+    dashboards_rollup_max_stale: float = setting(
+        120.0,
+        "Seconds a day's rollup may still answer the overview pages after new events landed in that day (one"
+        " `ingest --follow` batch behind), its age shown on the page; 0: exact, the day is rolled up in memory"
+        " instead. The Stats API and CSV exports are always exact.",
+    )
 
     def validate(self) -> None:
         check_cidrs("ANALYTICS_TRUSTED_PROXIES", self.trusted_proxies)
         if self.dashboards_session_hours < 1:
             raise SettingsError("ANALYTICS_DASHBOARDS_SESSION_HOURS: must be at least 1")
+        if self.dashboards_rollup_max_stale < 0:
+            raise SettingsError("ANALYTICS_DASHBOARDS_ROLLUP_MAX_STALE: must not be negative")
         if self.dashboards_login_hash_slots < 1:
             raise SettingsError("ANALYTICS_DASHBOARDS_LOGIN_HASH_SLOTS: must be at least 1")
         if self.dashboards_secure_cookies.lower() not in SECURE_COOKIE_VALUES:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
+from aggregator.settings import Settings as AggregatorSettings
 from dashboards.app import create_app
 from dashboards.settings import Settings
 from tests.dashboards.conftest import ADMIN, ADMIN_PASSWORD, base_env, csrf_token
@@ -72,7 +73,8 @@ def running_app(
     data_dir: Path, clock: Callable[[], dt.datetime] | None = None, env: dict[str, str] | None = None
 ) -> Iterator[InProcess]:
     environ = base_env(data_dir) | (env or {})
-    transport = InProcess(create_app(Settings.from_env(environ), clock=clock, environ=environ))
+    app = create_app(Settings.from_env(environ), aggregator=AggregatorSettings.from_env(environ), clock=clock)
+    transport = InProcess(app)
     try:
         yield transport
     finally:
