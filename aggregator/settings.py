@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from onecloud_kit import retention
 from onecloud_kit.settings import FromEnv, SettingsError, setting
 
 if TYPE_CHECKING:
@@ -21,8 +22,9 @@ class Settings(FromEnv):
         "The site configuration file (JSON, docs/goals.md) whose goals and funnels queries use; empty: `sites.json` in"
         " the data dir.",
     )
-    raw_retention_days: int = setting(90, "Days de-identified events are kept in the lake before the purge.")
-    aggregate_retention_months: int = setting(25, "Months daily aggregates (rollups) are kept before the purge.")
+    # Declared once (onecloud_kit.retention): the collector's privacy page states the same variables.
+    raw_retention_days: int = retention.raw_retention_days()
+    aggregate_retention_months: int = retention.aggregate_retention_months()
     k_anonymity: int = setting(5, "Result rows describing fewer distinct visitors than this fold into `(other)`.")
     rollup_max_stale: float = setting(
         0.0,
@@ -71,11 +73,8 @@ class Settings(FromEnv):
     _lake_root: Path | None = field(default=None, init=False, repr=False, compare=False)
 
     def validate(self) -> None:
-        if self.raw_retention_days < 1:
-            raise SettingsError("ANALYTICS_RAW_RETENTION_DAYS: must be at least 1")
-        if not 1 <= self.aggregate_retention_months <= 25:
-            # PRIVACY.md rule 6 (CNIL): aggregates are kept at most 25 months.
-            raise SettingsError("ANALYTICS_AGGREGATE_RETENTION_MONTHS: must be between 1 and 25")
+        # PRIVACY.md rule 6 (CNIL): aggregates are kept at most 25 months.
+        retention.check_retention(self.raw_retention_days, self.aggregate_retention_months)
         if self.k_anonymity < 1:
             raise SettingsError("ANALYTICS_K_ANONYMITY: must be at least 1")
         if not 2 <= self.prop_values_per_day <= 100_000:
