@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 import shutil
 from pathlib import Path
@@ -51,11 +52,17 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Data:
     return Data(events, raw, mixed)
 
 
+@functools.cache
+def querier(settings: Settings) -> Querier:
+    """One querier per lake, as a dashboards process keeps one: raw days are rolled up in memory once."""
+    return Querier(settings)
+
+
 def run(settings: Settings, **kw: object) -> QueryResult:
     args: dict[str, object] = {"site_id": WWW, "date_range": (START, END)} | kw
     if "metrics" not in args:
         args["metrics"] = allowed_metrics(args.get("dimensions", ()), args.get("filters", ()))  # type: ignore[arg-type]
-    return Querier(settings).run(QueryRequest(**args), NOW)  # type: ignore[arg-type]
+    return querier(settings).run(QueryRequest(**args), NOW)  # type: ignore[arg-type]
 
 
 #: The metrics counted per row (conversion rates need a goal filter: tests/aggregator/test_goals.py).
