@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Iterator, MutableMapping
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from typing import Any
 
 import httpx
@@ -36,6 +36,11 @@ class InProcess(httpx.BaseTransport):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=120)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not isinstance(request.stream, httpx.AsyncByteStream):
+            # A sync client's body (bytes or a generator), handed to the app chunk by chunk as it asks:
+            # an app that stops reading (a 413) leaves the rest unread, as over a socket.
+            request.stream = _Chunks(request.stream)
+
         async def send() -> httpx.Response:
             response = await self._inner.handle_async_request(request)
             # The bytes as sent (a gzip body stays gzip): the client decodes them once, as over a socket.
@@ -53,6 +58,15 @@ class InProcess(httpx.BaseTransport):
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
         self.loop.close()
+
+
+class _Chunks(httpx.AsyncByteStream):
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self._stream:
+            yield chunk
 
 
 @contextlib.contextmanager
