@@ -22,14 +22,10 @@ import pytest
 
 from aggregator.nightly import run_nightly
 from aggregator.settings import Settings as AggregatorSettings
+from tests.browser import CHROMIUM, launched_chromium
 from tests.conftest import ROOT, Server, running_collector
 from tests.dashboards.conftest import ADMIN, ADMIN_PASSWORD, DEMO, XSS_SITE
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]  # fmt: skip
 OUT = ROOT / "test-output"
 WIDTHS = (1440, 390)
 
@@ -38,10 +34,8 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's ch
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launched_chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
