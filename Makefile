@@ -8,10 +8,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck check bench clean docs beacon
 
+# One line per step, and pip's own progress while it installs (a first install takes a minute or two).
 $(STAMP): pyproject.toml
+	@echo "make: [1/3] creating $(VENV)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	@echo "make: [2/3] upgrading pip"
+	@$(PY) -m pip install --quiet --upgrade pip
+	@echo "make: [3/3] installing onecloud-analytics and its test tools from PyPI"
+	@$(PY) -m pip install --progress-bar off -e '.[test]'
 	@touch $(STAMP)
 
 run: $(STAMP)

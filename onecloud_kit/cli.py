@@ -133,6 +133,26 @@ def build_parser(
     return parser
 
 
+def parse(
+    prog: str,
+    description: str,
+    settings_cls: type[FromEnv],
+    commands: Sequence[Command],
+    argv: Sequence[str] | None = None,
+    *,
+    default: str | None = None,
+) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """The parser and ``argv`` parsed by it, as :func:`main` does (the docs test checks printed commands so).
+
+    A usage error exits with :data:`EXIT_USAGE` (argparse's ``SystemExit``); the chosen command is ``_command``.
+    """
+    parser = build_parser(prog, description, [*commands, _settings_command(settings_cls, prog)], default)
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if default and (not args_in or (args_in[0].startswith("-") and args_in[0] not in ("-h", "--help"))):
+        args_in.insert(0, default)  # options without a command are the default command's
+    return parser, parser.parse_args(args_in)
+
+
 def main(
     prog: str,
     description: str,
@@ -145,12 +165,7 @@ def main(
 ) -> int:
     """Parse ``argv``, build the settings once if the command needs them, run it; the process's exit code."""
     environ = os.environ if environ is None else environ
-    commands = [*commands, _settings_command(settings_cls, prog)]
-    parser = build_parser(prog, description, commands, default)
-    args_in = list(sys.argv[1:] if argv is None else argv)
-    if default and (not args_in or (args_in[0].startswith("-") and args_in[0] not in ("-h", "--help"))):
-        args_in.insert(0, default)  # options without a command are the default command's
-    args = parser.parse_args(args_in)
+    parser, args = parse(prog, description, settings_cls, commands, argv, default=default)
     cmd: Command | None = getattr(args, "_command", None)
     if cmd is None or cmd.run is None:
         parser.print_help(sys.stderr)
