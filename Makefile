@@ -50,7 +50,7 @@ bench: $(STAMP)
 	$(PY) bench/collector_bench.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .coverage
 
 # The beacon as served: minified from its readable source. The output is committed, so
 # `make test` needs no npm; run this after editing collector/static/script.src.js.
