@@ -114,9 +114,7 @@ def _op(raw: str | None, key: str) -> str:
     op = raw or "is"
     allowed = ops_of(key)
     if op not in allowed:
-        raise FilterStateError(
-            f"Unknown operator for the {filter_label(key)} filter (one of: {', '.join(allowed)})."
-        )
+        raise FilterStateError(f"Unknown operator for the {filter_label(key)} filter (one of: {', '.join(allowed)}).")
     return op
 
 

@@ -59,6 +59,7 @@ def filter_dimension(key: str) -> str:
 def filter_label(key: str) -> str:
     return FILTERS[key][1] if key in FILTERS else f"Property {key[len(PROP) :]}"
 
+
 _VISIT = ("visitors", "visits", "bounce_rate")
 _SIMPLE = ("visitors", "visits")
 
