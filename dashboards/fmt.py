@@ -46,9 +46,11 @@ def metric(name: str, value: Number | None) -> str:
 def change(name: str, value: Number | None) -> str:
     if value is None:
         return "–"  # no comparison row (e.g. under K there); "no data to compare" is said by the caller
-    sign = "+" if value > 0 else "−" if value < 0 else "±"
     if name in RATES:  # percentage points, to the decimal the query layer rounds them to
-        return f"{sign}{abs(round(float(value), 1)):g} pp"
+        value = round(float(value), 1)
+    sign = "+" if value > 0 else "−" if value < 0 else "±"
+    if name in RATES:
+        return f"{sign}{abs(value):g} pp"
     unit = " pp" if name == "bounce_rate" else "%"
     return f"{sign}{abs(round(value))}{unit}"
 
