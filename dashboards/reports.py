@@ -21,6 +21,7 @@ from aggregator.lake import Lake
 from aggregator.query import CurrentVisitors, Querier, QueryError, QueryRequest, QueryResult
 from aggregator.settings import Settings as AggregatorSettings
 from aggregator.stats_api import parse, render
+from collector.siteconfig import Site
 
 STALE_TODAY_SECONDS = 120.0
 
@@ -69,6 +70,10 @@ class Reports:
             return self._querier.current_visitors(site, now, minutes)
         except QueryError as exc:
             raise ReportError(str(exc)) from None
+
+    def site(self, site: str) -> Site | None:
+        """The site's goals, funnels and property keys as the query layer reads them (what its answers use)."""
+        return self._querier.config().site(site)
 
     def funnel(
         self,

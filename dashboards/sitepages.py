@@ -51,8 +51,9 @@ def site_of(svc: Services, request: Request) -> str | None:
 
 
 def site_config(svc: Services, site: str) -> Site | None:
-    """The site's goals, property keys and funnels, from the site configuration in force."""
-    return svc.site_config().site(site)
+    """The site's goals, property keys and funnels, as the query layer reads them: a panel offers only what
+    its queries can answer (before the file exists the dashboards list the legacy sites, without goals)."""
+    return svc.reports.site(site)
 
 
 def filter_context(svc: Services, site: str, state: ViewState) -> dict[str, Any]:
