@@ -224,11 +224,16 @@ class Compiler:
             return f"(kind = 0 AND (day, c_page) IN ({pages}))"
         names = f"SELECT day, code FROM {self.dictionary} WHERE dimension = 'event:name' AND value = " \
                 f"CAST({self._param(g.event)} AS VARCHAR)"  # fmt: skip
-        props = "".join(
-            f" AND props[CAST({self._param(k)} AS VARCHAR)] = CAST({self._param(v)} AS VARCHAR)"
-            for k, v in sorted(g.props.items())
-        )
+        props = f" AND {self.goal_props(g)}" if g.props else ""
         return f"((day, c_name) IN ({names}){props})"
+
+    def goal_props(self, g: GoalLike) -> str:
+        """The property values an event goal asks of its events (``true`` when none)."""
+        conds = [
+            f"props[CAST({self._param(k)} AS VARCHAR)] = CAST({self._param(v)} AS VARCHAR)"
+            for k, v in sorted(g.props.items())
+        ]
+        return " AND ".join(conds) or "true"
 
 
 class GoalLike(Protocol):

@@ -211,8 +211,9 @@ class Querier:
         plan = Plan(request, start, end, a, scope, scope.need(a, metrics), scope.need(total, ("visitors",)))
         if request.filters:
             for g in neighbours(request.filters):
+                # a neighbour is compared by its visitors only (aggregator/probe.py ScopeProbe.diffs)
                 other = page.scope(request.site_id, start, end, g, ts)
-                plan.neighbours.append((other, other.need(a, metrics), other.need(total, ("visitors",))))
+                plan.neighbours.append((other, other.need(a, ("visitors",)), other.need(total, ("visitors",))))
         for m in RATIO_METRICS & set(metrics):
             dims = tuple(d for d in request.dimensions if d != GOAL) if m == "group_conversion_rate" else ()
             base = replace(request, metrics=("visitors",), dimensions=dims, filters=without_goals(request.filters),

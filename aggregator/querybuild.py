@@ -112,20 +112,74 @@ _COMPS = "visitors, visits, pageviews, events, bounces, duration_sum, engaged_su
 _SUMS = ", ".join(f"sum({c}) AS {c}" for c in _COMPS.split(", "))
 
 
-def _visit_comps(col: Column, visits: str) -> str:
-    """Coded rows (day, g…, components) of a visit column, from a relation of the per-visit table's shape."""
+#: The components each metric is computed from (a column asked only for visitors computes one aggregate).
+METRIC_COMPONENTS: dict[str, frozenset[str]] = {
+    "visitors": frozenset({"visitors"}),
+    "visits": frozenset({"visits"}),
+    "pageviews": frozenset({"pageviews"}),
+    "events": frozenset({"events"}),
+    "views_per_visit": frozenset({"pageviews", "visits"}),
+    "bounce_rate": frozenset({"bounces", "visits"}),
+    "visit_duration": frozenset({"duration_sum", "visits"}),
+    "time_on_page": frozenset({"engaged_sum", "engaged_n"}),
+    "scroll_depth": frozenset({"scroll"}),
+    "conversion_rate": frozenset({"visitors"}),
+    "group_conversion_rate": frozenset({"visitors"}),
+}
+ALL_COMPONENTS = frozenset(_COMPS.split(", ")) | {"scroll"}
+_NO_SCROLL = "NULL::BIGINT AS scroll_sum, NULL::BIGINT AS scroll_n"
+
+
+def components_of(metrics: tuple[str, ...] | frozenset[str]) -> frozenset[str]:
+    """The components ``metrics`` need (the visitors always: k-anonymity counts them)."""
+    out = {"visitors"}
+    for m in metrics:
+        out |= METRIC_COMPONENTS.get(m, ALL_COMPONENTS)
+    return frozenset(out)
+
+
+def _pick(exprs: dict[str, str], needs: frozenset[str]) -> str:
+    return ", ".join(f"{e} AS {c}" if c in needs else f"NULL::BIGINT AS {c}" for c, e in exprs.items())
+
+
+def _visit_comps(col: Column, visits: str, needs: frozenset[str] = ALL_COMPONENTS) -> str:
+    """Coded rows (day, g…, components) of a visit column, from a relation of the per-visit table's shape.
+
+    Components not in ``needs`` are NULL (not computed: the hash aggregates are most of a page's cost).
+    """
     sel, names = _g(col)
+    one = _pick(
+        {
+            "visitors": "count(*) FILTER (WHERE n_ev > 0)",
+            "visits": "count(*) FILTER (WHERE n_ev > 0)",
+            "pageviews": "sum(n_pv)",
+            "events": "sum(n_ev)",
+            "bounces": "count(*) FILTER (WHERE n_ev > 0 AND is_bounce)",
+            "duration_sum": "sum(v_dur) FILTER (WHERE n_ev > 0)",
+            "engaged_sum": "sum(eng)",
+            "engaged_n": "count(*) FILTER (WHERE eng IS NOT NULL)",
+        },
+        needs,
+    )
+    per_key = _pick(
+        {
+            "visitors": "count(*) FILTER (WHERE visits > 0)",
+            "visits": "sum(visits)",
+            "pageviews": "sum(pageviews)",
+            "events": "sum(events)",
+            "bounces": "sum(bounces)",
+            "duration_sum": "sum(duration_sum)",
+            "engaged_sum": "sum(engaged_sum)",
+            "engaged_n": "count(*) FILTER (WHERE has_eng)",
+        },
+        needs,
+    )
     return f"""
     SELECT day{names}, {_SUMS} FROM (
-      SELECT day{sel},
-        count(*) FILTER (WHERE n_ev > 0) AS visitors, count(*) FILTER (WHERE n_ev > 0) AS visits,
-        sum(n_pv) AS pageviews, sum(n_ev) AS events, count(*) FILTER (WHERE n_ev > 0 AND is_bounce) AS bounces,
-        sum(v_dur) FILTER (WHERE n_ev > 0) AS duration_sum, sum(eng) AS engaged_sum,
-        count(*) FILTER (WHERE eng IS NOT NULL) AS engaged_n
+      SELECT day{sel}, {one}
       FROM {visits} WHERE key_rows = 1 GROUP BY day{names}
       UNION ALL
-      SELECT day{names}, count(*) FILTER (WHERE visits > 0), sum(visits), sum(pageviews), sum(events), sum(bounces),
-        sum(duration_sum), sum(engaged_sum), count(*) FILTER (WHERE has_eng)
+      SELECT day{names}, {per_key}
       FROM (
         SELECT day{names}, day_key, count(*) FILTER (WHERE n_ev > 0) AS visits, sum(n_pv) AS pageviews,
           sum(n_ev) AS events, count(*) FILTER (WHERE n_ev > 0 AND b) AS bounces,
@@ -169,25 +223,48 @@ def _event_comps(col: Column, hits: str, *, light: bool) -> str:
     ) GROUP BY day{names}"""
 
 
-def _page_comps(col: Column, pages: str) -> str:
+def _page_comps(col: Column, pages: str, needs: frozenset[str] = ALL_COMPONENTS) -> str:
     """Coded rows (day, g, components with scroll) of the page column, from the pages table.
 
     A day key with one visit row (``key_rows`` 1) has one row per page: its distinct visitors, visits and
     deepest scroll per page are counts and sums of rows; other day keys are grouped per (page, visit),
-    then per (page, day key).
+    then per (page, day key). Components not in ``needs`` are NULL.
     """
     sel, names = _g(col)
+    one = _pick(
+        {
+            "visitors": "count(*) FILTER (WHERE n_ev > 0)",
+            "visits": "count(*) FILTER (WHERE n_ev > 0)",
+            "pageviews": "sum(n_pv)",
+            "events": "sum(n_ev)",
+            "bounces": "count(*) FILTER (WHERE n_ev > 0 AND is_bounce)",
+            "duration_sum": "sum(v_dur) FILTER (WHERE n_ev > 0)",
+            "engaged_sum": "sum(eng)",
+            "engaged_n": "count(eng)",
+        },
+        needs,
+    )
+    scroll = "sum(scroll) AS scroll_sum, count(scroll) AS scroll_n" if "scroll" in needs else _NO_SCROLL
+    per_key = _pick(
+        {
+            "visitors": "count(*) FILTER (WHERE visits > 0)",
+            "visits": "sum(visits)",
+            "pageviews": "sum(pageviews)",
+            "events": "sum(events)",
+            "bounces": "sum(bounces)",
+            "duration_sum": "sum(duration_sum)",
+            "engaged_sum": "sum(engaged_sum)",
+            "engaged_n": "count(*) FILTER (WHERE has_eng)",
+        },
+        needs,
+    )
+    key_scroll = "sum(m) AS scroll_sum, count(m) AS scroll_n" if "scroll" in needs else _NO_SCROLL
     return f"""
     SELECT day{names}, {_SUMS}, sum(scroll_sum) AS scroll_sum, sum(scroll_n) AS scroll_n FROM (
-      SELECT day{sel},
-        count(*) FILTER (WHERE n_ev > 0) AS visitors, count(*) FILTER (WHERE n_ev > 0) AS visits,
-        sum(n_pv) AS pageviews, sum(n_ev) AS events, count(*) FILTER (WHERE n_ev > 0 AND is_bounce) AS bounces,
-        sum(v_dur) FILTER (WHERE n_ev > 0) AS duration_sum, sum(eng) AS engaged_sum,
-        count(eng) AS engaged_n, sum(scroll) AS scroll_sum, count(scroll) AS scroll_n
+      SELECT day{sel}, {one}, {scroll}
       FROM {pages} WHERE key_rows = 1 GROUP BY day{names}
       UNION ALL
-      SELECT day{names}, count(*) FILTER (WHERE visits > 0), sum(visits), sum(pageviews), sum(events), sum(bounces),
-        sum(duration_sum), sum(engaged_sum), count(*) FILTER (WHERE has_eng), sum(m), count(m)
+      SELECT day{names}, {per_key}, {key_scroll}
       FROM (
         SELECT day{names}, day_key, count(*) FILTER (WHERE n_ev > 0) AS visits, sum(n_pv) AS pageviews,
           sum(n_ev) AS events, count(*) FILTER (WHERE n_ev > 0 AND b) AS bounces,
@@ -237,6 +314,7 @@ def day_rows_sql(
     light: bool | frozenset[str] = False,
     pages: str | None = None,
     hits_for: dict[str, str] | None = None,
+    needs: dict[str, frozenset[str]] | None = None,
 ) -> str:
     """Day rows ``(day, dimension, value, <components>)`` of every column.
 
@@ -246,7 +324,8 @@ def day_rows_sql(
     depth from ``pages`` when given (it holds whole pages: no filter on event
     names), other event columns from ``hits``. ``scroll``: True, or the names
     of the columns that need scroll depth; ``light``: event columns (True, or
-    their names) whose requests need no visit metrics. ``hits_for``: columns read from another relation of the
+    their names) whose requests need no visit metrics; ``needs``: the components each visit column's requests
+    need (all when absent). ``hits_for``: columns read from another relation of the
     hits' shape (the goal column: hits expanded to the goals they convert).
     """
     parts = []
@@ -262,7 +341,7 @@ def day_rows_sql(
         pick = "".join(f", coalesce(a.g{j}, s.g{j}) AS g{j}" for j in range(len(col.parts)))
         joined = ", ".join(f"a.{c}" for c in _COMPS.split(", "))
         if page_only and pages is not None:
-            coded = f"({_page_comps(col, pages)})"
+            coded = f"({_page_comps(col, pages, (needs or {}).get(col.name, ALL_COMPONENTS))})"
         else:
             if col.per_event:
                 if hits is None:
@@ -271,7 +350,7 @@ def day_rows_sql(
             else:
                 if visits is None:
                     raise ValueError("visit columns need the visits")
-                comps = _visit_comps(col, visits)
+                comps = _visit_comps(col, visits, (needs or {}).get(col.name, ALL_COMPONENTS))
             scroll_rows = None
             if wants_scroll and pages is not None and not col.per_event:
                 scroll_rows = _visit_scroll(col, pages)
@@ -291,16 +370,36 @@ def day_rows_sql(
     return "\nUNION ALL\n".join(parts)
 
 
-def visits_from_hits_sql(hits: str, codes_needed: tuple[str, ...] = VISIT_CODES) -> str:
-    """A relation of the per-visit table's shape holding only what the given (filtered) hits contribute."""
+def visits_from_hits_sql(hits: str, codes_needed: tuple[str, ...] = VISIT_CODES, visits: str | None = None) -> str:
+    """A relation of the per-visit table's shape holding only what the given (filtered) hits contribute.
+
+    A hit of a day key with one visit row (``key_rows`` 1, most of them) belongs to that row: such hits are
+    summed by (day, day key) alone, and the row's codes are read from ``visits`` (the per-visit table: a join
+    costs half of carrying the codes through the grouping) or, without it, carried. Only the other hits need
+    the grouping by every code and the window counts.
+    """
     codes = "".join(f", {c}" for c in codes_needed)
+    sums = """sum(n) FILTER (WHERE kind = 0) AS n_pv,
+         coalesce(sum(n) FILTER (WHERE kind <> 1), 0) AS n_ev, sum(eng) FILTER (WHERE kind = 1) AS eng"""
+    if visits is not None:
+        v_codes = "".join(f", v.{c}" for c in codes_needed)
+        single = f"""SELECT v.day, v.day_key, v.vno{v_codes}, h.n_pv, h.n_ev, h.eng, v.is_bounce, v.v_dur, v.profile,
+         1 AS key_rows, 1 AS visit_rows
+  FROM (SELECT day, day_key, {sums} FROM {hits} WHERE key_rows = 1 GROUP BY day, day_key) h
+  JOIN {visits} v ON v.day = h.day AND v.day_key = h.day_key"""
+    else:
+        any_codes = "".join(f", any_value({c}) AS {c}" for c in codes_needed)
+        single = f"""SELECT day, day_key, any_value(vno) AS vno{any_codes}, {sums}, bool_or(is_bounce) AS is_bounce,
+         max(v_dur) AS v_dur, any_value(profile) AS profile, 1 AS key_rows, 1 AS visit_rows
+  FROM {hits} WHERE key_rows = 1 GROUP BY day, day_key"""
     return f"""(
-  SELECT day, day_key, vno{codes}, sum(n) FILTER (WHERE kind = 0) AS n_pv,
-         coalesce(sum(n) FILTER (WHERE kind <> 1), 0) AS n_ev, sum(eng) FILTER (WHERE kind = 1) AS eng,
-         bool_or(is_bounce) AS is_bounce, max(v_dur) AS v_dur, any_value(profile) AS profile,
+  {single}
+  UNION ALL
+  SELECT day, day_key, vno{codes}, {sums}, bool_or(is_bounce) AS is_bounce, max(v_dur) AS v_dur,
+         any_value(profile) AS profile,
          count(*) OVER (PARTITION BY day, day_key) AS key_rows,
          count(*) OVER (PARTITION BY day, day_key, vno) AS visit_rows
-  FROM {hits} GROUP BY day, day_key, vno{codes}
+  FROM {hits} WHERE key_rows > 1 GROUP BY day, day_key, vno{codes}
 )"""
 
 
@@ -344,4 +443,6 @@ HITS_READ = (
 PAGES_READ = "day, day_key, vno, c_page, n_pv, n_ev, eng, scroll, is_bounce, v_dur, key_rows, visit_rows, profile"
 
 #: Metrics whose components an event column gets without knowing the events' visits (no visit id needed).
-LIGHT_METRICS = frozenset({"visitors", "pageviews", "events", "time_on_page", "scroll_depth"})
+LIGHT_METRICS = frozenset(
+    {"visitors", "pageviews", "events", "time_on_page", "scroll_depth", "conversion_rate", "group_conversion_rate"}
+)

@@ -37,6 +37,7 @@ from aggregator.lake import Lake, sql_path
 from aggregator.metrics import Components
 from aggregator.periods import bucket
 from aggregator.querybuild import (
+    ALL_COMPONENTS,
     HITS_READ,
     LIGHT_METRICS,
     PAGES_READ,
@@ -44,6 +45,7 @@ from aggregator.querybuild import (
     VISIT_READ,
     Column,
     column,
+    components_of,
     day_rows_sql,
     sums_sql,
     visits_from_hits_sql,
@@ -195,6 +197,7 @@ class Scope:
         self._need: dict[Mode, dict[str, Ask]] = {"rollup": {}, "tables": {}}
         self._scroll: set[str] = set()  # the tables columns some request asks scroll depth of
         self._heavy: set[str] = set()  # event columns some request asks visit metrics of (visits, bounce rate…)
+        self._comps: dict[str, frozenset[str]] = {}  # the components the requests of each column need
         self._sums: dict[Mode, Sums] = {}
         self._tables: dict[str, str] = {}
         self._coded: Tables | None = None
@@ -217,6 +220,7 @@ class Scope:
                 self._scroll.add("" if a.time_bucket else a.column.name)
             if not set(metrics) <= LIGHT_METRICS:
                 self._heavy.add(a.column.name)
+            self._comps[a.column.name] = self._comps.get(a.column.name, frozenset()) | components_of(metrics)
         return mode
 
     # --- sums --------------------------------------------------------------------------------------------
@@ -339,6 +343,7 @@ class Scope:
                 dictionary=t.dict,
                 scroll=frozenset(self._scroll),
                 light=frozenset(c.name for c in cols if c.per_event and c.name not in self._heavy),
+                needs={c.name: self._comps.get(c.name, ALL_COMPONENTS) for c in unique if c.name},
             )
             name = self.page.name("dr")
             self.page.cur.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
@@ -417,14 +422,42 @@ class Scope:
             chosen = [g for g in chosen if all(g in selected_goals(f, self.goals) for f in named)]
         if not chosen:
             return f"(SELECT *, NULL::VARCHAR AS goal FROM {base} WHERE false)"
+        codes = self._goal_codes(chosen)
         c = self.compiler(params)
-        conds = [c.goal(g) for g in chosen]
-        names = [c._param(g.name) for g in chosen]
-        cases = ", ".join(
-            f"CASE WHEN {cond} THEN CAST({n} AS VARCHAR) END" for cond, n in zip(conds, names, strict=True)
+        props = " OR ".join(
+            f"(g.goal = {c._param(g.name)} AND {c.goal_props(g)})" for g in chosen if g.kind != "page" and g.props
         )
-        return f"""(SELECT * EXCLUDE (gl), unnest(gl) AS goal FROM (
-  SELECT *, list_filter([{cases}], lambda x: x IS NOT NULL) AS gl FROM {base} WHERE {" OR ".join(conds)}))"""
+        plain = [g.name for g in chosen if g.kind == "page" or not g.props]  # goals kept without a property check
+        if props:
+            listed = f"list_contains(CAST({c._param(plain)} AS VARCHAR[]), g.goal) OR " if plain else ""
+            props = f" WHERE {listed}{props}"
+        # One hash join with the (day, code) pairs each goal converts (a page code for pageviews, a name code for
+        # the other events), not a condition per goal.
+        return f"""(SELECT h.*, g.goal FROM {base} h JOIN {codes} g
+    ON h.day = g.day AND g.page = (h.kind = 0) AND g.code = CASE WHEN h.kind = 0 THEN h.c_page ELSE h.c_name END
+  {props})"""
+
+    def _goal_codes(self, chosen: list[GoalLike]) -> str:
+        """A temp table (day, code, page, goal): the page codes (pageviews) and event-name codes each goal converts."""
+        key = "goal_codes:" + json.dumps([g.name for g in chosen])
+        if key not in self._tables:
+            params: dict[str, object] = {}
+            c = self.compiler(params)
+            d = self.coded().dict
+            parts = []
+            for g in chosen:
+                name = c._param(g.name)
+                if g.kind == "page":
+                    pattern = c._param(g.page_regex)
+                    cond = f"dimension = 'event:page' AND regexp_full_match(value, CAST({pattern} AS VARCHAR))"
+                else:
+                    cond = f"dimension = 'event:name' AND value = CAST({c._param(g.event)} AS VARCHAR)"
+                page = g.kind == "page"
+                parts.append(f"SELECT day, code, {page} AS page, CAST({name} AS VARCHAR) AS goal FROM {d} WHERE {cond}")
+            table = self.page.name("gc")
+            self.page.cur.execute(f"CREATE TEMP TABLE {table} AS {' UNION ALL '.join(parts)}", params)
+            self._tables[key] = table
+        return self._tables[key]
 
     def hits_for(self, col: Column, params: dict[str, object]) -> str:
         """The hits relation a column reads: expanded to goals for the goal column."""
@@ -479,7 +512,7 @@ class Scope:
                 self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT {cols} FROM {t.visits} WHERE {cond}", params)
             else:
                 params = {}
-                derived = visits_from_hits_sql(self.matching_hits(params), self._codes())
+                derived = visits_from_hits_sql(self.matching_hits(params), self._codes(), t.visits)
                 self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {derived}", params)
             self._tables["visits"] = name
         return self._tables["visits"]

@@ -4,14 +4,18 @@ This is the layout Plausible uses (a sessions table next to the events, one
 query per panel, filters as WHERE clauses, event filters as "sessions with a
 matching event"), run on the same lake as our query layer: the per-visit
 files (``lake/visits``) are the sessions table, the raw events the events
-table. No k-anonymity, no rollups, no caching: the figure our query layer is
-compared with in bench/query_bench.py. Not product code (never imported by the
+table. The sessions table is built once per lake by :func:`prepare` (with the
+aggregator's own sessionization, one plain row per visit with its values —
+our lake's per-visit tables are coded, so they are not a fair stand-in), and
+its build is not timed. No k-anonymity, no rollups, no caching: the figure our
+query layer is compared with in bench/query_bench.py. Not product code (never imported by the
 product); the SQL here has no user input.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import duckdb
@@ -40,9 +44,38 @@ FILTERS = {
 }
 
 
+#: Bumped when the sessions table's shape changes, so that an old one is rebuilt.
+SESSIONS_FORMAT = "2"
+#: The events as Plausible stores them: each with its session (here: day, day key and visit number).
+_EVENTS_WITH_SESSION = "SELECT day, day_key, vno, ts, name, path FROM rows"
+
+
+def prepare(data_dir: Path) -> float:
+    """Builds the plain sessions table (one Parquet file per day) if missing; returns the seconds it took."""
+    from aggregator.sessions import sessionized_sql, visits_sql
+
+    root = data_dir / "baseline"
+    marker = root / f"sessions-v{SESSIONS_FORMAT}.done"
+    if marker.exists():
+        return 0.0
+    t0 = time.perf_counter()
+    con = duckdb.connect(config={"memory_limit": "1500MB"})
+    for d in sorted((data_dir / "lake" / "events").glob("site=*/day=*")):
+        src = f"(SELECT * FROM read_parquet({str(d / '*.parquet')!r}))"
+        for kind, select in (("sessions", visits_sql("rows")), ("events", _EVENTS_WITH_SESSION)):
+            out = root / kind / d.parent.name / d.name
+            out.mkdir(parents=True, exist_ok=True)
+            con.execute(f"COPY (WITH {sessionized_sql(src)} {select}) TO '{out / 's.parquet'}' (FORMAT parquet)")
+    con.close()
+    marker.touch()
+    return time.perf_counter() - t0
+
+
 def files(data_dir: Path, kind: str, start: dt.date, end: dt.date) -> list[str]:
     out = []
-    for d in sorted((data_dir / "lake" / kind).glob("site=*/day=*")):
+    base = data_dir / "baseline" if kind in ("sessions", "session_events") else data_dir / "lake"
+    kind = "events" if kind == "session_events" else kind
+    for d in sorted((base / kind).glob("site=*/day=*")):
         day = dt.date.fromisoformat(d.name.removeprefix("day="))
         if start <= day <= end:
             out += sorted(str(p) for p in d.glob("*.parquet"))
@@ -52,7 +85,7 @@ def files(data_dir: Path, kind: str, start: dt.date, end: dt.date) -> list[str]:
 def overview(con: duckdb.DuckDBPyConnection, data_dir: Path, mode: str, start: dt.date, end: dt.date) -> None:
     """KPIs + daily series + one top-10 query per panel + pages (with time on page), Plausible's way."""
     visit_cond, event_cond = FILTERS[mode]
-    v_files, e_files = files(data_dir, "visits", start, end), files(data_dir, "events", start, end)
+    v_files, e_files = files(data_dir, "sessions", start, end), files(data_dir, "events", start, end)
     con.execute(f"CREATE OR REPLACE TEMP VIEW s AS SELECT * FROM read_parquet({v_files!r})")
     con.execute(f"CREATE OR REPLACE TEMP VIEW e AS SELECT *, CAST(ts AS DATE) AS day FROM read_parquet({e_files!r})")
     if event_cond:  # sessions with a matching event
@@ -78,3 +111,41 @@ def overview(con: duckdb.DuckDBPyConnection, data_dir: Path, mode: str, start: d
     ]
     for q in queries:
         con.execute(q).fetchall()
+
+
+def goals(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, goal_list: list[dict[str, str]], start: dt.date, end: dt.date
+) -> None:
+    """A Goals panel Plausible's way: per goal, unique converting visitors and conversions, and the total visitors.
+
+    Each goal is a condition over the events (a page pattern as LIKE, or an event name), all in one pass.
+    """  # fmt: skip
+    e_files = files(data_dir, "session_events", start, end)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW ge AS SELECT * FROM read_parquet({e_files!r})")
+    conds = [_goal_sql(g) for g in goal_list]
+    cols = ", ".join(f"count(DISTINCT (day, day_key)) FILTER (WHERE {c}), count(*) FILTER (WHERE {c})" for c in conds)
+    con.execute(f"SELECT count(DISTINCT (day, day_key)), {cols} FROM ge").fetchall()
+
+
+def funnel(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, steps: list[dict[str, str]], start: dt.date, end: dt.date
+) -> None:
+    """A funnel Plausible's way (its windowFunnel, in plain SQL): per visit, each step's first time after the
+    step before's, then visitors per step."""  # fmt: skip
+    e_files = files(data_dir, "session_events", start, end)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW fe AS SELECT * FROM read_parquet({e_files!r})")
+    ctes = [f"s1 AS (SELECT day, day_key, vno, min(ts) AS t FROM fe WHERE {_goal_sql(steps[0])} GROUP BY ALL)"]
+    for i, step in enumerate(steps[1:], start=2):
+        ctes.append(
+            f"s{i} AS (SELECT e.day, e.day_key, e.vno, min(e.ts) AS t FROM fe e JOIN s{i - 1} p "
+            f"ON e.day = p.day AND e.day_key = p.day_key AND e.vno = p.vno AND e.ts > p.t "
+            f"WHERE {_goal_sql(step)} GROUP BY ALL)"
+        )
+    counts = ", ".join(f"(SELECT count(DISTINCT (day, day_key)) FROM s{i})" for i in range(1, len(steps) + 1))
+    con.execute(f"WITH {', '.join(ctes)} SELECT {counts}").fetchall()
+
+
+def _goal_sql(goal: dict[str, str]) -> str:
+    if "page" in goal:
+        return f"name = 'pageview' AND path LIKE '{goal['page'].replace('*', '%')}'"
+    return f"name = '{goal['event']}'"

@@ -43,7 +43,10 @@ DAYS = 90
 LAST_DAY = dt.date(2026, 11, 25)
 NOW = dt.datetime(2026, 11, 25, 23, 0, tzinfo=dt.UTC)
 
-MODES = ("today rolled up", "today stale", "today raw", "filter 30d", "filter 90d", "page 30d", "two 30d", "or 30d")
+MODES = (
+    "today rolled up", "today stale", "today raw", "filter 30d", "filter 90d", "page 30d", "two 30d", "or 30d",
+    "goals 90d", "funnel 90d",
+)  # fmt: skip
 #: Filtered modes: (the bench/baseline.py filter, days). Our query layer and the Plausible-style baseline answer
 #: each in the same run on the same lake.
 FILTERED = {
@@ -52,7 +55,33 @@ FILTERED = {
     "page 30d": ("page", 30),
     "two 30d": ("two", 30),
     "or 30d": ("or", 30),
+    "goals 90d": ("goals", 90),
+    "funnel 90d": ("funnel", 90),
 }
+#: The bench site's goals (bench/sites.json's shape, docs/goals.md): page goals over the generated paths and
+#: the generated custom event; the funnel has five of them.
+GOALS = [
+    {"page": "/p/1*"}, {"page": "/p/2*"}, {"page": "/p/3*"}, {"page": "/p/4*"}, {"page": "/p/5"},
+    {"page": "/p/10"}, {"event": "File Download"},
+]  # fmt: skip
+FUNNEL = ["Visit /p/1*", "Visit /p/2*", "File Download", "Visit /p/3*", "Visit /p/4*"]
+
+
+def write_site_config(data_dir: Path) -> None:
+    """The bench site's goals and funnel in the lake's site configuration (read by the query layer)."""
+    config = {
+        "format": 1,
+        "sites": [
+            {
+                "domain": SITE,
+                "custom_events": ["File Download"],
+                "goals": GOALS,
+                "funnels": [{"name": "Bench", "steps": FUNNEL}],
+            }
+        ],
+    }
+    (data_dir / "sites.json").write_text(json.dumps(config, indent=2))
+
 
 PANELS = [
     "event:page", "visit:entry_page", "visit:exit_page", "visit:source", "visit:referrer", "visit:channel",
@@ -107,6 +136,7 @@ def generate(data_dir: Path, events: int, threads: int) -> None:
         ['Deutsche Telekom AG', 'Comcast', 'BT', 'Google LLC', 'Liberty Global'][1 + (h >> 13) % 5] AS isp,
         NULL::VARCHAR AS network_domain,
         h AS day_key,
+        CAST(MAP {{}} AS MAP(VARCHAR, VARCHAR)) AS props,
         CASE WHEN i % 4 = 3 THEN CAST(1000 + h % 120000 AS INTEGER) END AS engaged_ms,
         CASE WHEN i % 4 = 3 THEN CAST(h % 101 AS SMALLINT) END AS scroll_depth,
         strftime(CAST(ts AS DATE), '%Y-%m-%d') AS day
@@ -125,11 +155,20 @@ def generate(data_dir: Path, events: int, threads: int) -> None:
 
 def refresh_rollups_today(data_dir: Path) -> None:
     """Every day's rollup current for this code (a lake made by older code gets the missing ones built)."""
+    from aggregator.db import connect
+    from aggregator.lake import Lake
+    from aggregator.props import add_missing_column, props_column_done
     from aggregator.rollup import refresh_rollups
     from aggregator.settings import Settings
 
+    settings = Settings(data_dir=data_dir, duckdb_memory_limit="1500MB")
+    lake = Lake(settings.lake_dir)
+    if not props_column_done(lake):  # a lake generated before custom properties: as ingest migrates one
+        con = connect(settings)
+        print(f"  gave {add_missing_column(con, lake)} event files the props column", flush=True)
+        con.close()
     t0 = time.perf_counter()
-    built = refresh_rollups(Settings(data_dir=data_dir, duckdb_memory_limit="1500MB"), NOW, today=True)
+    built = refresh_rollups(settings, NOW, today=True)
     if built:
         print(f"  built {built} rollups missing for this code in {time.perf_counter() - t0:.1f}s", flush=True)
 
@@ -150,7 +189,7 @@ def _filters(kind: str) -> tuple[object, ...]:
         "page": (Filter("contains", "event:page", ("/p/1",)),),
         "two": (Filter("is", "visit:browser", ("Chrome",)), Filter("is", "visit:os", ("Windows",))),
         "or": (Or((Filter("is", "visit:browser", ("Chrome",)), Filter("is", "visit:os", ("iOS",)))),),
-    }[kind]
+    }.get(kind, ())  # goals and funnels: unfiltered
 
 
 def _cpu() -> float:
@@ -176,13 +215,29 @@ def overview(data_dir: Path, runs: int, mode: str, baseline: bool = False) -> No
     if baseline:
         import duckdb
 
-        from bench.baseline import overview as plain
+        from bench import baseline as plain
 
         con = duckdb.connect(config={"memory_limit": "1500MB"})
         assert isinstance(date_range, tuple)
+        by_name = {(f"Visit {g['page']}" if "page" in g else g["event"]): g for g in GOALS}
 
         def once() -> list[object]:
-            plain(con, data_dir, kind, *date_range)
+            if kind == "goals":
+                plain.goals(con, data_dir, GOALS, *date_range)
+            elif kind == "funnel":
+                plain.funnel(con, data_dir, [by_name[n] for n in FUNNEL], *date_range)
+            else:
+                plain.overview(con, data_dir, kind, *date_range)
+            return []
+    elif kind in ("goals", "funnel"):
+        q = Querier(settings)
+        panel = QueryRequest(SITE, ("visitors", "events", "conversion_rate"), date_range, ("event:goal",))  # type: ignore[arg-type]
+
+        def once() -> list[object]:
+            if kind == "goals":
+                q.run(panel, NOW)
+            else:
+                q.funnel(SITE, date_range, tuple(FUNNEL), NOW)  # type: ignore[arg-type]
             return []
     else:
         q = Querier(settings)
@@ -250,6 +305,13 @@ def main() -> int:
             print(f"generating {size:,} events ...", flush=True)
             generate(data_dir, size, args.threads)
         refresh_rollups_today(data_dir)
+        write_site_config(data_dir)
+        if any(m in FILTERED for m in args.modes.split(",")):
+            from bench.baseline import prepare
+
+            took = prepare(data_dir)
+            if took:
+                print(f"  built the baseline's sessions table in {took:.1f}s (not timed)", flush=True)
         result = {}
         for mode in args.modes.split(","):
             sides = ("ours", "baseline") if mode in FILTERED else ("ours",)
