@@ -16,7 +16,18 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from aggregator.settings import Settings as AggregatorSettings
-from dashboards import admin, alertpages, login, notepages, realtime, sharepages, siteconfig_admin, sitepages, statsapi
+from dashboards import (
+    admin,
+    alertpages,
+    funnelpages,
+    login,
+    notepages,
+    realtime,
+    sharepages,
+    siteconfig_admin,
+    sitepages,
+    statsapi,
+)
 from dashboards.bodycap import BodyCap
 from dashboards.headers import SecurityHeaders
 from dashboards.services import Services
@@ -63,6 +74,9 @@ def create_app(
         Route("/sites/{site}", sitepages.site_overview),
         Route("/sites/{site}/export/{panel}.csv", sitepages.export_csv),
         Route("/sites/{site}/realtime", realtime.realtime_page),
+        Route("/sites/{site}/funnels", funnelpages.funnels_list),
+        # A funnel's name may hold any character, "/" too (docs/goals.md): the rest of the path is the name.
+        Route("/sites/{site}/funnels/{name:path}", funnelpages.funnel_page),
         Route("/sites/{site}/annotations", notepages.notes_page, methods=["GET"]),
         Route("/sites/{site}/annotations", notepages.notes_add, methods=["POST"]),
         Route("/sites/{site}/annotations/{note_id}/delete", notepages.notes_delete, methods=["POST"]),

@@ -13,10 +13,13 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from aggregator.filters import Expr
+from aggregator.funnels import FunnelResult
 from aggregator.lake import Lake
 from aggregator.query import CurrentVisitors, Querier, QueryError, QueryRequest, QueryResult
 from aggregator.settings import Settings as AggregatorSettings
 from aggregator.stats_api import parse, render
+from collector.siteconfig import Site
 
 
 class ReportError(ValueError):
@@ -56,6 +59,24 @@ class Reports:
         """Visitors in the last minutes (k-anonymous), and the newest ingested event's time."""
         try:
             return self._querier.current_visitors(site, now, minutes)
+        except QueryError as exc:
+            raise ReportError(str(exc)) from None
+
+    def site(self, site: str) -> Site | None:
+        """The site's goals, funnels and property keys as the query layer reads them (what its answers use)."""
+        return self._querier.config().site(site)
+
+    def funnel(
+        self,
+        site: str,
+        dates: tuple[dt.date, dt.date],
+        steps: tuple[str, ...],
+        now: dt.datetime,
+        filters: tuple[Expr, ...] = (),
+    ) -> FunnelResult:
+        """Visitors through ``steps`` (goal names, in order) within a visit; each step k-anonymous or None."""
+        try:
+            return self._querier.funnel(site, dates, steps, now, filters)
         except QueryError as exc:
             raise ReportError(str(exc)) from None
 
