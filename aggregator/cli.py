@@ -1,4 +1,4 @@
-"""``python -m aggregator``: ingest, rollup, compact, purge, query, settings."""
+"""``python -m aggregator <command>``: ingest, rollup, compact, purge, query, funnel, nightly, settings."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import time
 from typing import TYPE_CHECKING
 
 from aggregator.settings import Settings
-from collector.config import SettingsError, env_example, markdown_table
+from onecloud_kit import cli
+from onecloud_kit.cli import Command
 
 if TYPE_CHECKING:
     from aggregator.alerts import AlertChecker
@@ -153,54 +154,47 @@ def _nightly(args: argparse.Namespace, settings: Settings) -> int:
     return run_nightly(settings, day, _now(), mail=not args.no_mail)
 
 
-def _settings_doc(args: argparse.Namespace, settings: Settings | None) -> int:
-    if args.format == "env":
-        sys.stdout.write(env_example(Settings, "aggregator"))
-    else:
-        sys.stdout.write(markdown_table(Settings))
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="aggregator", description="OneCloud Analytics aggregator")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("ingest", help="move sealed spool segments into the lake (exactly once)")
+def _ingest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--follow", action="store_true", help="keep ingesting every ANALYTICS_INGEST_INTERVAL seconds")
-    p.set_defaults(func=_ingest)
-    p = sub.add_parser("rollup", help="(re)build daily aggregates of closed days that changed")
+
+
+def _rollup_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="rebuild every closed day")
-    p.set_defaults(func=_rollup)
-    p = sub.add_parser("compact", help="merge the small files of closed days")
-    p.set_defaults(func=_compact)
-    p = sub.add_parser("purge", help="delete raw events and aggregates past their retention")
-    p.set_defaults(func=_purge)
-    p = sub.add_parser("query", help="run a Stats API v2 query and print the JSON answer")
+
+
+def _query_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", required=True, help='the query, e.g. \'{"site_id": "...", "metrics": ["visitors"]}\'')
-    p.set_defaults(func=_query)
-    p = sub.add_parser("funnel", help="a funnel of the site's goals, k-anonymous, as JSON")
+
+
+def _funnel_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--json", required=True, help='e.g. \'{"site_id": "...", "funnel": "Ordering", "date_range": "30d"}\''
     )
-    p.set_defaults(func=_funnel)
-    p = sub.add_parser("nightly", help="ingest, compact, roll up, purge, then write (and e-mail) the reports of a day")
+
+
+def _nightly_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--day", help="the UTC day to report on, YYYY-MM-DD (default: yesterday)")
     p.add_argument("--no-mail", action="store_true", help="write the reports but send no e-mail")
-    p.set_defaults(func=_nightly)
-    p = sub.add_parser("settings", help="print the settings with their defaults")
-    p.add_argument("--format", choices=("env", "markdown"), default="env")
-    p.set_defaults(func=_settings_doc, no_settings=True)
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("ANALYTICS_LOG_LEVEL", "info").upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
-    if getattr(args, "no_settings", False):
-        return int(args.func(args, None))
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"aggregator: {exc}", file=sys.stderr)
-        return 2
-    return int(args.func(args, settings))
+
+
+COMMANDS = (
+    Command("ingest", "move sealed spool segments into the lake (exactly once)", _ingest, _ingest_arguments),
+    Command("rollup", "(re)build daily aggregates of closed days that changed", _rollup, _rollup_arguments),
+    Command("compact", "merge the small files of closed days", _compact),
+    Command("purge", "delete raw events and aggregates past their retention", _purge),
+    Command("query", "run a Stats API v2 query and print the JSON answer", _query, _query_arguments),
+    Command("funnel", "a funnel of the site's goals, k-anonymous, as JSON", _funnel, _funnel_arguments),
+    Command(
+        "nightly",
+        "ingest, compact, roll up, purge, then write (and e-mail) the reports of a day",
+        _nightly,
+        _nightly_arguments,
+    ),
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main("aggregator", "OneCloud Analytics aggregator", Settings, COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from aggregator.dimensions import DIMENSIONS
 from aggregator.filters import Compiler, GoalLike
 from aggregator.kanon import people_ok
 from aggregator.scope import Scope
-from aggregator.sessions import OWN_COLUMNS
+from aggregator.sessions import PROFILE_SQL
 from aggregator.tables import KIND_SQL, VISIT_CODES, code
 
 MIN_STEPS, MAX_STEPS = 2, 8
@@ -72,23 +72,26 @@ def _step_events(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) ->
             cond = f"(name = CAST($ev{i} AS VARCHAR){props})"
         conds.append(cond)
     steps = ", ".join(f"CASE WHEN {c} THEN {i + 1} END" for i, c in enumerate(conds))
-    own = [DIMENSIONS[f"visit:{c}"] for c in OWN_COLUMNS]
-    own_codes = ", ".join(f"hash(CAST({d.sql} AS VARCHAR)) AS {code(d.name)}" for d in own)
     t = scope.coded()
-    match = " AND ".join(f"v.{code(d.name)} = e.{code(d.name)}" for d in own)
-    carried = ", ".join(f"v.{c}" for c in VISIT_CODES if c not in {code(d.name) for d in own})
     where = Compiler(params, t.dict, prefix="ff", goals=scope.goals).all(scope.filters)
+    # An event belongs to the visit of its day key whose span holds it, among the visits of its device and
+    # network: the profile hash and the ISP code stand for the eight own columns (two hashes an event, not eight).
+    isp = DIMENSIONS["visit:isp"]
+    filtered = bool(scope.filters)  # the filters read the events' page, name, kind and properties
+    event_cols = ", hash(path) AS c_page, hash(name) AS c_name, " \
+        f"CAST({KIND_SQL} AS TINYINT) AS kind, props" if filtered else ""  # fmt: skip
+    carried = ", e.c_page, e.c_name, e.kind, e.props" if filtered else ""
     return f"""(
   SELECT * FROM (
-    SELECT e.day, e.day_key, v.vno, e.ts, e.steps, e.c_page, e.c_name, e.kind, e.props, v.profile,
-           {", ".join(f"e.{code(d.name)}" for d in own)}, {carried}
+    SELECT e.day, e.day_key, v.vno, e.ts, e.steps{carried}, v.profile, {", ".join(f"v.{c}" for c in VISIT_CODES)}
     FROM (
-      SELECT CAST(ts AS DATE) AS day, day_key, ts, hash(path) AS c_page, hash(name) AS c_name,
-             CAST({KIND_SQL} AS TINYINT) AS kind, props, list_filter([{steps}], lambda x: x IS NOT NULL) AS steps,
-             {own_codes}
+      SELECT CAST(ts AS DATE) AS day, day_key, ts{event_cols},
+             list_filter([{steps}], lambda x: x IS NOT NULL) AS steps,
+             {PROFILE_SQL} AS profile, hash(CAST({isp.sql} AS VARCHAR)) AS {code(isp.name)}
       FROM {scope.events_relation()} WHERE {" OR ".join(conds)}
     ) e
-    JOIN {t.visits} v ON v.day = e.day AND v.day_key = e.day_key AND e.ts BETWEEN v.v_start AND v.v_end AND {match}
+    JOIN {t.visits} v ON v.day = e.day AND v.day_key = e.day_key AND e.ts BETWEEN v.v_start AND v.v_end
+      AND v.profile = e.profile AND v.{code(isp.name)} = e.{code(isp.name)}
   ) WHERE {where}
 )"""
 
@@ -119,24 +122,36 @@ def per_step(scope: Scope, goals: list[GoalLike]) -> list[dict[str, Any]]:
     table = scope.page.name("funnel")
     cur = scope.page.cur
     cur.execute(f"CREATE TEMP TABLE {table} AS {funnel_sql(scope, goals, params)}", params)
+    n = len(goals)
+    # A visit reaches steps 1..level (each step needs the one before); a visitor (a day key on its day) reaches
+    # the highest level of its visits. Four statements answer every step, not four per step.
+    level = " + ".join(f"CAST(t{k} IS NOT NULL AS INTEGER)" for k in range(1, n + 1))
+    cur.execute(f"CREATE TEMP TABLE {table}_v AS SELECT day, day_key, max({level}) AS lvl, "
+                f"list(DISTINCT profile) AS ps FROM {table} GROUP BY day, day_key")  # fmt: skip
+    per_day: dict[int, dict[Any, int]] = {k: {} for k in range(n + 1)}  # visitors whose level is exactly k
+    for day, lvl, count in cur.execute(f"SELECT day, lvl, count(*) FROM {table}_v GROUP BY day, lvl").fetchall():
+        per_day[int(lvl)][day] = int(count)
+    # Profiles of the visits reaching step k: a profile counts from its highest visit level down.
+    top = dict(cur.execute(f"SELECT ml, count(*) FROM (SELECT profile, max({level}) AS ml FROM {table} "
+                           "GROUP BY profile) GROUP BY ml").fetchall())  # fmt: skip
+    drop_profiles = dict(cur.execute(f"SELECT lvl, count(DISTINCT p) FROM (SELECT lvl, unnest(ps) AS p "
+                                     f"FROM {table}_v) GROUP BY lvl").fetchall())  # fmt: skip
+    medians = ", ".join(f"median(epoch(t{k}) - epoch(t{k - 1}))" for k in range(2, n + 1))
+    mrow = cur.execute(f"SELECT {medians} FROM {table}").fetchone() or (None,) * (n - 1)
     out = []
-    for k in range(1, len(goals) + 1):
-        reached = f"t{k} IS NOT NULL"
-        daily = dict(
-            cur.execute(f"SELECT day, count(DISTINCT day_key) FROM {table} WHERE {reached} GROUP BY day").fetchall()
-        )
-        row = cur.execute(f"SELECT count(DISTINCT profile) FROM {table} WHERE {reached}").fetchone()
-        step: dict[str, Any] = {"visitors": sum(daily.values()), "daily": daily, "profiles": int(row[0]) if row else 0}
+    for k in range(1, n + 1):
+        daily: dict[Any, int] = {}
+        for lvl in range(k, n + 1):
+            for day, count in per_day[lvl].items():
+                daily[day] = daily.get(day, 0) + count
+        profiles = sum(int(c) for ml, c in top.items() if int(ml) >= k)
+        step: dict[str, Any] = {"visitors": sum(daily.values()), "daily": daily, "profiles": profiles}
         if k > 1:
-            # Visitors at step k-1 who never reach step k that day (a visitor is a day key, over its visits).
-            drop = f"""SELECT day, day_key, list(DISTINCT profile) AS ps FROM {table} GROUP BY day, day_key
-                       HAVING bool_or(t{k - 1} IS NOT NULL) AND NOT bool_or({reached})"""
-            d = cur.execute(f"SELECT max(n) FROM (SELECT day, count(*) AS n FROM ({drop}) GROUP BY day)").fetchone()
-            p = cur.execute(f"SELECT count(DISTINCT x) FROM (SELECT unnest(ps) AS x FROM ({drop}))").fetchone()
-            step["drop_daily"] = int(d[0] or 0) if d else 0
-            step["drop_profiles"] = int(p[0] or 0) if p else 0
-            m = cur.execute(f"SELECT median(epoch(t{k}) - epoch(t{k - 1})) FROM {table} WHERE {reached}").fetchone()
-            step["median"] = int(m[0]) if m and m[0] is not None else None
+            # Visitors at step k-1 who never reach step k that day: those whose level is k-1.
+            step["drop_daily"] = max(per_day[k - 1].values(), default=0)
+            step["drop_profiles"] = int(drop_profiles.get(k - 1, 0))
+            m = mrow[k - 2]
+            step["median"] = int(m) if m is not None else None
         out.append(step)
     return out
 

@@ -504,4 +504,5 @@ def _visits_of(result: QueryResult) -> dict[Key, int]:
 
 
 def _zeros(metrics: tuple[str, ...]) -> tuple[int | float, ...]:
-    return tuple(Components().metric(m) for m in metrics)
+    # A row with nothing in it converts nobody: its conversion rate is 0 (Plausible's, also over no visitors).
+    return tuple(0 if m in RATIO_METRICS else Components().metric(m) for m in metrics)

@@ -25,6 +25,7 @@ from aggregator.charts import Point
 from aggregator.metrics import Number
 from aggregator.periods import comparison_range
 from aggregator.query import OTHER, Querier, QueryRequest, QueryResult
+from aggregator.report_goals import FunnelSummary, GoalSection, funnel_summaries, goal_request, goal_section
 from aggregator.request import num
 from aggregator.series import points
 
@@ -197,6 +198,9 @@ class Report:
     comparisons: tuple[Compared, ...]
     annotations: tuple[Annotation, ...]
     warnings: tuple[str, ...]
+    #: Conversions (aggregator/report_goals.py): None for a site without goals; its funnels' steps.
+    goals: GoalSection | None = None
+    funnels: tuple[FunnelSummary, ...] = ()
 
     @property
     def series_dimension(self) -> str:
@@ -227,7 +231,12 @@ def build_report(
     c_start, c_end = comparison_range("previous_period", period.start, period.end, today)
     requests.append(QueryRequest(site, ("visitors", "pageviews"), rng, (series_dim,)))
     requests.append(QueryRequest(site, ("visitors", "pageviews"), (c_start, c_end), (series_dim,)))
+    goals = len(querier.goals(site))
+    if goals:
+        requests += [goal_request(site, period.start, period.end, match) for _, _, match in period.comparisons()]
     results = querier.run_many(requests, now)
+    goal_results = results[len(results) - len(period.comparisons()) :] if goals else []
+    results = results[: len(results) - len(goal_results)]
     per = len(BREAKDOWNS) + 1
     groups = [results[i * per : (i + 1) * per] for i in range(len(period.comparisons()))]
 
@@ -266,6 +275,10 @@ def build_report(
         comparisons=compared,
         annotations=tuple(for_period(annotations or [], site, period.start, period.end)),
         warnings=tuple(warnings),
+        goals=goal_section(goal_results, [c.key for c in compared], {c.key: c.visits > 0 for c in compared}, goals)
+        if goals
+        else None,
+        funnels=funnel_summaries(querier, site, period.start, period.end, now),
     )
 
 

@@ -15,7 +15,40 @@ from typing import Any
 from aggregator.csvsafe import to_csv
 from aggregator.lake import fsync_dir, site_dir_name
 from aggregator.report import COMPARISON_NOTE, SCHEMA_VERSION, VISITORS_NOTE, Report, other_note
+from aggregator.report_goals import GOAL_METRICS, FunnelSummary, GoalSection
 from aggregator.report_html import render_html
+
+FUNNEL_COLUMNS = ("visitors", "dropoff", "conversion_rate", "conversion_rate_step", "median_seconds")
+
+
+def _blank(value: object) -> object:
+    return "" if value is None else value
+
+
+def goals_csv(goals: GoalSection, keys: list[str]) -> str:
+    """Every goal shown: its conversions, then per comparison the values before and the changes."""
+    header = ["goal", *GOAL_METRICS]
+    for key in keys:
+        header += [f"{key}_{m}" for m in GOAL_METRICS] + [f"{key}_change_{m}" for m in GOAL_METRICS]
+    rows = []
+    for r in goals.rows:
+        row: list[object] = [r.name, *map(_blank, r.values)]
+        for key in keys:
+            before, change = r.previous[key], r.change[key]
+            row += [_blank(v) for v in before] if before is not None else [""] * len(GOAL_METRICS)
+            row += [_blank(v) for v in change] if change is not None else [""] * len(GOAL_METRICS)
+        rows.append(row)
+    return to_csv(header, rows)
+
+
+def funnels_csv(funnels: tuple[FunnelSummary, ...]) -> str:
+    """One row per funnel step; a step not shown (under K) has ``shown`` false and no numbers."""
+    rows = [
+        [f.name, i, s.name, s.visitors is not None, *(_blank(getattr(s, c)) for c in FUNNEL_COLUMNS)]
+        for f in funnels
+        for i, s in enumerate(f.steps, 1)
+    ]
+    return to_csv(["funnel", "step", "goal", "shown", *FUNNEL_COLUMNS], rows)
 
 
 def breakdown_csvs(report: Report) -> dict[str, str]:
@@ -24,6 +57,10 @@ def breakdown_csvs(report: Report) -> dict[str, str]:
     for b in report.breakdowns:
         header = [b.spec.column, *b.spec.metrics]
         out[f"{b.spec.key}.csv"] = to_csv(header, [[r.value, *r.metrics] for r in b.rows])
+    if report.goals is not None:
+        out["goals.csv"] = goals_csv(report.goals, [c.key for c in report.comparisons])
+    if report.funnels:
+        out["funnels.csv"] = funnels_csv(report.funnels)
     series_name = "hourly.csv" if report.period.kind == "day" else "daily.csv"
     out[series_name] = to_csv(
         ["hour (UTC)" if report.period.kind == "day" else "day", "visitors", "pageviews"],
@@ -67,6 +104,11 @@ def summary(report: Report) -> dict[str, Any]:
             }
             for b in report.breakdowns
         },
+        "goals": None if report.goals is None else _goals_json(report.goals),
+        "funnels": [
+            {"name": f.name, "steps": [{"goal": s.name, **{c: getattr(s, c) for c in FUNNEL_COLUMNS}} for s in f.steps]}
+            for f in report.funnels
+        ],
         "notable_changes": [
             {
                 "breakdown": m.breakdown,
@@ -78,6 +120,28 @@ def summary(report: Report) -> dict[str, Any]:
             for m in report.movers
         ],
         "warnings": list(report.warnings),
+    }
+
+
+def _goals_json(goals: GoalSection) -> dict[str, Any]:
+    return {
+        "metrics": list(GOAL_METRICS),
+        "goals_configured": goals.goals,
+        "folded_rows": goals.folded_rows,
+        "other_suppressed": goals.other_suppressed,
+        "rows": [
+            {
+                "goal": r.name,
+                **dict(zip(GOAL_METRICS, r.values, strict=True)),
+                "previous": {
+                    k: None if v is None else dict(zip(GOAL_METRICS, v, strict=True)) for k, v in r.previous.items()
+                },
+                "change": {
+                    k: None if v is None else dict(zip(GOAL_METRICS, v, strict=True)) for k, v in r.change.items()
+                },
+            }
+            for r in goals.rows
+        ],
     }
 
 

@@ -15,6 +15,7 @@ from aggregator.charts import CSS as CHART_CSS
 from aggregator.charts import Marker, legend, responsive_chart
 from aggregator.metrics import Number
 from aggregator.report import COMPARISON_NOTE, VISITORS_NOTE, Breakdown, Compared, Kpi, Report, other_note
+from aggregator.report_goals import GOAL_HEADINGS, GOAL_METRICS, FunnelSummary, GoalSection
 
 DBIP_ATTRIBUTION = (
     '<p class="attribution">ISP data: <a href="https://db-ip.com">DB-IP.com</a>, RouteViews, NRO (CC BY 4.0)</p>'
@@ -76,6 +77,8 @@ def fmt(metric: str, value: Number | None) -> str:
         return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
     if metric in ("bounce_rate", "scroll_depth"):
         return f"{value} %"
+    if metric == "conversion_rate":
+        return f"{value:g} %"
     if metric == "views_per_visit":
         return f"{float(value):.2f}"
     return f"{int(value):,}"
@@ -95,7 +98,7 @@ def fmt_change(metric: str, value: Number | None, compared: Compared | None = No
         return NO_DATA, ""
     if value is None:
         return "n/a", ""
-    unit = " pp" if metric == "bounce_rate" else " %"
+    unit = " pp" if metric in ("bounce_rate", "conversion_rate") else " %"
     good = value < 0 if metric == "bounce_rate" else value > 0
     css = "" if value == 0 else ("up" if good else "down")
     return f"{value:+g}{unit}", css
@@ -188,6 +191,76 @@ def movers_table(report: Report) -> str:
     )
 
 
+def goals_html(goals: GoalSection, compared: tuple[Compared, ...], k: int) -> str:
+    """Each goal's unique and total conversions and conversion rate; per comparison the change of both."""
+    head = "".join(f"<th>{escape(GOAL_HEADINGS[m])}</th>" for m in GOAL_METRICS)
+    head += "".join(f'<th title="{escape(c.label)}">{escape(SHORT.get(c.label, c.label))}</th>' for c in compared)
+    body = []
+    for r in goals.rows:
+        cells = "".join(f"<td>{escape(fmt(m, v))}</td>" for m, v in zip(GOAL_METRICS, r.values, strict=True))
+        for c in compared:
+            change = r.change[c.key]
+            if change is None:
+                text = NO_DATA if not c.visits else "n/a"
+            else:
+                text = f"{fmt_change('visitors', change[0])[0]} / {fmt_change('conversion_rate', change[2])[0]}"
+            cells += f"<td>{escape(text)}</td>"
+        css = ' class="other"' if r.is_other else ""
+        body.append(f"<tr{css}><td>{escape(r.name)}</td>{cells}</tr>")
+    if not body:
+        body.append(
+            f'<tr><td colspan="{len(GOAL_METRICS) + len(compared) + 1}">no goal converted {k} people or more</td></tr>'
+        )
+    notes = [
+        "Unique: visitors who converted; total: conversions; CR: unique conversions over all the site's visitors. "
+        "Changes: unique conversions in percent, the conversion rate in percentage points (goals.csv has all)."
+    ]
+    if goals.folded_rows:
+        notes.append(f"{goals.folded_rows} goal(s) under {k} people folded into (other)")
+        if goals.other_suppressed:
+            notes.append("and left out: together still under the threshold.")
+    return (
+        f"<section><h2>Conversions</h2><table><thead><tr><th>Goal</th>{head}</tr></thead>"
+        f'<tbody>{"".join(body)}</tbody></table><p class="note">{escape(" ".join(notes))}</p></section>'
+    )
+
+
+def _duration(seconds: int | None) -> str:
+    return "–" if seconds is None else fmt("visit_duration", seconds)
+
+
+def funnel_html(f: FunnelSummary, k: int) -> str:
+    rows = []
+    for i, s in enumerate(f.steps, 1):
+        name = f"{i}. {s.name}"
+        if s.visitors is None:
+            rows.append(f'<tr class="other"><td>{escape(name)}</td><td colspan="4">fewer than {k} visitors</td></tr>')
+            continue
+        step_rate = "–" if i == 1 else f"{s.conversion_rate_step:g} %"
+        rows.append(
+            f"<tr><td>{escape(name)}</td><td>{s.visitors:,}</td><td>{s.conversion_rate:g} %</td>"
+            f"<td>{step_rate}</td><td>{escape(_duration(s.median_seconds))}</td></tr>"
+        )
+    return (
+        f"<section><h3>{escape(f.name)}</h3><table><thead><tr><th>Step</th><th>visitors</th><th>from entry</th>"
+        f"<th>from step before</th><th>median time</th></tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
+    )
+
+
+def funnels_html(report: Report) -> str:
+    if not report.funnels:
+        return ""
+    hidden = any(s.visitors is None for f in report.funnels for s in f.steps)
+    note = (
+        f"Steps in order within one visit. A step that would describe fewer than {report.k} people (or whose "
+        "drop-off would) is not shown, nor are the steps after it. The figures are in funnels.csv."
+        if hidden
+        else "Steps in order within one visit. The figures are in funnels.csv."
+    )
+    tables = "".join(funnel_html(f, report.k) for f in report.funnels)
+    return f'<section><h2>Funnels</h2><div class="grid">{tables}</div><p class="note">{escape(note)}</p></section>'
+
+
 def annotations_html(report: Report) -> str:
     if not report.annotations:
         return ""
@@ -224,7 +297,9 @@ def render_html(report: Report, *, top: int = 10) -> str:
         f'<p class="note">The figures are in {series_csv}. The site\'s unfiltered totals per bucket are exact.</p>'
         "</section>"
         f"{annotations_html(report)}"
-        f"<section><h2>Notable changes</h2>{movers_table(report)}</section>"
+        + (goals_html(report.goals, report.comparisons, report.k) if report.goals is not None else "")
+        + funnels_html(report)
+        + f"<section><h2>Notable changes</h2>{movers_table(report)}</section>"
         f"{tables[0]}<div class='grid'>{''.join(tables[1:])}</div>"
         f'<footer><p class="note">{escape(other_note(report.k))}</p>{warnings}'
         '<p class="note">Aggregates only: no individual visits or visitor keys are kept in this report.</p>'
@@ -253,6 +328,12 @@ def render_email_html(report: Report, *, top: int = 5) -> str:
         f"<li>{escape(m.breakdown)}: {escape(m.value)} {m.delta:+,} visitors ({escape(m.comparison)})</li>"
         for m in report.movers[:top]
     )
+    goals = "".join(
+        f"<li>{escape(g.name)}: {escape(fmt('visitors', g.values[0]))} unique, "
+        f"{escape(fmt('conversion_rate', g.values[2]))}</li>"
+        for g in (report.goals.rows if report.goals is not None else ())[:top]
+        if not g.is_other
+    )
     notes = "".join(f"<li>{a.day.isoformat()}: {escape(a.text)}</li>" for a in report.annotations)
     return (
         '<!DOCTYPE html>\n<html><body style="font-family:sans-serif;color:#1d2433">'
@@ -260,7 +341,8 @@ def render_email_html(report: Report, *, top: int = 5) -> str:
         f'<table style="border-collapse:collapse"><tr><th {td}></th><th {td}>value</th>{head}</tr>'
         f"{''.join(rows)}</table>"
         f"<h3>Top pages</h3><ul>{top_pages or '<li>none</li>'}</ul>"
-        f"<h3>Notable changes</h3><ul>{movers or '<li>none</li>'}</ul>"
+        + (f"<h3>Conversions</h3><ul>{goals or '<li>none shown</li>'}</ul>" if report.goals is not None else "")
+        + f"<h3>Notable changes</h3><ul>{movers or '<li>none</li>'}</ul>"
         + (f"<h3>Annotations</h3><ul>{notes}</ul>" if notes else "")
         + f'<p style="color:#5b6476;font-size:12px">{escape(VISITORS_NOTE)} {escape(other_note(report.k))} '
         "The full report (index.html) and its CSV files are attached.</p></body></html>\n"

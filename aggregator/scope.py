@@ -301,7 +301,8 @@ class Scope:
                     groups[key].max_daily = max(groups[key].max_daily, _int(max_daily))
                 else:
                     groups[key] = Agg(c, _int(max_daily))
-                    values[key] = value
+                    # A time bucket's value is its label, as its column's SQL writes it (what the probes select by).
+                    values[key] = key[0] if a.time_bucket else value
             out.groups[a.column.name] = groups
             out.values[a.column.name] = values
         return out

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from collector.config import FromEnv, SettingsError, setting
+from onecloud_kit import retention
+from onecloud_kit.settings import FromEnv, SettingsError, setting
 
 if TYPE_CHECKING:
     from aggregator.objectstore import S3Config
@@ -21,14 +22,15 @@ class Settings(FromEnv):
         "The site configuration file (JSON, docs/goals.md) whose goals and funnels queries use; empty: `sites.json` in"
         " the data dir.",
     )
-    raw_retention_days: int = setting(90, "Days de-identified events are kept in the lake before the purge.")
-    aggregate_retention_months: int = setting(25, "Months daily aggregates (rollups) are kept before the purge.")
+    # Declared once (onecloud_kit.retention): the collector's privacy page states the same variables.
+    raw_retention_days: int = retention.raw_retention_days()
+    aggregate_retention_months: int = retention.aggregate_retention_months()
     k_anonymity: int = setting(5, "Result rows describing fewer distinct visitors than this fold into `(other)`.")
     rollup_max_stale: float = setting(
         0.0,
-        "Seconds a day's rollup may still answer the dashboards' pages after new events landed in that day, its "
-        "age shown on the page (0: never; the day is rolled up in memory instead). Unset, the dashboards use 120; "
-        "the Stats API, exports and reports are always exact.",
+        "Seconds a day's rollup may still answer the aggregator's own queries (nightly reports) after new events"
+        " landed in that day (0: never, exact; the day is rolled up in memory instead). The dashboards' pages have"
+        " their own, ANALYTICS_DASHBOARDS_ROLLUP_MAX_STALE; the Stats API and exports are always exact.",
     )
     prop_values_per_day: int = setting(
         100,
@@ -67,13 +69,12 @@ class Settings(FromEnv):
     smtp_starttls: bool = setting(True, "Upgrade the SMTP connection with STARTTLS before logging in and sending.")
     report_from: str = setting("analytics@localhost", "Sender address of the nightly report e-mail.")
     report_to: tuple[str, ...] = setting((), "Recipients of the nightly report e-mail, comma-separated.")
+    #: The lake's root, built on first use (an S3 root opens a client and may create the bucket): once per instance.
+    _lake_root: Path | None = field(default=None, init=False, repr=False, compare=False)
 
     def validate(self) -> None:
-        if self.raw_retention_days < 1:
-            raise SettingsError("ANALYTICS_RAW_RETENTION_DAYS: must be at least 1")
-        if not 1 <= self.aggregate_retention_months <= 25:
-            # PRIVACY.md rule 6 (CNIL): aggregates are kept at most 25 months.
-            raise SettingsError("ANALYTICS_AGGREGATE_RETENTION_MONTHS: must be between 1 and 25")
+        # PRIVACY.md rule 6 (CNIL): aggregates are kept at most 25 months.
+        retention.check_retention(self.raw_retention_days, self.aggregate_retention_months)
         if self.k_anonymity < 1:
             raise SettingsError("ANALYTICS_K_ANONYMITY: must be at least 1")
         if not 2 <= self.prop_values_per_day <= 100_000:
@@ -117,7 +118,17 @@ class Settings(FromEnv):
 
     @property
     def lake_dir(self) -> Path:
-        """The lake's root: a local directory, or an ObjectPath (a Path whose I/O goes to S3)."""
+        """The lake's root: a local directory, or an ObjectPath (a Path whose I/O goes to S3).
+
+        Built on the first access and kept: a property computes, it does not connect every time. Two threads
+        racing on the first access each build one (both valid, one kept); the bucket check is idempotent.
+        """
+        if self._lake_root is None:
+            object.__setattr__(self, "_lake_root", self._build_lake_root())
+        assert self._lake_root is not None
+        return self._lake_root
+
+    def _build_lake_root(self) -> Path:
         local = self.data_dir / "lake"
         if self.lake_is_remote:
             from aggregator.objectstore import root_path

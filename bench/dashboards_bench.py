@@ -13,7 +13,7 @@ process answers, through a logged-in HTTP client on loopback:
 * the two-dimension tabs (browser and OS versions, internal pair dimensions of the rollups);
 * the same with a filter (``browser=Chrome``), which the rollups cannot answer.
 
-Prints a Markdown table to paste into the README, with the machine it ran on.
+Prints a Markdown table to paste into bench/RESULTS.md, with the machine it ran on.
 """
 
 from __future__ import annotations

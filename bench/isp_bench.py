@@ -12,7 +12,7 @@
    cache (decompression), a warm cache, and the one-range database.
 4. Build: the full CSVs → .mmdb, when the CSVs are there (``--csv-dir``).
 
-Prints a Markdown table for the README, with the machine it ran on.
+Prints a Markdown table for bench/RESULTS.md, with the machine it ran on.
 """
 
 from __future__ import annotations

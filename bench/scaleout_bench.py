@@ -9,7 +9,7 @@ the dashboard overview (KPI row, daily series, six top-10 panels; a fresh
 Querier each time, so file listing is included) on both. Each round uses a fresh
 lake. Part 2 runs `collector serve --workers N` for N = 1, 2, 3 under wrk with
 bench/collector_bench.py's realistic traffic. Medians and ratios are printed as
-Markdown (paste into the README's "Scale-out" section). On a 2-core machine wrk,
+Markdown (paste into bench/RESULTS.md). On a 2-core machine wrk,
 the collectors and SeaweedFS share the cores: read ratios, not absolutes.
 """
 

@@ -1,10 +1,9 @@
-"""``python -m collector``: serve the collector, print its settings, manage the ISP database."""
+"""``python -m collector [<command>]``: serve (the default), manage the ISP database, print the settings."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import re
 import shutil
@@ -17,29 +16,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from collector.config import SettingsError, env_example, markdown_table
 from collector.settings import Settings
+from onecloud_kit import cli
+from onecloud_kit.cli import Command, CommandError, load_settings
 
 # The refresh source named by the bundled data's README: RouteViews + RIRs (NRO) + DB-IP names.
 NPM_PACKAGE = "@ip-location-db/asn"
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"collector: {exc}", file=sys.stderr)
-        return 2
     from collector.app import site_config
     from collector.siteconfig import SiteConfigError
 
     try:
         site_config(settings)  # written from the legacy settings on a first start, then checked: before any worker
     except SiteConfigError as exc:
-        print(f"collector: site configuration: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(f"site configuration: {exc}") from None
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
     workers = args.workers or settings.workers
@@ -74,32 +68,16 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings_doc(args: argparse.Namespace) -> int:
-    if args.format == "env":
-        sys.stdout.write(env_example(Settings, "collector"))
-    else:
-        sys.stdout.write(markdown_table(Settings))
-    return 0
-
-
 def _say(msg: str) -> None:
     # Long builds report progress on stderr so stdout stays machine-readable.
     print(f"isp-db: {msg}", file=sys.stderr, flush=True)
-
-
-def _settings_or_exit() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        print(f"collector: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def _database_path(args: argparse.Namespace) -> Path:
     """``--db``, else ANALYTICS_ISP_DB, else the bundled database (decompressed into the cache)."""
     if args.db is not None:
         return Path(args.db)
-    settings = _settings_or_exit()
+    settings = load_settings(Settings)
     if settings.isp_db is not None:
         return settings.isp_db
     from collector.isp import bundled_database
@@ -120,7 +98,7 @@ def _open_db(args: argparse.Namespace) -> Any:
         raise SystemExit(1) from None
 
 
-def _isp_info(args: argparse.Namespace) -> int:
+def _isp_info(args: argparse.Namespace, _: None) -> int:
     db = _open_db(args)
     info = db.info()
     built = datetime.fromtimestamp(info.build_epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -138,7 +116,7 @@ def _isp_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _isp_lookup(args: argparse.Namespace) -> int:
+def _isp_lookup(args: argparse.Namespace, _: None) -> int:
     db = _open_db(args)
     info = db.lookup(args.ip)
     if info.asn is None and info.org is None:
@@ -156,7 +134,7 @@ def _bundle_dir() -> Path:
     return Path(__file__).resolve().parent / "data"
 
 
-def _isp_build(args: argparse.Namespace) -> int:
+def _isp_build(args: argparse.Namespace, _: None) -> int:
     from collector.ispbuild import build, write_bundle
 
     for path in args.csv:
@@ -218,10 +196,9 @@ def _npm_pack(dest: Path) -> Path:
     return found[0]
 
 
-def _isp_refresh(args: argparse.Namespace) -> int:
+def _isp_refresh(args: argparse.Namespace, settings: Settings) -> int:
     from collector.ispbuild import build, write_bundle
 
-    settings = _settings_or_exit()
     output = Path(args.output) if args.output else (settings.isp_db or settings.data_dir / "isp" / "asn.mmdb")
     with tempfile.TemporaryDirectory(prefix="isp-refresh-") as tmp_name:
         tmp = Path(tmp_name)
@@ -260,17 +237,15 @@ def _isp_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_isp_db(sub: Any) -> None:
-    isp = sub.add_parser("isp-db", help="build, inspect, query or refresh the ISP (ASN) database")
-    cmds = isp.add_subparsers(dest="isp_command", required=True)
-    b = cmds.add_parser("build", help="build a GeoLite2-ASN-layout .mmdb from first,last,asn,org CSV(.gz) files")
+def _build_arguments(b: argparse.ArgumentParser) -> None:
     b.add_argument("csv", nargs="+", help="CSV files (IPv4 and/or IPv6, .csv, .csv.gz or .csv.xz)")
     b.add_argument("-o", "--output", required=True, help="the .mmdb to write (replaced atomically)")
     b.add_argument("--epoch", type=int, default=None, help="build date to record (Unix time; default now)")
     b.add_argument("--bundle", action="store_true", help="also write the compressed copy shipped in collector/data")
     b.add_argument("--source", default=f"{NPM_PACKAGE}", help="source description for the bundle manifest")
-    b.set_defaults(func=_isp_build)
-    i = cmds.add_parser("info", help="show the database in use: path, type, build date, size")
+
+
+def _info_arguments(i: argparse.ArgumentParser) -> None:
     i.add_argument("--db", default=None, help="database file (default ANALYTICS_ISP_DB, else the bundled one)")
     i.add_argument(
         "--count",
@@ -278,12 +253,14 @@ def _add_isp_db(sub: Any) -> None:
         default=True,
         help="count the networks (walks the whole tree, a few seconds)",
     )
-    i.set_defaults(func=_isp_info)
-    lk = cmds.add_parser("lookup", help="look one address up: prints 'AS<n> <organisation>' or 'unknown'")
+
+
+def _lookup_arguments(lk: argparse.ArgumentParser) -> None:
     lk.add_argument("ip")
     lk.add_argument("--db", default=None, help="database file (default ANALYTICS_ISP_DB, else the bundled one)")
-    lk.set_defaults(func=_isp_lookup)
-    r = cmds.add_parser("refresh", help=f"download the current {NPM_PACKAGE} with npm and build from it")
+
+
+def _refresh_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument(
         "-o",
         "--output",
@@ -292,29 +269,54 @@ def _add_isp_db(sub: Any) -> None:
     )
     r.add_argument("--tarball", default=None, help="use this already downloaded package .tgz instead of npm")
     r.add_argument("--bundle", action="store_true", help="also replace the copy shipped in collector/data")
-    r.set_defaults(func=_isp_refresh)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="collector", description="OneCloud Analytics collector")
-    sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="run the public collector endpoint")
+def _serve_arguments(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default=None, help="listen address (default ANALYTICS_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="listen port (default ANALYTICS_PORT or 8000)")
     serve.add_argument("--workers", type=int, default=None, help="worker processes (default ANALYTICS_WORKERS or 1)")
-    serve.set_defaults(func=_serve)
-    doc = sub.add_parser("settings", help="print the settings with their defaults")
-    doc.add_argument("--format", choices=("env", "markdown"), default="env")
-    doc.set_defaults(func=_settings_doc)
-    _add_isp_db(sub)
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        args = parser.parse_args(["serve", *(argv or [])])
-    logging.basicConfig(
-        level=os.environ.get("ANALYTICS_LOG_LEVEL", "info").upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
-    result: int = args.func(args)
-    return result
+
+
+COMMANDS = (
+    Command("serve", "run the public collector endpoint", _serve, _serve_arguments),
+    Command(
+        "isp-db",
+        "build, inspect, query or refresh the ISP (ASN) database",
+        commands=(
+            Command(
+                "build",
+                "build a GeoLite2-ASN-layout .mmdb from first,last,asn,org CSV(.gz) files",
+                _isp_build,
+                _build_arguments,
+                settings=False,
+            ),
+            Command(
+                "info",
+                "show the database in use: path, type, build date, size",
+                _isp_info,
+                _info_arguments,
+                settings=False,  # read only without --db
+            ),
+            Command(
+                "lookup",
+                "look one address up: prints 'AS<n> <organisation>' or 'unknown'",
+                _isp_lookup,
+                _lookup_arguments,
+                settings=False,
+            ),
+            Command(
+                "refresh",
+                f"download the current {NPM_PACKAGE} with npm and build from it",
+                _isp_refresh,
+                _refresh_arguments,
+            ),
+        ),
+    ),
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main("collector", "OneCloud Analytics collector", Settings, COMMANDS, argv, default="serve")
 
 
 if __name__ == "__main__":

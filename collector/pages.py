@@ -35,10 +35,6 @@ _HINT_HEADERS = ("sec-ch-ua-platform", "sec-ch-ua-mobile", "sec-ch-ua")
 STATIC = Path(__file__).resolve().parent / "static"
 OPT_OUT_KEY = "onecloud_ignore"
 
-# Retention promised by PRIVACY.md rule 6; the aggregator enforces it (the collector cannot import it).
-RAW_RETENTION = "90 days"
-AGGREGATE_RETENTION = "25 months"
-
 #: Unversioned script URLs are re-checked daily; ``?v=<version>`` URLs never change.
 SCRIPT_MAX_AGE = 86400
 IMMUTABLE_MAX_AGE = 31536000
@@ -232,13 +228,19 @@ It was worked out from this very request and has not been stored anywhere.</p>
 <h2>Never kept</h2>
 <ul id="never">{never}</ul>
 <h2>How long</h2>
-<p id="retention">De-identified page views are kept for {RAW_RETENTION}; daily totals for at most
-{AGGREGATE_RETENTION}. Then they are deleted. Reports only show totals of at least a few visitors.</p>
+<p id="retention">De-identified page views are kept for {_count(settings.raw_retention_days, "day")};
+daily totals for at most {_count(settings.aggregate_retention_months, "month")}. Then they are deleted.
+Reports only show totals of at least a few visitors.</p>
 <h2>Every stored field</h2>
 <table><tr><th>field</th><td><b>kept as</b></td><td><b>derived from</b></td></tr>{inventory}</table>
 <p><a href="/opt-out">Opt out</a></p>
 <footer><p id="attribution">{escape(ATTRIBUTION)} — <a href="{ATTRIBUTION_URL}">db-ip.com</a></p></footer>"""
     return _document("What a visit records", body)
+
+
+def _count(n: int, unit: str) -> str:
+    # The retention settings (PRIVACY.md rule 6), the same variables the aggregator purges by.
+    return f"{n} {unit}{'' if n == 1 else 's'}"
 
 
 def _version(name: str, version: str) -> str:

@@ -1,7 +1,7 @@
 """The published record format: the data inventory and the ``Event`` it allows.
 
 PRIVACY.md's inventory lives here as one declaration. The ``Event`` type, the
-README's "what we collect" table, the aggregator's lake schema and a test all
+"what we collect" table (docs/privacy.md), the aggregator's lake schema and a test all
 derive from :data:`INVENTORY`; a test fails when they drift apart. ``Event`` has
 no field able to hold an IP address or a user-agent string: the raw request
 never gets past the collector's request handler.
@@ -317,7 +317,7 @@ def parse_line(line: bytes | str) -> Event:
 
 
 def inventory_markdown() -> str:
-    """The README's "what we collect" table, generated from :data:`INVENTORY`."""
+    """The "what we collect" table of docs/privacy.md, generated from :data:`INVENTORY`."""
     lines = [
         "| field | group (PRIVACY.md) | derived from | kept as | policy phrase |",
         "| --- | --- | --- | --- | --- |",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.config import FromEnv, SettingsError, check_cidrs, setting
 from collector.siteconfig import DEFAULT_CUSTOM_EVENTS, DEMO_SITE
+from onecloud_kit import retention
+from onecloud_kit.settings import FromEnv, SettingsError, check_cidrs, setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,9 @@ class Settings(FromEnv):
     trusted_proxies: tuple[str, ...] = setting(
         (), "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none)."
     )
+    # The aggregator's variables (onecloud_kit.retention): the privacy page states what the purge does.
+    raw_retention_days: int = retention.raw_retention_days()
+    aggregate_retention_months: int = retention.aggregate_retention_months()
     isp_db: Path | None = setting(
         None, "Path to a MaxMind-format ASN/ISP database (GeoLite2-ASN, GeoIP2-ISP, DB-IP ASN); empty: bundled."
     )
@@ -98,6 +102,7 @@ class Settings(FromEnv):
 
     def validate(self) -> None:
         check_cidrs("ANALYTICS_TRUSTED_PROXIES", self.trusted_proxies)
+        retention.check_retention(self.raw_retention_days, self.aggregate_retention_months)
         if not 0.1 <= self.site_config_interval <= 3600:
             raise SettingsError("ANALYTICS_SITE_CONFIG_INTERVAL: must be between 0.1 and 3600 seconds")
         if self.max_body_bytes < 256:

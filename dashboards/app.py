@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -14,7 +15,19 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from dashboards import admin, alertpages, login, notepages, realtime, sharepages, siteconfig_admin, sitepages, statsapi
+from aggregator.settings import Settings as AggregatorSettings
+from dashboards import (
+    admin,
+    alertpages,
+    funnelpages,
+    login,
+    notepages,
+    realtime,
+    sharepages,
+    siteconfig_admin,
+    sitepages,
+    statsapi,
+)
 from dashboards.bodycap import BodyCap
 from dashboards.headers import SecurityHeaders
 from dashboards.services import Services
@@ -34,12 +47,18 @@ async def healthz(request: Request) -> Response:
 def create_app(
     settings: Settings | None = None,
     *,
+    aggregator: AggregatorSettings | None = None,
     clock: Callable[[], dt.datetime] | None = None,
-    environ: Mapping[str, str] | None = None,
 ) -> Starlette:
-    """The app; ``clock`` and ``environ`` (the aggregator's settings) are for in-process tests."""
+    """The app from the dashboards' and the aggregator's settings (unset: from the environment, here, once).
+
+    ``clock`` is for in-process tests (a view "tomorrow").
+    """
     settings = settings or Settings.from_env()
-    svc = Services.build(settings, environ, clock)
+    if aggregator is None:
+        # The dashboards' data dir wins: one setting, one place the lake lives.
+        aggregator = dataclasses.replace(AggregatorSettings.from_env(), data_dir=settings.data_dir)
+    svc = Services.build(settings, aggregator, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
@@ -55,6 +74,9 @@ def create_app(
         Route("/sites/{site}", sitepages.site_overview),
         Route("/sites/{site}/export/{panel}.csv", sitepages.export_csv),
         Route("/sites/{site}/realtime", realtime.realtime_page),
+        Route("/sites/{site}/funnels", funnelpages.funnels_list),
+        # A funnel's name may hold any character, "/" too (docs/goals.md): the rest of the path is the name.
+        Route("/sites/{site}/funnels/{name:path}", funnelpages.funnel_page),
         Route("/sites/{site}/annotations", notepages.notes_page, methods=["GET"]),
         Route("/sites/{site}/annotations", notepages.notes_add, methods=["POST"]),
         Route("/sites/{site}/annotations/{note_id}/delete", notepages.notes_delete, methods=["POST"]),

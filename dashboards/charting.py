@@ -19,22 +19,33 @@ from aggregator.query import QueryRequest, QueryResult
 from aggregator.request import allowed_metrics
 from aggregator.series import points
 from dashboards import fmt
-from dashboards.viewstate import CHART_METRICS, COMPARISONS, ViewState
+from dashboards.viewstate import COMPARISONS, ViewState
 
-SCALES: dict[str, Scale] = {"views_per_visit": "ratio", "visit_duration": "seconds", "time_on_page": "seconds"}
+SCALES: dict[str, Scale] = {
+    "views_per_visit": "ratio",
+    "visit_duration": "seconds",
+    "time_on_page": "seconds",
+    "conversion_rate": "ratio",
+}
 
 
 def chart_metric(state: ViewState) -> str:
-    """The metric drawn: the one chosen, unless the filters make the query layer refuse it by time."""
+    """The metric drawn: the one chosen, unless this view does not offer it or the query layer refuses it by time."""
+    if state.metric not in state.chart_metrics:
+        return "visitors"
     dims = (f"time:{state.interval}",)
-    wanted = ("pageviews", "visits") if state.metric == "views_per_visit" else (state.metric,)
     allowed = allowed_metrics(dims, state.query_filters())
-    return state.metric if all(m in allowed for m in wanted) else "visitors"
+    return state.metric if all(m in allowed for m in _metrics(state.metric)) else "visitors"
 
 
 def _metrics(metric: str) -> tuple[str, ...]:
     # Views per visit by time is pageviews / visits of each bucket (the query layer answers it without dimensions).
-    return ("pageviews", "visits") if metric == "views_per_visit" else (metric,)
+    if metric == "views_per_visit":
+        return ("pageviews", "visits")
+    # A bucket's conversion rate is of that bucket's visitors (the group's), not of the whole range's.
+    if metric == "conversion_rate":
+        return ("group_conversion_rate",)
+    return (metric,)
 
 
 def requests(site: str, state: ViewState) -> list[QueryRequest]:
@@ -80,7 +91,7 @@ def comparison_label(state: ViewState) -> str | None:
 
 def chart(pts: list[Point], state: ViewState, notes: list[Marker], k: int, chart_id: str = "chart") -> Markup:
     metric = chart_metric(state)
-    name = CHART_METRICS[metric]
+    name = state.chart_metrics[metric]
     comparison = comparison_label(state)
     gaps = f"not shown: fewer than {k} people, or within {k} of a nearby filter" if state.filters else None
     svg = responsive_chart(

@@ -12,6 +12,10 @@ filter" form sends ``add``, ``add_op`` and ``add_value``, merged here and then
 redirected to the canonical URL. Anything the query layer would refuse is
 refused here first with a message (a 400 page), never silently dropped:
 unknown operators, too many values or conditions, values too long.
+
+Goals (``?goal=Order``) take ``is`` and ``contains`` only, as the query layer
+does; a custom property (``?prop.plan=Business``) takes every operator, and
+its operator is ``prop_op.plan`` (a ``_op`` suffix could be another key's name).
 """
 
 from __future__ import annotations
@@ -21,10 +25,22 @@ from dataclasses import dataclass
 
 from aggregator.filters import MAX_LEAVES, MAX_PATTERN, MAX_VALUES, Filter
 from aggregator.request import MAX_NEIGHBOURS
-from dashboards.panels import FILTERS
+from dashboards.panels import FILTERS, PROP, filter_dimension, filter_label, is_filter_key
 
 OPS: dict[str, str] = {"is": "is", "is_not": "is not", "contains": "contains", "contains_not": "does not contain"}
+#: The operators a goal filter takes (the query layer's: a goal is converted or not, per event).
+GOAL_OPS: dict[str, str] = {"is": "is", "contains": "contains"}
+PROP_OP = "prop_op."
 MAX_FILTER_VALUE = 600  # an "is" value (paths and referrers are capped at ingest well below this)
+
+
+def ops_of(key: str) -> dict[str, str]:
+    return GOAL_OPS if key == "goal" else OPS
+
+
+def op_param(key: str) -> str:
+    """The URL name of a filter's operator: ``browser_op``, ``prop_op.plan``."""
+    return PROP_OP + key[len(PROP) :] if key.startswith(PROP) else f"{key}_op"
 
 
 class FilterStateError(ValueError):
@@ -39,11 +55,19 @@ class FilterChoice:
 
     @property
     def dimension(self) -> str:
-        return FILTERS[self.key][0]
+        return filter_dimension(self.key)
 
     @property
     def label(self) -> str:
-        return FILTERS[self.key][1]
+        return filter_label(self.key)
+
+    @property
+    def op_param(self) -> str:
+        return op_param(self.key)
+
+    @property
+    def ops(self) -> dict[str, str]:
+        return ops_of(self.key)
 
     @property
     def op_label(self) -> str:
@@ -65,7 +89,7 @@ class FilterChoice:
     def params(self) -> list[tuple[str, str]]:
         out = [(self.key, v) for v in self.values]
         if self.op != "is":
-            out.append((f"{self.key}_op", self.op))
+            out.append((self.op_param, self.op))
         return out
 
 
@@ -79,18 +103,35 @@ def _values(raw: list[str], key: str, op: str) -> tuple[str, ...]:
         if v == "" or v in out:
             continue  # an emptied field in the editor removes that value
         if len(v) > cap:
-            raise FilterStateError(f"A value of the {FILTERS[key][1]} filter is longer than {cap} characters.")
+            raise FilterStateError(f"A value of the {filter_label(key)} filter is longer than {cap} characters.")
         out.append(v)
     if len(out) > MAX_VALUES:
-        raise FilterStateError(f"The {FILTERS[key][1]} filter has more than {MAX_VALUES} values.")
+        raise FilterStateError(f"The {filter_label(key)} filter has more than {MAX_VALUES} values.")
     return tuple(out)
 
 
 def _op(raw: str | None, key: str) -> str:
     op = raw or "is"
-    if op not in OPS:
-        raise FilterStateError(f"Unknown operator for the {FILTERS[key][1]} filter (one of: {', '.join(OPS)}).")
+    allowed = ops_of(key)
+    if op not in allowed:
+        raise FilterStateError(f"Unknown operator for the {filter_label(key)} filter (one of: {', '.join(allowed)}).")
     return op
+
+
+def _key_of_op(param: str) -> str | None:
+    """The filter key whose operator ``param`` names, if any."""
+    if param.startswith(PROP_OP):
+        key = PROP + param[len(PROP_OP) :]
+        return key if is_filter_key(key) else None
+    if param.endswith("_op") and param[:-3] in FILTERS:
+        return param[:-3]
+    return None
+
+
+def _order(key: str) -> tuple[int, str]:
+    """The fixed order of filters in a URL: the dimensions' order, then properties by name."""
+    keys = list(FILTERS)
+    return (keys.index(key), "") if key in FILTERS else (len(keys), key)
 
 
 def parse(pairs: Pairs) -> tuple[FilterChoice, ...]:
@@ -98,14 +139,17 @@ def parse(pairs: Pairs) -> tuple[FilterChoice, ...]:
     by_key: dict[str, list[str]] = {}
     ops: dict[str, str] = {}
     for k, v in pairs:
-        if k in FILTERS:
+        if k.startswith(PROP) and not is_filter_key(k):
+            shown = k[len(PROP) :][:40]
+            raise FilterStateError(f"No such property key can be filtered by: {shown!r}.")
+        if is_filter_key(k):
             by_key.setdefault(k, []).append(v)
-        elif k.endswith("_op") and k[:-3] in FILTERS:
-            ops[k[:-3]] = v
+        elif (of := _key_of_op(k)) is not None:
+            ops[of] = v
     single = dict(pairs)
     added = single.get("add", "")
     if added:
-        if added not in FILTERS:
+        if not is_filter_key(added):
             raise FilterStateError("Choose what to filter by.")
         op = _op(single.get("add_op"), added)
         if op != _op(ops.get(added), added):
@@ -113,7 +157,7 @@ def parse(pairs: Pairs) -> tuple[FilterChoice, ...]:
         ops[added] = op
         by_key.setdefault(added, []).append(single.get("add_value", ""))
     out = []
-    for key in FILTERS:  # a fixed order: the same filters give the same URL
+    for key in sorted(set(by_key) | set(ops), key=_order):  # a fixed order: the same filters give the same URL
         op = _op(ops.get(key), key)
         values = _values(by_key.get(key, []), key, op)
         if values:
@@ -143,4 +187,4 @@ def replace(filters: tuple[FilterChoice, ...], key: str, op: str, values: tuple[
         by_key[key] = FilterChoice(key, op, values)
     else:
         by_key.pop(key, None)
-    return tuple(by_key[k] for k in FILTERS if k in by_key)
+    return tuple(by_key[k] for k in sorted(by_key, key=_order))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 Number = int | float
+RATES = frozenset({"conversion_rate", "group_conversion_rate"})
 
 
 def compact(n: Number) -> str:
@@ -36,13 +37,20 @@ def metric(name: str, value: Number | None) -> str:
         return duration(value)
     if name == "scroll_depth":
         return f"{round(value)}%"
+    if name in RATES:
+        # A conversion rate is often under 5 %: one decimal, as Plausible's dashboard shows it.
+        return f"{round(float(value), 1):g}%"
     return compact(value)
 
 
 def change(name: str, value: Number | None) -> str:
     if value is None:
         return "–"  # no comparison row (e.g. under K there); "no data to compare" is said by the caller
+    if name in RATES:  # percentage points, to the decimal the query layer rounds them to
+        value = round(float(value), 1)
     sign = "+" if value > 0 else "−" if value < 0 else "±"
+    if name in RATES:
+        return f"{sign}{abs(value):g} pp"
     unit = " pp" if name == "bounce_rate" else "%"
     return f"{sign}{abs(round(value))}{unit}"
 

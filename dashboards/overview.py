@@ -1,4 +1,4 @@
-"""The overview's numbers: KPI cards with their comparison, the chart, the breakdown panels, realtime.
+"""The overview's numbers: KPI cards (dashboards/kpis.py), the chart, the breakdown panels, realtime.
 
 A page is one batch of typed queries (``Querier.run_many``: the day files are
 listed and raw days sessionized once for all of them) with explicit dates, so a
@@ -20,142 +20,32 @@ from aggregator.charts import Point
 from aggregator.metrics import Number
 from aggregator.query import MAX_LIMIT, QueryRequest, QueryResult
 from aggregator.request import OTHER, allowed_metrics, num
+from collector.siteconfig import Site
 from dashboards import charting, fmt
-from dashboards.panels import FILTERS, PANELS, Panel, Tab
+from dashboards.kpis import Compared, Kpi, base_request, compared, kpi_request, kpis, labels, request
+from dashboards.panels import GOALS, PROPS_PANEL, Panel, Tab, filter_label, site_panels
 from dashboards.reports import Reports
-from dashboards.viewstate import CHART_METRICS, COMPARISONS, ViewState
+from dashboards.viewstate import ViewState
 
-KPI_METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration", "time_on_page")
-METRIC_LABELS: dict[str, str] = {**CHART_METRICS, "events": "Events", "scroll_depth": "Scroll depth"}
 SHORT_LABELS = {"pageviews": "Views", "time_on_page": "Time", "scroll_depth": "Scroll", "bounce_rate": "Bounce",
-                "visit_duration": "Duration"}  # fmt: skip
-LOWER_IS_BETTER = frozenset({"bounce_rate"})
+                "visit_duration": "Duration", "conversion_rate": "CR", "group_conversion_rate": "CR"}  # fmt: skip
 TOP_ROWS = 10
 EXPORT_ROWS = MAX_LIMIT
-NO_DATA = "no data to compare"
-PARTIAL = "comparison only partly covered"
 
 
-def request(
-    site: str,
-    metrics: tuple[str, ...],
-    state: ViewState,
-    dimensions: tuple[str, ...] = (),
-    limit: int = MAX_LIMIT,
-    *,
-    compare: bool = False,
-) -> QueryRequest:
-    mode = state.comparison if compare else None
-    return QueryRequest(
-        site_id=site,
-        metrics=metrics,
-        date_range=(state.start, state.end),
-        dimensions=dimensions,
-        filters=state.query_filters(),
-        limit=limit,
-        total_rows=True,
-        comparison=mode,
-        comparison_range=state.compare_range if mode == "custom" else None,
-        match_day_of_week=state.match if mode is not None else False,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Compared:
-    """The comparison period as the query layer ran it, and whether it can carry a change."""
-
-    label: str
-    start: dt.date
-    end: dt.date
-    visits: int
-    data_from: dt.date | None  # the site's first day of data
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    @property
-    def covered_days(self) -> int:
-        if self.data_from is None or self.data_from > self.end:
-            return 0
-        return (self.end - max(self.start, self.data_from)).days + 1
-
-    @property
-    def status(self) -> str:
-        """``ok``; ``empty`` (no visits: no change); ``partial`` (data began inside it: no change either)."""
-        if not self.visits:
-            return "empty"
-        return "partial" if self.covered_days < self.days else "ok"
-
-
-@dataclass(frozen=True, slots=True)
-class Kpi:
-    name: str
-    label: str
-    value: Number
-    previous: Number | None
-    change: Number | None
-    compared: Compared | None = None
-
-    @property
-    def display(self) -> str:
-        return fmt.metric(self.name, self.value)
-
-    @property
-    def previous_display(self) -> str:
-        return fmt.metric(self.name, self.previous)
-
-    @property
-    def change_display(self) -> str:
-        if self.compared is None:
-            return ""
-        if self.compared.status == "empty":
-            return NO_DATA
-        if self.compared.status == "partial":
-            return PARTIAL
-        return fmt.change(self.name, self.change)
-
-    @property
-    def tone(self) -> str:
-        if self.compared is None or self.compared.status != "ok" or not self.change:
-            return "flat"
-        return "good" if (self.change > 0) != (self.name in LOWER_IS_BETTER) else "bad"
-
-
-def kpi_request(site: str, state: ViewState) -> QueryRequest:
-    # Metrics the query layer refuses under these filters (views per visit under a page filter) are left out.
-    allowed = allowed_metrics((), state.query_filters())
-    return request(site, tuple(m for m in KPI_METRICS if m in allowed), state, compare=True)
-
-
-def compared(result: QueryResult, state: ViewState, data_from: dt.date | None) -> Compared | None:
-    if result.comparison_range is None or not result.rows:
-        return None
-    comp = result.rows[0].comparison
-    visits = int(num(comp.metrics[result.request.metrics.index("visits")])) if comp is not None else 0
-    start, end = result.comparison_range
-    return Compared(COMPARISONS[state.compare], start, end, visits, data_from)
-
-
-def kpis(result: QueryResult, info: Compared | None) -> list[Kpi]:
-    """The range's totals, each with the comparison period's value and the query layer's change."""
-    if result.suppressed or not result.rows:
-        return []
-    row = result.rows[0]
-    out = []
-    for i, name in enumerate(result.request.metrics):
-        comp = row.comparison
-        previous = comp.metrics[i] if comp is not None else None
-        change = comp.change[i] if comp is not None else None
-        out.append(Kpi(name, METRIC_LABELS[name], num(row.metrics[i]), previous, change, info))
-    return out
+#: Column headings (short, full) of the Goals panel and of a goal's properties, as Plausible names them.
+GOAL_COLUMNS = {
+    "visitors": ("Uniques", "Unique conversions"),
+    "events": ("Total", "Total conversions"),
+    "conversion_rate": ("CR", "Conversion rate"),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class PanelRow:
     dimensions: tuple[str, ...]
     label: str
-    metrics: tuple[Number, ...]
+    metrics: tuple[Number | None, ...]
     share: float
     filter_query: str | None  # the URL query that filters by this row; None for (other)
 
@@ -170,24 +60,35 @@ class PanelData:
     folded_rows: int
     other_suppressed: bool
     suppressed: str | None
-
-    @property
-    def metric_labels(self) -> tuple[tuple[str, str], ...]:
-        """(short heading, full name) per metric column: a phone has room for "Views", not "Pageviews"."""
-        return tuple((SHORT_LABELS.get(m, METRIC_LABELS[m]), METRIC_LABELS[m]) for m in self.metrics)
+    #: (short heading, full name) per metric column: a phone has room for "Views", not "Pageviews".
+    metric_labels: tuple[tuple[str, str], ...] = ()
 
     @property
     def shown_named(self) -> int:
         return sum(1 for r in self.rows if r.filter_query is not None)
 
-    def cells(self, row: PanelRow) -> list[tuple[str, str, Number]]:
-        """(metric, shown text, exact value) per metric column."""
+    def cells(self, row: PanelRow) -> list[tuple[str, str, Number | None]]:
+        """(metric, shown text, exact value) per metric column; a conversion rate not shown is "–"."""
         return [(m, fmt.metric(m, v), v) for m, v in zip(self.metrics, row.metrics, strict=True)]
+
+
+def column_labels(state: ViewState, panel: Panel, metrics: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    names = labels(state)
+    out = []
+    for m in metrics:
+        if panel.key in (GOALS.key, PROPS_PANEL) and (state.goal_filtered or panel.key == GOALS.key):
+            out.append(GOAL_COLUMNS.get(m, (SHORT_LABELS.get(m, names[m]), names[m])))
+        elif state.goal_filtered and m == "visitors":
+            out.append(("Conversions", "Unique conversions"))
+        else:
+            out.append((SHORT_LABELS.get(m, names[m]), names[m]))
+    return tuple(out)
 
 
 def tab_metrics(state: ViewState, tab: Tab) -> tuple[str, ...]:
     allowed = allowed_metrics(tab.dimensions, state.query_filters())
-    return tuple(m for m in tab.metrics if m in allowed)
+    wanted = tab.goal_metrics if state.goal_filtered else tab.metrics
+    return tuple(m for m in wanted if m in allowed)
 
 
 def panel_request(site: str, state: ViewState, tab: Tab, limit: int = MAX_LIMIT) -> QueryRequest:
@@ -204,12 +105,18 @@ def panel(result: QueryResult, state: ViewState, panel: Panel, tab: Tab, top_row
     for r in shown:
         dims = tuple(str(d) for d in r.dimensions)
         query = None if OTHER in dims else state.with_filters(tab.click(dims))
-        rows.append(
-            PanelRow(dims, tab.label_of(dims), tuple(num(m) for m in r.metrics), float(num(r.metrics[0])) / top, query)
-        )
+        rows.append(PanelRow(dims, tab.label_of(dims), r.metrics, float(num(r.metrics[0])) / top, query))
     metrics = result.request.metrics
     return PanelData(
-        panel, tab, metrics, rows, len(named), result.folded_rows, result.other_suppressed, result.suppressed
+        panel,
+        tab,
+        metrics,
+        rows,
+        len(named),
+        result.folded_rows,
+        result.other_suppressed,
+        result.suppressed,
+        column_labels(state, panel, metrics),
     )
 
 
@@ -218,8 +125,8 @@ def export_rows(
 ) -> tuple[list[str], list[list[object]]]:
     """The panel's full table for CSV: the same query as on screen, every row."""
     result = reports.run(panel_request(site, state, tab, EXPORT_ROWS), now)
-    header = [FILTERS[k][1] for k in tab.filter_keys] + list(result.request.metrics)
-    return header, [[*r.dimensions, *r.metrics] for r in result.rows]
+    header = [filter_label(k) for k in tab.filter_keys] + list(result.request.metrics)
+    return header, [[*r.dimensions, *("" if m is None else m for m in r.metrics)] for r in result.rows]
 
 
 REALTIME_MINUTES = 5
@@ -253,6 +160,16 @@ def realtime(reports: Reports, site: str, now: dt.datetime, as_of: dt.datetime |
 
 
 @dataclass(frozen=True, slots=True)
+class Conversions:
+    """The site's goals, properties and funnels on the overview (None: the site has none of that kind)."""
+
+    goals: PanelData | None
+    props: PanelData | None
+    prop_keys: tuple[str, ...]  # the keys the Properties panel can break down by (its key picker)
+    funnels: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     kpis: list[Kpi]
     compared: Compared | None
@@ -263,36 +180,54 @@ class Page:
     warnings: list[str]
     suppressed: str | None  # the segment is too small to show: no KPI cards, chart or panels
     annotations: list[Annotation]
+    conversions: Conversions
 
 
 def page(
-    reports: Reports, site: str, state: ViewState, now: dt.datetime, notes: list[Annotation] | None = None
+    reports: Reports,
+    site: str,
+    state: ViewState,
+    now: dt.datetime,
+    notes: list[Annotation] | None = None,
+    config: Site | None = None,
 ) -> Page:
-    """Every number of the overview, from one batch of queries."""
-    tabs = [(p, p.tab(state.tab(p.key))) for p in PANELS]
+    """Every number of the overview, from one batch of queries; ``config``: the site's goals, keys, funnels."""
+    all_panels = site_panels(bool(config and config.goals), config.prop_keys if config else ())
+    tabs = [(p, p.tab(state.tab(p.key))) for p in all_panels]
     series_requests = charting.requests(site, state)
-    requests = [kpi_request(site, state), *series_requests]
+    base = base_request(site, state)
+    requests = [kpi_request(site, state), *([base] if base else []), *series_requests]
+    first_panel = len(requests)
     requests += [panel_request(site, state, tab) for _, tab in tabs]
     results = reports.run_many(requests, now, page=True)
-    k_result, series_results = results[0], results[1 : 1 + len(series_requests)]
-    panel_results = results[1 + len(series_requests) :]
+    k_result = results[0]
+    series_results = results[first_panel - len(series_requests) : first_panel]
     data_from = reports.first_day(site)
-    info = compared(k_result, state, data_from)
-    panels = [panel(result, state, p, tab) for result, (p, tab) in zip(panel_results, tabs, strict=True)]
+    info = compared(results[1] if base else k_result, state, data_from)
+    panels = [panel(result, state, p, tab) for result, (p, tab) in zip(results[first_panel:], tabs, strict=True)]
     # The aggregator says when part of the range cannot answer (e.g. raw events past retention).
     warnings = list(dict.fromkeys(w for result in results for w in result.warnings))
     as_of = min((r.stale_as_of for r in results if r.stale_as_of is not None), default=None)
     notes = [a for a in notes or [] if state.start <= a.day <= state.end]
     pts = charting.series(series_results, state, now, data_from)
     chart = charting.chart(pts, state, charting.markers(notes, state), reports.k_anonymity)
+    by_key = {d.panel.key: d for d in panels}
+    props = by_key.get(PROPS_PANEL)
+    conversions = Conversions(
+        by_key.get(GOALS.key),
+        props,
+        tuple(t.key for t in props.panel.tabs) if props else (),
+        tuple(f.name for f in config.funnels) if config else (),
+    )
     return Page(
-        kpis(k_result, info),
+        kpis(k_result, info, labels(state)),
         info,
         pts,
         chart,
-        panels,
+        [d for d in panels if d.panel.key not in (GOALS.key, PROPS_PANEL)],
         realtime(reports, site, now, as_of),
         warnings,
         k_result.suppressed,
         notes,
+        conversions,
     )

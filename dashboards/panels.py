@@ -1,7 +1,11 @@
 """The overview's breakdown panels: which Stats API dimensions each tab shows, and its filter keys.
 
 A filter key is the short query-string name a row click adds (``?browser=Chrome``);
-:data:`FILTERS` maps each one to its Stats API dimension.
+:data:`FILTERS` maps each one to its Stats API dimension. A site's custom
+properties are keys of their own, ``prop.<key>`` (``?prop.plan=Business`` is
+``event:props:plan``), for the keys its configuration allows; goals are
+``goal`` (``event:goal``). The Goals and Properties panels exist per site
+(:func:`site_panels`): a site without goals or property keys has nothing to show there.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # "(none)": the query layer's word for a missing value, unknown networks included, on every surface.
-from aggregator.dimensions import NONE
+from aggregator.dimensions import GOAL, NONE, PROPS, is_public
 from aggregator.request import OTHER
 
 FILTERS: dict[str, tuple[str, str]] = {
@@ -33,7 +37,28 @@ FILTERS: dict[str, tuple[str, str]] = {
     "isp": ("visit:isp", "ISP"),
     "asn": ("visit:asn", "AS number"),
     "event": ("event:name", "Event"),
+    "goal": (GOAL, "Goal"),
 }
+#: The filter key of a custom property: ``prop.plan`` filters ``event:props:plan``.
+PROP = "prop."
+
+
+def prop_key(name: str) -> str | None:
+    """The filter key of property ``name``, or None if the query layer cannot name it (docs/goals.md)."""
+    return PROP + name if is_public(PROPS + name) else None
+
+
+def is_filter_key(key: str) -> bool:
+    return key in FILTERS or (key.startswith(PROP) and prop_key(key[len(PROP) :]) == key)
+
+
+def filter_dimension(key: str) -> str:
+    return FILTERS[key][0] if key in FILTERS else PROPS + key[len(PROP) :]
+
+
+def filter_label(key: str) -> str:
+    return FILTERS[key][1] if key in FILTERS else f"Property {key[len(PROP) :]}"
+
 
 _VISIT = ("visitors", "visits", "bounce_rate")
 _SIMPLE = ("visitors", "visits")
@@ -48,10 +73,13 @@ class Tab:
     #: The filter keys a click on a row sets (default: all): the AS-number tab shows each AS with its name
     #: but filters by the number alone.
     click_keys: tuple[str, ...] | None = None
+    #: The metrics under a goal filter (Plausible's: the converting visitors, and their share of the row's
+    #: visitors without the goal filter).
+    goal_metrics: tuple[str, ...] = ("visitors", "group_conversion_rate")
 
     @property
     def dimensions(self) -> tuple[str, ...]:
-        return tuple(FILTERS[k][0] for k in self.filter_keys)
+        return tuple(filter_dimension(k) for k in self.filter_keys)
 
     def click(self, values: tuple[str, ...]) -> dict[str, str]:
         keys = self.click_keys or self.filter_keys
@@ -129,5 +157,27 @@ PANELS: tuple[Panel, ...] = (
     ),
     Panel("events", "Events", (Tab("event", "Events", ("event",), ("visitors", "events")),)),
 )
+
+#: One row per goal: its converting visitors ("uniques"), its conversions ("total") and conversion rate.
+_GOAL_METRICS = ("visitors", "events", "conversion_rate")
+GOALS = Panel("goals", "Goals", (Tab("goal", "Goal", ("goal",), _GOAL_METRICS, goal_metrics=_GOAL_METRICS),))
+PROPS_PANEL = "props"
+
+
+def props_panel(keys: tuple[str, ...]) -> Panel:
+    """One tab per property key of the site; under a goal filter, the goal's events only (Plausible's)."""
+    tabs = tuple(
+        Tab(name, name, (key,), ("visitors", "events"), goal_metrics=_GOAL_METRICS)
+        for name in keys
+        if (key := prop_key(name)) is not None
+    )
+    return Panel(PROPS_PANEL, "Properties", tabs)
+
+
+def site_panels(goals: bool, prop_keys: tuple[str, ...]) -> tuple[Panel, ...]:
+    """Every panel of a site's overview: the fixed ones, then Goals and Properties when it has any."""
+    extra = props_panel(prop_keys)
+    return PANELS + ((GOALS,) if goals else ()) + ((extra,) if extra.tabs else ())
+
 
 PANELS_BY_KEY: dict[str, Panel] = {p.key: p for p in PANELS}

@@ -9,18 +9,17 @@ visitors fold into ``(other)``).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from aggregator.filters import Expr
+from aggregator.funnels import FunnelResult
 from aggregator.lake import Lake
 from aggregator.query import CurrentVisitors, Querier, QueryError, QueryRequest, QueryResult
 from aggregator.settings import Settings as AggregatorSettings
 from aggregator.stats_api import parse, render
-
-STALE_TODAY_SECONDS = 120.0
+from collector.siteconfig import Site
 
 
 class ReportError(ValueError):
@@ -28,16 +27,11 @@ class ReportError(ValueError):
 
 
 class Reports:
-    def __init__(self, data_dir: Path, environ: Mapping[str, str]) -> None:
-        settings = AggregatorSettings.from_env(environ)
-        # The dashboards' data dir wins: one setting, one place the lake lives.
-        settings = dataclasses.replace(settings, data_dir=data_dir)
+    def __init__(self, settings: AggregatorSettings, page_max_stale: float) -> None:
         # Overview pages never wait for today to be rolled up in memory right after an ingest batch: they read
         # today's previous rollup (one batch old, `ingest --follow` rebuilds it) and say as of when. The Stats
         # API and exports stay exact.
-        self.page_max_stale = (
-            settings.rollup_max_stale if "ANALYTICS_ROLLUP_MAX_STALE" in environ else STALE_TODAY_SECONDS
-        )
+        self.page_max_stale = page_max_stale
         self._querier = Querier(settings)
         self._lake = Lake(settings.lake_dir)
         self.k_anonymity = settings.k_anonymity
@@ -65,6 +59,24 @@ class Reports:
         """Visitors in the last minutes (k-anonymous), and the newest ingested event's time."""
         try:
             return self._querier.current_visitors(site, now, minutes)
+        except QueryError as exc:
+            raise ReportError(str(exc)) from None
+
+    def site(self, site: str) -> Site | None:
+        """The site's goals, funnels and property keys as the query layer reads them (what its answers use)."""
+        return self._querier.config().site(site)
+
+    def funnel(
+        self,
+        site: str,
+        dates: tuple[dt.date, dt.date],
+        steps: tuple[str, ...],
+        now: dt.datetime,
+        filters: tuple[Expr, ...] = (),
+    ) -> FunnelResult:
+        """Visitors through ``steps`` (goal names, in order) within a visit; each step k-anonymous or None."""
+        try:
+            return self._querier.funnel(site, dates, steps, now, filters)
         except QueryError as exc:
             raise ReportError(str(exc)) from None
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 from starlette.requests import HTTPConnection
 
+from aggregator.settings import Settings as AggregatorSettings
 from collector.siteconfig import DEFAULT_CUSTOM_EVENTS, SiteConfig, Watcher, seed_config
 from dashboards import fmt
 from dashboards.alertrules import AlertRules
@@ -86,9 +86,10 @@ class Services:
     def build(
         cls,
         settings: Settings,
-        environ: Mapping[str, str] | None = None,
+        aggregator: AggregatorSettings,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> Services:
+        """From the settings built once at the edge (``create_app``): nothing here reads the environment."""
         secret = settings.secret_key()
         store = Store(settings.db_path)
         users = Users(store)
@@ -99,7 +100,7 @@ class Services:
             settings.dashboards_login_limit_address,
             settings.dashboards_login_hash_slots,
         )
-        reports = Reports(settings.data_dir, os.environ if environ is None else environ)
+        reports = Reports(aggregator, settings.dashboards_rollup_max_stale)
         devices = KnownDevices(secret)
         keys, audit = ApiKeys(store), AuditLog(store)
         siteconfig = Watcher(settings.site_config_path, seed_config(settings.sites, DEFAULT_CUSTOM_EVENTS))

@@ -1,6 +1,6 @@
 """The dashboards' settings: one frozen dataclass, read from ``ANALYTICS_*`` variables.
 
-Declared with the project's one settings convention (:mod:`collector.config`,
+Declared with the project's one settings convention (:mod:`onecloud_kit.settings`,
 the only collector module the dashboards may import), so ``make docs`` renders
 it like the others.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from collector.config import FromEnv, SettingsError, check_cidrs, setting
+from onecloud_kit.settings import FromEnv, SettingsError, check_cidrs, setting
 
 __all__ = ["Settings", "SettingsError"]
 
@@ -77,11 +77,19 @@ class Settings(FromEnv):
     trusted_proxies: tuple[str, ...] = setting(
         (), "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none)."
     )
+    dashboards_rollup_max_stale: float = setting(
+        120.0,
+        "Seconds a day's rollup may still answer the overview pages after new events landed in that day (one"
+        " `ingest --follow` batch behind), its age shown on the page; 0: exact, the day is rolled up in memory"
+        " instead. The Stats API and CSV exports are always exact.",
+    )
 
     def validate(self) -> None:
         check_cidrs("ANALYTICS_TRUSTED_PROXIES", self.trusted_proxies)
         if self.dashboards_session_hours < 1:
             raise SettingsError("ANALYTICS_DASHBOARDS_SESSION_HOURS: must be at least 1")
+        if self.dashboards_rollup_max_stale < 0:
+            raise SettingsError("ANALYTICS_DASHBOARDS_ROLLUP_MAX_STALE: must not be negative")
         if self.dashboards_login_hash_slots < 1:
             raise SettingsError("ANALYTICS_DASHBOARDS_LOGIN_HASH_SLOTS: must be at least 1")
         if self.dashboards_secure_cookies.lower() not in SECURE_COOKIE_VALUES:

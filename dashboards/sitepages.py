@@ -11,13 +11,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from aggregator.csvsafe import to_csv
-from dashboards import charting, charts, overview
+from collector.siteconfig import Site
+from dashboards import charting, charts, kpis, overview
 from dashboards.auth import Identity
 from dashboards.filterstate import OPS
-from dashboards.panels import FILTERS, PANELS_BY_KEY
+from dashboards.panels import FILTERS, prop_key, site_panels
 from dashboards.reports import ReportError
 from dashboards.services import Services, services
-from dashboards.viewstate import CHART_METRICS, COMPARISONS, PERIODS, ViewState, allowed_intervals
+from dashboards.viewstate import COMPARISONS, PERIODS, ViewState, allowed_intervals
 from dashboards.web import error, page, render
 
 
@@ -32,8 +33,8 @@ async def sites_list(request: Request, identity: Identity) -> Response:
         data_from = {site: svc.reports.first_day(site) for site in svc.sites()}
         for site in svc.sites():
             try:
-                result = svc.reports.run(overview.kpi_request(site, state), now, page=True)
-                cards = overview.kpis(result, overview.compared(result, state, data_from[site]))
+                result = svc.reports.run(kpis.kpi_request(site, state), now, page=True)
+                cards = kpis.kpis(result, kpis.compared(result, state, data_from[site]))
                 out.append((site, cards[0] if cards else None))
             except ReportError:
                 out.append((site, None))
@@ -49,21 +50,41 @@ def site_of(svc: Services, request: Request) -> str | None:
     return site if site in svc.sites() else None
 
 
-def overview_context(svc: Services, site: str, state: ViewState, now: dt.datetime) -> dict[str, Any]:
-    """Everything overview.html needs (the shared-link view renders the same template with it)."""
-    notes = svc.annotations.for_chart(site, state.start, state.end)
-    data = overview.page(svc.reports, site, state, now, notes)
+def site_config(svc: Services, site: str) -> Site | None:
+    """The site's goals, property keys and funnels, as the query layer reads them: a panel offers only what
+    its queries can answer (before the file exists the dashboards list the legacy sites, without goals)."""
+    return svc.reports.site(site)
+
+
+def filter_context(svc: Services, site: str, state: ViewState) -> dict[str, Any]:
+    """What the filter editor (_filters.html) and the period controls need, on every page that has them."""
+    config = site_config(svc, site)
+    labels = {k: v[1] for k, v in FILTERS.items() if k != "goal" or (config is not None and config.goals)}
+    for name in config.prop_keys if config else ():
+        key = prop_key(name)
+        if key is not None:
+            labels[key] = f"Property {name}"
     return {
         "site": site,
         "state": state,
         "periods": PERIODS,
         "comparisons": COMPARISONS,
-        "intervals": allowed_intervals(state.start, state.end),
-        "chart_metrics": CHART_METRICS,
-        "chart_metric": charting.chart_metric(state),
-        "filter_labels": {k: v[1] for k, v in FILTERS.items()},
+        "filter_labels": labels,
         "filter_ops": OPS,
+        "goal_names": [g.name for g in config.goals] if config else [],
         "k": svc.reports.k_anonymity,
+    }
+
+
+def overview_context(svc: Services, site: str, state: ViewState, now: dt.datetime) -> dict[str, Any]:
+    """Everything overview.html needs (the shared-link view renders the same template with it)."""
+    notes = svc.annotations.for_chart(site, state.start, state.end)
+    data = overview.page(svc.reports, site, state, now, notes, site_config(svc, site))
+    return {
+        **filter_context(svc, site, state),
+        "intervals": allowed_intervals(state.start, state.end),
+        "chart_metrics": state.chart_metrics,
+        "chart_metric": charting.chart_metric(state),
         "raw_days": svc.reports.raw_retention_days,
         "aggregate_months": svc.reports.aggregate_retention_months,
         "bar": charts.bar,
@@ -76,6 +97,7 @@ def overview_context(svc: Services, site: str, state: ViewState, now: dt.datetim
         "warnings": data.warnings,
         "suppressed": data.suppressed,
         "annotations": data.annotations,
+        "conversions": data.conversions,
         "shared": None,
     }
 
@@ -106,7 +128,9 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 async def export_csv(request: Request, identity: Identity) -> Response:
     svc = services(request)
     site = site_of(svc, request)
-    panel = PANELS_BY_KEY.get(str(request.path_params["panel"]))
+    config = site_config(svc, site) if site is not None else None
+    panels = site_panels(bool(config and config.goals), config.prop_keys if config else ())
+    panel = next((p for p in panels if p.key == str(request.path_params["panel"])), None)
     if site is None or panel is None:
         return error(request, 404, "No such site or panel.", identity)
     now = svc.now()

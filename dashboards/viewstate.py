@@ -36,7 +36,7 @@ from aggregator.periods import PeriodError, comparison_range, resolve
 from aggregator.request import ComparisonMode
 from dashboards import filterstate
 from dashboards.filterstate import FilterChoice, FilterStateError, Pairs
-from dashboards.panels import PANELS
+from dashboards.panels import PANELS, PROPS_PANEL
 
 PERIODS: dict[str, str] = {
     "day": "Today",
@@ -62,6 +62,13 @@ CHART_METRICS: dict[str, str] = {
     "visit_duration": "Visit duration",
     "time_on_page": "Time on page",
 }
+#: What the chart can draw under a goal filter (Plausible's): conversions, and the conversion rate per bucket.
+GOAL_CHART_METRICS: dict[str, str] = {
+    "visitors": "Unique conversions",
+    "events": "Total conversions",
+    "conversion_rate": "Conversion rate",
+}
+MAX_PROP_KEY = 64  # collector.siteconfig's MAX_KEY: a longer tab name is no property of any site
 MAX_CUSTOM_DAYS = 800  # raw data lives 90 days, aggregates 25 months
 EARLIEST = dt.date(2000, 1, 1)  # before any site this product measures; keeps arithmetic far from year 1
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -150,7 +157,7 @@ class ViewState:
         if interval not in allowed_intervals(start, end):
             interval = default_interval(start, end)
         metric = single.get("metric", "visitors")
-        if metric not in CHART_METRICS:
+        if metric not in CHART_METRICS and metric not in GOAL_CHART_METRICS:
             metric = "visitors"
         try:
             filters = filterstate.parse(pairs)
@@ -161,6 +168,11 @@ class ViewState:
             chosen = single.get(f"tab_{panel.key}")
             if chosen and chosen != panel.tabs[0].key and any(t.key == chosen for t in panel.tabs):
                 tabs.append((panel.key, chosen))
+        # The Properties panel's tabs are the site's property keys: which one is known only with the site
+        # (an unknown one shows the first key).
+        chosen = single.get(f"tab_{PROPS_PANEL}", "")
+        if 0 < len(chosen) <= MAX_PROP_KEY:
+            tabs.append((PROPS_PANEL, chosen))
         compare = single.get("compare", "previous_period")
         if compare not in COMPARISONS:
             compare = "previous_period"
@@ -246,6 +258,16 @@ class ViewState:
 
     def query_filters(self) -> tuple[Filter, ...]:
         return tuple(f.to_filter() for f in self.filters)
+
+    @property
+    def goal_filtered(self) -> bool:
+        """A goal filter is on: the KPIs, the chart and the panels count conversions (Plausible's dashboard)."""
+        return any(f.key == "goal" for f in self.filters)
+
+    @property
+    def chart_metrics(self) -> dict[str, str]:
+        """The metrics the chart offers in this view."""
+        return GOAL_CHART_METRICS if self.goal_filtered else CHART_METRICS
 
     def hidden_fields(self, *, skip: tuple[str, ...] = ()) -> list[tuple[str, str]]:
         """The state as hidden form fields (for the GET forms that change one part of it)."""

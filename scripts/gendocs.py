@@ -1,4 +1,4 @@
-"""Regenerate the README's inventory and settings tables and .env.example from the code.
+"""Regenerate the docs' generated tables (inventory, settings) and .env.example from the code.
 
 `make docs` runs it; tests/test_docs.py fails when the committed files differ
 from what this produces, so the docs cannot drift from the code.
@@ -14,8 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from collector.config import describe, env_example, markdown_table  # noqa: E402
 from collector.schema import inventory_markdown  # noqa: E402
+from onecloud_kit.settings import describe, env_example, markdown_table  # noqa: E402
 
 # (import path of a settings class, title); a package that does not exist yet is skipped.
 SETTINGS = [
@@ -61,21 +61,32 @@ def env_file() -> str:
     return header + "\n".join(blocks)
 
 
-def replace_block(text: str, name: str, body: str) -> str:
+# (file, block name, generator): each file holds its table between <!-- name:start --> and <!-- name:end -->.
+BLOCKS = [
+    ("docs/privacy.md", "inventory", inventory_markdown),
+    ("docs/configuration.md", "settings", settings_markdown),
+]
+
+
+def replace_block(text: str, name: str, body: str, where: str = "the file") -> str:
     pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
     if not pattern.search(text):
-        raise SystemExit(f"README.md has no <!-- {name}:start/end --> block")
+        raise SystemExit(f"{where} has no <!-- {name}:start/end --> block")
     return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
 
 
-def readme_text(current: str) -> str:
-    text = replace_block(current, "inventory", inventory_markdown())
-    return replace_block(text, "settings", settings_markdown())
+def generated(path: str, current: str) -> str:
+    """``current`` (the text of ``path``) with its generated blocks rewritten from the code."""
+    for file, name, make in BLOCKS:
+        if file == path:
+            current = replace_block(current, name, make(), path)
+    return current
 
 
 def main() -> None:
-    readme = ROOT / "README.md"
-    readme.write_text(readme_text(readme.read_text()))
+    for path in dict.fromkeys(file for file, _, _ in BLOCKS):
+        doc = ROOT / path
+        doc.write_text(generated(path, doc.read_text()))
     (ROOT / ".env.example").write_text(env_file())
 
 

@@ -42,6 +42,17 @@ CHROMIUM_ARGS = [
 
 
 @contextlib.contextmanager
+def launched_chromium() -> Iterator[Browser]:
+    """Debian's Chromium launched by Playwright (its defaults: every page visible and focused), headless."""
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
 def chromium(host_ports: dict[str, int], timeout: float = 30.0) -> Iterator[Browser]:
     """A headless Chromium where each name in ``host_ports`` means 127.0.0.1:<port>."""
     rules = [f"MAP {host} 127.0.0.1:{port}" for host, port in host_ports.items()]

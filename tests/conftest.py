@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -150,6 +150,44 @@ def sealed_records(data_dir: Path) -> list[dict[str, object]]:
                 if line.strip():
                     out.append(json.loads(line))
     return out
+
+
+Record = dict[str, object]
+
+
+def wait_until(what: str, condition: Callable[[], bool], timeout: float = 10.0, poll: float = 0.05) -> None:
+    """Until ``condition()`` holds; on the deadline an AssertionError naming ``what`` (never a silent return)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:g} s for {what}")
+        time.sleep(poll)
+
+
+def wait_for_records(
+    data_dir: Path,
+    done: int | Callable[[list[Record]], bool],
+    where: Callable[[Record], bool] | None = None,
+    timeout: float = 10.0,
+) -> list[Record]:
+    """The spool's records (``where`` picks some) once ``done`` holds: a count reached, or a predicate.
+
+    The positive signal every test that sent events waits for; on the deadline it fails and shows what it
+    found, instead of returning whatever was there.
+    """
+    test = (lambda rs: len(rs) >= done) if isinstance(done, int) else done
+    found: list[Record] = []
+
+    def ready() -> bool:
+        nonlocal found
+        found = [r for r in sealed_records(data_dir) if where is None or where(r)]
+        return test(found)
+
+    try:
+        wait_until("the spool records", ready, timeout)
+    except AssertionError:
+        raise AssertionError(f"waited {timeout:g} s for the spool records; found {len(found)}: {found[:5]}") from None
+    return found
 
 
 @pytest.fixture

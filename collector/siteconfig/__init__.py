@@ -7,7 +7,7 @@ Every process re-reads it when its ``stat`` changes (:class:`Watcher`), so a
 change needs no restart: on one host the dashboards write it, on several hosts
 configuration management keeps a copy on each.
 
-Standard library only, like :mod:`collector.config`: the aggregator and the
+Standard library only, like :mod:`onecloud_kit.settings`: the aggregator and the
 dashboards import it, and must not pull in the collector's dependencies. Import
 from this package (``from collector.siteconfig import load``), not from its
 modules: the package is what the import boundaries allow.

@@ -36,6 +36,14 @@ DEMO_SITE = "demo.onecloud.example"
 DEMO_DAYS = 30
 
 
+def _py() -> str:
+    """This interpreter as a command to type in another terminal: `.venv/bin/python` when it is the project's."""
+    try:
+        return str(Path(sys.executable).relative_to(ROOT))
+    except ValueError:
+        return sys.executable
+
+
 def _say(msg: str) -> None:
     print(f"stack: {msg}", flush=True)
 
@@ -166,7 +174,7 @@ def seed(env: dict[str, str]) -> None:
 def admin_login(env: dict[str, str]) -> str:
     listed = _run(["dashboards", "users", "list"], env, "user list")
     if any(line.split("\t")[0] == "admin" for line in listed.splitlines()):
-        return "admin (password as printed on first start; reset: python -m dashboards users add ... )"
+        return f"admin (password as printed on first start; a new user: {_py()} -m dashboards users add NAME --admin)"
     out = _run(["dashboards", "users", "add", "admin", "--admin"], env, "admin login")
     password = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("password:")), "?")
     return f"admin / {password}"
@@ -254,7 +262,8 @@ def main() -> int:
             f"  Collector    {collector_url}/privacy   what a visit records · /metrics\n"
             f"  Opt out      http://127.0.0.1:{demo_port}/privacy.html   (links to /opt-out and back)\n"
             f"  Data         {env['ANALYTICS_DATA_DIR']}   (30 days of demo traffic for {DEMO_SITE})\n"
-            f"  Report       {env['ANALYTICS_DATA_DIR']}/reports/{DEMO_SITE}/   (python -m aggregator nightly)\n"
+            f"  Report       {env['ANALYTICS_DATA_DIR']}/reports/{DEMO_SITE}/"
+            f"   ({_py()} -m aggregator nightly --no-mail)\n"
             "\n  Ctrl-C stops everything.\n",
             flush=True,
         )

@@ -279,3 +279,23 @@ def test_funnel_through_the_api_and_the_command_line(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert [x["name"] for x in json.loads(out.stdout)["steps"]] == ["Visit /pricing", "Order"]
+
+
+def test_conversion_rates_compared_with_a_period_without_conversions(tmp_path: Path) -> None:
+    # Signups on the second day only: compared with the first day, the goal's row has no row before it (and a
+    # filtered series compared has empty buckets); a conversion rate of nothing is 0 there, and has no change.
+    events = [ev(1, at(9)), ev(2, at(9)), ev(3, at(9, day=DAY + dt.timedelta(days=1)))]
+    events += [ev(3, at(9, 1, day=DAY + dt.timedelta(days=1)), name="Signup")]
+    s = lake(tmp_path, events, [{"event": "Signup"}])
+    second = (DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=1))
+    got = Querier(s).run(
+        QueryRequest(SITE, ("visitors", "events", "conversion_rate"), second, ("event:goal",),
+                     comparison="previous_period"), NOW)  # fmt: skip
+    (row,) = got.rows
+    assert row.metrics == (1, 1, 100.0)
+    assert row.comparison is not None and row.comparison.metrics == (0, 0, 0) and row.comparison.change[2] is None
+    signup = (Filter("is", "event:goal", ("Signup",)),)
+    got = Querier(s).run(
+        QueryRequest(SITE, ("visitors", "group_conversion_rate"), (DAY, second[1]), ("time:day",), signup,
+                     comparison="previous_period"), NOW)  # fmt: skip
+    assert [r.metrics for r in got.rows] == [(1, 100.0), (0, 0)]

@@ -17,7 +17,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from aggregator.nightly import EXIT_STEP_FAILED, run_nightly
 from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
-from collector.config import SettingsError
+from onecloud_kit.settings import SettingsError
 from tests.aggregator.test_report import DAY, HOSTILE_PATH, NOW, WWW, K, build_spool
 from tests.conftest import free_port
 

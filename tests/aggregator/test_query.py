@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 import shutil
 from pathlib import Path
@@ -51,11 +52,17 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Data:
     return Data(events, raw, mixed)
 
 
+@functools.cache
+def querier(settings: Settings) -> Querier:
+    """One querier per lake, as a dashboards process keeps one: raw days are rolled up in memory once."""
+    return Querier(settings)
+
+
 def run(settings: Settings, **kw: object) -> QueryResult:
     args: dict[str, object] = {"site_id": WWW, "date_range": (START, END)} | kw
     if "metrics" not in args:
         args["metrics"] = allowed_metrics(args.get("dimensions", ()), args.get("filters", ()))  # type: ignore[arg-type]
-    return Querier(settings).run(QueryRequest(**args), NOW)  # type: ignore[arg-type]
+    return querier(settings).run(QueryRequest(**args), NOW)  # type: ignore[arg-type]
 
 
 #: The metrics counted per row (conversion rates need a goal filter: tests/aggregator/test_goals.py).
@@ -355,3 +362,32 @@ def test_current_visitors_counts_the_last_minutes_across_midnight_with_k(tmp_pat
     assert Querier(settings).current_visitors("nobody.example", now).newest is None
     with pytest.raises(QueryError, match="minutes"):
         Querier(settings).current_visitors("r.example", now, minutes=0)
+
+
+def test_a_filtered_series_shows_its_buckets_of_k_people_when_one_is_under_k(tmp_path: Path) -> None:
+    # Chrome: 10 visitors on each of 8 days from Wednesday 2026-11-11 (the range starts mid-week), 2 on the
+    # 9th; others: 2 visitors a day the first week (Wed-Sun), 6 a day the next. K = 5.
+    first = dt.date(2026, 11, 11)
+    evs, key = [], 10_000
+    for i in range(9):
+        day = first + dt.timedelta(days=i)
+        t = int(dt.datetime.combine(day, dt.time(10), dt.UTC).timestamp())
+        for n in range(2 if i == 8 else 10):
+            key += 1
+            evs.append(dataclasses.replace(_event("s.example", t + n, key), browser="Chrome"))
+        for n in range(2 if day.isocalendar()[1] == first.isocalendar()[1] else 6):
+            key += 1
+            evs.append(_event("s.example", t + 100 + n, key))
+    settings = _lake(tmp_path, evs, 5)
+    chrome = (Filter("is", "visit:browser", ("Chrome",)),)
+    end = first + dt.timedelta(days=8)
+    got = Querier(settings).run(QueryRequest("s.example", ("visitors",), (first, end), ("time:day",), chrome), NOW)
+    # Left out: the 9th day (2 visitors), and the first week's days, each 2 people away from the unfiltered
+    # day. The rest is shown: the left-out days together are K people or more (once, they folded everything).
+    assert {r.dimensions[0]: r.metrics[0] for r in got.rows} == {"2026-11-16": 10, "2026-11-17": 10, "2026-11-18": 10}
+    assert got.suppressed_buckets == [f"2026-11-{d}" for d in (11, 12, 13, 14, 15, 19)]
+    # By week: the first, partial week (its label is the range's first day, Wednesday) differs from the
+    # unfiltered one by 10 people over 5 days, 2 a day: under K on every day, and not K profiles.
+    weeks = Querier(settings).run(QueryRequest("s.example", ("visitors",), (first, end), ("time:week",), chrome), NOW)
+    assert {r.dimensions[0]: r.metrics[0] for r in weeks.rows} == {"2026-11-16": 32}
+    assert weeks.suppressed_buckets == ["2026-11-11"]

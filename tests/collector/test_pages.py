@@ -6,49 +6,63 @@ from __future__ import annotations
 import gzip
 import hashlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from collector.app import create_app
 from collector.pages import Asset, accepts_gzip, render_privacy
 from collector.settings import Settings
-from tests.conftest import CHROME_UA, ROOT, Server, running_collector, sealed_records
+from tests.asgi import client_of_app
+from tests.conftest import CHROME_UA, ROOT, sealed_records
 
 BUDGET = 1024
 STATIC = ROOT / "collector" / "static"
 
 
 @pytest.fixture(scope="module")
-def collector(tmp_path_factory: pytest.TempPathFactory, isp_db: Path) -> Iterator[Server]:
-    """One collector for the module (nothing here writes events)."""
-    env = {
-        "ANALYTICS_ISP_DB": str(isp_db),
-        "ANALYTICS_SITES": "www.onecloud.example,demo.onecloud.example",
-        "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32",
-    }
-    with running_collector(tmp_path_factory.mktemp("pages") / "data", env) as server:
-        yield server
+def collector(tmp_path_factory: pytest.TempPathFactory, isp_db: Path) -> Iterator[Page]:
+    """One collector app for the module, in this process (nothing here writes events)."""
+    data_dir = tmp_path_factory.mktemp("pages") / "data"
+    settings = Settings(
+        data_dir=data_dir,
+        isp_db=isp_db,
+        sites=("www.onecloud.example", "demo.onecloud.example"),
+        trusted_proxies=("127.0.0.1/32",),
+    )
+    with client_of_app(create_app(settings)) as client:
+        yield Page(client, data_dir)
 
 
-def _raw_get(url: str, headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
+@dataclass
+class Page:
+    http: httpx.Client
+    data_dir: Path
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        return self.http.get(path, headers=headers)
+
+
+def _raw_get(collector: Page, path: str, headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
     """The response and its body exactly as sent on the wire (not decompressed)."""
-    with httpx.stream("GET", url, headers=headers) as r:
+    with collector.http.stream("GET", path, headers=headers) as r:
         return r, b"".join(r.iter_raw())
 
 
-def test_script_fits_the_size_budget_as_served(collector: Server) -> None:
-    r, wire = _raw_get(collector.url + "/js/script.js", {"Accept-Encoding": "gzip"})
+def test_script_fits_the_size_budget_as_served(collector: Page) -> None:
+    r, wire = _raw_get(collector, "/js/script.js", {"Accept-Encoding": "gzip"})
     assert r.status_code == 200
     assert r.headers["content-encoding"] == "gzip"
     assert len(wire) <= BUDGET, f"beacon is {len(wire)} bytes gzip-compressed, budget {BUDGET}"
     assert gzip.decompress(wire) == (STATIC / "script.js").read_bytes()
 
 
-def test_script_headers_cache_and_version(collector: Server) -> None:
+def test_script_headers_cache_and_version(collector: Page) -> None:
     body = (STATIC / "script.js").read_bytes()
     version = hashlib.sha256(body).hexdigest()[:16]
-    r = httpx.get(collector.url + "/js/script.js", headers={"Accept-Encoding": "identity"})
+    r = collector.get("/js/script.js", headers={"Accept-Encoding": "identity"})
     assert r.status_code == 200 and r.content == body
     assert "content-encoding" not in r.headers
     assert r.headers["content-type"] == "text/javascript; charset=utf-8"
@@ -59,12 +73,12 @@ def test_script_headers_cache_and_version(collector: Server) -> None:
     assert r.headers["x-content-type-options"] == "nosniff"
     assert "accept-encoding" in r.headers["vary"].lower()
 
-    again = httpx.get(collector.url + "/js/script.js", headers={"If-None-Match": f'"{version}"'})
+    again = collector.get("/js/script.js", headers={"If-None-Match": f'"{version}"'})
     assert again.status_code == 304 and again.content == b""
 
-    pinned = httpx.get(collector.url + f"/js/script.js?v={version}")
+    pinned = collector.get(f"/js/script.js?v={version}")
     assert pinned.headers["cache-control"] == "public, max-age=31536000, immutable"
-    stale = httpx.get(collector.url + "/js/script.js?v=0000")
+    stale = collector.get("/js/script.js?v=0000")
     assert stale.headers["cache-control"] == "public, max-age=86400"
 
 
@@ -90,8 +104,8 @@ def _csp(r: httpx.Response) -> dict[str, str]:
     return {p[0]: (p[1] if len(p) > 1 else "") for p in parts}
 
 
-def test_privacy_page_shows_the_live_record_and_stores_nothing(collector: Server) -> None:
-    r = httpx.get(collector.url + "/privacy", headers={"User-Agent": CHROME_UA, "X-Forwarded-For": "8.8.8.8"})
+def test_privacy_page_shows_the_live_record_and_stores_nothing(collector: Page) -> None:
+    r = collector.get("/privacy", headers={"User-Agent": CHROME_UA, "X-Forwarded-For": "8.8.8.8"})
     assert r.status_code == 200
     html = r.text
     assert "Google (AS15169)" in html
@@ -113,8 +127,8 @@ def test_privacy_page_shows_the_live_record_and_stores_nothing(collector: Server
     assert sealed_records(collector.data_dir) == []
 
 
-def test_privacy_page_names_gpc_and_bots(collector: Server) -> None:
-    r = httpx.get(collector.url + "/privacy", headers={"User-Agent": "curl/8.0", "Sec-GPC": "1"})
+def test_privacy_page_names_gpc_and_bots(collector: Page) -> None:
+    r = collector.get("/privacy", headers={"User-Agent": "curl/8.0", "Sec-GPC": "1"})
     assert "Global Privacy Control" in r.text and "automated client" in r.text
     assert "(none): not in our network database" in r.text  # 127.0.0.1 has no ISP
 
@@ -126,8 +140,8 @@ def test_privacy_page_escapes_what_the_visitor_controls() -> None:
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html and "a&amp;b" in html
 
 
-def test_opt_out_page(collector: Server) -> None:
-    r = httpx.get(collector.url + "/opt-out", headers={"Referer": "http://www.onecloud.example:8080/about"})
+def test_opt_out_page(collector: Page) -> None:
+    r = collector.get("/opt-out", headers={"Referer": "http://www.onecloud.example:8080/about"})
     assert r.status_code == 200
     html = r.text
     assert 'id="opt-out"' in html and 'id="opt-in"' in html
@@ -140,28 +154,28 @@ def test_opt_out_page(collector: Server) -> None:
     csp = _csp(r)
     assert csp["default-src"] == "'none'" and csp["script-src"] == "'self'"
     assert '<script src="/js/opt-out.js"></script>' in html
-    js = httpx.get(collector.url + "/js/opt-out.js")
+    js = collector.get("/js/opt-out.js")
     assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
     assert "onecloud_ignore" in js.text
 
 
-def test_opt_out_page_ignores_foreign_referers(collector: Server) -> None:
-    r = httpx.get(collector.url + "/opt-out", headers={"Referer": "https://evil.example/www.onecloud.example"})
+def test_opt_out_page_ignores_foreign_referers(collector: Page) -> None:
+    r = collector.get("/opt-out", headers={"Referer": "https://evil.example/www.onecloud.example"})
     assert "evil.example" not in r.text
     assert 'href="https://www.onecloud.example/#onecloud_ignore=true"' in r.text
 
 
-def test_privacy_page_credits_the_isp_data(collector: Server) -> None:
+def test_privacy_page_credits_the_isp_data(collector: Page) -> None:
     # CC BY 4.0: a page that shows ISP names credits DB-IP, RouteViews and NRO, linking db-ip.com.
-    html = httpx.get(collector.url + "/privacy", headers={"User-Agent": CHROME_UA}).text
+    html = collector.get("/privacy", headers={"User-Agent": CHROME_UA}).text
     assert "ISP data: DB-IP.com, RouteViews, NRO (CC BY 4.0)" in html
     assert 'href="https://db-ip.com"' in html
 
 
-def test_privacy_page_reads_the_client_hints_like_the_pipeline(collector: Server) -> None:
+def test_privacy_page_reads_the_client_hints_like_the_pipeline(collector: Page) -> None:
     # Chrome's reduced Android UA cannot tell a tablet from a phone; its hint can.
     ua = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
     hints = {"Sec-CH-UA-Platform": '"Android"', "Sec-CH-UA-Mobile": "?1"}
-    html = httpx.get(collector.url + "/privacy", headers={"User-Agent": ua, **hints}).text
+    html = collector.get("/privacy", headers={"User-Agent": ua, **hints}).text
     assert "<th>Device</th><td>mobile</td>" in html
-    assert "<th>Device</th><td>tablet</td>" in httpx.get(collector.url + "/privacy", headers={"User-Agent": ua}).text
+    assert "<th>Device</th><td>tablet</td>" in collector.get("/privacy", headers={"User-Agent": ua}).text

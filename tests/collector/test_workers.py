@@ -12,6 +12,16 @@ from tests.conftest import CHROME_UA, running_collector, sealed_records
 SITE = "www.onecloud.example"
 
 
+def writer_pid(segment: str) -> str:
+    """The writing process of ``<start>-<host>-<pid>-<seq>.jsonl`` (collector/spool.py); a host name may hold dashes."""
+    return segment.removesuffix(".jsonl").rsplit("-", 2)[1]
+
+
+def test_writer_pid_reads_names_of_hosts_with_dashes() -> None:
+    assert writer_pid("00000001764600000000-web-01.example-4711-000003.jsonl") == "4711"
+    assert writer_pid("00000001764600000000-host-42-000000.jsonl") == "42"
+
+
 def test_workers_share_the_day_salt(tmp_path: Path, isp_db: Path) -> None:
     env = {"ANALYTICS_ISP_DB": str(isp_db), "ANALYTICS_SITES": SITE, "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32"}
     data_dir = tmp_path / "data"
@@ -38,6 +48,6 @@ def test_workers_share_the_day_salt(tmp_path: Path, isp_db: Path) -> None:
         keys_by_asn.setdefault(r["asn"], set()).add(r["day_key"])
     assert keys_by_asn.keys() == {15169, 13335}
     assert all(len(keys) == 1 for keys in keys_by_asn.values()), "one visitor got several day keys"
-    writers = {p.name.split("-")[2] for p in (data_dir / "spool" / "sealed").glob("*.jsonl")}
+    writers = {writer_pid(p.name) for p in (data_dir / "spool" / "sealed").glob("*.jsonl")}
     assert len(writers) == 2, f"expected segments from both workers, got {writers}"
     assert len(list((data_dir / "salts").glob("*.salt"))) == 1

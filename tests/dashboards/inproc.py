@@ -1,26 +1,23 @@
 """The dashboards app in this process, behind a plain (sync) httpx client, with an injectable clock.
 
 For pages, tables and input cases: no server process to start, the same app
-and the same lake. Real processes stay for browsers and servers. The app runs
-in an event loop of its own thread, its lifespan entered once, as uvicorn
-would; requests go through httpx's ASGI transport.
+and the same lake (tests/asgi.py runs it). Real processes stay for browsers
+and servers.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
-import threading
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
-from starlette.applications import Starlette
 
+from aggregator.settings import Settings as AggregatorSettings
 from dashboards.app import create_app
 from dashboards.settings import Settings
+from tests.asgi import InProcess
 from tests.dashboards.conftest import ADMIN, ADMIN_PASSWORD, base_env, csrf_token
 
 
@@ -34,45 +31,13 @@ class Clock:
         return self.at or dt.datetime.now(dt.UTC)
 
 
-class InProcess(httpx.BaseTransport):
-    def __init__(self, app: Starlette, client: tuple[str, int] = ("127.0.0.1", 40000)) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self._lifespan = app.router.lifespan_context(app)
-        state: MutableMapping[str, Any] = self._call(self._lifespan.__aenter__()) or {}
-
-        async def with_state(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            # What a server does with the lifespan's state: a copy in every request's scope.
-            await app({**scope, "state": dict(state)}, receive, send)
-
-        self._inner = httpx.ASGITransport(app=with_state, client=client)
-
-    def _call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=120)
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        async def send() -> httpx.Response:
-            response = await self._inner.handle_async_request(request)
-            body = await response.aread()
-            return httpx.Response(response.status_code, headers=response.headers, content=body, request=request)
-
-        response: httpx.Response = self._call(send())
-        return response
-
-    def close(self) -> None:
-        self._call(self._lifespan.__aexit__(None, None, None))
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
 @contextlib.contextmanager
 def running_app(
     data_dir: Path, clock: Callable[[], dt.datetime] | None = None, env: dict[str, str] | None = None
 ) -> Iterator[InProcess]:
     environ = base_env(data_dir) | (env or {})
-    transport = InProcess(create_app(Settings.from_env(environ), clock=clock, environ=environ))
+    app = create_app(Settings.from_env(environ), aggregator=AggregatorSettings.from_env(environ), clock=clock)
+    transport = InProcess(app)
     try:
         yield transport
     finally:

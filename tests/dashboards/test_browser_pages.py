@@ -22,14 +22,10 @@ import pytest
 
 from aggregator.nightly import run_nightly
 from aggregator.settings import Settings as AggregatorSettings
+from tests.browser import CHROMIUM, launched_chromium
 from tests.conftest import ROOT, Server, running_collector
 from tests.dashboards.conftest import ADMIN, ADMIN_PASSWORD, DEMO, XSS_SITE
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]  # fmt: skip
 OUT = ROOT / "test-output"
 WIDTHS = (1440, 390)
 
@@ -38,10 +34,8 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's ch
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launched_chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -144,8 +138,8 @@ def test_the_filter_editor_edits_a_chip_to_is_not_with_a_second_value(
     page.click("#panel-browsers td.label a:text-is('Chrome')")  # type: ignore[attr-defined]
     page.wait_for_load_state()  # type: ignore[attr-defined]
     page.click(".chipedit summary")  # type: ignore[attr-defined]
-    page.select_option("#op-browser", "is_not")  # type: ignore[attr-defined]
-    page.fill("#v-browser-new", "Safari")  # type: ignore[attr-defined]
+    page.select_option("#op-f1", "is_not")  # type: ignore[attr-defined]
+    page.fill("#v-f1-new", "Safari")  # type: ignore[attr-defined]
     page.click(".chipedit button[type=submit]")  # type: ignore[attr-defined]
     page.wait_for_load_state()  # type: ignore[attr-defined]
     assert "browser_op=is_not" in page.url and "browser=Chrome&browser=Safari" in page.url  # type: ignore[attr-defined]

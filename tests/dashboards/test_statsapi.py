@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import httpx
 
@@ -61,11 +62,12 @@ def test_revoked_key_stops_working_and_calls_are_audited(dashboards: Server, adm
     assert _query(dashboards.url, key, {"site_id": DEMO, "metrics": ["visitors"]}).status_code == 200
     page = admin.client.get("/admin/keys").text
     assert key not in page  # shown once, never again
-    key_id = page.split(f"{key[:10]}…")[0].rsplit("/admin/keys/", 1)
-    # Find this key's revoke form: the newest key is listed first.
-    first_form = page.split('action="/admin/keys/', 1)[1].split("/revoke", 1)[0]
-    assert key_id
-    r = admin.client.post(f"/admin/keys/{first_form}/revoke", data={"csrf_token": csrf_token(page)})
+    # This key's row (found by the prefix it shows), and the revoke form in that row.
+    row = re.search(rf"<tr>(?:(?!</tr>).)*<code>{re.escape(key[:10])}…</code>(?:(?!</tr>).)*</tr>", page, re.S)
+    assert row, page
+    form = re.search(r'action="/admin/keys/(\d+)/revoke"', row.group(0))
+    assert form, row.group(0)
+    r = admin.client.post(f"/admin/keys/{form.group(1)}/revoke", data={"csrf_token": csrf_token(page)})
     assert r.status_code == 303
     assert _query(dashboards.url, key, {"site_id": DEMO, "metrics": ["visitors"]}).status_code == 401
     audit = admin.client.get("/admin/audit", params={"action": "api_query"}).text

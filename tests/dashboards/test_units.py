@@ -131,3 +131,31 @@ def test_formats() -> None:
 def test_period_links_carry_no_stale_interval() -> None:
     s = ViewState.parse({"period": "7d", "interval": "hour"}, TODAY)
     assert s.query(period="12mo", interval="") == "?period=12mo"
+
+
+def test_goal_and_property_filters_round_trip_in_a_fixed_order() -> None:
+    pairs = [("prop.plan", "Pro"), ("prop_op.plan", "contains"), ("goal", "Order"), ("browser", "Chrome"),
+             ("prop.method", "email"), ("tab_props", "method")]  # fmt: skip
+    s = ViewState.parse(pairs, TODAY)
+    assert [(f.key, f.dimension, f.op) for f in s.filters] == [
+        ("browser", "visit:browser", "is"),
+        ("goal", "event:goal", "is"),
+        ("prop.method", "event:props:method", "is"),
+        ("prop.plan", "event:props:plan", "contains"),
+    ]
+    assert s.goal_filtered and s.tab("props") == "method"
+    assert s.query() == (
+        "?period=30d&browser=Chrome&goal=Order&prop.method=email&prop.plan=Pro&prop_op.plan=contains&tab_props=method"
+    )
+    assert ViewState.parse([tuple(p.split("=", 1)) for p in s.query()[1:].split("&")], TODAY) == s  # type: ignore[misc]
+    # A row click on a property replaces its condition; the chip's text names the property.
+    assert "prop.plan=Free" in s.with_filters({"prop.plan": "Free"}) and "prop_op.plan" not in s.with_filters(
+        {"prop.plan": "Free"}
+    )
+    assert [f.text for f in s.filters][-1] == "Property plan contains Pro"
+
+
+def test_conversion_rates_are_formatted_to_a_decimal() -> None:
+    assert metric("conversion_rate", 4.17) == "4.2%" and metric("conversion_rate", 100.0) == "100%"
+    assert metric("conversion_rate", None) == "–"
+    assert change("conversion_rate", 3.1) == "+3.1 pp" and change("conversion_rate", -0.04) == "±0 pp"

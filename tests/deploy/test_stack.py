@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -84,6 +85,23 @@ def test_local_stack_starts_seeds_and_stops(tmp_path: Path) -> None:
             },
         )
         assert r.status_code == 202 and "x-drop-reason" not in r.headers
+
+        # The README's tour, as printed: the banner's nightly command (beside the running ingest), then a
+        # Stats API key from the CLI and the tour's query with it.
+        hint = re.search(r"\((\S+ -m aggregator nightly --no-mail)\)", text)
+        assert hint, text
+        nightly = subprocess.run(shlex.split(hint.group(1)), env=env, cwd=ROOT, capture_output=True, text=True)
+        assert nightly.returncode == 0, nightly.stdout + nightly.stderr
+        py = hint.group(1).split()[0]
+        key = subprocess.run(
+            [py, "-m", "dashboards", "keys", "create", "tour"], env=env, cwd=ROOT, capture_output=True, text=True
+        )
+        assert key.returncode == 0, key.stderr
+        body = {"site_id": "demo.onecloud.example", "metrics": ["visitors", "pageviews"], "date_range": "7d"}
+        answer = httpx.post(
+            dashboards + "/api/v2/query", json=body, headers={"Authorization": f"Bearer {key.stdout.strip()}"}
+        )
+        assert answer.status_code == 200 and answer.json()["results"][0]["metrics"][0] > 0, answer.text
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends

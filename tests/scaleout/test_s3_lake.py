@@ -50,7 +50,7 @@ def s3_settings(s3: SeaweedFS, data_dir: Path) -> Settings:
 
 
 def cli_env(settings: Settings) -> dict[str, str]:
-    from collector.config import env_name
+    from onecloud_kit.settings import env_name
 
     return {env_name(f.name): str(getattr(settings, f.name)) for f in dataclasses.fields(settings) if "s3" in f.name
             or f.name in ("lake_url", "spool_url")}  # fmt: skip

@@ -2,7 +2,9 @@
 
 Every package declares one settings dataclass with :func:`setting` fields; this
 module turns ``ANALYTICS_*`` environment variables into it and renders the
-``.env.example`` / README table from the same declaration, so docs cannot drift.
+``.env.example`` and the docs' settings tables from the same declaration, so
+the docs cannot drift. Settings are built once, at the edge (a command, an app
+factory), and passed down: nothing below reads ``os.environ`` for them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,7 +42,7 @@ def env_name(field_name: str) -> str:
 def _parse(raw: str, tp: Any, name: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and type(None) in args:
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
         if raw.strip() == "":
             return None
         (inner,) = [a for a in args if a is not type(None)]
@@ -74,7 +77,7 @@ def from_env(cls: type[T], environ: Mapping[str, str]) -> T:
     """Build ``cls`` from ``ANALYTICS_<FIELD>`` variables; unset ones keep their default."""
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in _declared(cls):
         key = env_name(f.name)
         if key in environ:
             values[f.name] = _parse(environ[key], hints[f.name], key)
@@ -114,10 +117,15 @@ def _render(value: Any) -> str:
     return str(value)
 
 
+def _declared(cls: type[Any]) -> list[dataclasses.Field[Any]]:
+    """The settings: a field with ``init=False`` is an instance's own cache (say, a client), not a setting."""
+    return [f for f in dataclasses.fields(cls) if f.init]
+
+
 def describe(cls: type[Any]) -> list[tuple[str, str, str]]:
     """(variable, default as written in the environment, help) for every field."""
     rows = []
-    for f in dataclasses.fields(cls):
+    for f in _declared(cls):
         rows.append((env_name(f.name), _render(f.default), str(f.metadata.get("help", ""))))
     return rows
 

@@ -1,0 +1,25 @@
+"""One environment, one meaning: a variable several packages declare means the same in each."""
+
+from __future__ import annotations
+
+from aggregator.settings import Settings as AggregatorSettings
+from collector.settings import Settings as CollectorSettings
+from dashboards.settings import Settings as DashboardsSettings
+from onecloud_kit.settings import describe
+
+PACKAGES = {"collector": CollectorSettings, "aggregator": AggregatorSettings, "dashboards": DashboardsSettings}
+
+
+def test_a_variable_declared_twice_has_one_default() -> None:
+    seen: dict[str, tuple[str, str]] = {}
+    shared = set()
+    for package, cls in PACKAGES.items():
+        for var, default, _ in describe(cls):
+            if var in seen:
+                shared.add(var)
+                assert seen[var][1] == default, f"{var}: {seen[var][0]} says {seen[var][1]!r}, {package} {default!r}"
+            else:
+                seen[var] = (package, default)
+    # The ones that must agree for the product to keep its word: the data dir, and the retention the privacy
+    # page states (collector) and the purge applies (aggregator).
+    assert {"ANALYTICS_DATA_DIR", "ANALYTICS_RAW_RETENTION_DAYS", "ANALYTICS_AGGREGATE_RETENTION_MONTHS"} <= shared
