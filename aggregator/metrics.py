@@ -31,9 +31,10 @@ METRICS: tuple[str, ...] = (
     "events",
     "conversion_rate",
     "group_conversion_rate",
+    "percentage",
 )
 #: Metrics of a row against another answer's visitors (the query layer computes them, not Components).
-RATIO_METRICS = frozenset({"conversion_rate", "group_conversion_rate"})
+RATIO_METRICS = frozenset({"conversion_rate", "group_conversion_rate", "percentage"})
 
 VISIT_GAP_SECONDS = 30 * 60
 BOUNCE_ENGAGED_MS = 10_000

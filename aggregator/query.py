@@ -216,7 +216,10 @@ class Querier:
                 plan.neighbours.append((other, other.need(a, ("visitors",)), other.need(total, ("visitors",))))
         for m in RATIO_METRICS & set(metrics):
             dims = tuple(d for d in request.dimensions if d != GOAL) if m == "group_conversion_rate" else ()
-            base = replace(request, metrics=("visitors",), dimensions=dims, filters=without_goals(request.filters),
+            # A percentage divides by the same question's total (every filter kept, Plausible's); a conversion
+            # rate by the visitors without the goal and property filters.
+            filters = request.filters if m == "percentage" else without_goals(request.filters)
+            base = replace(request, metrics=("visitors",), dimensions=dims, filters=filters,
                            order_by=(), limit=MAX_LIMIT, offset=0, comparison=None, comparison_range=None,
                            total_rows=False, time_labels=False)  # fmt: skip
             plan.ratios[m] = self._plan(page, base, today, (start, end) if period or ts is None else None)
@@ -379,8 +382,11 @@ class Querier:
             dims = plan.request.dimensions
             sub = tuple(v for d, v in zip(dims, key, strict=False) if d != GOAL) if m == "group_conversion_rate" else ()
             if OTHER in key:
-                sub = () if m == "conversion_rate" else ("\0",)  # (other) has no group to divide by
+                sub = () if m != "group_conversion_rate" else ("\0",)  # (other) has no group to divide by
             denominator = base.get(sub)
+            if m == "percentage":  # of the total, one decimal; none of nobody (Plausible's null)
+                out.append(round(100 * comps.visitors / denominator, 1) if denominator else None)
+                continue
             out.append(
                 None if denominator is None else (round(100 * comps.visitors / denominator, 2) if denominator else 0)
             )

@@ -125,6 +125,7 @@ METRIC_COMPONENTS: dict[str, frozenset[str]] = {
     "scroll_depth": frozenset({"scroll"}),
     "conversion_rate": frozenset({"visitors"}),
     "group_conversion_rate": frozenset({"visitors"}),
+    "percentage": frozenset({"visitors"}),
 }
 ALL_COMPONENTS = frozenset(_COMPS.split(", ")) | {"scroll"}
 _NO_SCROLL = "NULL::BIGINT AS scroll_sum, NULL::BIGINT AS scroll_n"
@@ -444,5 +445,14 @@ PAGES_READ = "day, day_key, vno, c_page, n_pv, n_ev, eng, scroll, is_bounce, v_d
 
 #: Metrics whose components an event column gets without knowing the events' visits (no visit id needed).
 LIGHT_METRICS = frozenset(
-    {"visitors", "pageviews", "events", "time_on_page", "scroll_depth", "conversion_rate", "group_conversion_rate"}
+    {
+        "visitors",
+        "pageviews",
+        "events",
+        "time_on_page",
+        "scroll_depth",
+        "conversion_rate",
+        "group_conversion_rate",
+        "percentage",
+    }
 )

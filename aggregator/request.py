@@ -135,9 +135,14 @@ def without_goals(filters: tuple[Expr, ...]) -> tuple[Expr, ...]:
 
 
 def allowed_metrics(dimensions: tuple[str, ...] = (), filters: tuple[Expr, ...] = ()) -> tuple[str, ...]:
-    """The metrics a request with these dimensions and filters may ask for (Plausible refuses some combinations)."""
+    """The metrics a request with these dimensions and filters may ask for (Plausible refuses some combinations).
+
+    ``percentage`` is left out: it is the visitors column over another total, asked for by name.
+    """
     out = []
     for m in METRICS:
+        if m == "percentage":
+            continue
         try:
             QueryRequest("site", (m,), "day", dimensions, filters)._plausible_rules()
         except QueryError:

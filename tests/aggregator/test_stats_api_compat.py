@@ -259,3 +259,34 @@ def test_named_ranges_and_datetimes(tmp_path: Path) -> None:
     status, reply = answer(q, body, NOW)
     assert status == 200 and results(reply) == [([], [1])]
     assert reply["query"]["date_range"] == ["2021-01-09T07:12:34-07:00", "2021-01-09T10:12:34-07:00"]
+
+
+def test_percentage_of_the_total_with_blanks(tmp_path: Path) -> None:
+    # Plausible's "breakdown with blanks + percentage": V1 on 3 visits, V2 on 2, direct on 1.
+    events = [ev(i, at(i), referrer_source="V1") for i in range(1, 4)]
+    events += [ev(i, at(i), referrer_source="V2") for i in range(4, 6)]
+    events += [ev(6, at(6))]
+    status, reply = ask(tmp_path, events, {"metrics": ["visitors", "percentage"], "dimensions": ["visit:source"]})
+    assert status == 200 and results(reply) == [
+        (["V1"], [3, 50.0]),
+        (["V2"], [2, 33.3]),
+        (["Direct / None"], [1, 16.7]),
+    ]
+
+
+def test_percentage_keeps_every_filter_in_its_total(tmp_path: Path) -> None:
+    # The total a percentage divides by is the filtered one (Plausible: filters kept, dimensions dropped).
+    events = [ev(1, at(1), browser="Chrome", referrer_source="V1"), ev(2, at(2), browser="Chrome")]
+    events += [ev(3, at(3), browser="Firefox", referrer_source="V1")]
+    body = {
+        "metrics": ["visitors", "percentage"],
+        "dimensions": ["visit:source"],
+        "filters": [["is", "visit:browser", ["Chrome"]]],
+    }
+    status, reply = ask(tmp_path, events, body)
+    assert status == 200 and results(reply) == [(["Direct / None"], [1, 50.0]), (["V1"], [1, 50.0])]
+
+
+def test_percentage_of_an_empty_site_is_null(tmp_path: Path) -> None:
+    status, reply = ask(tmp_path, [], {"metrics": ["visitors", "percentage"]})
+    assert status == 200 and results(reply) == [([], [0, None])]
