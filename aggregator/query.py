@@ -21,6 +21,7 @@ import datetime as dt
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import duckdb
@@ -363,7 +364,7 @@ class Querier:
                 other_row = ((OTHER,) * len(dims), decision.other.comps)
             else:
                 result.other_suppressed = bool(folded)
-        _sort(request, shown)
+        _sort(request, shown, lambda key, comps, m: self._values(plan, key, comps)[request.metrics.index(m)])
         if other_row is not None:
             shown.append(other_row)  # (other) comes last, after the sorted rows
         result.total_rows = len(shown)
@@ -453,7 +454,12 @@ def _copy(result: QueryResult) -> QueryResult:
     )
 
 
-def _sort(request: QueryRequest, rows: list[tuple[Key, Components]]) -> None:
+def _sort(
+    request: QueryRequest,
+    rows: list[tuple[Key, Components]],
+    ratio: Callable[[Key, Components, str], Number | None],
+) -> None:
+    """Rows in the requested order; ``ratio`` gives a row's conversion rate or percentage (another answer's)."""
     rows.sort(key=lambda r: r[0])  # ties: dimension values ascending
     order = list(request.order_by)
     if not order:
@@ -463,6 +469,8 @@ def _sort(request: QueryRequest, rows: list[tuple[Key, Components]]) -> None:
         if key in request.dimensions:
             i = request.dimensions.index(key)
             rows.sort(key=lambda r: r[0][i], reverse=direction == "desc")
+        elif key in RATIO_METRICS:
+            rows.sort(key=lambda r: num(ratio(r[0], r[1], key)), reverse=direction == "desc")
         else:
             rows.sort(key=lambda r: r[1].metric(key), reverse=direction == "desc")
 

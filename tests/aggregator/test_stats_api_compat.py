@@ -290,3 +290,10 @@ def test_percentage_keeps_every_filter_in_its_total(tmp_path: Path) -> None:
 def test_percentage_of_an_empty_site_is_null(tmp_path: Path) -> None:
     status, reply = ask(tmp_path, [], {"metrics": ["visitors", "percentage"]})
     assert status == 200 and results(reply) == [([], [0, None])]
+
+
+def test_rows_can_be_ordered_by_percentage(tmp_path: Path) -> None:
+    events = [ev(i, at(i), referrer_source="V1") for i in range(1, 4)] + [ev(4, at(4), referrer_source="V2")]
+    body = {"metrics": ["percentage"], "dimensions": ["visit:source"], "order_by": [["percentage", "asc"]]}
+    status, reply = ask(tmp_path, events, body)
+    assert status == 200 and results(reply) == [(["V2"], [25.0]), (["V1"], [75.0])]
