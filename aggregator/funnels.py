@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aggregator.dimensions import DIMENSIONS
-from aggregator.filters import Compiler, GoalLike
+from aggregator.filters import Compiler, Expr, GoalLike, neighbours
 from aggregator.kanon import people_ok
-from aggregator.scope import Scope
+from aggregator.periods import DateRange, PeriodError, resolve
+from aggregator.request import QueryError
+from aggregator.scope import Page, Scope
 from aggregator.sessions import PROFILE_SQL
 from aggregator.tables import KIND_SQL, VISIT_CODES, code
 
@@ -204,3 +206,29 @@ def decide(
         )
         previous = visitors
     return out
+
+
+def answer(
+    page: Page,
+    site: str,
+    date_range: DateRange,
+    steps: list[GoalLike],
+    filters: tuple[Expr, ...],
+    today: dt.date,
+    k: int,
+) -> FunnelResult:
+    """A funnel of ``steps`` over the range, under the filters, each step shown or not by the rules above."""
+    bounds = page.bounds(site)
+    try:
+        start, end = resolve(date_range, today, bounds[0] if bounds else None)
+    except PeriodError as exc:
+        raise QueryError(str(exc)) from None
+    scope = page.scope(site, start, end, filters)
+    counts = per_step(scope, steps)
+    others = [per_step(page.scope(site, start, end, g), steps) for g in neighbours(filters)]
+    result = FunnelResult(site, start, end, decide([g.name for g in steps], counts, others, k), k)
+    if scope.purged_days:
+        result.warnings.append(
+            f"{len(scope.purged_days)} day(s) in range have only daily aggregates left: funnels cannot use them"
+        )
+    return result

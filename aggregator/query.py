@@ -21,21 +21,20 @@ import datetime as dt
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import duckdb
 
-from aggregator import funnels
+from aggregator import funnels, realtime
 from aggregator.daycache import RollupStore
 from aggregator.db import connect
 from aggregator.dimensions import GOAL
 from aggregator.filters import Expr, Filter, GoalLike, neighbours
-from aggregator.funnels import MAX_STEPS, MIN_STEPS, FunnelResult, per_step
+from aggregator.funnels import MAX_STEPS, MIN_STEPS, FunnelResult
 from aggregator.kanon import Agg, Key, decide, segment_ok, smallest_first
 from aggregator.lake import Lake
 from aggregator.metrics import RATIO_METRICS, Components, Number
-from aggregator.periods import DateRange, PeriodError, change, comparison_range, resolve, time_labels
+from aggregator.periods import DateRange, PeriodError, comparison_range, resolve, time_labels
 from aggregator.probe import ScopeProbe
 from aggregator.request import (
     MAX_LIMIT,
@@ -46,10 +45,10 @@ from aggregator.request import (
     QueryRequest,
     QueryResult,
     ResultRow,
-    num,
     without_goals,
 )
-from aggregator.scope import Ask, Mode, Page, Scope, ask
+from aggregator.runner import Plan, compare, copy_result, sort_rows
+from aggregator.scope import Page, ask
 from aggregator.settings import Settings
 from collector.siteconfig import Goal, SiteConfig, SiteConfigError, Watcher
 
@@ -70,22 +69,6 @@ __all__ = [
     "QueryResult",
     "ResultRow",
 ]
-
-
-@dataclass(slots=True)
-class Plan:
-    request: QueryRequest
-    start: dt.date
-    end: dt.date
-    ask: Ask
-    scope: Scope
-    mode: Mode
-    total_mode: Mode
-    neighbours: list[tuple[Scope, Mode, Mode]] = field(default_factory=list)  # scope, its mode, its totals' mode
-    comparison: Plan | None = None
-    #: What conversion rates divide by (the same question without goal and property filters), by metric.
-    ratios: dict[str, Plan] = field(default_factory=dict)
-    bases: dict[str, dict[Key, int]] = field(default_factory=dict)
 
 
 class Querier:
@@ -109,45 +92,8 @@ class Querier:
             raise QueryError(str(exc)) from None
 
     def current_visitors(self, site: str, now: dt.datetime, minutes: int = 5) -> CurrentVisitors:
-        """Distinct visitors with an event in (now - minutes, now], from the raw events of today (and yesterday).
-
-        Reads two columns of at most two days' files, so it stays cheap on a
-        dashboard that refreshes it often.
-        """
-        if not site:
-            raise QueryError("site_id is required")
-        if not 1 <= minutes <= 60:
-            raise QueryError("minutes must be 1..60")
-        now = now.astimezone(dt.UTC)
-        since = now - dt.timedelta(minutes=minutes)
-        days = {since.date(), now.date(), now.date() - dt.timedelta(days=1)}
-        count, newest = 0, None
-        for attempt in range(4):
-            files = [str(f) for day in sorted(days) for f in self.lake.event_files(site, day)]
-            if not files:
-                break
-            cur = self._db.cursor()
-            try:
-                # Visitors are (UTC day, day key): a visitor active across midnight counts twice, as everywhere.
-                row = cur.execute(
-                    "SELECT count(DISTINCT (CAST(ts AS DATE), day_key)) FILTER (WHERE ts > $since AND ts <= $now), "
-                    "max(ts) FILTER (WHERE ts <= $now) FROM read_parquet($files)",
-                    {"files": files, "since": since.replace(tzinfo=None), "now": now.replace(tzinfo=None)},
-                ).fetchone()
-            except duckdb.IOException:
-                # A listed file was compacted or purged meanwhile: list again.
-                if attempt == 3:
-                    raise
-                continue
-            finally:
-                cur.close()
-            if row is not None:
-                count = int(row[0])
-                # To the minute: on a quiet site the exact second would date one visitor's event.
-                newest = row[1].replace(second=0, microsecond=0, tzinfo=dt.UTC) if row[1] is not None else None
-            break
-        k = self.settings.k_anonymity
-        return CurrentVisitors(site, minutes, now, count if count >= k else None, k, newest)
+        """Distinct visitors with an event in (now - minutes, now] (aggregator/realtime.py)."""
+        return realtime.current_visitors(self.lake, self._db, self.settings.k_anonymity, site, now, minutes)
 
     def run(self, request: QueryRequest, now: dt.datetime, *, max_stale: float | None = None) -> QueryResult:
         return self.run_many([request], now, max_stale=max_stale)[0]
@@ -182,7 +128,7 @@ class Querier:
                         self._answers[key] = cached
                         while len(self._answers) > MAX_CACHED_ANSWERS:
                             self._answers.popitem(last=False)
-                return [_copy(r) for r in cached]
+                return [copy_result(r) for r in cached]
             except duckdb.IOException:
                 # A file of our snapshot was compacted or purged meanwhile: list again.
                 if attempt == 3:
@@ -292,23 +238,8 @@ class Querier:
             cur = self._db.cursor()
             try:
                 page = Page(self.lake, self.rollups, cur, 0.0, self.goals)
-                bounds = page.bounds(site)
-                try:
-                    start, end = resolve(date_range, today, bounds[0] if bounds else None)
-                except PeriodError as exc:
-                    raise QueryError(str(exc)) from None
                 chosen: list[GoalLike] = [goals[n] for n in steps]
-                scope = page.scope(site, start, end, filters)
-                counts = per_step(scope, chosen)
-                others = [per_step(page.scope(site, start, end, g), chosen) for g in neighbours(filters)]
-                k = self.settings.k_anonymity
-                result = FunnelResult(site, start, end, funnels.decide(list(steps), counts, others, k), k)
-                if scope.purged_days:
-                    result.warnings.append(
-                        f"{len(scope.purged_days)} day(s) in range have only daily aggregates left: funnels cannot "
-                        "use them"
-                    )
-                return result
+                return funnels.answer(page, site, date_range, chosen, filters, today, self.settings.k_anonymity)
             except duckdb.IOException:
                 if attempt == 3:
                     raise
@@ -323,7 +254,7 @@ class Querier:
         if plan.comparison is not None:
             previous, folded = self._rows(plan.comparison)
             result.comparison_range = (plan.comparison.start, plan.comparison.end)
-            result.rows = _compare(plan, result, previous, folded)
+            result.rows = compare(plan, result, previous, folded)
             result.warnings = list(dict.fromkeys(result.warnings + previous.warnings))
         return result
 
@@ -364,7 +295,7 @@ class Querier:
                 other_row = ((OTHER,) * len(dims), decision.other.comps)
             else:
                 result.other_suppressed = bool(folded)
-        _sort(request, shown, lambda key, comps, m: self._values(plan, key, comps)[request.metrics.index(m)])
+        sort_rows(request, shown, lambda key, comps, m: self._values(plan, key, comps)[request.metrics.index(m)])
         if other_row is not None:
             shown.append(other_row)  # (other) comes last, after the sorted rows
         result.total_rows = len(shown)
@@ -441,82 +372,3 @@ class Querier:
         if plan.request.time_labels:
             dim = next(d for d in plan.request.dimensions if d.startswith("time:"))
             result.time_labels = time_labels(dim, plan.start, plan.end)
-
-
-def _copy(result: QueryResult) -> QueryResult:
-    """A copy whose lists the caller may change without changing the cached answer."""
-    return replace(
-        result,
-        rows=list(result.rows),
-        warnings=list(result.warnings),
-        suppressed_buckets=list(result.suppressed_buckets),
-        time_labels=list(result.time_labels),
-    )
-
-
-def _sort(
-    request: QueryRequest,
-    rows: list[tuple[Key, Components]],
-    ratio: Callable[[Key, Components, str], Number | None],
-) -> None:
-    """Rows in the requested order; ``ratio`` gives a row's conversion rate or percentage (another answer's)."""
-    rows.sort(key=lambda r: r[0])  # ties: dimension values ascending
-    order = list(request.order_by)
-    if not order:
-        time_dims = [d for d in request.dimensions if d.startswith("time:")]
-        order = [(d, "asc") for d in time_dims] or [(request.metrics[0], "desc")]
-    for key, direction in reversed(order):
-        if key in request.dimensions:
-            i = request.dimensions.index(key)
-            rows.sort(key=lambda r: r[0][i], reverse=direction == "desc")
-        elif key in RATIO_METRICS:
-            rows.sort(key=lambda r: num(ratio(r[0], r[1], key)), reverse=direction == "desc")
-        else:
-            rows.sort(key=lambda r: r[1].metric(key), reverse=direction == "desc")
-
-
-def _compare(plan: Plan, current: QueryResult, previous: QueryResult, folded: set[Key]) -> list[ResultRow]:
-    """Pair each row with the comparison period's: by value, and time buckets by their position in the period."""
-    assert plan.comparison is not None
-    dims = plan.request.dimensions
-    moved: dict[int, dict[str, str]] = {}
-    for i, d in enumerate(dims):
-        if d.startswith("time:"):
-            main = time_labels(d, plan.start, plan.end)
-            other = time_labels(d, plan.comparison.start, plan.comparison.end)
-            moved[i] = dict(zip(main, other, strict=False))
-    prev = {r.dimensions: r for r in previous.rows}
-    prev_visits = _visits_of(previous)
-    rows = list(current.rows)
-    if len(dims) == 1 and 0 in moved and current.suppressed is None:
-        # A time series compared with another period: every bucket of the range gets a row (Plausible appends
-        # the empty ones after the others), so each is compared; buckets left out under K stay out.
-        have = {r.dimensions[0] for r in rows} | set(current.suppressed_buckets)
-        zeros = _zeros(plan.request.metrics)
-        rows += [ResultRow((label,), zeros) for label in moved[0] if label not in have]
-    out = []
-    for row in rows:
-        key = tuple(moved[i].get(v, "") if i in moved else v for i, v in enumerate(row.dimensions))
-        p = prev.get(key)
-        if p is None and (key in folded or previous.suppressed):
-            out.append(row)  # the comparison row exists but is under K there: no comparison, not a zero
-            continue
-        metrics = p.metrics if p is not None else _zeros(plan.request.metrics)
-        changes = tuple(
-            change(m, c, pv, prev_visits.get(key, 0) if p is not None else 0)
-            for m, c, pv in zip(plan.request.metrics, row.metrics, metrics, strict=True)
-        )
-        out.append(ResultRow(row.dimensions, row.metrics, Comparison(key, metrics, changes)))
-    return out
-
-
-def _visits_of(result: QueryResult) -> dict[Key, int]:
-    if "visits" not in result.request.metrics:
-        return {r.dimensions: 1 for r in result.rows}  # unknown: assume the row had visits
-    i = result.request.metrics.index("visits")
-    return {r.dimensions: int(num(r.metrics[i])) for r in result.rows}
-
-
-def _zeros(metrics: tuple[str, ...]) -> tuple[int | float, ...]:
-    # A row with nothing in it converts nobody: its conversion rate is 0 (Plausible's, also over no visitors).
-    return tuple(0 if m in RATIO_METRICS else Components().metric(m) for m in metrics)
