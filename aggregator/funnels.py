@@ -27,9 +27,10 @@ from typing import Any
 from aggregator.dimensions import DIMENSIONS
 from aggregator.filters import Compiler, Expr, GoalLike, neighbours
 from aggregator.kanon import people_ok
+from aggregator.page import Page
 from aggregator.periods import DateRange, PeriodError, resolve
 from aggregator.request import QueryError
-from aggregator.scope import Page, Scope
+from aggregator.scope import Scope
 from aggregator.sessions import PROFILE_SQL
 from aggregator.tables import KIND_SQL, VISIT_CODES, code
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from aggregator.asks import Ask
 from aggregator.kanon import Agg, Diff, Key
 from aggregator.metrics import Components
 from aggregator.querybuild import TOTAL, day_rows_sql, sums_sql, valued_sql, visits_from_hits_sql
-from aggregator.scope import Ask, Mode, Scope
+from aggregator.scope import Mode, Scope
 
 
 def key_of(a: Ask, value: str) -> Key:

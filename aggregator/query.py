@@ -26,6 +26,7 @@ from dataclasses import replace
 import duckdb
 
 from aggregator import funnels, realtime
+from aggregator.asks import ask
 from aggregator.daycache import RollupStore
 from aggregator.db import connect
 from aggregator.dimensions import GOAL
@@ -34,6 +35,7 @@ from aggregator.funnels import MAX_STEPS, MIN_STEPS, FunnelResult
 from aggregator.kanon import Agg, Key, decide, segment_ok, smallest_first
 from aggregator.lake import Lake
 from aggregator.metrics import RATIO_METRICS, Components, Number
+from aggregator.page import Page
 from aggregator.periods import DateRange, PeriodError, comparison_range, resolve, time_labels
 from aggregator.probe import ScopeProbe
 from aggregator.request import (
@@ -48,7 +50,6 @@ from aggregator.request import (
     without_goals,
 )
 from aggregator.runner import Plan, compare, copy_result, sort_rows
-from aggregator.scope import Page, ask
 from aggregator.settings import Settings
 from collector.siteconfig import Goal, SiteConfig, SiteConfigError, Watcher
 

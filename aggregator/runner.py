@@ -11,11 +11,12 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from aggregator.asks import Ask
 from aggregator.kanon import Key
 from aggregator.metrics import RATIO_METRICS, Components, Number
 from aggregator.periods import change, time_labels
 from aggregator.request import Comparison, QueryRequest, QueryResult, ResultRow, num
-from aggregator.scope import Ask, Mode, Scope
+from aggregator.scope import Mode, Scope
 
 
 @dataclass(slots=True)

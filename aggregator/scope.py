@@ -21,19 +21,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from duckdb import DuckDBPyConnection as Connection
-
-from aggregator.daycache import MissingDay, RollupStore, SumRow
-from aggregator.dimensions import DIMENSIONS, GOAL, PROPS, ROLLUP_PAIRS
+from aggregator.asks import Ask, DaySource, ask
+from aggregator.daycache import MissingDay, SumRow
+from aggregator.dimensions import GOAL, PROPS, ROLLUP_PAIRS
 from aggregator.filters import Compiler, Expr, Filter, GoalLike, is_visit_level, leaves, selected_goals
 from aggregator.kanon import Agg, Key
-from aggregator.lake import Lake, sql_path
+from aggregator.lake import sql_path
 from aggregator.metrics import Components
 from aggregator.periods import bucket
 from aggregator.querybuild import (
@@ -44,123 +40,20 @@ from aggregator.querybuild import (
     TOTAL,
     VISIT_READ,
     Column,
-    column,
     components_of,
     day_rows_sql,
     sums_sql,
     visits_from_hits_sql,
 )
-from aggregator.rollup import TABLE_KINDS, current_rollup, current_tables, rollup_format
+from aggregator.rollup import TABLE_KINDS, rollup_format
 from aggregator.sessions import sessionized_sql
 from aggregator.tables import Tables, build_sql, tables
 
+if TYPE_CHECKING:
+    from aggregator.page import Page
+
 Mode = Literal["rollup", "tables"]
-TIME_BY_DAY = ("time:day", "time:week", "time:month")
 PAIRS = {v: k for k, v in ROLLUP_PAIRS.items()}
-
-
-@dataclass(frozen=True, slots=True)
-class Ask:
-    """What a request groups by: its column, and whether it is a time series bucketed from daily totals."""
-
-    column: Column
-    dimensions: tuple[str, ...]
-
-    @property
-    def time_bucket(self) -> str | None:
-        return self.dimensions[0] if len(self.dimensions) == 1 and self.dimensions[0] in TIME_BY_DAY else None
-
-    @property
-    def rollup_name(self) -> str | None:
-        """The rollup dimension holding this column ('' for totals and time buckets), None if none does."""
-        if not self.dimensions or self.time_bucket:
-            return ""
-        if len(self.dimensions) == 1 and self.dimensions[0] in DIMENSIONS and DIMENSIONS[self.dimensions[0]].rollup:
-            return self.dimensions[0]
-        return ROLLUP_PAIRS.get(self.dimensions)
-
-
-def ask(dimensions: tuple[str, ...], start: dt.date) -> Ask:
-    return Ask(column(dimensions, start), dimensions)
-
-
-@dataclass(slots=True)
-class DaySource:
-    day: dt.date
-    files: list[Path]  # the day's raw event files now (empty: purged)
-    rollup: Path | None  # the rollup that may answer it
-    built_at: float | None  # set when that rollup is one batch behind (rollup_max_stale)
-    tables: dict[str, Path] | None  # the per-visit tables built from exactly ``files``
-
-    def missing(self, site: str) -> MissingDay:
-        return MissingDay(site, self.day, tuple(str(f) for f in self.files))
-
-
-class Page:
-    """What the queries of one run_many call share: day listings, scopes, temp tables."""
-
-    def __init__(
-        self,
-        lake: Lake,
-        store: RollupStore,
-        cur: Connection,
-        max_stale: float,
-        goals: Callable[[str], tuple[GoalLike, ...]] = lambda site: (),
-    ) -> None:
-        self.lake, self.store, self.cur, self.max_stale = lake, store, cur, max_stale
-        self.goals = goals
-        self._days: dict[tuple[str, dt.date], DaySource] = {}
-        self._bounds: dict[str, tuple[dt.date, dt.date] | None] = {}
-        self.scopes: dict[tuple[object, ...], Scope] = {}
-        self._n = 0
-
-    def name(self, kind: str) -> str:
-        self._n += 1
-        return f"{kind}_{self._n}"  # identifiers made up here, never from input
-
-    def bounds(self, site: str) -> tuple[dt.date, dt.date] | None:
-        """The first and last day the lake holds for a site (ranges are clamped to them before any listing)."""
-        if site not in self._bounds:
-            days = self.lake.event_days(site) + self.lake.rollup_days(site)
-            self._bounds[site] = (min(days), max(days)) if days else None
-        return self._bounds[site]
-
-    def day(self, site: str, day: dt.date) -> DaySource:
-        key = (site, day)
-        if key not in self._days:
-            files = self.lake.event_files(site, day)
-            rollup, built_at = current_rollup(self.lake, site, day, files), None
-            if rollup is None and files and self.max_stale > 0:
-                rollup, built_at = self._stale(self.lake.rollup_day_dir(site, day))
-            self._days[key] = DaySource(day, files, rollup, built_at, current_tables(self.lake, site, day, files))
-        return self._days[key]
-
-    def _stale(self, directory: Path) -> tuple[Path | None, float | None]:
-        # The day's previous rollup (from before its latest batch), if young enough: exact as of then.
-        built = Lake.visible_parquet(directory)
-        if not built:
-            return None, None
-        try:
-            mtime = built[-1].stat().st_mtime
-        except (OSError, AttributeError, NotImplementedError):  # an object store: no cheap age, stay exact
-            return None, None
-        if time.time() - mtime > self.max_stale:
-            return None, None
-        return built[-1], mtime
-
-    def snapshot(self) -> tuple[object, ...]:
-        """What the page's answers depend on: every day it listed, by the names of its files (content-named)."""
-        return tuple(
-            (site, d.day, tuple(f.name for f in d.files), str(d.rollup), d.built_at,
-             tuple(sorted(str(p) for p in (d.tables or {}).values())))
-            for (site, _), d in sorted(self._days.items(), key=lambda kv: (kv[0][0], kv[0][1]))
-        )  # fmt: skip
-
-    def scope(self, site: str, start: dt.date, end: dt.date, filters: tuple[Expr, ...], ts: object = None) -> Scope:
-        key = (site, start, end, filters, ts)
-        if key not in self.scopes:
-            self.scopes[key] = Scope(self, site, start, end, filters, ts)
-        return self.scopes[key]
 
 
 @dataclass(slots=True)
