@@ -23,6 +23,7 @@ base64 look-inside. docs/privacy.md lists every class and threshold.
 from __future__ import annotations
 
 import binascii
+import html
 import ipaddress
 import re
 import unicodedata
@@ -86,10 +87,34 @@ def _nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
+# The other escapes a person reads as the character they stand for, decoded like
+# percent-escapes: IIS's "%u0040"; JavaScript's and C's "\u0040", "\u{40}", "\x40";
+# HTML's character references "&#64;", "&#x40;" (a browser reads them without the
+# ";" too) and the named ones with their ";" ("&commat;"; without it, "&not" in
+# "tips&notes" would be one).
+_ESCAPE = re.compile(
+    r"%u([0-9a-f]{4})|\\u([0-9a-f]{4})|\\u\{([0-9a-f]{1,6})\}|\\x([0-9a-f]{2})"
+    r"|&#(?:([0-9]{1,7})|x([0-9a-f]{1,6}));?|&[a-z][a-z0-9]{1,31};",
+    re.IGNORECASE,
+)
+
+
+def _unescape(m: re.Match[str]) -> str:
+    decimal = m.group(5)
+    digits = decimal or next((g for g in m.groups() if g), None)
+    if digits is None:
+        return html.unescape(m.group())  # a named reference; an unknown name stays as it is
+    cp = int(digits, 10 if decimal else 16)
+    # A code point that is none (or NUL) reads as nothing a pattern can match: U+FFFD, a :token.
+    return chr(cp) if 0 < cp <= 0x10FFFF else "\ufffd"
+
+
 def _round(text: str) -> str:
     # Invisible characters and full-width forms go first too: a NUL or a "％" inside
     # an escape ("%\x0040", "％40") must not keep it from decoding.
     text = _nfkc(_strip_invisible(text))
+    if "\\" in text or "&" in text or "%u" in text or "%U" in text:
+        text = _ESCAPE.sub(_unescape, text)
     if "%" in text:
         # errors="replace": bytes that are not UTF-8 become U+FFFD, never raw bytes.
         text = unquote(text, errors="replace")
@@ -251,6 +276,11 @@ def scrub_host(host: str) -> str:
     if _is_ip_host(normal):
         return IP
     found = placeholder_for(normal)
+    if found is None and "xn--" in normal:
+        # Browsers send an internationalised name as punycode: what it spells
+        # ("٤١٥٥٥٥٠١٠٠", a phone number in Arabic-Indic digits) is judged too.
+        shown = _unpunycode(normal)
+        found = TOKEN if shown is None else identify(normalise(shown))
     if found is not None:
         return found
     if not _HOST_NAME.fullmatch(normal):
@@ -262,6 +292,19 @@ def scrub_host(host: str) -> str:
 
 _HOST_NAME = re.compile(r"[^\W_]+(?:[.\-]+[^\W_]+)*")
 _HOST_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+
+def _unpunycode(host: str) -> str | None:
+    """The host with its ``xn--`` labels decoded; ``None`` if one is not punycode at all."""
+    labels = []
+    for label in host.split("."):
+        if label.startswith("xn--"):
+            try:
+                label = label[4:].encode("ascii").decode("punycode")
+            except (UnicodeError, ValueError):
+                return None
+        labels.append(label)
+    return ".".join(labels)
 
 
 def _is_ip_host(host: str) -> bool:
