@@ -51,9 +51,13 @@ _SPELLED_EMAIL = re.compile(
     r"(?<![^\W_])[^\W_]++[\s_\-]++at[\s_\-]++([^\W_]++(?:(?:[\s_\-.]++dot[\s_\-.]++|\.)[^\W_]++)++)",
     re.IGNORECASE,
 )
-# A word character (or the dot, plus or dash a local part may end with) on each
-# side of an "@", with or without a dot in the domain; or " @ " between two words.
-_EMAIL = re.compile(r"[\w.+\-]@[\w\-\[]|\w\s++@\s++\w")
+# A character of an address on each side of an "@", with or without a dot in the
+# domain; or " @ " between two words.
+# Before it, anything that can end a local part (a quote: "jane"@; an emoji); after
+# it, anything that can start a domain. A space on one side only is an address
+# too ("jane@ example", "jane @example.com"), except before a handle with no
+# dot ("follow @onecloud").
+_EMAIL = re.compile(r"[^\s@<>()\[\]{},;:/\\]@[^\s@<>()\]{},;:/\\.]|\w\s++@\s++\w|[^\s@]@\s++\w|\w\s++@[\w\-]++\.\w")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])"
 # Dotted, dashed (10-0-0-1, as in EC2 host names) or underscored quad, one separator throughout.

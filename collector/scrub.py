@@ -72,6 +72,16 @@ def _invisible(ch: str) -> bool:
     return any(lo <= cp <= hi for lo, hi in _IGNORABLE_RANGES)
 
 
+# The bidi overrides make text display in another order than it is stored:
+# "jane\u202emoc.elpmaxe@" shows as "jane@example.com". Removed, they would leave
+# the reversed address, so a unit that held one is not readable (a :token).
+_OVERRIDES = ("\u202d", "\u202e")
+
+
+def _has_override(text: str) -> bool:
+    return not text.isascii() and any(o in text for o in _OVERRIDES)
+
+
 def _strip_invisible(text: str) -> str:
     # isprintable() is False for every dropped character (and for some kept
     # ones, such as non-ASCII spaces), so it is a cheap exact pre-check for the
@@ -109,31 +119,37 @@ def _unescape(m: re.Match[str]) -> str:
     return chr(cp) if 0 < cp <= 0x10FFFF else "\ufffd"
 
 
-def _round(text: str) -> str:
+def _round(text: str) -> tuple[str, bool]:
+    """One round of normalisation, and whether it met a bidi override."""
     # Invisible characters and full-width forms go first too: a NUL or a "％" inside
     # an escape ("%\x0040", "％40") must not keep it from decoding.
+    override = _has_override(text)
     text = _nfkc(_strip_invisible(text))
     if "\\" in text or "&" in text or "%u" in text or "%U" in text:
         text = _ESCAPE.sub(_unescape, text)
     if "%" in text:
         # errors="replace": bytes that are not UTF-8 become U+FFFD, never raw bytes.
         text = unquote(text, errors="replace")
-    return _strip_invisible(_nfkc(text))
+    override = override or _has_override(text)
+    return _strip_invisible(_nfkc(text)), override
 
 
 def normalise_checked(text: str) -> tuple[str, bool]:
     """``(normal form, readable)``.
 
-    Not readable: still changing after :data:`MAX_DECODE_ROUNDS` rounds, or
-    holding bytes that are not UTF-8 (U+FFFD). Either is a unit an attacker
+    Not readable: still changing after :data:`MAX_DECODE_ROUNDS` rounds,
+    holding bytes that are not UTF-8 (U+FFFD), or having held a bidi override
+    (the text displays in another order than it is stored). Each is a unit an attacker
     built to be read by a person and not by a pattern — an escape split across
     two rounds of encoding destroys the "@" it carried, and leaves both halves
     of the address — so callers replace it whole.
     """
+    overridden = False
     for _ in range(MAX_DECODE_ROUNDS):
-        nxt = _round(text)
+        nxt, override = _round(text)
+        overridden = overridden or override
         if nxt == text:
-            return text, "\ufffd" not in text
+            return text, "\ufffd" not in text and not overridden
         text = nxt
     return text, False
 
