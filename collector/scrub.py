@@ -233,7 +233,10 @@ def _hides_identifier(text: str, depth: int) -> bool:
 
 
 _TEXT = re.compile(r"[\w\s@.+\-:/=&?,;()\[\]#%!'\"*$]{4,}", re.ASCII)
-_PLAUSIBLE_EMAIL = re.compile(r"[a-z][\w.+\-]*+@[\w.\-]*?[a-z][\w.\-]*?[a-z]|[a-z]\s++@\s++[a-z]", re.ASCII | re.I)
+# A letter before the "@" (or before the quote that closes a local part), two after.
+_PLAUSIBLE_EMAIL = re.compile(
+    r"[a-z][\w.+\-]*+[\"']?+@[\w.\-]*?[a-z][\w.\-]*?[a-z]|[a-z]\s++@\s++[a-z]", re.ASCII | re.IGNORECASE
+)
 
 
 def _garbled(ch: str) -> bool:
