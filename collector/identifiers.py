@@ -47,6 +47,7 @@ _AT_RUN = re.compile(r"@{2,}+")
 # dots: ".at." is Austria in a host name), and the
 # domain after it must end in "dot <word>" or in a real top-level domain
 # (:func:`_spelled_email`), so that "look-at-this.html" stays.
+_SPELLED_AT = re.compile(r"[\s_\-]at[\s_\-]", re.IGNORECASE)
 _SPELLED_EMAIL = re.compile(
     r"(?<![^\W_])[^\W_]++[\s_\-]++at[\s_\-]++([^\W_]++(?:(?:[\s_\-.]++dot[\s_\-.]++|\.)[^\W_]++)++)",
     re.IGNORECASE,
@@ -105,11 +106,10 @@ def _fold_char(ch: str) -> str:
 def detection_form(text: str) -> str:
     if not text.isascii():
         text = "".join(_fold_char(ch) for ch in text)
-    lower = text.lower()
-    if "at" in lower or "@" in text or "(a)" in lower or "[a]" in lower or "{a}" in lower or "<a>" in lower:
-        text = _AT_RUN.sub("@", _AT_WORD.sub("@", text))
-    if "dot" in lower:
-        text = _DOT_WORD.sub(".", text)
+    if "(" in text or "[" in text or "{" in text or "<" in text:
+        text = _DOT_WORD.sub(".", _AT_WORD.sub("@", text))
+    if "@@" in text:
+        text = _AT_RUN.sub("@", text)
     return text
 
 
@@ -120,7 +120,7 @@ def identify(text: str) -> str | None:
     d = detection_form(text)
     if "@" in d and _EMAIL.search(d):
         return ":email"
-    if "at" in d.lower() and _spelled_email(d):
+    if _SPELLED_AT.search(d) and _spelled_email(d):
         return ":email"
     has_digit = _DIGIT.search(d) is not None
     if "-" in d and _UUID.search(d):
