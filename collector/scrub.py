@@ -16,14 +16,13 @@ a NUL or a zero-width space inside a digit run, or a ``%0A`` that once stopped a
 ``.``-based pattern, are all gone before any pattern looks. The patterns never
 use ``.`` and never nest quantifiers (possessive repeats where a class repeats),
 so their cost is linear in the input. The detectors live in
-:mod:`collector.identifiers`; this module owns the order of the steps and the
-base64 look-inside. docs/privacy.md lists every class and threshold.
+:mod:`collector.identifiers`, the other escapes in :mod:`collector.scrub_escapes`;
+this module owns the order of the steps and the base64 look-inside. docs/privacy.md lists every class and threshold.
 """
 
 from __future__ import annotations
 
 import binascii
-import html
 import ipaddress
 import re
 import unicodedata
@@ -32,6 +31,7 @@ from urllib.parse import unquote
 
 from collector.identifiers import detection_form, identify
 from collector.schema import MAX_TEXT
+from collector.scrub_escapes import has_override, unescape, unpunycode
 
 #: Percent-decoding rounds before a value counts as deliberately over-encoded.
 #: Browsers encode once; links pasted through a redirector or a mail client
@@ -72,16 +72,6 @@ def _invisible(ch: str) -> bool:
     return any(lo <= cp <= hi for lo, hi in _IGNORABLE_RANGES)
 
 
-# The bidi overrides make text display in another order than it is stored:
-# "jane\u202emoc.elpmaxe@" shows as "jane@example.com". Removed, they would leave
-# the reversed address, so a unit that held one is not readable (a :token).
-_OVERRIDES = ("\u202d", "\u202e")
-
-
-def _has_override(text: str) -> bool:
-    return not text.isascii() and any(o in text for o in _OVERRIDES)
-
-
 def _strip_invisible(text: str) -> str:
     # isprintable() is False for every dropped character (and for some kept
     # ones, such as non-ASCII spaces), so it is a cheap exact pre-check for the
@@ -97,40 +87,17 @@ def _nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
-# The other escapes a person reads as the character they stand for, decoded like
-# percent-escapes: IIS's "%u0040"; JavaScript's and C's "\u0040", "\u{40}", "\x40";
-# HTML's character references "&#64;", "&#x40;" (a browser reads them without the
-# ";" too) and the named ones with their ";" ("&commat;"; without it, "&not" in
-# "tips&notes" would be one).
-_ESCAPE = re.compile(
-    r"%u([0-9a-f]{4})|\\u([0-9a-f]{4})|\\u\{([0-9a-f]{1,6})\}|\\x([0-9a-f]{2})"
-    r"|&#(?:([0-9]{1,7})|x([0-9a-f]{1,6}));?|&[a-z][a-z0-9]{1,31};",
-    re.IGNORECASE,
-)
-
-
-def _unescape(m: re.Match[str]) -> str:
-    decimal = m.group(5)
-    digits = decimal or next((g for g in m.groups() if g), None)
-    if digits is None:
-        return html.unescape(m.group())  # a named reference; an unknown name stays as it is
-    cp = int(digits, 10 if decimal else 16)
-    # A code point that is none (or NUL) reads as nothing a pattern can match: U+FFFD, a :token.
-    return chr(cp) if 0 < cp <= 0x10FFFF else "\ufffd"
-
-
 def _round(text: str) -> tuple[str, bool]:
     """One round of normalisation, and whether it met a bidi override."""
     # Invisible characters and full-width forms go first too: a NUL or a "％" inside
     # an escape ("%\x0040", "％40") must not keep it from decoding.
-    override = _has_override(text)
+    override = has_override(text)
     text = _nfkc(_strip_invisible(text))
-    if "\\" in text or "&" in text or "%u" in text or "%U" in text:
-        text = _ESCAPE.sub(_unescape, text)
+    text = unescape(text)
     if "%" in text:
         # errors="replace": bytes that are not UTF-8 become U+FFFD, never raw bytes.
         text = unquote(text, errors="replace")
-    override = override or _has_override(text)
+    override = override or has_override(text)
     return _strip_invisible(_nfkc(text)), override
 
 
@@ -298,7 +265,7 @@ def scrub_host(host: str) -> str:
     if found is None and "xn--" in normal:
         # Browsers send an internationalised name as punycode: what it spells
         # ("٤١٥٥٥٥٠١٠٠", a phone number in Arabic-Indic digits) is judged too.
-        shown = _unpunycode(normal)
+        shown = unpunycode(normal)
         found = TOKEN if shown is None else identify(normalise(shown))
     if found is not None:
         return found
@@ -311,19 +278,6 @@ def scrub_host(host: str) -> str:
 
 _HOST_NAME = re.compile(r"[^\W_]+(?:[.\-]+[^\W_]+)*")
 _HOST_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
-
-
-def _unpunycode(host: str) -> str | None:
-    """The host with its ``xn--`` labels decoded; ``None`` if one is not punycode at all."""
-    labels = []
-    for label in host.split("."):
-        if label.startswith("xn--"):
-            try:
-                label = label[4:].encode("ascii").decode("punycode")
-            except (UnicodeError, ValueError):
-                return None
-        labels.append(label)
-    return ".".join(labels)
 
 
 def _is_ip_host(host: str) -> bool:
