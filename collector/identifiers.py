@@ -236,7 +236,7 @@ def _phone_shaped(run: str) -> bool:
     """Whether a run of digits and separators is written the way phone numbers are.
 
     A leading ``+`` or ``(`` with seven digits is one. Without, it takes three or
-    more groups (``415-555-0100``, ``44 20 7946 0958``), or two that are not a
+    more groups (``415-555-0100``, ``44 20 7946 0958``, ``2000-2000-2000``), or two that are not a
     range of years (``5555-1234``, but not ``2023-2024``). A single group is a
     plain digit run: ``:id`` from six digits.
     """
@@ -245,8 +245,8 @@ def _phone_shaped(run: str) -> bool:
         return False
     if run.startswith(("+", "(")):
         return True
-    if len(groups) < 2 or all(_YEAR.fullmatch(g) for g in groups):
-        return False
+    if len(groups) < 2 or (len(groups) == 2 and all(_YEAR.fullmatch(g) for g in groups)):
+        return False  # a range of years ("2023-2024"); three "years" in a row are a number
     return len(groups) >= 3 or all(len(g) >= 3 for g in groups)
 
 
