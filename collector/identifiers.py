@@ -22,6 +22,8 @@ import unicodedata
 from contextlib import suppress
 from functools import lru_cache
 
+from publicsuffixlist import PublicSuffixList
+
 # Six or more digits in a row: order, customer and phone numbers, timestamps,
 # card numbers. Five and fewer stay: years, page numbers, `/p/12345`-style
 # article ids and ZIP-sized codes identify no one by themselves.
@@ -35,14 +37,36 @@ MIN_HEX_TOKEN = 16
 # A base64/base64url run this long that looks random (see _random_looking) is a token.
 MIN_RANDOM_TOKEN = 16
 
-_AT_WORD = re.compile(r"\s*+[(\[{<]\s*+at\s*+[)\]}>]\s*+", re.IGNORECASE)
-# A word character (or the dot, plus or dash a local part may end with) on each
-# side of an "@", with or without a dot in the domain; or " @ " between two words.
-_EMAIL = re.compile(r"[\w.+\-]@[\w\-\[]|\w\s++@\s++\w")
+# "(at)", "[at]", "{a}", "[@]", "<@>": the bracketed spellings of "@" (``⒜`` is "(a)" after NFKC);
+# "(dot)", "[dot]": of ".".
+_AT_WORD = re.compile(r"\s*+[(\[{<]\s*+(?:at|a|@)\s*+[)\]}>]\s*+", re.IGNORECASE)
+_DOT_WORD = re.compile(r"\s*+[(\[{<]\s*+dot\s*+[)\]}>]\s*+", re.IGNORECASE)
+_AT_RUN = re.compile(r"@{2,}+")
+# An address spelled out in words: "jane at example dot com", "jane-at-example-dot-com",
+# "jane_at_example.com". "at" must be a word of its own between two words (not between
+# dots: ".at." is Austria in a host name), and the
+# domain after it must end in "dot <word>" or in a real top-level domain
+# (:func:`_spelled_email`), so that "look-at-this.html" stays.
+_SPELLED_AT = re.compile(r"[\s_\-]at[\s_\-]", re.IGNORECASE)
+_SPELLED_EMAIL = re.compile(
+    r"(?<![^\W_])[^\W_]++[\s_\-]++at[\s_\-]++([^\W_]++(?:(?:[\s_\-.]++dot[\s_\-.]++|\.)[^\W_]++)++)",
+    re.IGNORECASE,
+)
+# A character of an address on each side of an "@", with or without a dot in the
+# domain; or " @ " between two words.
+# Before it, anything that can end a local part (a quote: "jane"@; an emoji); after
+# it, anything that can start a domain. A space on one side only is an address
+# too ("jane@ example", "jane @example.com"), except before a handle with no
+# dot ("follow @onecloud").
+_EMAIL = re.compile(r"[^\s@<>()\[\]{},;:/\\]@[^\s@<>()\]{},;:/\\.]|\w\s++@\s++\w|[^\s@]@\s++\w|\w\s++@[\w\-]++\.\w")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])"
 # Dotted, dashed (10-0-0-1, as in EC2 host names) or underscored quad, one separator throughout.
-_IPV4 = re.compile(rf"(?<![0-9]){_OCTET}([.\-_]){_OCTET}\1{_OCTET}\1{_OCTET}(?![0-9])")
+_IPV4 = re.compile(rf"(?<![0-9]){_OCTET}([.\-_,]){_OCTET}\1{_OCTET}\1{_OCTET}(?![0-9])")
+# What a URL parser reads as IPv4 when a part is written in hex: 0x7f.0x0.0x0.0x1, 0x7f.1
+# (the parts may be decimal, octal or 0x-hex; see _numeric_v4).
+_V4_PART = r"(?:0x[0-9a-f]*+|[0-9]++)"
+_IPV4_NUMERIC = re.compile(rf"(?<![0-9A-Za-z.]){_V4_PART}(?:\.{_V4_PART}){{1,3}}+(?![0-9A-Za-z])", re.IGNORECASE)
 _V6_CANDIDATE = re.compile(r"[0-9a-f]*+(?::[0-9a-f.]*+){2,}+", re.IGNORECASE)
 _V6_DASHED = re.compile(r"[0-9a-f]{1,4}(?:-[0-9a-f]{0,4}){2,7}", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![0-9A-Za-z])\+?+[0-9(][0-9\s.\-()/+]*+")
@@ -82,8 +106,10 @@ def _fold_char(ch: str) -> str:
 def detection_form(text: str) -> str:
     if not text.isascii():
         text = "".join(_fold_char(ch) for ch in text)
-    if "at" in text.lower():
-        text = _AT_WORD.sub("@", text)
+    if "(" in text or "[" in text or "{" in text or "<" in text:
+        text = _DOT_WORD.sub(".", _AT_WORD.sub("@", text))
+    if "@@" in text:
+        text = _AT_RUN.sub("@", text)
     return text
 
 
@@ -93,6 +119,8 @@ def identify(text: str) -> str | None:
         return None
     d = detection_form(text)
     if "@" in d and _EMAIL.search(d):
+        return ":email"
+    if _SPELLED_AT.search(d) and _spelled_email(d):
         return ":email"
     has_digit = _DIGIT.search(d) is not None
     if "-" in d and _UUID.search(d):
@@ -112,8 +140,50 @@ def identify(text: str) -> str | None:
     return None
 
 
+def _spelled_email(d: str) -> bool:
+    for m in _SPELLED_EMAIL.finditer(d):
+        domain = m.group(1)
+        if re.search(r"[\s_\-.]dot[\s_\-.]", domain, re.IGNORECASE):
+            return True
+        if _is_tld(domain.rsplit(".", 1)[-1]):
+            return True
+    return False
+
+
+@lru_cache(maxsize=1)
+def _public_suffixes() -> PublicSuffixList:
+    return PublicSuffixList(accept_unknown=False)
+
+
+@lru_cache(maxsize=1024)
+def _is_tld(label: str) -> bool:
+    """Whether ``label`` is a top-level domain of the Public Suffix List (``com``, ``de``, ``zip``; not ``html``)."""
+    return "." not in label and _public_suffixes().is_public(label.lower())
+
+
+def _numeric_v4(candidate: str) -> bool:
+    """2-4 dotted numbers, one of them 0x-hex, that a URL parser reads as an IPv4 address."""
+    parts = candidate.lower().split(".")
+    if not any(p.startswith("0x") for p in parts):
+        return False  # all-decimal is a version number ("1.2.3") or a quad, matched above
+    values = []
+    for p in parts:
+        if p.startswith("0x"):
+            values.append(int(p[2:] or "0", 16))
+        elif len(p) > 1 and p.startswith("0"):
+            if any(c in "89" for c in p):
+                return False
+            values.append(int(p, 8))
+        else:
+            values.append(int(p))
+    *head, last = values
+    return all(v <= 255 for v in head) and last < 256 ** (5 - len(values))
+
+
 def _has_ip(d: str, has_digit: bool) -> bool:
     if has_digit and _IPV4.search(d):
+        return True
+    if has_digit and "0x" in d.lower() and any(_numeric_v4(m.group()) for m in _IPV4_NUMERIC.finditer(d)):
         return True
     if d.count(":") >= 2:
         for m in _V6_CANDIDATE.finditer(d):
@@ -166,7 +236,7 @@ def _phone_shaped(run: str) -> bool:
     """Whether a run of digits and separators is written the way phone numbers are.
 
     A leading ``+`` or ``(`` with seven digits is one. Without, it takes three or
-    more groups (``415-555-0100``, ``44 20 7946 0958``), or two that are not a
+    more groups (``415-555-0100``, ``44 20 7946 0958``, ``2000-2000-2000``), or two that are not a
     range of years (``5555-1234``, but not ``2023-2024``). A single group is a
     plain digit run: ``:id`` from six digits.
     """
@@ -175,8 +245,8 @@ def _phone_shaped(run: str) -> bool:
         return False
     if run.startswith(("+", "(")):
         return True
-    if len(groups) < 2 or all(_YEAR.fullmatch(g) for g in groups):
-        return False
+    if len(groups) < 2 or (len(groups) == 2 and all(_YEAR.fullmatch(g) for g in groups)):
+        return False  # a range of years ("2023-2024"); three "years" in a row are a number
     return len(groups) >= 3 or all(len(g) >= 3 for g in groups)
 
 

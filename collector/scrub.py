@@ -16,8 +16,8 @@ a NUL or a zero-width space inside a digit run, or a ``%0A`` that once stopped a
 ``.``-based pattern, are all gone before any pattern looks. The patterns never
 use ``.`` and never nest quantifiers (possessive repeats where a class repeats),
 so their cost is linear in the input. The detectors live in
-:mod:`collector.identifiers`; this module owns the order of the steps and the
-base64 look-inside. docs/privacy.md lists every class and threshold.
+:mod:`collector.identifiers`, the other escapes in :mod:`collector.scrub_escapes`;
+this module owns the order of the steps and the base64 look-inside. docs/privacy.md lists every class and threshold.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from urllib.parse import unquote
 
 from collector.identifiers import detection_form, identify
 from collector.schema import MAX_TEXT
+from collector.scrub_escapes import has_override, unescape, unpunycode
 
 #: Percent-decoding rounds before a value counts as deliberately over-encoded.
 #: Browsers encode once; links pasted through a redirector or a mail client
@@ -86,29 +87,36 @@ def _nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
-def _round(text: str) -> str:
+def _round(text: str) -> tuple[str, bool]:
+    """One round of normalisation, and whether it met a bidi override."""
     # Invisible characters and full-width forms go first too: a NUL or a "％" inside
     # an escape ("%\x0040", "％40") must not keep it from decoding.
+    override = has_override(text)
     text = _nfkc(_strip_invisible(text))
+    text = unescape(text)
     if "%" in text:
         # errors="replace": bytes that are not UTF-8 become U+FFFD, never raw bytes.
         text = unquote(text, errors="replace")
-    return _strip_invisible(_nfkc(text))
+    override = override or has_override(text)
+    return _strip_invisible(_nfkc(text)), override
 
 
 def normalise_checked(text: str) -> tuple[str, bool]:
     """``(normal form, readable)``.
 
-    Not readable: still changing after :data:`MAX_DECODE_ROUNDS` rounds, or
-    holding bytes that are not UTF-8 (U+FFFD). Either is a unit an attacker
+    Not readable: still changing after :data:`MAX_DECODE_ROUNDS` rounds,
+    holding bytes that are not UTF-8 (U+FFFD), or having held a bidi override
+    (the text displays in another order than it is stored). Each is a unit an attacker
     built to be read by a person and not by a pattern — an escape split across
     two rounds of encoding destroys the "@" it carried, and leaves both halves
     of the address — so callers replace it whole.
     """
+    overridden = False
     for _ in range(MAX_DECODE_ROUNDS):
-        nxt = _round(text)
+        nxt, override = _round(text)
+        overridden = overridden or override
         if nxt == text:
-            return text, "\ufffd" not in text
+            return text, "\ufffd" not in text and not overridden
         text = nxt
     return text, False
 
@@ -192,7 +200,10 @@ def _hides_identifier(text: str, depth: int) -> bool:
 
 
 _TEXT = re.compile(r"[\w\s@.+\-:/=&?,;()\[\]#%!'\"*$]{4,}", re.ASCII)
-_PLAUSIBLE_EMAIL = re.compile(r"[a-z][\w.+\-]*+@[\w.\-]*?[a-z][\w.\-]*?[a-z]|[a-z]\s++@\s++[a-z]", re.ASCII | re.I)
+# A letter before the "@" (or before the quote that closes a local part), two after.
+_PLAUSIBLE_EMAIL = re.compile(
+    r"[a-z][\w.+\-]*+[\"']?+@[\w.\-]*?[a-z][\w.\-]*?[a-z]|[a-z]\s++@\s++[a-z]", re.ASCII | re.IGNORECASE
+)
 
 
 def _garbled(ch: str) -> bool:
@@ -251,6 +262,11 @@ def scrub_host(host: str) -> str:
     if _is_ip_host(normal):
         return IP
     found = placeholder_for(normal)
+    if found is None and "xn--" in normal:
+        # Browsers send an internationalised name as punycode: what it spells
+        # ("٤١٥٥٥٥٠١٠٠", a phone number in Arabic-Indic digits) is judged too.
+        shown = unpunycode(normal)
+        found = TOKEN if shown is None else identify(normalise(shown))
     if found is not None:
         return found
     if not _HOST_NAME.fullmatch(normal):

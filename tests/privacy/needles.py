@@ -56,13 +56,13 @@ class Planted:
         return hits
 
 
-def _pieces(*parts: str) -> tuple[str, ...]:
+def pieces(*parts: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p.casefold() for p in parts if len(p) >= MIN_PIECE))
 
 
 def email(local: str, domain: str, at: str = "@") -> Planted:
     text = f"{local}{at}{domain}"
-    return Planted("email", text, _pieces(f"{local}@{domain}", local, domain))
+    return Planted("email", text, pieces(f"{local}@{domain}", local, domain))
 
 
 def ip(address: str, spelled: str | None = None) -> Planted:
@@ -71,18 +71,18 @@ def ip(address: str, spelled: str | None = None) -> Planted:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
         forms.append(str(addr.ipv4_mapped))
     spelled = spelled or address
-    return Planted("ip", spelled, _pieces(*forms, read_as_attacker(spelled)))
+    return Planted("ip", spelled, pieces(*forms, read_as_attacker(spelled)))
 
 
 def phone(text: str) -> Planted:
     digits = digits_of(text)
     # The last seven digits are the subscriber number: finding them anywhere is a leak.
-    return Planted("phone", text, _pieces(read_as_attacker(text)), digits=digits[-7:])
+    return Planted("phone", text, pieces(read_as_attacker(text)), digits=digits[-7:])
 
 
 def uuid_(value: uuid.UUID, spelled: str) -> Planted:
     groups = str(value).split("-")
-    return Planted("uuid", spelled, _pieces(str(value), value.hex, groups[0], groups[-1]))
+    return Planted("uuid", spelled, pieces(str(value), value.hex, groups[0], groups[-1]))
 
 
 def digit_run(digits: str) -> Planted:
@@ -91,7 +91,7 @@ def digit_run(digits: str) -> Planted:
 
 def token(text: str) -> Planted:
     """Hex, base64/base64url or JWT: the whole token and its first and last eight characters."""
-    return Planted("token", text, _pieces(text, text[:8], text[-8:]))
+    return Planted("token", text, pieces(text, text[:8], text[-8:]))
 
 
 def b64_of(inner: Planted, urlsafe: bool = False, padded: bool = True) -> Planted:
@@ -99,4 +99,4 @@ def b64_of(inner: Planted, urlsafe: bool = False, padded: bool = True) -> Plante
     text = encode(inner.text.encode()).decode()
     if not padded:
         text = text.rstrip("=")
-    return Planted(f"b64({inner.kind})", text, _pieces(text) + inner.needles, inner.digits)
+    return Planted(f"b64({inner.kind})", text, pieces(text) + inner.needles, inner.digits)

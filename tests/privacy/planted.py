@@ -29,8 +29,33 @@ _domain = st.builds(
     st.builds(str.__add__, st.text(_ALPHA, min_size=2, max_size=2), st.text(_ALNUM, max_size=8)),
     st.lists(_word, max_size=2),
 )
-_at = st.sampled_from(["@", "＠", "﹫", "(at)", " (at) ", "[at]", " [at] "])
-emails = st.builds(needles.email, _local, _domain, _at)
+_at = st.sampled_from(["@", "＠", "﹫", "(at)", " (at) ", "[at]", " [at] ", "[@]", "(@)", "@@", "(a)", "⒜", "@ "])
+_plain_emails = st.builds(needles.email, _local, _domain, _at)
+# Top-level domains of the Public Suffix List, and file extensions that are also one.
+_TLDS = ["com", "org", "de", "co", "io", "uk", "info", "zip", "mov", "app"]
+
+
+@st.composite
+def spelled_emails(draw: st.DrawFn) -> Planted:
+    """An address spelled out: "jane at example dot com", "jane-at-example-dot-com", "jane_at_example.com"."""
+    local, labels = draw(_word), draw(st.lists(_word, min_size=1, max_size=2))
+    sep = draw(st.sampled_from([" ", "-", "_"]))
+    dot = draw(st.sampled_from([f"{sep}dot{sep}", f"{sep}DOT{sep}", " (dot) ", "[dot]", "."]))
+    at = draw(st.sampled_from([f"{sep}at{sep}", f"{sep}AT{sep}"]))
+    domain = dot.join([*labels, draw(st.sampled_from(_TLDS))])
+    text = f"{local}{at}{domain}"
+    return Planted("email", text, needles.pieces(f"{local}@{'.'.join(labels)}", local, *labels))
+
+
+@st.composite
+def quoted_emails(draw: st.DrawFn) -> Planted:
+    """A quoted or emoji-ended local part: '"jane"@example.com', 'jane😀@example.com'."""
+    local, domain = draw(_local), draw(_domain)
+    spelled = draw(st.sampled_from([f'"{local}"@{domain}', f"{local}\U0001f600@{domain}", f"{local}@ {domain}"]))
+    return Planted("email", spelled, needles.pieces(f"{local}@{domain}", local, domain))
+
+
+emails = st.one_of(_plain_emails, spelled_emails(), quoted_emails())
 
 
 @st.composite
@@ -46,6 +71,9 @@ def ipv4s(draw: st.DrawFn) -> Planted:
                 ".".join(o.zfill(3) for o in octets),
                 f"::ffff:{addr}",
                 f"{addr}:8080",
+                ",".join(octets),
+                ".".join(f"0x{int(o):02x}" for o in octets),  # what a URL parser reads as IPv4
+                f"0x{int(octets[0]):x}.{octets[1]}.0x{int(octets[2]):X}.{octets[3]}",
             ]
         )
     )
@@ -81,6 +109,7 @@ def phones(draw: st.DrawFn) -> Planted:
     a = draw(st.text("0123456789", min_size=2, max_size=4))
     b = draw(st.text("0123456789", min_size=3, max_size=4))
     c = draw(st.text("0123456789", min_size=3, max_size=4))
+    dash = draw(st.sampled_from(["-", "\u2011", "\u2013", "\u2212"]))  # hyphen, non-breaking, en dash, minus
     form = draw(
         st.sampled_from(
             [
@@ -90,7 +119,8 @@ def phones(draw: st.DrawFn) -> Planted:
                 "+{cc} ({a}) {b}-{c}",
                 "+{cc}{a}{b}{c}",
                 "({a}) {b}-{c}",
-                "{a}-{b}-{c}",
+                "{a}{dash}{b}{dash}{c}",
+                "+{cc}{dash}{a}{dash}{b}{dash}{c}",
                 "{a}.{b}.{c}",
                 "{a} {b} {c}",
                 "00{cc} {a} {b}{c}",
@@ -99,7 +129,7 @@ def phones(draw: st.DrawFn) -> Planted:
             ]
         )
     )
-    return needles.phone(form.format(cc=cc, a=a, b=b, c=c))
+    return needles.phone(form.format(cc=cc, a=a, b=b, c=c, dash=dash))
 
 
 @st.composite
@@ -132,7 +162,9 @@ def tokens(draw: st.DrawFn) -> Planted:
 
 
 _plain_identifiers = st.one_of(emails, ipv4s(), ipv6s(), phones(), uuids(), digit_runs)
-base64_of_identifiers = st.builds(needles.b64_of, _plain_identifiers, st.booleans(), st.booleans())
+# Decoded base64 is read as ASCII text only (docs/privacy.md, known limits): an emoji in an address is not.
+_b64_inner = _plain_identifiers.filter(lambda p: "\U0001f600" not in p.text)
+base64_of_identifiers = st.builds(needles.b64_of, _b64_inner, st.booleans(), st.booleans())
 identifiers = st.one_of(_plain_identifiers, tokens(), base64_of_identifiers)
 
 # Invisible or control characters an attacker slips between an identifier's characters.
@@ -174,11 +206,39 @@ def percent_encode(text: str, rounds: int, mixed_case: bool) -> str:
     return text
 
 
+# The escapes other than percent-encoding that a person reads as the character:
+# IIS's %uXXXX, JavaScript's and C's \uXXXX, \u{XX}, \xXX, HTML's character references.
+ESCAPES = [
+    lambda c: f"%u{ord(c):04X}",
+    lambda c: f"\\u{ord(c):04x}",
+    lambda c: f"\\u{{{ord(c):x}}}",
+    lambda c: f"\\x{ord(c):02x}" if ord(c) < 256 else c,
+    lambda c: f"&#{ord(c)};",
+    lambda c: f"&#x{ord(c):X};",
+    lambda c: f"&#{ord(c)}",  # a browser reads it without the ";" too
+    lambda c: {"@": "&commat;", ".": "&period;", "-": "&hyphen;", ":": "&colon;"}.get(c, c),
+]
+
+
+def escape(text: str, which: list[int]) -> str:
+    """Some characters (those at positions ``which``) replaced by one of :data:`ESCAPES`."""
+    out = list(text)
+    for n, i in enumerate(which):
+        i %= len(out) or 1
+        if out and len(out[i]) == 1:
+            out[i] = ESCAPES[n % len(ESCAPES)](out[i])
+    return "".join(out)
+
+
 @st.composite
 def encodings(draw: st.DrawFn, text: str) -> str:
-    """``text`` plain, or with full-width characters, invisible characters inserted, percent-encoded 1-3 times."""
+    """``text`` plain, or with full-width characters, escapes, invisibles inserted, percent-encoded 1-3 times."""
     if draw(st.booleans()):
         text = fullwidth(text, draw(st.lists(st.booleans(), min_size=1, max_size=8)))
+    if draw(st.booleans()):
+        at = text.find("@")
+        # The "@" first, when there is one: it is what a pattern looks for.
+        text = escape(text, ([at] if at >= 0 else []) + draw(st.lists(st.integers(0, 200), max_size=3)))
     inserts = draw(st.lists(st.tuples(st.integers(0, 200), st.sampled_from(INVISIBLE)), max_size=4))
     for pos, ch in inserts:
         pos %= len(text) + 1

@@ -32,8 +32,9 @@ UA_FIELDS = ("browser", "browser_version", "os", "os_version", "device")
 
 
 def _in_path(text: str) -> str:
-    # Inside a URL path a "/", "?" or "#" of the identifier itself is percent-encoded, or it would not be one segment.
-    return text.replace("%", "%25").replace("/", "%2F").replace("?", "%3F").replace("#", "%23")
+    # Inside a URL path a "/", "?", "#" or ";" (matrix parameters) of the identifier itself is
+    # percent-encoded, or it would not be one segment.
+    return text.replace("%", "%25").replace("/", "%2F").replace("?", "%3F").replace("#", "%23").replace(";", "%3B")
 
 
 def _in_query(text: str) -> str:

@@ -62,7 +62,7 @@ def stored_props(tmp_path_factory: pytest.TempPathFactory, isp_db: Path) -> Prop
 
 
 def _in_path(text: str) -> str:
-    return text.replace("%", "%25").replace("/", "%2F").replace("?", "%3F").replace("#", "%23")
+    return text.replace("%", "%25").replace("/", "%2F").replace("?", "%3F").replace("#", "%23").replace(";", "%3B")
 
 
 def _request(carrier: str, value: str, host: str) -> tuple[str, dict[str, str]]:
