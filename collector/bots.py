@@ -88,10 +88,13 @@ class Scanner:
         return bool(self._groups[group][0]._set.Match(ua.encode()))
 
 
-# A real browser engine or browser product with a version number.
+# A real browser engine or browser product with a version number. A product whose name
+# ends in "Browser" (UCBrowser/, UP.Browser/, a feature phone's WAP-Browser/) names a browser
+# the way a crawler names itself "bot": a program that calls itself a browser and is not
+# one still has to match a crawler word (below) to be dropped.
 BROWSER_ENGINE = (
     r"(?:AppleWebKit|Gecko|Trident|Presto|Goanna|KHTML|Chrome|Firefox|Version|Opera|OPR|CriOS|FxiOS|Edg[eA]?|MSIE)"
-    r"[/ ]\d"
+    r"[/ ]\d|[\w.-]Browser/\d"
 )
 
 # Automation and Google's special-purpose fetchers: they send full browser UAs.

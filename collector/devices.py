@@ -98,7 +98,7 @@ _BIG_SCREENS = (
 _FEATURE_PHONE = (
     r"MIDP-|CLDC-|KAIOS|Series ?[34]0|S40OviBrowser|BREW|UP\.Browser|Obigo|NetFront|MAUI|Nucleus|MRE/|SPRD|"
     r"Opera Mini|Symbian|SymbOS|Windows Phone|IEMobile|Windows CE|BlackBerry|BB10|J2ME|Profile/|Mocor|"
-    r"Spreadtrum|Nokia\w*/|DoCoMo|KDDI-|SoftBank|Vodafone/|J-PHONE|portalmmm|jig browser|Aplix|WTOS"
+    r"Spreadtrum|Nokia\w*/|DoCoMo|KDDI-|SoftBank|Vodafone/|J-PHONE|portalmmm|jig browser|Aplix|WTOS|WAP-?Browser|\bWAP ?2\.0"
 )
 TOKENS: dict[str, tuple[str, bool]] = {
     "tablet_model": (_TABLET_MODELS, True),
@@ -106,7 +106,8 @@ TOKENS: dict[str, tuple[str, bool]] = {
     "feature_phone": (_FEATURE_PHONE, True),
     "handheld": (r"\b(?:iPhone|iPod|Mobile|Phone)\b", False),
     "wear": (r"Wear ?OS|WearOS|\bwatch\b|SM-R\d{3}", True),
-    "fire": (r"\b(?:KF[A-Z]{2,6}|AFT[A-Z0-9]{1,6})\b|Silk/|Kindle", False),
+    # Amazon's model codes: KF… tablets, AFT… Fire TV, AEO… Echo Show and Fire TV Cube.
+    "fire": (r"\b(?:KF[A-Z]{2,6}|AFT[A-Z0-9]{1,6}|AEO[A-Z]{2})\b|Silk/|Kindle", False),
     "harmony": (r"HarmonyOS|OpenHarmony|ArkWeb", False),
     "ipad": (r"iPad|\(iOS/\d+[.\d]*; Tablet", False),
     "office": (r"\((?:Mac OS|iOS)/\d|; (?:Desktop|Tablet|Phone);", False),
@@ -137,9 +138,12 @@ OS_TOKENS: tuple[tuple[str, str], ...] = (
     ("Nintendo", r"Nintendo"),
     ("VIDAA", r"VIDAA"),
     ("TiVo OS", r"TiVo"),
-    ("SteamOS", r"SteamOS|Steam Deck"),
+    ("SteamOS", r"SteamOS|Steam ?Deck"),
     ("Tizen", r"Tizen"),
     ("KaiOS", r"KAIOS|KaiOS"),
+    # UC Browser's Java build on Android writes "Adr 4.4.2" beside its MIDP profile; a
+    # lower-cased UA is read as Linux by ua-parser's case-sensitive Android rule.
+    ("Android", r"\bAdr \d|\(linux;(?: u;)? android \d"),
     ("Java ME", r"J2ME|MIDP-|\bMIDP\b"),
 )
 _OS_TOKEN_NAMES = tuple(f"os:{name}" for name, _ in OS_TOKENS)
