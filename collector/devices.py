@@ -71,7 +71,7 @@ def client_hints(platform: bytes | None, mobile: bytes | None, brands: bytes | N
 
 # Token name → (pattern, ignore case), all found by one scan (collector.bots.Scanner).
 _TABLET_MODELS = (
-    r"\b(?:SM-[TPX]\d{3}|GT-P\d{4}|GT-N[58]\d{3}|SCH-I[89]\d\d|SM-W\d{3}|Lenovo ?TB|TB-?[JX]?\d{3,4}[FLMNX]|"
+    r"\b(?:SM-[TPX]\d{3}|GT-P\d{4}|GT-N[58]\d{3}|SCH-I[89]\d\d|SM-W\d{3}\b|/apad\b|Lenovo ?TB|TB-?[JX]?\d{3,4}[FLMNX]|"
     r"Lenovo YT|YT-X\d|YT3?-|Tab ?[APSMK]\d|Tab\d|Yoga Tab|IdeaTab|ThinkPad Tablet|MatePad|MediaPad|"
     r"AGS\d?-|BAH\d?-|BG2-|BTV-|CMR-|DBY\d?-|JDN\d?-|KOB\d?-|MRX-|SCM-|SHT-|BZ[A-Z]-|AGR-|GOT-|HEY\d?-W|"
     r"ELN-W|AGM\d?-W|Pad\b|XiaoMi/MiPad|MI PAD|21051182|22081281|23043RP34|2307BRPDCC|Redmi Pad|"
