@@ -173,6 +173,10 @@ class UAParser:
         if not ua.strip():
             return UAInfo(UNKNOWN, "", UNKNOWN, "", "desktop", True, "junk")
         found = self._scanner.scan(ua)
+        if (marked := self.bots.marked(found)) is not None:
+            # Dropped whatever it names: its browser and system are never looked at, so
+            # they are not parsed (a third of an unseen string's cost).
+            return UAInfo(UNKNOWN, "", UNKNOWN, "", "desktop", True, marked)
         agent, os_ = self._ua_rx.extract(ua), self._os_rx.extract(ua)
         family = agent.family if agent else "Other"
         browser = _BROWSER_NAMES.get(family, family)
