@@ -167,6 +167,23 @@ def test_list_pattern_needs_a_crawler_word_when_a_browser_engine_is_there(parser
     ).bot
 
 
+@pytest.mark.parametrize(
+    "ua",
+    [
+        # isbot's shape pattern (a bare "Name/1.0") matches these; a product that calls itself a
+        # browser is one unless the matched text names a crawler.
+        "K3_Dorado WAP-Browser/1.0.0",
+        "dv(iPh12,1);pr(UCBrowser/12.9.0.1300);ov(16_2);ss(390x844);bt(UC);pm(1);bv(0);nm(0);im(0);nt(2);",
+    ],
+)
+def test_a_self_named_browser_is_a_visitor(parser: UAParser, ua: str) -> None:
+    assert not parser.parse(ua).bot
+
+
+def test_a_self_named_browser_that_names_a_crawler_is_a_bot(parser: UAParser) -> None:
+    assert parser.parse("SiteScanBrowser/2.0").bot_kind == "crawler"
+
+
 def test_headless_is_a_bot_unless_allowed() -> None:
     ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36"
     assert UAParser().parse(ua).bot
