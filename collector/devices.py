@@ -98,7 +98,8 @@ _BIG_SCREENS = (
 _FEATURE_PHONE = (
     r"MIDP-|CLDC-|KAIOS|Series ?[34]0|S40OviBrowser|BREW|UP\.Browser|Obigo|NetFront|MAUI|Nucleus|MRE/|SPRD|"
     r"Opera Mini|Symbian|SymbOS|Windows Phone|IEMobile|Windows CE|BlackBerry|BB10|J2ME|Profile/|Mocor|"
-    r"Spreadtrum|Nokia\w*/|DoCoMo|KDDI-|SoftBank|Vodafone/|J-PHONE|portalmmm|jig browser|Aplix|WTOS|WAP-?Browser|\bWAP ?2\.0"
+    r"Spreadtrum|Nokia\w*/|DoCoMo|KDDI-|SoftBank|Vodafone/|J-PHONE|portalmmm|jig browser|Aplix|WTOS|"
+    r"WAP-?Browser|\bWAP ?2\.0"
 )
 TOKENS: dict[str, tuple[str, bool]] = {
     "tablet_model": (_TABLET_MODELS, True),
