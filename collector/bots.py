@@ -87,11 +87,23 @@ class Scanner:
         """Whether any pattern of ``group`` matches: for a costly group only some UAs need."""
         return bool(self._groups[group][0]._set.Match(ua.encode()))
 
+    def names(self, ua: str, groups: tuple[str, ...]) -> list[str]:
+        """Which patterns of the (lazy) ``groups`` match."""
+        text = ua.encode()
+        found: list[str] = []
+        for group in groups:
+            rset, names = self._groups[group]
+            found += [names[i] for i in rset._set.Match(text)]
+        return found
 
-# A real browser engine or browser product with a version number.
+
+# A real browser engine or browser product with a version number. A product whose name
+# ends in "Browser" (UCBrowser/, UP.Browser/, a feature phone's WAP-Browser/) names a browser
+# the way a crawler names itself "bot": a program that calls itself a browser and is not
+# one still has to match a crawler word (below) to be dropped.
 BROWSER_ENGINE = (
     r"(?:AppleWebKit|Gecko|Trident|Presto|Goanna|KHTML|Chrome|Firefox|Version|Opera|OPR|CriOS|FxiOS|Edg[eA]?|MSIE)"
-    r"[/ ]\d"
+    r"[/ ]\d|[\w.-]Browser/\d"
 )
 
 # Automation and Google's special-purpose fetchers: they send full browser UAs.
@@ -140,11 +152,13 @@ _HUMAN_APPS = (
     r"qbittorrent|transmission/|utorrent|bittorrent|wireshark|winsparkle|citrix|nook browser|newsly)"
 )
 # What a matched span must contain to drop a UA that has a real browser engine.
-_CRAWLER_WORDS = re.compile(
+_CRAWLER_WORDS_PATTERN = (
     r"bot|crawl|spider|slurp|scrap|archiv|fetch|preview|monitor|synthetic|check|scan|probe|index|validat|seo|"
-    r"https?:|www\.|\.com|\.net|\.org|\.io\b|@|\+http",
-    re.IGNORECASE,
+    r"https?:|www\.|\.com|\.net|\.org|\.io\b|@|\+http"
 )
+_CRAWLER_WORDS = re.compile(_CRAWLER_WORDS_PATTERN, re.IGNORECASE)
+# The crawler lists' RE2 sets, scanned only for a UA that the tokens leave undecided.
+_LIST_GROUPS = ("cua", "isbot")
 # RE2 has no lookaround: such patterns match as their looser form first, then Python's re decides.
 _LOOKAROUND = re.compile(r"\(\?<?[!=]")
 
@@ -206,6 +220,10 @@ class BotDetector:
         scanner.add("automation", automation, ignore_case=True)
         scanner.add("client", _CLIENT_PREFIX, ignore_case=True)
         scanner.add("human_app", _HUMAN_APPS)
+        # Anywhere in the UA, in the same pass: without one, no list match on a browser UA can
+        # count, so the two lists are not scanned at all (most visitors' UAs).
+        scanner.add("crawler_word", _CRAWLER_WORDS_PATTERN, ignore_case=True)
+        self._scanner = scanner
         crawlers = [e["pattern"] for e in crawleruseragents.CRAWLER_USER_AGENTS_DATA]
         if allow_headless:
             crawlers = [p for p in crawlers if "headless" not in p.lower()]
@@ -216,27 +234,35 @@ class BotDetector:
         for source, patterns, ignore_case in (("cua", crawlers, False), ("isbot", isbot_patterns(), True)):
             for i, p in enumerate(patterns):
                 name = f"list:{source}:{i}"
-                scanner.add(name, p, ignore_case, group=source)
+                scanner.add(name, p, ignore_case, group=source, lazy=True)
                 self._exact[name] = _exact(_python_lookbehinds(p), re.IGNORECASE if ignore_case else 0)
 
-    def kind(self, ua: str, found: frozenset[str], known_system: bool = False) -> BotKind | None:
-        """The kind of program this UA names, or ``None`` if nothing says it is one.
-
-        ``found`` is the scanner's answer for ``ua``; ``known_system`` says that
-        the parse found an operating system or a handset, which protects a UA
-        like a browser engine does. A ``None`` is not yet "human": the caller
-        still applies the junk rule.
-        """
+    @staticmethod
+    def marked(found: frozenset[str]) -> BotKind | None:
+        """The verdict the curated markers give alone (no parse needed): automation or client."""
         if "automation" in found:
             return "automation"
         if "client" in found:
             return "client"
-        if "human_app" in found:
-            return None
+        return None
+
+    def kind(self, ua: str, found: frozenset[str], known_system: bool = False) -> BotKind | None:
+        """The kind of program this UA names, or ``None`` if nothing says it is one.
+
+        ``found`` is the scanner's answer for ``ua`` (its eager groups; the
+        lists are scanned here, when they can change the answer);
+        ``known_system`` says that the parse found an operating system or a
+        handset, which protects a UA like a browser engine does. A ``None`` is
+        not yet "human": the caller still applies the junk rule.
+        """
+        marked = self.marked(found)
+        if marked is not None or "human_app" in found:
+            return marked
         engine = known_system or "engine" in found
-        for name in found:
-            if name.startswith("list:"):
-                m = self._exact[name].search(ua)
-                if m is not None and (not engine or _CRAWLER_WORDS.search(m.group(0))):
-                    return "crawler"
+        if engine and "crawler_word" not in found:
+            return None  # a list match would need a crawler word in its span
+        for name in self._scanner.names(ua, _LIST_GROUPS):
+            m = self._exact[name].search(ua)
+            if m is not None and (not engine or _CRAWLER_WORDS.search(m.group(0))):
+                return "crawler"
         return None

@@ -63,7 +63,7 @@ _BROWSER_NAMES = {
 # Browsers ua-parser reads as their engine (Chrome WebView, Safari, HbbTV), named by their own
 # tokens; first match wins. Registered in the same scan as the device tokens.
 _BROWSER_TOKENS: tuple[tuple[str, str], ...] = (
-    ("Yandex Browser", r"YaBrowser/|YaSearchBrowser/|YaApp_Android/"),
+    ("Yandex Browser", r"YaBrowser/|YaSearchBrowser/|YaApp_Android/|YandexSearch/"),
     ("Quark", r"\bQuark/"),
     ("CM Browser", r"ACHEETAHI|CMBrowser"),
     ("Meizu Browser", r"MZBrowser"),
@@ -72,6 +72,7 @@ _BROWSER_TOKENS: tuple[tuple[str, str], ...] = (
     ("vivo Browser", r"VivoBrowser"),
     ("LG Browser", r"LG Browser/"),
     ("Opera Devices", r"\bOMI/"),
+    ("Opera", r"\bOPR/\d"),
     ("Sogou Mobile Browser", r"SogouMobileBrowser|SogouMSE"),
     ("DuckDuckGo", r"DuckDuckGo/\d|Ddg/\d"),
     ("Sleipnir", r"Sleipnir"),
@@ -172,6 +173,10 @@ class UAParser:
         if not ua.strip():
             return UAInfo(UNKNOWN, "", UNKNOWN, "", "desktop", True, "junk")
         found = self._scanner.scan(ua)
+        if (marked := self.bots.marked(found)) is not None:
+            # Dropped whatever it names: its browser and system are never looked at, so
+            # they are not parsed (a third of an unseen string's cost).
+            return UAInfo(UNKNOWN, "", UNKNOWN, "", "desktop", True, marked)
         agent, os_ = self._ua_rx.extract(ua), self._os_rx.extract(ua)
         family = agent.family if agent else "Other"
         browser = _BROWSER_NAMES.get(family, family)

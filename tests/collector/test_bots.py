@@ -38,3 +38,5 @@ def test_scanner_names_what_matched_and_honours_groups() -> None:
     assert s.matches("Android SM-T500", "tablets") and not s.matches("Android SM-A500", "tablets")
     assert s.scan("curl/8 BOT") == {"bot", "lib"}
     assert s.scan("nothing") == frozenset()
+    assert s.names("GoogleBot SM-T500 curl/8", ("tablets",)) == ["tab"]  # lazy groups, by name
+    assert s.names("Android SM-A500", ("tablets",)) == []

@@ -5,7 +5,7 @@ import tracemalloc
 
 import pytest
 
-from collector.devices import NO_HINTS, client_hints
+from collector.devices import NO_HINTS, Hints, client_hints
 from collector.useragent import UAParser
 
 UAS = {
@@ -165,6 +165,39 @@ def test_list_pattern_needs_a_crawler_word_when_a_browser_engine_is_there(parser
         "Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 "
         "(compatible; Bytespider; spider-feedback@bytedance.com)"
     ).bot
+
+
+@pytest.mark.parametrize(
+    "ua",
+    [
+        # isbot's shape pattern (a bare "Name/1.0") matches these; a product that calls itself a
+        # browser is one unless the matched text names a crawler.
+        "K3_Dorado WAP-Browser/1.0.0",
+        "dv(iPh12,1);pr(UCBrowser/12.9.0.1300);ov(16_2);ss(390x844);bt(UC);pm(1);bv(0);nm(0);im(0);nt(2);",
+    ],
+)
+def test_a_self_named_browser_is_a_visitor(parser: UAParser, ua: str) -> None:
+    assert not parser.parse(ua).bot
+
+
+@pytest.mark.parametrize(
+    ("ua", "hints"),
+    [
+        ("Lumen/2.4 (iPhone; iOS 17.1; Scale/3.00)", NO_HINTS),
+        ("Lumen/240 CFNetwork/1474 Darwin/23.0.0", NO_HINTS),
+        ("Lumen/2.4 Dalvik/2.1.0 (Linux; U; Android 13; SM-A546B)", NO_HINTS),
+        ("Lumen/2.4", client_hints(b'"Android"', b"?1")),
+    ],
+)
+def test_an_app_that_names_its_platform_is_a_visitor(parser: UAParser, ua: str, hints: Hints) -> None:
+    # A bare "Name/1.0" is a script's shape (isbot's pattern); a platform comment, Apple's
+    # networking stack, Dalvik or client hints say a device sent it (docs/collector.md).
+    assert not parser.parse(ua, hints).bot
+    assert parser.parse("Lumen/2.4").bot
+
+
+def test_a_self_named_browser_that_names_a_crawler_is_a_bot(parser: UAParser) -> None:
+    assert parser.parse("SiteScanBrowser/2.0").bot_kind == "crawler"
 
 
 def test_headless_is_a_bot_unless_allowed() -> None:
