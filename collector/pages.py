@@ -272,7 +272,7 @@ def routes(settings: Settings, client: ClientAddress, pipeline: Pipeline) -> lis
         isp = pipeline.isp_of(ip)
         h = request.headers
         hints = client_hints(*(h[k].encode() if k in h else None for k in _HINT_HEADERS))
-        ua = pipeline.classify_ua(h.get("user-agent", ""), hints)
+        ua = pipeline.ua.parse(h.get("user-agent", ""), hints)
         del ip
         # "(none)": the word every other surface (dashboards, reports, CSV, Stats API) uses for an unknown network.
         network = f"{isp.org} (AS{isp.asn})" if isp.org and isp.asn else "(none): not in our network database"

@@ -205,9 +205,6 @@ class Pipeline:
                 return site.domain
         return None
 
-    def classify_ua(self, ua: str, hints: Hints = NO_HINTS) -> UAInfo:
-        return self.ua.parse(ua, hints)
-
     def _from_datacenter(self, info: UAInfo, hints: Hints, isp: IspInfo) -> bool:
         """A bot by its network: a hosting network, and (unless told to drop them all) a UA that lies."""
         if isp.asn is None or isp.asn not in self.hosting:

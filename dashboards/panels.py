@@ -178,6 +178,3 @@ def site_panels(goals: bool, prop_keys: tuple[str, ...]) -> tuple[Panel, ...]:
     """Every panel of a site's overview: the fixed ones, then Goals and Properties when it has any."""
     extra = props_panel(prop_keys)
     return PANELS + ((GOALS,) if goals else ()) + ((extra,) if extra.tabs else ())
-
-
-PANELS_BY_KEY: dict[str, Panel] = {p.key: p for p in PANELS}

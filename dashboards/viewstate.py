@@ -52,7 +52,6 @@ COMPARISONS: dict[str, str] = {
     "custom": "Custom period",
     "off": "No comparison",
 }
-INTERVALS = ("hour", "day", "week", "month")
 CHART_METRICS: dict[str, str] = {
     "visitors": "Visitors",
     "visits": "Visits",
