@@ -18,10 +18,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from aggregator.funnels import FunnelStep
-from aggregator.metrics import Number
+from aggregator.metrics import GOAL_METRICS, Number
 from aggregator.query import OTHER, Querier, QueryRequest, QueryResult
 
-GOAL_METRICS = ("visitors", "events", "conversion_rate")
 GOAL_HEADINGS = {"visitors": "unique", "events": "total", "conversion_rate": "CR"}
 
 

@@ -17,10 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from aggregator import fmt
 from aggregator.funnels import FunnelResult
 from aggregator.query import QueryError
 from collector.siteconfig import Funnel
-from dashboards import fmt
 from dashboards.auth import Identity
 from dashboards.funnelchart import funnel_svg
 from dashboards.services import services

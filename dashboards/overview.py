@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
+from aggregator import fmt
 from aggregator.annotations import Annotation
 from aggregator.charts import Point
 from aggregator.metrics import Number
 from aggregator.query import MAX_LIMIT, QueryRequest, QueryResult
 from aggregator.request import OTHER, allowed_metrics, num
 from collector.siteconfig import Site
-from dashboards import charting, fmt
+from dashboards import charting
 from dashboards.kpis import Compared, Kpi, base_request, compared, kpi_request, kpis, labels, request
 from dashboards.panels import GOALS, PROPS_PANEL, Panel, Tab, filter_label, site_panels
 from dashboards.querying import Queries

@@ -10,9 +10,9 @@ from pathlib import Path
 import jinja2
 from starlette.requests import HTTPConnection
 
+from aggregator import fmt
 from aggregator.settings import Settings as AggregatorSettings
 from collector.siteconfig import DEFAULT_CUSTOM_EVENTS, SiteConfig, Watcher, seed_config
-from dashboards import fmt
 from dashboards.alertrules import AlertRules
 from dashboards.annotations import Annotations
 from dashboards.apikeys import ApiKeys
