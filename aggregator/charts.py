@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Literal
 
-Number = int | float
+from aggregator.metrics import Number
+
 Scale = Literal["count", "seconds", "ratio"]
 
 CURRENT = "#1f5fbf"

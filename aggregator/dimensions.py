@@ -118,7 +118,3 @@ def dimension(name: str) -> Dimension | None:
 def is_public(name: str) -> bool:
     d = dimension(name)
     return d is not None and not d.internal
-
-
-#: Time dimensions a rollup answers from its per-day totals (the querier buckets the days itself).
-ROLLUP_TIME_DIMENSIONS: frozenset[str] = frozenset(d.name for d in _DIMS if d.rollup and d.name.startswith("time:"))

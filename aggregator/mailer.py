@@ -15,8 +15,9 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
+from aggregator.fmt import metric
 from aggregator.report import Report
-from aggregator.report_html import fmt, render_email_html
+from aggregator.report_html import render_email_html
 from aggregator.settings import Settings
 
 _TYPES = {".html": ("text", "html"), ".json": ("application", "json"), ".csv": ("text", "csv")}
@@ -29,7 +30,7 @@ def subject(report: Report) -> str:
 
 def plain_text(report: Report) -> str:
     lines = [subject(report), ""]
-    lines += [f"{k.label}: {fmt(k.metric, k.value)}" for k in report.kpis]
+    lines += [f"{k.label}: {metric(k.metric, k.value, exact=True)}" for k in report.kpis]
     lines += ["", "The full report (index.html) and its CSV files are attached."]
     return "\n".join(lines) + "\n"
 

@@ -71,9 +71,6 @@ class Manifest:
             manifest.batches[record.batch] = record
         return manifest
 
-    def committed_segments(self) -> set[str]:
-        return {s for r in self.batches.values() for s in r.segments}
-
     def commit(self, record: BatchRecord) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -33,6 +33,20 @@ METRICS: tuple[str, ...] = (
     "group_conversion_rate",
     "percentage",
 )
+#: A period's headline figures and their names, in the order every surface shows them: the dashboards'
+#: cards and chart choices, the nightly report and its mail. The one list.
+KPI_LABELS: dict[str, str] = {
+    "visitors": "Visitors",
+    "visits": "Visits",
+    "pageviews": "Pageviews",
+    "views_per_visit": "Views per visit",
+    "bounce_rate": "Bounce rate",
+    "visit_duration": "Visit duration",
+    "time_on_page": "Time on page",
+}
+KPI_METRICS: tuple[str, ...] = tuple(KPI_LABELS)
+#: The figures of a goal (Plausible's): converting visitors, conversions, the conversion rate.
+GOAL_METRICS: tuple[str, ...] = ("visitors", "events", "conversion_rate")
 #: Metrics of a row against another answer's visitors (the query layer computes them, not Components).
 RATIO_METRICS = frozenset({"conversion_rate", "group_conversion_rate", "percentage"})
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from typing import Literal
+from typing import Literal, get_args
+
+from aggregator.dates import months_back
 
 FIRST_DATE = dt.date(2000, 1, 1)
 LAST_DATE = dt.date(2999, 12, 31)
@@ -29,7 +31,9 @@ _DAYS = re.compile(r"([1-9][0-9]{0,3})d")
 _MONTHS = re.compile(r"([1-9][0-9]{0,2})mo")
 
 DateRange = str | tuple[dt.date, dt.date] | tuple[dt.datetime, dt.datetime]
-Mode = Literal["previous_period", "year_over_year", "custom"]
+#: The comparisons a query may ask for (Plausible's); the one definition, which aggregator.request re-exports.
+ComparisonMode = Literal["previous_period", "year_over_year", "custom"]
+COMPARISONS: tuple[ComparisonMode, ...] = get_args(ComparisonMode)
 
 
 class PeriodError(ValueError):
@@ -44,14 +48,6 @@ def is_named(value: str) -> bool:
         return int(days.group(1)) <= MAX_DAYS
     months = _MONTHS.fullmatch(value)
     return months is not None and int(months.group(1)) <= MAX_MONTHS
-
-
-def months_back(day: dt.date, months: int) -> dt.date:
-    """The same day of the month ``months`` earlier (clamped to the month's last day)."""
-    y, m = divmod(day.year * 12 + day.month - 1 - months, 12)
-    if y < 1:
-        raise PeriodError("the period starts before year 1")
-    return dt.date(y, m + 1, min(day.day, calendar.monthrange(y, m + 1)[1]))
 
 
 def month_end(day: dt.date) -> dt.date:
@@ -97,12 +93,16 @@ def resolve(value: DateRange, today: dt.date, first_day: dt.date | None) -> tupl
     m = _MONTHS.fullmatch(value)
     if m and int(m.group(1)) <= MAX_MONTHS:
         this_month = today.replace(day=1)
-        return months_back(this_month, int(m.group(1))), this_month - dt.timedelta(days=1)
+        try:
+            start = months_back(this_month, int(m.group(1)))
+        except ValueError as exc:
+            raise PeriodError(str(exc)) from None
+        return start, this_month - dt.timedelta(days=1)
     raise PeriodError(f"Invalid date_range {value!r}")
 
 
 def comparison_range(
-    mode: Mode,
+    mode: ComparisonMode,
     start: dt.date,
     end: dt.date,
     today: dt.date,
@@ -139,9 +139,10 @@ def comparison_range(
 
 
 def _year_before(day: dt.date) -> dt.date:
-    if day.year == 1:
-        raise PeriodError("the comparison period would start before year 1")
-    return day.replace(year=day.year - 1, day=min(day.day, calendar.monthrange(day.year - 1, day.month)[1]))
+    try:
+        return months_back(day, 12)
+    except ValueError:
+        raise PeriodError("the comparison period would start before year 1") from None
 
 
 def time_labels(dimension: str, start: dt.date, end: dt.date) -> list[str]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from aggregator.annotations import Annotation, for_period
 from aggregator.charts import Point
-from aggregator.metrics import Number
+from aggregator.metrics import KPI_LABELS, KPI_METRICS, Number
 from aggregator.periods import comparison_range
 from aggregator.query import OTHER, Querier, QueryRequest, QueryResult
 from aggregator.report_goals import FunnelSummary, GoalSection, funnel_summaries, goal_request, goal_section
@@ -31,15 +31,6 @@ from aggregator.series import points
 
 SCHEMA_VERSION = 2
 
-KPI_METRICS: tuple[tuple[str, str], ...] = (
-    ("visitors", "Visitors"),
-    ("visits", "Visits"),
-    ("pageviews", "Pageviews"),
-    ("views_per_visit", "Views per visit"),
-    ("bounce_rate", "Bounce rate"),
-    ("visit_duration", "Visit duration"),
-    ("time_on_page", "Time on page"),
-)
 
 _VISIT_METRICS = ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration")
 _PAGE_METRICS = ("visitors", "pageviews", "time_on_page", "scroll_depth")
@@ -217,7 +208,7 @@ def build_report(
     annotations: list[Annotation] | None = None,
 ) -> Report:
     """All the queries of one report in one :meth:`Querier.run_many` call (raw days are sessionized once)."""
-    kpi_names = tuple(m for m, _ in KPI_METRICS)
+    kpi_names = KPI_METRICS
     rng = (period.start, period.end)
     today = now.astimezone(dt.UTC).date()
     requests: list[QueryRequest] = []
@@ -245,7 +236,7 @@ def build_report(
     )
     total = groups[0][0].rows[0]
     kpis = []
-    for i, (metric, label) in enumerate(KPI_METRICS):
+    for i, (metric, label) in enumerate(KPI_LABELS.items()):
         previous: dict[str, Number | None] = {}
         changes: dict[str, Number | None] = {}
         for c, rs in zip(compared, groups, strict=True):

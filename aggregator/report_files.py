@@ -14,8 +14,9 @@ from typing import Any
 
 from aggregator.csvsafe import to_csv
 from aggregator.lake import fsync_dir, site_dir_name
+from aggregator.metrics import GOAL_METRICS
 from aggregator.report import COMPARISON_NOTE, SCHEMA_VERSION, VISITORS_NOTE, Report, other_note
-from aggregator.report_goals import GOAL_METRICS, FunnelSummary, GoalSection
+from aggregator.report_goals import FunnelSummary, GoalSection
 from aggregator.report_html import render_html
 
 FUNNEL_COLUMNS = ("visitors", "dropoff", "conversion_rate", "conversion_rate_step", "median_seconds")

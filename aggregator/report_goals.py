@@ -18,11 +18,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from aggregator.funnels import FunnelStep
-from aggregator.metrics import Number
+from aggregator.metrics import GOAL_METRICS, Number
 from aggregator.query import OTHER, Querier, QueryRequest, QueryResult
-from aggregator.request import num
 
-GOAL_METRICS = ("visitors", "events", "conversion_rate")
 GOAL_HEADINGS = {"visitors": "unique", "events": "total", "conversion_rate": "CR"}
 
 
@@ -92,7 +90,3 @@ def funnel_summaries(
     return tuple(
         FunnelSummary(f.name, tuple(querier.funnel(site, (start, end), f.steps, now).steps)) for f in config.funnels
     )
-
-
-def goal_cells(row: GoalRow) -> list[Number | str]:
-    return ["" if v is None else num(v) for v in row.values]

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from html import escape
 
+from aggregator import fmt
 from aggregator.charts import CSS as CHART_CSS
 from aggregator.charts import Marker, legend, responsive_chart
-from aggregator.metrics import Number
+from aggregator.metrics import GOAL_METRICS, Number
 from aggregator.report import COMPARISON_NOTE, VISITORS_NOTE, Breakdown, Compared, Kpi, Report, other_note
-from aggregator.report_goals import GOAL_HEADINGS, GOAL_METRICS, FunnelSummary, GoalSection
+from aggregator.report_goals import GOAL_HEADINGS, FunnelSummary, GoalSection
 
 DBIP_ATTRIBUTION = (
     '<p class="attribution">ISP data: <a href="https://db-ip.com">DB-IP.com</a>, RouteViews, NRO (CC BY 4.0)</p>'
@@ -69,21 +70,6 @@ ul.notes { padding-left: 1.2em; }
 )
 
 
-def fmt(metric: str, value: Number | None) -> str:
-    if value is None:
-        return "–"
-    if metric in ("visit_duration", "time_on_page"):
-        seconds = int(value)
-        return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-    if metric in ("bounce_rate", "scroll_depth"):
-        return f"{value} %"
-    if metric == "conversion_rate":
-        return f"{value:g} %"
-    if metric == "views_per_visit":
-        return f"{float(value):.2f}"
-    return f"{int(value):,}"
-
-
 NO_DATA = "no data to compare"
 #: The comparison columns' labels, short enough for a table cell on a phone.
 SHORT = {"vs previous day": "day before", "vs same weekday a week earlier": "week before"}
@@ -98,10 +84,9 @@ def fmt_change(metric: str, value: Number | None, compared: Compared | None = No
         return NO_DATA, ""
     if value is None:
         return "n/a", ""
-    unit = " pp" if metric in ("bounce_rate", "conversion_rate") else " %"
     good = value < 0 if metric == "bounce_rate" else value > 0
     css = "" if value == 0 else ("up" if good else "down")
-    return f"{value:+g}{unit}", css
+    return fmt.change(metric, value), css
 
 
 def _kpi(kpi: Kpi, compared: tuple[Compared, ...]) -> str:
@@ -111,7 +96,7 @@ def _kpi(kpi: Kpi, compared: tuple[Compared, ...]) -> str:
         changes.append(f'<div class="l"><span class="{css}">{escape(text)}</span> {escape(c.label)}</div>')
     return (
         f'<div class="kpi"><div class="l">{escape(kpi.label)}</div>'
-        f'<div class="v">{escape(fmt(kpi.metric, kpi.value))}</div>{"".join(changes)}</div>'
+        f'<div class="v">{escape(fmt.metric(kpi.metric, kpi.value, exact=True))}</div>{"".join(changes)}</div>'
     )
 
 
@@ -154,7 +139,9 @@ def breakdown_table(b: Breakdown, top: int, k: int) -> str:
     )
     body = []
     for r in named[:top] + other:
-        cells = "".join(f"<td>{escape(fmt(m, v))}</td>" for m, v in zip(b.spec.metrics, r.metrics, strict=True))
+        cells = "".join(
+            f"<td>{escape(fmt.metric(m, v, exact=True))}</td>" for m, v in zip(b.spec.metrics, r.metrics, strict=True)
+        )
         css = ' class="other"' if r.is_other else ""
         body.append(f"<tr{css}><td>{escape(r.value)}</td>{cells}</tr>")
     if not body:
@@ -197,7 +184,9 @@ def goals_html(goals: GoalSection, compared: tuple[Compared, ...], k: int) -> st
     head += "".join(f'<th title="{escape(c.label)}">{escape(SHORT.get(c.label, c.label))}</th>' for c in compared)
     body = []
     for r in goals.rows:
-        cells = "".join(f"<td>{escape(fmt(m, v))}</td>" for m, v in zip(GOAL_METRICS, r.values, strict=True))
+        cells = "".join(
+            f"<td>{escape(fmt.metric(m, v, exact=True))}</td>" for m, v in zip(GOAL_METRICS, r.values, strict=True)
+        )
         for c in compared:
             change = r.change[c.key]
             if change is None:
@@ -225,10 +214,6 @@ def goals_html(goals: GoalSection, compared: tuple[Compared, ...], k: int) -> st
     )
 
 
-def _duration(seconds: int | None) -> str:
-    return "–" if seconds is None else fmt("visit_duration", seconds)
-
-
 def funnel_html(f: FunnelSummary, k: int) -> str:
     rows = []
     for i, s in enumerate(f.steps, 1):
@@ -236,10 +221,10 @@ def funnel_html(f: FunnelSummary, k: int) -> str:
         if s.visitors is None:
             rows.append(f'<tr class="other"><td>{escape(name)}</td><td colspan="4">fewer than {k} visitors</td></tr>')
             continue
-        step_rate = "–" if i == 1 else f"{s.conversion_rate_step:g} %"
+        step_rate = "–" if i == 1 else fmt.percent(s.conversion_rate_step)
         rows.append(
-            f"<tr><td>{escape(name)}</td><td>{s.visitors:,}</td><td>{s.conversion_rate:g} %</td>"
-            f"<td>{step_rate}</td><td>{escape(_duration(s.median_seconds))}</td></tr>"
+            f"<tr><td>{escape(name)}</td><td>{s.visitors:,}</td><td>{fmt.percent(s.conversion_rate)}</td>"
+            f"<td>{step_rate}</td><td>{escape(fmt.metric('visit_duration', s.median_seconds))}</td></tr>"
         )
     return (
         f"<section><h3>{escape(f.name)}</h3><table><thead><tr><th>Step</th><th>visitors</th><th>from entry</th>"
@@ -317,7 +302,7 @@ def render_email_html(report: Report, *, top: int = 5) -> str:
         )
         rows.append(
             f"<tr><td {td.replace('right', 'left')}>{escape(k.label)}</td><td {td}>"
-            f"{escape(fmt(k.metric, k.value))}</td>{changes}</tr>"
+            f"{escape(fmt.metric(k.metric, k.value, exact=True))}</td>{changes}</tr>"
         )
     head = "".join(f"<th {td}>{escape(c.label)}</th>" for c in report.comparisons)
     pages = next(b for b in report.breakdowns if b.spec.key == "pages")
@@ -329,8 +314,8 @@ def render_email_html(report: Report, *, top: int = 5) -> str:
         for m in report.movers[:top]
     )
     goals = "".join(
-        f"<li>{escape(g.name)}: {escape(fmt('visitors', g.values[0]))} unique, "
-        f"{escape(fmt('conversion_rate', g.values[2]))}</li>"
+        f"<li>{escape(g.name)}: {escape(fmt.metric('visitors', g.values[0], exact=True))} unique, "
+        f"{escape(fmt.metric('conversion_rate', g.values[2], exact=True))}</li>"
         for g in (report.goals.rows if report.goals is not None else ())[:top]
         if not g.is_other
     )

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Literal
 
 from aggregator.dimensions import GOAL, PROPS, is_public
 from aggregator.filters import Expr, Filter, FilterError, leaves, neighbours, validate
 from aggregator.metrics import METRICS, Number
-from aggregator.periods import DATE_RANGES, DateRange, PeriodError, check_range, is_named
+from aggregator.periods import COMPARISONS, DATE_RANGES, ComparisonMode, DateRange, PeriodError, check_range, is_named
+from collector.schema import OTHER_VALUE
 
-OTHER = "(other)"
+#: The row that k-anonymity folds small rows into: the same word as a property value folded at ingest
+#: (collector.schema.OTHER_VALUE), one definition, so that a page shows one "(other)".
+OTHER = OTHER_VALUE
 MAX_LIMIT = 10_000
 #: Filter sets one step away from a request's filters that the differencing check runs (aggregator/kanon.py).
 MAX_NEIGHBOURS = 16
@@ -24,9 +26,6 @@ MAX_NEIGHBOURS = 16
 SESSION_METRICS = ("bounce_rate", "visit_duration", "views_per_visit")
 EVENT_METRICS = ("pageviews", "events", "scroll_depth")
 SESSION_DIMENSIONS = ("visit:entry_page", "visit:exit_page")
-
-ComparisonMode = Literal["previous_period", "year_over_year", "custom"]
-COMPARISONS: tuple[ComparisonMode, ...] = ("previous_period", "year_over_year", "custom")
 
 
 class QueryError(ValueError):

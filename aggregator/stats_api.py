@@ -19,9 +19,8 @@ from typing import Any
 from aggregator.dimensions import is_public
 from aggregator.filters import FILTER_OPS, And, Expr, Filter, Not, Or
 from aggregator.metrics import METRICS
-from aggregator.periods import is_named
+from aggregator.periods import COMPARISONS, ComparisonMode, is_named
 from aggregator.query import MAX_LIMIT, Querier, QueryError, QueryRequest, QueryResult
-from aggregator.request import COMPARISONS, ComparisonMode
 
 _KEYS = {"site_id", "metrics", "date_range", "dimensions", "filters", "order_by", "pagination", "include"}
 _INCLUDE = {"time_labels", "total_rows", "comparisons", "imports"}

@@ -49,11 +49,10 @@ from aggregator.dimensions import DIMENSIONS
 from aggregator.sessions import OWN_COLUMNS
 from collector.schema import MAX_ENGAGED_MS
 
-#: Visit dimensions, coded in both tables; event dimensions, coded in the hits only.
+#: Visit dimensions, coded in both tables (event dimensions are coded in the hits only).
 VISIT_DIMENSIONS: tuple[str, ...] = tuple(
     d.name for d in DIMENSIONS.values() if d.name.startswith("visit:") and not d.internal
 )
-EVENT_DIMENSIONS: tuple[str, ...] = ("event:page", "event:name")
 
 PROFILE_SQL = "hash(browser, browser_version, os, os_version, device, asn, network_domain)"
 KIND_SQL = "CASE name WHEN 'pageview' THEN 0 WHEN 'engagement' THEN 1 ELSE 2 END"

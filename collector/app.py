@@ -22,9 +22,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from collector.clientip import ClientAddress
-from collector.endpoint import PATH, EventEndpoint, Receive, Scope, Send
+from collector.endpoint import PATH, EventEndpoint
 from collector.isp import IspDatabase, bundled_database
 from collector.metrics import Metrics
 from collector.pages import routes as page_routes
@@ -62,9 +63,7 @@ class Collector:
         self.keys = DayKeys(salt_store(settings), clock=clock)
         self.ua = UAParser(settings.ua_cache_size, settings.allow_headless, settings.ua_cache_bytes)
         self.siteconfig = site_config(settings)
-        self.pipeline = Pipeline(
-            settings, self.ua, None, self.keys, lambda: self.siteconfig.current, self.metrics.drop_prop
-        )
+        self._pipeline: Pipeline | None = None  # built by load_isp, with the ISP database it reads
         self.spool = Spool(
             settings.spool_dir,
             segment_seconds=settings.spool_segment_seconds,
@@ -81,6 +80,13 @@ class Collector:
             self.shipper = Shipper(settings.spool_dir / "sealed", settings.spool_ship_url, fs)
 
     @property
+    def pipeline(self) -> Pipeline:
+        """The event pipeline; the lifespan builds it (:meth:`load_isp`) before any request is served."""
+        if self._pipeline is None:
+            raise RuntimeError("the collector has not started: its lifespan builds the pipeline")
+        return self._pipeline
+
+    @property
     def origins(self) -> frozenset[bytes]:
         """Origins whose pages may post events from the browser (CORS): the configured sites'."""
         return self.pipeline.allow.origins
@@ -89,7 +95,10 @@ class Collector:
         # No operator database: the one shipped in the package, so ISPs resolve offline from the first run.
         path = self.settings.isp_db or bundled_database(self.settings.cache_dir)
         self.isp = IspDatabase(path)
-        self.pipeline.isp = self.isp
+        s = self.settings
+        self._pipeline = Pipeline(
+            s, self.ua, self.isp, self.keys, lambda: self.siteconfig.current, self.metrics.drop_prop
+        )
 
     def load_network_domains(self) -> None:
         s = self.settings
@@ -191,7 +200,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         # The beacon script, the opt-out page and the transparency page (collector/pages.py).
-        *page_routes(settings, collector.client, collector.pipeline),
+        *page_routes(settings, collector.client, lambda: collector.pipeline),
     ]
     app = CollectorApp(EventEndpoint(collector), routes=routes, lifespan=lifespan)
     app.state.collector = collector

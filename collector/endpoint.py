@@ -16,10 +16,10 @@ then content type, size, syntax, and the gate (site, event name, bots).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
+from starlette.types import Receive, Scope, Send
 
 from collector.devices import client_hints
 from collector.payload import PayloadError, parse_payload
@@ -30,11 +30,6 @@ from collector.spool import SpoolUnavailable
 if TYPE_CHECKING:
     from collector.app import Collector
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Header = tuple[bytes, bytes]
 
 log = logging.getLogger("collector")

@@ -17,7 +17,6 @@ shared between workers and only the touched ones count as resident).
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import logging
 import lzma
@@ -198,13 +197,6 @@ def hosting_asns() -> frozenset[int]:
     """
     text = resources.files("collector").joinpath("data", HOSTING_LIST).read_text()
     return frozenset(int(line.split("\t", 1)[0]) for line in text.splitlines() if line and not line.startswith("#"))
-
-
-def is_public(ip: str) -> bool:
-    try:
-        return ipaddress.ip_address(ip).is_global
-    except ValueError:
-        return False
 
 
 def bundled_manifest() -> dict[str, Any]:

@@ -13,11 +13,7 @@ import os
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 from collector.props import PROP_DROP_REASONS, PropDrop
-
-DROP_REASONS = ("bot", "opt_out", "unknown_site", "unknown_event", "localhost", "spam")
-# Why a "bot" drop was one (collector.bots.BOT_KINDS, plus the data-centre signal of the pipeline).
-BOT_KINDS = ("automation", "crawler", "client", "junk", "datacenter")
-REJECT_REASONS = ("bad_request", "too_large", "unsupported_media_type", "unavailable", "internal_error")
+from collector.reasons import DROP_KINDS, DROP_REASONS, REJECT_REASONS, DropKind, DropReason, RejectReason
 
 
 class Metrics:
@@ -75,15 +71,15 @@ class Metrics:
         # Pre-create every label so dashboards see zeros instead of gaps.
         self._drop = {r: self.dropped.labels(r) for r in DROP_REASONS}
         self._reject = {r: self.rejected.labels(r) for r in REJECT_REASONS}
-        self._bot = {k: self.bots.labels(k) for k in BOT_KINDS}
+        self._bot = {k: self.bots.labels(k) for k in DROP_KINDS}
         self._prop = {r: self.props_dropped.labels(r) for r in PROP_DROP_REASONS}
 
-    def drop(self, reason: str, kind: str = "") -> None:
+    def drop(self, reason: DropReason, kind: DropKind | None = None) -> None:
         self._drop[reason].inc()
-        if kind:
+        if kind is not None:
             self._bot[kind].inc()
 
-    def reject(self, reason: str) -> None:
+    def reject(self, reason: RejectReason) -> None:
         self._reject[reason].inc()
 
     def drop_prop(self, reason: PropDrop) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -247,7 +248,8 @@ def _version(name: str, version: str) -> str:
     return f"{name} {version}".strip() if name else "unknown"
 
 
-def routes(settings: Settings, client: ClientAddress, pipeline: Pipeline) -> list[Route]:
+def routes(settings: Settings, client: ClientAddress, pipeline: Callable[[], Pipeline]) -> list[Route]:
+    # ``pipeline``: the collector's, asked per request (its lifespan builds it once the ISP database is open).
     script = Asset.load("script.js", "text/javascript; charset=utf-8")
     opt_out_js = Asset.load("opt-out.js", "text/javascript; charset=utf-8")
 
@@ -261,7 +263,7 @@ def routes(settings: Settings, client: ClientAddress, pipeline: Pipeline) -> lis
         gpc = request.headers.get("sec-gpc") == "1"
         # The sites of the configuration in force (collector.siteconfig).
         html = render_opt_out(
-            pipeline.allow.config.domains, request.headers.get("referer"), gpc, settings.allow_localhost
+            pipeline().allow.config.domains, request.headers.get("referer"), gpc, settings.allow_localhost
         )
         return HTMLResponse(html, headers=_page_headers(script=True))
 
@@ -269,10 +271,10 @@ def routes(settings: Settings, client: ClientAddress, pipeline: Pipeline) -> lis
         # Derived exactly as the pipeline derives an event, then dropped with the response.
         peer = request.client.host if request.client else None
         ip = client.resolve(peer, request.headers.get("x-forwarded-for"))
-        isp = pipeline.isp_of(ip)
+        isp = pipeline().isp_of(ip)
         h = request.headers
         hints = client_hints(*(h[k].encode() if k in h else None for k in _HINT_HEADERS))
-        ua = pipeline.classify_ua(h.get("user-agent", ""), hints)
+        ua = pipeline().ua.parse(h.get("user-agent", ""), hints)
         del ip
         # "(none)": the word every other surface (dashboards, reports, CSV, Stats API) uses for an unknown network.
         network = f"{isp.org} (AS{isp.asn})" if isp.org and isp.asn else "(none): not in our network database"

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from collector.boundedcache import BoundedCache
@@ -19,6 +20,7 @@ from collector.isp import UNKNOWN_ISP, IspDatabase, IspInfo, hosting_asns
 from collector.paths import NO_UTM, Utm, extract_utm, scrub_path
 from collector.payload import Payload
 from collector.props import PropDrop, clean_props, scrub_prop
+from collector.reasons import DropKind, DropReason, drop_kind
 from collector.referrer import Referrer, channel_of, parse_referrer, source_of
 from collector.salts import DayKeys
 from collector.schema import MAX_TEXT, Event
@@ -33,17 +35,25 @@ _CACHE_ENTRIES = 20000
 _ENTRY_OVERHEAD = 240
 _size = sys.getsizeof
 
-Page = tuple[str, str, Utm]
+
+class Page(NamedTuple):
+    """A page URL as the pipeline keeps it (cached per URL): scheme and host for the localhost gate, the rest stored."""
+
+    scheme: str
+    host: str
+    path: str  # scrubbed (collector.paths)
+    utm: Utm
 
 
 def _page_bytes(key: tuple[str, bool], page: Page) -> int:
-    utm = page[2]
+    utm = page.utm
     fields = (utm.source, utm.medium, utm.campaign, utm.content, utm.term)
     return (
         _ENTRY_OVERHEAD
         + _size(key[0])
-        + _size(page[0])
-        + _size(page[1])
+        + _size(page.scheme)
+        + _size(page.host)
+        + _size(page.path)
         + sum(_size(f) for f in fields if f is not None)
         + (0 if utm is NO_UTM else _size(utm))
     )
@@ -70,7 +80,7 @@ class Hit:
 class Dropped(Exception):
     """A deliberate, counted drop: answered 202 with ``X-Drop-Reason``; ``kind`` says why a bot is one."""
 
-    def __init__(self, reason: str, kind: str = "") -> None:
+    def __init__(self, reason: DropReason, kind: DropKind | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.kind = kind
@@ -156,7 +166,7 @@ class Pipeline:
         page = self._pages.get(key)
         if page is None:
             page = self._page_uncached(url, hash_mode)
-            if page is not None:  # unparseable URLs are dropped as spam, not remembered
+            if page is not None:  # unparsable URLs are dropped (and counted), not remembered
                 self._pages.offer(key, page)
         return page
 
@@ -171,7 +181,7 @@ class Pipeline:
         return ref
 
     def _page_uncached(self, url: str, hash_mode: bool) -> Page | None:
-        """(host, scrubbed path, UTM values) of a page URL; ``None`` if it cannot be parsed."""
+        """(scheme, host, scrubbed path, UTM values) of a page URL; ``None`` if it cannot be parsed."""
         try:
             parts = urlsplit(url)
             host = (parts.hostname or "").lower()
@@ -183,7 +193,7 @@ class Pipeline:
             # route is the page. Only its path part is kept, scrubbed like any path.
             path = parts.fragment.split("?", 1)[0]
         utm = extract_utm(parts.query) if parts.query else NO_UTM
-        return (f"{parts.scheme}:{host}", scrub_path(path), utm)
+        return Page(parts.scheme, host, scrub_path(path), utm)
 
     @property
     def allow(self) -> Allowlists:
@@ -204,9 +214,6 @@ class Pipeline:
             if site is not None:
                 return site.domain
         return None
-
-    def classify_ua(self, ua: str, hints: Hints = NO_HINTS) -> UAInfo:
-        return self.ua.parse(ua, hints)
 
     def _from_datacenter(self, info: UAInfo, hints: Hints, isp: IspInfo) -> bool:
         """A bot by its network: a hosting network, and (unless told to drop them all) a UA that lies."""
@@ -240,14 +247,13 @@ class Pipeline:
             raise Dropped("unknown_event")
         page = self._page(p.url, p.hash_mode)
         if page is None:
-            raise Dropped("spam")
-        origin, path, utm = page
-        scheme, host = origin.split(":", 1)
+            raise Dropped("unparsable_url")
+        scheme, host, path, utm = page
         if not self.settings.allow_localhost and (scheme == "file" or host in _LOCAL_HOSTS):
             raise Dropped("localhost")
         info = self.ua.parse(hit.ua, hit.hints)
         if info.bot:
-            raise Dropped("bot", info.bot_kind)
+            raise Dropped("bot", drop_kind(info.bot_kind))
         isp = self.isp_of(hit.ip)
         if self._from_datacenter(info, hit.hints, isp):
             raise Dropped("bot", "datacenter")

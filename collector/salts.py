@@ -154,7 +154,6 @@ class DayKeys:
         self.clock = clock
         self._lock = threading.Lock()
         self._day: dt.date | None = None
-        self._salt = b""
         self._by_day: dict[dt.date, bytes] = {}
         # A network store (PostgreSQL) is never called from the event loop: a cache
         # miss there starts one background fetch and refuses the event meanwhile.

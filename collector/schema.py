@@ -257,9 +257,6 @@ class Event:
         record["props"] = dict(self.props)
         return record
 
-    def prop(self, key: str) -> str | None:
-        return next((v for k, v in self.props if k == key), None)
-
     @classmethod
     def from_record(cls, record: Any) -> Event:
         """Validate a spool record; raises :class:`RecordError` naming what is wrong."""

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 from collector.siteconfig import DEFAULT_CUSTOM_EVENTS, DEMO_SITE
 from onecloud_kit import retention
 from onecloud_kit.settings import FromEnv, SettingsError, check_cidrs, setting
+
+#: Where day salts live; the code that opens the store (collector/app.py) and the settings share it.
+SaltStoreKind = Literal["file", "postgres"]
+SALT_STORE_KINDS: tuple[SaltStoreKind, ...] = get_args(SaltStoreKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +72,7 @@ class Settings(FromEnv):
         8 * 1024 * 1024,
         "Most memory the parsed-page cache, and the parsed-referrer cache, may each hold per worker.",
     )
-    salt_store: str = setting(
+    salt_store: SaltStoreKind = setting(
         "file", "Where day salts live: `file` (data_dir/salts, one host) or `postgres` (shared by many hosts)."
     )
     salt_dsn: str = setting(
@@ -126,7 +131,7 @@ class Settings(FromEnv):
             raise SettingsError("ANALYTICS_MAX_CONNECTIONS: must be at least 16")
         if self.dns_cache_size < 0:
             raise SettingsError("ANALYTICS_DNS_CACHE_SIZE: must not be negative")
-        if self.salt_store not in ("file", "postgres"):
+        if self.salt_store not in SALT_STORE_KINDS:
             raise SettingsError("ANALYTICS_SALT_STORE: must be `file` or `postgres`")
         if self.salt_store == "postgres" and not self.salt_dsn:
             raise SettingsError("ANALYTICS_SALT_DSN: needed when ANALYTICS_SALT_STORE=postgres")

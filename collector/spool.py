@@ -29,7 +29,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -45,15 +44,6 @@ _STOP = object()
 
 class SpoolUnavailable(Exception):
     """The event could not be made durable; the caller answers 503."""
-
-
-@dataclass(slots=True)
-class SpoolStats:
-    commits: int = 0
-    events: int = 0
-    failures: int = 0
-    sealed: int = 0
-    recovered: int = 0
 
 
 class Spool:
@@ -77,7 +67,6 @@ class Spool:
         self.max_pending = max_pending
         self.clock = clock
         self.on_commit = on_commit
-        self.stats = SpoolStats()
         self.healthy = False
         self.last_error: str | None = None
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -101,7 +90,7 @@ class Spool:
         try:
             self.open_dir.mkdir(parents=True, exist_ok=True)
             self.sealed_dir.mkdir(parents=True, exist_ok=True)
-            self.stats.recovered = recover_orphans(self.open_dir, self.sealed_dir)
+            recover_orphans(self.open_dir, self.sealed_dir)
             self.healthy = os.access(self.open_dir, os.W_OK)
         except OSError as exc:
             self._fail(exc)
@@ -232,8 +221,6 @@ class Spool:
             self._size += len(data)
             self.healthy = True
             self.last_error = None
-            self.stats.commits += 1
-            self.stats.events += events
         except OSError as exc:
             self._fail(exc)
             error = SpoolUnavailable(self.last_error or "spool write failed")
@@ -260,7 +247,6 @@ class Spool:
             return
         try:
             os.rename(path, self.sealed_dir / path.name)
-            self.stats.sealed += 1
         except OSError:
             pass  # left in open/: the next start recovers it (the lock is released)
 
@@ -284,7 +270,6 @@ class Spool:
             fsync_dir(self.sealed_dir)
             fsync_dir(self.open_dir)
             os.close(fd)  # closing releases the lock only after the rename
-            self.stats.sealed += 1
         except OSError as exc:
             self._fail(exc)
             try:
@@ -294,7 +279,6 @@ class Spool:
 
     def _fail(self, exc: OSError) -> None:
         self.healthy = False
-        self.stats.failures += 1
         # strerror only: an OSError's full text can carry a path, never request data,
         # but keep the message short and predictable.
         self.last_error = exc.strerror or exc.__class__.__name__

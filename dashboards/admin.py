@@ -186,9 +186,9 @@ async def sites_page(request: Request, identity: Identity) -> Response:
         "admin_sites.html",
         {
             "allowlist": svc.sites(),
-            "k": svc.reports.k_anonymity,
-            "raw_days": svc.reports.raw_retention_days,
-            "aggregate_months": svc.reports.aggregate_retention_months,
+            "k": svc.queries.k_anonymity,
+            "raw_days": svc.queries.raw_retention_days,
+            "aggregate_months": svc.queries.aggregate_retention_months,
         },
         identity=identity,
     )

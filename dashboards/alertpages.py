@@ -18,7 +18,7 @@ def _page(request: Request, identity: Identity, *, message: str = "", status: in
         "rules": svc.alert_rules.rules(),
         "state": svc.alert_rules.state(),
         "kinds": KIND_LABELS,
-        "k": svc.reports.k_anonymity,
+        "k": svc.queries.k_anonymity,
         "per_day": MAX_PER_DAY,
         "message": message,
         "today": svc.now().date().isoformat(),
@@ -45,7 +45,7 @@ async def alerts_add(request: Request, identity: Identity) -> Response:
             str(form.get("kind", "")),
             str(form.get("threshold", "")),
             str(form.get("recipients", "")),
-            svc.reports.k_anonymity,
+            svc.queries.k_anonymity,
             identity.user.name,
         )
     except AlertError as exc:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from markupsafe import Markup
 
+from aggregator import fmt
 from aggregator.annotations import Annotation
 from aggregator.charts import Marker, Point, Scale, legend, responsive_chart
 from aggregator.metrics import Number
@@ -18,7 +19,6 @@ from aggregator.periods import bucket
 from aggregator.query import QueryRequest, QueryResult
 from aggregator.request import allowed_metrics
 from aggregator.series import points
-from dashboards import fmt
 from dashboards.viewstate import COMPARISONS, ViewState
 
 SCALES: dict[str, Scale] = {

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
+from aggregator import fmt
 from aggregator.funnels import FunnelStep
-from dashboards import fmt
 
 WIDTH, HEIGHT = 800, 280
 TOP, BOTTOM, SIDE = 34, 46, 8
@@ -29,17 +29,13 @@ def _short(name: str, limit: int) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{value:g}%"
-
-
 def describe(step: FunnelStep, index: int, k: int) -> str:
     """One step in words (the column's tooltip)."""
     if step.visitors is None:
         return f"Step {index}: {step.name}: fewer than {k} visitors (not shown)"
     text = f"Step {index}: {step.name}: {step.visitors:,} visitors"
     if index > 1:
-        text += f", {_percent(step.conversion_rate)} of those entering, {_percent(step.conversion_rate_step)} of "
+        text += f", {fmt.percent(step.conversion_rate)} of those entering, {fmt.percent(step.conversion_rate_step)} of "
         text += f"step {index - 1}, {step.dropoff or 0:,} dropped out"
         if step.median_seconds is not None:
             text += f", median {fmt.duration(step.median_seconds)} after step {index - 1}"
@@ -95,7 +91,7 @@ def funnel_svg(steps: list[FunnelStep], k: int, title: str) -> Markup:
         if s.visitors is not None and i > 0:
             parts.append(
                 f'<text x="{cx:.1f}" y="{TOP + plot + 36}" text-anchor="middle" font-size="12" fill="{INK}">'
-                f"{escape(_percent(s.conversion_rate))}</text>"
+                f"{escape(fmt.percent(s.conversion_rate))}</text>"
             )
         parts.append("</g>")
     parts.append("</svg>")

@@ -17,12 +17,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from aggregator import fmt
 from aggregator.funnels import FunnelResult
+from aggregator.query import QueryError
 from collector.siteconfig import Funnel
-from dashboards import fmt
 from dashboards.auth import Identity
 from dashboards.funnelchart import funnel_svg
-from dashboards.reports import ReportError
 from dashboards.services import services
 from dashboards.sitepages import filter_context, site_config, site_of
 from dashboards.viewstate import ViewState
@@ -65,14 +65,14 @@ async def funnel_page(request: Request, identity: Identity) -> Response:
         return RedirectResponse(request.url.path + state.query(), status_code=303)
     try:
         result: FunnelResult = await run_in_threadpool(
-            svc.reports.funnel, site, (state.start, state.end), funnel.steps, now, state.query_filters()
+            svc.queries.funnel, site, (state.start, state.end), funnel.steps, now, state.query_filters()
         )
-    except ReportError as exc:
+    except QueryError as exc:
         return error(request, 400, f"This funnel cannot be computed: {exc}", identity)
     svc.audit.write(
         identity.user.name, "view", site=site, report=f"funnel/{funnel.name}", detail=request.url.query or None
     )
-    k = svc.reports.k_anonymity
+    k = svc.queries.k_anonymity
     title = f"{funnel.name}: visitors at each step, {state.start} to {state.end}"
     context = {
         **filter_context(svc, site, state),

@@ -13,14 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from aggregator.metrics import Number
+from aggregator import fmt
+from aggregator.metrics import GOAL_METRICS, KPI_METRICS, Number
 from aggregator.query import MAX_LIMIT, QueryRequest, QueryResult
 from aggregator.request import allowed_metrics, num, without_goals
-from dashboards import fmt
 from dashboards.viewstate import CHART_METRICS, COMPARISONS, ViewState
 
-KPI_METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration", "time_on_page")
-GOAL_KPI_METRICS = ("visitors", "events", "conversion_rate")
 METRIC_LABELS: dict[str, str] = {
     **CHART_METRICS,
     "events": "Events",
@@ -62,7 +60,7 @@ def request(
 
 def kpi_request(site: str, state: ViewState) -> QueryRequest:
     if state.goal_filtered:
-        return request(site, GOAL_KPI_METRICS, state, compare=True)
+        return request(site, GOAL_METRICS, state, compare=True)
     # Metrics the query layer refuses under these filters (views per visit under a page filter) are left out.
     allowed = allowed_metrics((), state.query_filters())
     return request(site, tuple(m for m in KPI_METRICS if m in allowed), state, compare=True)

@@ -15,16 +15,17 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
+from aggregator import fmt
 from aggregator.annotations import Annotation
 from aggregator.charts import Point
 from aggregator.metrics import Number
 from aggregator.query import MAX_LIMIT, QueryRequest, QueryResult
 from aggregator.request import OTHER, allowed_metrics, num
 from collector.siteconfig import Site
-from dashboards import charting, fmt
+from dashboards import charting
 from dashboards.kpis import Compared, Kpi, base_request, compared, kpi_request, kpis, labels, request
 from dashboards.panels import GOALS, PROPS_PANEL, Panel, Tab, filter_label, site_panels
-from dashboards.reports import Reports
+from dashboards.querying import Queries
 from dashboards.viewstate import ViewState
 
 SHORT_LABELS = {"pageviews": "Views", "time_on_page": "Time", "scroll_depth": "Scroll", "bounce_rate": "Bounce",
@@ -121,10 +122,10 @@ def panel(result: QueryResult, state: ViewState, panel: Panel, tab: Tab, top_row
 
 
 def export_rows(
-    reports: Reports, site: str, state: ViewState, tab: Tab, now: dt.datetime
+    queries: Queries, site: str, state: ViewState, tab: Tab, now: dt.datetime
 ) -> tuple[list[str], list[list[object]]]:
     """The panel's full table for CSV: the same query as on screen, every row."""
-    result = reports.run(panel_request(site, state, tab, EXPORT_ROWS), now)
+    result = queries.run(panel_request(site, state, tab, EXPORT_ROWS), now)
     header = [filter_label(k) for k in tab.filter_keys] + list(result.request.metrics)
     return header, [[*r.dimensions, *("" if m is None else m for m in r.metrics)] for r in result.rows]
 
@@ -140,13 +141,13 @@ class Realtime:
     k: int
 
 
-def realtime(reports: Reports, site: str, now: dt.datetime, as_of: dt.datetime | None = None) -> Realtime:
+def realtime(queries: Queries, site: str, now: dt.datetime, as_of: dt.datetime | None = None) -> Realtime:
     """Visitors in the last 5 minutes, from data already ingested, and how fresh that data is.
 
     ``as_of``: the page's totals for today came from a rollup built then (one ingest batch behind).
     """
-    cur = reports.current_visitors(site, now, REALTIME_MINUTES)
-    last = reports.last_ingest()
+    cur = queries.current_visitors(site, now, REALTIME_MINUTES)
+    last = queries.last_ingest()
     if last is None:
         freshness = "nothing ingested yet"
     else:
@@ -184,7 +185,7 @@ class Page:
 
 
 def page(
-    reports: Reports,
+    queries: Queries,
     site: str,
     state: ViewState,
     now: dt.datetime,
@@ -199,10 +200,10 @@ def page(
     requests = [kpi_request(site, state), *([base] if base else []), *series_requests]
     first_panel = len(requests)
     requests += [panel_request(site, state, tab) for _, tab in tabs]
-    results = reports.run_many(requests, now, page=True)
+    results = queries.run_many(requests, now, page=True)
     k_result = results[0]
     series_results = results[first_panel - len(series_requests) : first_panel]
-    data_from = reports.first_day(site)
+    data_from = queries.first_day(site)
     info = compared(results[1] if base else k_result, state, data_from)
     panels = [panel(result, state, p, tab) for result, (p, tab) in zip(results[first_panel:], tabs, strict=True)]
     # The aggregator says when part of the range cannot answer (e.g. raw events past retention).
@@ -210,7 +211,7 @@ def page(
     as_of = min((r.stale_as_of for r in results if r.stale_as_of is not None), default=None)
     notes = [a for a in notes or [] if state.start <= a.day <= state.end]
     pts = charting.series(series_results, state, now, data_from)
-    chart = charting.chart(pts, state, charting.markers(notes, state), reports.k_anonymity)
+    chart = charting.chart(pts, state, charting.markers(notes, state), queries.k_anonymity)
     by_key = {d.panel.key: d for d in panels}
     props = by_key.get(PROPS_PANEL)
     conversions = Conversions(
@@ -225,7 +226,7 @@ def page(
         pts,
         chart,
         [d for d in panels if d.panel.key not in (GOALS.key, PROPS_PANEL)],
-        realtime(reports, site, now, as_of),
+        realtime(queries, site, now, as_of),
         warnings,
         k_result.suppressed,
         notes,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 # "(none)": the query layer's word for a missing value, unknown networks included, on every surface.
 from aggregator.dimensions import GOAL, NONE, PROPS, is_public
+from aggregator.metrics import GOAL_METRICS
 from aggregator.request import OTHER
 
 FILTERS: dict[str, tuple[str, str]] = {
@@ -159,15 +160,14 @@ PANELS: tuple[Panel, ...] = (
 )
 
 #: One row per goal: its converting visitors ("uniques"), its conversions ("total") and conversion rate.
-_GOAL_METRICS = ("visitors", "events", "conversion_rate")
-GOALS = Panel("goals", "Goals", (Tab("goal", "Goal", ("goal",), _GOAL_METRICS, goal_metrics=_GOAL_METRICS),))
+GOALS = Panel("goals", "Goals", (Tab("goal", "Goal", ("goal",), GOAL_METRICS, goal_metrics=GOAL_METRICS),))
 PROPS_PANEL = "props"
 
 
 def props_panel(keys: tuple[str, ...]) -> Panel:
     """One tab per property key of the site; under a goal filter, the goal's events only (Plausible's)."""
     tabs = tuple(
-        Tab(name, name, (key,), ("visitors", "events"), goal_metrics=_GOAL_METRICS)
+        Tab(name, name, (key,), ("visitors", "events"), goal_metrics=GOAL_METRICS)
         for name in keys
         if (key := prop_key(name)) is not None
     )
@@ -178,6 +178,3 @@ def site_panels(goals: bool, prop_keys: tuple[str, ...]) -> tuple[Panel, ...]:
     """Every panel of a site's overview: the fixed ones, then Goals and Properties when it has any."""
     extra = props_panel(prop_keys)
     return PANELS + ((GOALS,) if goals else ()) + ((extra,) if extra.tabs else ())
-
-
-PANELS_BY_KEY: dict[str, Panel] = {p.key: p for p in PANELS}

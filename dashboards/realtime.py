@@ -14,10 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from aggregator.query import QueryError
 from dashboards import charts, overview
 from dashboards.auth import Identity
 from dashboards.panels import Panel, Tab
-from dashboards.reports import ReportError
 from dashboards.services import services
 from dashboards.sitepages import site_of
 from dashboards.viewstate import ViewState
@@ -39,14 +39,14 @@ async def realtime_page(request: Request, identity: Identity) -> Response:
 
     def load() -> tuple[overview.Realtime, list[overview.PanelData]]:
         panels = [(PAGES, PAGES.tabs[0]), (SOURCES, SOURCES.tabs[0])]
-        results = svc.reports.run_many([overview.panel_request(site, state, t) for _, t in panels], now, page=True)
+        results = svc.queries.run_many([overview.panel_request(site, state, t) for _, t in panels], now, page=True)
         as_of = min((r.stale_as_of for r in results if r.stale_as_of is not None), default=None)
         data = [overview.panel(r, state, p, t) for r, (p, t) in zip(results, panels, strict=True)]
-        return overview.realtime(svc.reports, site, now, as_of), data
+        return overview.realtime(svc.queries, site, now, as_of), data
 
     try:
         live, panels = await run_in_threadpool(load)
-    except ReportError as exc:
+    except QueryError as exc:
         return error(request, 400, f"This view cannot be computed: {exc}", identity)
     svc.audit.write(identity.user.name, "view", site=site, report="realtime")
     context = {
@@ -56,7 +56,7 @@ async def realtime_page(request: Request, identity: Identity) -> Response:
         "state": state,
         "now": now,
         "every": REFRESH_SECONDS,
-        "k": svc.reports.k_anonymity,
+        "k": svc.queries.k_anonymity,
         "bar": charts.bar,
     }
     return render(request, "realtime.html", context, identity=identity)

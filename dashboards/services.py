@@ -10,16 +10,16 @@ from pathlib import Path
 import jinja2
 from starlette.requests import HTTPConnection
 
+from aggregator import fmt
 from aggregator.settings import Settings as AggregatorSettings
 from collector.siteconfig import DEFAULT_CUSTOM_EVENTS, SiteConfig, Watcher, seed_config
-from dashboards import fmt
 from dashboards.alertrules import AlertRules
 from dashboards.annotations import Annotations
 from dashboards.apikeys import ApiKeys
 from dashboards.audit import AuditLog
 from dashboards.auth import Authenticator
+from dashboards.querying import Queries
 from dashboards.ratelimit import LoginLimiter, ViewLimiter
-from dashboards.reports import Reports
 from dashboards.sessions import KnownDevices, Sessions
 from dashboards.settings import Settings
 from dashboards.shares import SharedLinks
@@ -59,7 +59,7 @@ class Services:
     audit: AuditLog
     limiter: LoginLimiter
     auth: Authenticator
-    reports: Reports
+    queries: Queries
     templates: jinja2.Environment
     #: The one site configuration (collector.siteconfig), re-read when its file changes.
     siteconfig: Watcher
@@ -100,7 +100,7 @@ class Services:
             settings.dashboards_login_limit_address,
             settings.dashboards_login_hash_slots,
         )
-        reports = Reports(aggregator, settings.dashboards_rollup_max_stale)
+        queries = Queries(aggregator, settings.dashboards_rollup_max_stale)
         devices = KnownDevices(secret)
         keys, audit = ApiKeys(store), AuditLog(store)
         siteconfig = Watcher(settings.site_config_path, seed_config(settings.sites, DEFAULT_CUSTOM_EVENTS))
@@ -119,7 +119,7 @@ class Services:
             audit,
             limiter,
             auth,
-            reports,
+            queries,
             make_templates(),
             siteconfig,
             notes,

@@ -18,10 +18,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from aggregator.query import QueryError
 from dashboards import csrf
 from dashboards.auth import Identity
 from dashboards.ratelimit import Refused
-from dashboards.reports import ReportError
 from dashboards.services import Services, services
 from dashboards.shares import SharedLink, ShareError
 from dashboards.sitepages import overview_context
@@ -100,7 +100,7 @@ async def shared_view(request: Request) -> Response:
         if "add" in request.query_params:
             return RedirectResponse(request.url.path + state.query(), status_code=303)
         context = await run_in_threadpool(overview_context, svc, link.site, state, now)
-    except (ViewStateError, ReportError) as exc:
+    except (ViewStateError, QueryError) as exc:
         return error(request, 400, f"This view cannot be shown: {exc}")
     context["shared"] = link.name
     svc.audit.write(link.actor, "view", site=link.site, report="shared overview", detail=request.url.query or None)

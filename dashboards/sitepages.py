@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from aggregator.csvsafe import to_csv
+from aggregator.query import QueryError
 from collector.siteconfig import Site
 from dashboards import charting, charts, kpis, overview
 from dashboards.auth import Identity
 from dashboards.filterstate import OPS
 from dashboards.panels import FILTERS, prop_key, site_panels
-from dashboards.reports import ReportError
 from dashboards.services import Services, services
 from dashboards.viewstate import COMPARISONS, PERIODS, ViewState, allowed_intervals
 from dashboards.web import error, page, render
@@ -30,13 +30,13 @@ async def sites_list(request: Request, identity: Identity) -> Response:
 
     def load() -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
-        data_from = {site: svc.reports.first_day(site) for site in svc.sites()}
+        data_from = {site: svc.queries.first_day(site) for site in svc.sites()}
         for site in svc.sites():
             try:
-                result = svc.reports.run(kpis.kpi_request(site, state), now, page=True)
+                result = svc.queries.run(kpis.kpi_request(site, state), now, page=True)
                 cards = kpis.kpis(result, kpis.compared(result, state, data_from[site]))
                 out.append((site, cards[0] if cards else None))
-            except ReportError:
+            except QueryError:
                 out.append((site, None))
         return out
 
@@ -53,7 +53,7 @@ def site_of(svc: Services, request: Request) -> str | None:
 def site_config(svc: Services, site: str) -> Site | None:
     """The site's goals, property keys and funnels, as the query layer reads them: a panel offers only what
     its queries can answer (before the file exists the dashboards list the legacy sites, without goals)."""
-    return svc.reports.site(site)
+    return svc.queries.site(site)
 
 
 def filter_context(svc: Services, site: str, state: ViewState) -> dict[str, Any]:
@@ -72,21 +72,21 @@ def filter_context(svc: Services, site: str, state: ViewState) -> dict[str, Any]
         "filter_labels": labels,
         "filter_ops": OPS,
         "goal_names": [g.name for g in config.goals] if config else [],
-        "k": svc.reports.k_anonymity,
+        "k": svc.queries.k_anonymity,
     }
 
 
 def overview_context(svc: Services, site: str, state: ViewState, now: dt.datetime) -> dict[str, Any]:
     """Everything overview.html needs (the shared-link view renders the same template with it)."""
     notes = svc.annotations.for_chart(site, state.start, state.end)
-    data = overview.page(svc.reports, site, state, now, notes, site_config(svc, site))
+    data = overview.page(svc.queries, site, state, now, notes, site_config(svc, site))
     return {
         **filter_context(svc, site, state),
         "intervals": allowed_intervals(state.start, state.end),
         "chart_metrics": state.chart_metrics,
         "chart_metric": charting.chart_metric(state),
-        "raw_days": svc.reports.raw_retention_days,
-        "aggregate_months": svc.reports.aggregate_retention_months,
+        "raw_days": svc.queries.raw_retention_days,
+        "aggregate_months": svc.queries.aggregate_retention_months,
         "bar": charts.bar,
         "kpis": data.kpis,
         "compared": data.compared,
@@ -115,7 +115,7 @@ async def site_overview(request: Request, identity: Identity) -> Response:
         return RedirectResponse(request.url.path + state.query(), status_code=303)
     try:
         context = await run_in_threadpool(overview_context, svc, site, state, now)
-    except ReportError as exc:
+    except QueryError as exc:
         return error(request, 400, f"This view cannot be computed: {exc}", identity)
     svc.audit.write(identity.user.name, "view", site=site, report="overview", detail=request.url.query or None)
     return render(request, "overview.html", context, identity=identity)
@@ -137,8 +137,8 @@ async def export_csv(request: Request, identity: Identity) -> Response:
     state = ViewState.parse(request.query_params.multi_items(), now.date())
     tab = panel.tab(state.tab(panel.key))
     try:
-        header, rows = await run_in_threadpool(overview.export_rows, svc.reports, site, state, tab, now)
-    except ReportError as exc:
+        header, rows = await run_in_threadpool(overview.export_rows, svc.queries, site, state, tab, now)
+    except QueryError as exc:
         return error(request, 400, f"This export cannot be computed: {exc}", identity)
     svc.audit.write(
         identity.user.name, "export", site=site, report=f"{panel.key}/{tab.key}", detail=request.url.query or None

@@ -13,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from dashboards.reports import ReportError
 from dashboards.services import services
 
 
@@ -42,10 +41,10 @@ async def query(request: Request) -> Response:
         svc.audit.write(actor, "api_query_rejected", detail="unknown site_id")
         return _error(400, f"unknown site_id {site!r}: not in the sites allowlist")
     report = f"metrics={body.get('metrics')!s}; dimensions={body.get('dimensions')!s}"
-    try:
-        answer = await run_in_threadpool(svc.reports.api, body)
-    except ReportError as exc:
-        svc.audit.write(actor, "api_query_rejected", site=site, report=report, detail=str(exc))
-        return _error(400, str(exc))
+    status, answer = await run_in_threadpool(svc.queries.api, body)
+    if status != 200:
+        message = str(answer.get("error"))
+        svc.audit.write(actor, "api_query_rejected", site=site, report=report, detail=message)
+        return _error(status, message)
     svc.audit.write(actor, "api_query", site=site, report=report)
     return JSONResponse(answer)

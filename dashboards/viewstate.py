@@ -32,8 +32,8 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from aggregator.filters import Filter
-from aggregator.periods import PeriodError, comparison_range, resolve
-from aggregator.request import ComparisonMode
+from aggregator.metrics import KPI_LABELS
+from aggregator.periods import ComparisonMode, PeriodError, comparison_range, resolve
 from dashboards import filterstate
 from dashboards.filterstate import FilterChoice, FilterStateError, Pairs
 from dashboards.panels import PANELS, PROPS_PANEL
@@ -52,16 +52,7 @@ COMPARISONS: dict[str, str] = {
     "custom": "Custom period",
     "off": "No comparison",
 }
-INTERVALS = ("hour", "day", "week", "month")
-CHART_METRICS: dict[str, str] = {
-    "visitors": "Visitors",
-    "visits": "Visits",
-    "pageviews": "Pageviews",
-    "views_per_visit": "Views per visit",
-    "bounce_rate": "Bounce rate",
-    "visit_duration": "Visit duration",
-    "time_on_page": "Time on page",
-}
+CHART_METRICS: dict[str, str] = KPI_LABELS  # the chart draws any KPI
 #: What the chart can draw under a goal filter (Plausible's): conversions, and the conversion rate per bucket.
 GOAL_CHART_METRICS: dict[str, str] = {
     "visitors": "Unique conversions",

@@ -68,6 +68,11 @@ def _parse(raw: str, tp: Any, name: str) -> Any:
         return Path(raw.strip())
     if tp is str:
         return raw.strip()
+    if origin is typing.Literal:  # a closed set of words (a store's kind): anything else names the choices
+        value = raw.strip()
+        if value not in args:
+            raise SettingsError(f"{name}: must be one of {', '.join(f'`{a}`' for a in args)}, got {value!r}")
+        return value
     if origin is tuple:
         return tuple(p.strip() for p in raw.split(",") if p.strip())
     raise TypeError(f"unsupported settings type {tp!r} for {name}")

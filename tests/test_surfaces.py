@@ -26,6 +26,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from aggregator.fmt import change as shown_change
+from aggregator.metrics import KPI_LABELS
 from aggregator.nightly import run_nightly
 from aggregator.periods import change
 from aggregator.report import BREAKDOWNS
@@ -33,7 +35,6 @@ from aggregator.settings import Settings as AggregatorSettings
 from aggregator.synth import Traffic, generate
 from collector.schema import MAX_ENGAGED_MS, Event
 from dashboards.apikeys import ApiKeys
-from dashboards.fmt import change as shown_change
 from dashboards.panels import PANELS
 from dashboards.store import Store
 from tests.aggregator.oracle import expected, folded, people
@@ -214,6 +215,9 @@ def test_the_report_agrees_with_the_oracle_and_changes_match_the_dashboards(worl
         rows = {(r["value"],): [r[m] for m in spec.metrics] for r in summary["breakdowns"][spec.key]["rows"]}
         assert rows == truth_rows(world, spec.metrics, spec.dimension, END, END), spec.key
     page = world.client.get(f"/sites/{DEMO}", params={"period": "custom", "from": str(END), "to": str(END)}).text
+    report = (world.data / "reports" / DEMO / END.isoformat() / "index.html").read_text()
+    labels = dict(re.findall(r'<div class="kpi"><div class="l">([^<]*)</div><div class="v">[^<]*</div>'
+                             r'<div class="l"><span class="[^"]*">([^<]*)</span> vs previous day', report))  # fmt: skip
     for m in ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration", "time_on_page"):
         kpi = summary["kpis"][m]
         assert kpi["value"] == truth[m] and kpi["previous"]["previous"] == before[m], m
@@ -222,6 +226,8 @@ def test_the_report_agrees_with_the_oracle_and_changes_match_the_dashboards(worl
         assert kpi["change"]["previous"] == want, m
         card = re.search(rf'data-metric="{m}">.*?class="change[^"]*"[^>]*>([^<]*)<', page, re.S)
         assert card is not None and card.group(1) == shown_change(m, want), m
+        # ...and the report writes the same change in the same words as the card (one formatting).
+        assert html.unescape(labels[KPI_LABELS[m]]) == card.group(1), m
 
 
 def test_api_time_buckets_are_compared_with_the_bucket_at_the_same_offset(world: World) -> None:

@@ -118,7 +118,6 @@ class Watcher:
         self.path = path
         self.fallback = fallback or SiteConfig(())
         self.last_error: str | None = None
-        self.reloads = 0
         self._stamp: tuple[int, int, int, int] | None = None
         self.current = self.fallback
         if _stamp(path) is not None:
@@ -145,5 +144,4 @@ class Watcher:
         if config == self.current and config.revision == self.current.revision:
             return False
         self.current = config
-        self.reloads += 1
         return True

@@ -121,6 +121,8 @@ def test_oversized_body_is_not_read_without_content_length(client: httpx.Client)
         ({}, {**GOOD, "d": "evil.example"}, "unknown_site"),
         ({}, {**GOOD, "n": "Signup with secret"}, "unknown_event"),
         ({}, {**GOOD, "u": "http://localhost:3000/"}, "localhost"),
+        ({}, {**GOOD, "u": f"https://[{SITE}/pricing"}, "unparsable_url"),  # an unclosed IPv6 bracket
+        ({}, {**GOOD, "u": "http://[::1/"}, "unparsable_url"),
     ],
 )
 def test_deliberate_drops_are_202_with_reason(
@@ -139,6 +141,7 @@ def test_dnt_is_ignored_unless_configured(client: httpx.Client) -> None:
 def test_drops_and_rejections_are_counted(client: httpx.Client) -> None:
     post(client, b"{nope")
     post(client, js(GOOD), **{"Sec-GPC": "1"})
+    post(client, js({**GOOD, "u": "https://[::1/"}))
     text = client.get("/metrics").text
     assert 'analytics_events_dropped_total{reason="opt_out"}' in text
     assert 'analytics_events_rejected_total{reason="bad_request"}' in text
@@ -147,6 +150,14 @@ def test_drops_and_rejections_are_counted(client: httpx.Client) -> None:
     values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line and line[0] != "#"}
     assert values['analytics_events_dropped_total{reason="opt_out"}'] >= 1
     assert values['analytics_events_rejected_total{reason="bad_request"}'] >= 1
+    assert values['analytics_events_dropped_total{reason="unparsable_url"}'] >= 1
+    # Every reason is on /metrics from the start (zeros, not gaps): the documented set (docs/collector.md).
+    dropped = {k.split('"')[1] for k in values if k.startswith("analytics_events_dropped_total{")}
+    assert dropped == {"bot", "opt_out", "unknown_site", "unknown_event", "localhost", "unparsable_url"}
+    rejected = {k.split('"')[1] for k in values if k.startswith("analytics_events_rejected_total{")}
+    assert rejected == {"bad_request", "too_large", "unsupported_media_type", "unavailable", "internal_error"}
+    kinds = {k.split('"')[1] for k in values if k.startswith("analytics_bots_dropped_total{")}
+    assert kinds == {"automation", "crawler", "client", "junk", "datacenter"}
 
 
 json_values = st.recursive(

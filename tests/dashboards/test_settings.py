@@ -33,7 +33,7 @@ def test_the_aggregator_settings_given_are_the_ones_used(tmp_path: Path, monkeyp
     monkeypatch.setenv("ANALYTICS_RAW_RETENTION_DAYS", "30")
     aggregator = AggregatorSettings(data_dir=tmp_path, k_anonymity=3, raw_retention_days=45)
     svc = _services(Settings(data_dir=tmp_path), aggregator)
-    assert (svc.reports.k_anonymity, svc.reports.raw_retention_days) == (3, 45)
+    assert (svc.queries.k_anonymity, svc.queries.raw_retention_days) == (3, 45)
 
 
 def test_unset_the_pages_use_the_declared_staleness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,9 +41,9 @@ def test_unset_the_pages_use_the_declared_staleness(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("ANALYTICS_ROLLUP_MAX_STALE", "0")  # the aggregator's own: not the pages'
     settings = Settings.from_env({"ANALYTICS_DATA_DIR": str(tmp_path)})
     svc = _services(settings, AggregatorSettings.from_env({"ANALYTICS_DATA_DIR": str(tmp_path)}))
-    assert svc.reports.page_max_stale == float(declared["ANALYTICS_DASHBOARDS_ROLLUP_MAX_STALE"]) == 120.0
+    assert svc.queries.page_max_stale == float(declared["ANALYTICS_DASHBOARDS_ROLLUP_MAX_STALE"]) == 120.0
     exact = dataclasses.replace(settings, dashboards_rollup_max_stale=0.0)
-    assert _services(exact, AggregatorSettings(data_dir=tmp_path)).reports.page_max_stale == 0.0
+    assert _services(exact, AggregatorSettings(data_dir=tmp_path)).queries.page_max_stale == 0.0
     with pytest.raises(SettingsError, match="ANALYTICS_DASHBOARDS_ROLLUP_MAX_STALE"):
         Settings.from_env({"ANALYTICS_DASHBOARDS_ROLLUP_MAX_STALE": "-1"})
 

@@ -8,8 +8,8 @@ import pytest
 
 from aggregator.charts import Point, line_chart
 from aggregator.csvsafe import safe_cell, to_csv
+from aggregator.fmt import change, duration, metric
 from dashboards.charts import bar
-from dashboards.fmt import change, duration, metric
 from dashboards.viewstate import MAX_CUSTOM_DAYS, ViewState, ViewStateError
 
 TODAY = dt.date(2026, 3, 15)

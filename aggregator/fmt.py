@@ -1,8 +1,17 @@
-"""Number formatting for people: 12.3k, 1m 05s, 42%."""
+"""Number formatting for people: 12.3k, 1m 05s, 42%, +5%, −3 pp — the one set of rules of every surface.
+
+The dashboards (cards, tables, charts, as Jinja filters) and the nightly report
+(HTML, mail) show a figure and its change in the same words, so that the same
+period reads the same everywhere. The report, printed and mailed, writes counts
+in full (``exact``: 12,345); the dashboards abbreviate them (12.3k).
+"""
 
 from __future__ import annotations
 
-Number = int | float
+import datetime as dt
+
+from aggregator.metrics import Number
+
 RATES = frozenset({"conversion_rate", "group_conversion_rate"})
 
 
@@ -28,7 +37,7 @@ def duration(seconds: Number) -> str:
     return f"{h}h {m:02d}m"
 
 
-def metric(name: str, value: Number | None) -> str:
+def metric(name: str, value: Number | None, *, exact: bool = False) -> str:
     if value is None:
         return "–"
     if name == "bounce_rate":
@@ -40,7 +49,14 @@ def metric(name: str, value: Number | None) -> str:
     if name in RATES:
         # A conversion rate is often under 5 %: one decimal, as Plausible's dashboard shows it.
         return f"{round(float(value), 1):g}%"
+    if exact and (isinstance(value, int) or value.is_integer()):
+        return f"{int(value):,}"
     return compact(value)
+
+
+def percent(value: Number | None) -> str:
+    """A share as the query layer rounded it (a funnel's conversion rates)."""
+    return "–" if value is None else f"{value:g}%"
 
 
 def change(name: str, value: Number | None) -> str:
@@ -56,6 +72,4 @@ def change(name: str, value: Number | None) -> str:
 
 
 def timestamp(ts: int) -> str:
-    import datetime as dt
-
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,10 +1,12 @@
-"""The one door to the aggregator's query API (no SQL, no DuckDB in this package).
+"""The dashboards' one door to the aggregator's query API (no SQL, no DuckDB in this package).
 
 Pages ask typed :class:`~aggregator.query.QueryRequest` questions; the HTTP
-Stats API hands its JSON to the aggregator's own v2 parser and renderer. Both
-end in the same :class:`~aggregator.query.Querier`, so a number on a page, in a
-CSV and from the API is the same number, k-anonymity included (rows under K
-visitors fold into ``(other)``).
+Stats API hands its JSON to :func:`aggregator.stats_api.answer`, the path the
+``aggregator query`` command and the tests take too. Both end in the same
+:class:`~aggregator.query.Querier`, so a number on a page, in a CSV and from
+the API is the same number, k-anonymity included (rows under K visitors fold
+into ``(other)``). A question the aggregator refuses raises its
+:class:`~aggregator.query.QueryError` (HTTP 400), not a copy of it.
 """
 
 from __future__ import annotations
@@ -16,17 +18,13 @@ from typing import Any
 from aggregator.filters import Expr
 from aggregator.funnels import FunnelResult
 from aggregator.lake import Lake
-from aggregator.query import CurrentVisitors, Querier, QueryError, QueryRequest, QueryResult
+from aggregator.query import CurrentVisitors, Querier, QueryRequest, QueryResult
 from aggregator.settings import Settings as AggregatorSettings
-from aggregator.stats_api import parse, render
+from aggregator.stats_api import answer
 from collector.siteconfig import Site
 
 
-class ReportError(ValueError):
-    """The query names an unknown metric, dimension or filter; the message says which (HTTP 400)."""
-
-
-class Reports:
+class Queries:
     def __init__(self, settings: AggregatorSettings, page_max_stale: float) -> None:
         # Overview pages never wait for today to be rolled up in memory right after an ingest batch: they read
         # today's previous rollup (one batch old, `ingest --follow` rebuilds it) and say as of when. The Stats
@@ -50,17 +48,11 @@ class Reports:
         anything else (exports) is exact.
         """
         max_stale = self.page_max_stale if page else 0.0
-        try:
-            return self._querier.run_many(requests, now=now or dt.datetime.now(dt.UTC), max_stale=max_stale)
-        except QueryError as exc:
-            raise ReportError(str(exc)) from None
+        return self._querier.run_many(requests, now=now or dt.datetime.now(dt.UTC), max_stale=max_stale)
 
     def current_visitors(self, site: str, now: dt.datetime, minutes: int = 5) -> CurrentVisitors:
         """Visitors in the last minutes (k-anonymous), and the newest ingested event's time."""
-        try:
-            return self._querier.current_visitors(site, now, minutes)
-        except QueryError as exc:
-            raise ReportError(str(exc)) from None
+        return self._querier.current_visitors(site, now, minutes)
 
     def site(self, site: str) -> Site | None:
         """The site's goals, funnels and property keys as the query layer reads them (what its answers use)."""
@@ -75,20 +67,11 @@ class Reports:
         filters: tuple[Expr, ...] = (),
     ) -> FunnelResult:
         """Visitors through ``steps`` (goal names, in order) within a visit; each step k-anonymous or None."""
-        try:
-            return self._querier.funnel(site, dates, steps, now, filters)
-        except QueryError as exc:
-            raise ReportError(str(exc)) from None
+        return self._querier.funnel(site, dates, steps, now, filters)
 
-    def api(self, body: Mapping[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
-        """A Stats API v2 JSON query answered in the v2 JSON shape."""
-        try:
-            request = parse(dict(body))
-            result = self._querier.run(request, now=now or dt.datetime.now(dt.UTC), max_stale=0.0)
-        except QueryError as exc:
-            raise ReportError(str(exc)) from None
-        answer: dict[str, Any] = render(result)
-        return answer
+    def api(self, body: Mapping[str, Any], now: dt.datetime | None = None) -> tuple[int, dict[str, Any]]:
+        """(status, JSON body) for a Stats API v2 query: exact (never a stale rollup), 400 naming a bad key."""
+        return answer(self._querier, dict(body), now or dt.datetime.now(dt.UTC), max_stale=0.0)
 
     def first_day(self, site: str) -> dt.date | None:
         """The site's first day with data in the lake (events or daily aggregates), or None."""
