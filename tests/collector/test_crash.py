@@ -41,12 +41,14 @@ def test_kill_9_under_load_loses_no_acknowledged_event(tmp_path: Path, isp_db: P
         threads = [threading.Thread(target=_load, args=(server.url, round_ * 100 + w, acked, stop)) for w in range(8)]
         for t in threads:
             t.start()
-        time.sleep(1.5)
+        deadline = time.monotonic() + 60
+        while len(acked) <= 150 and time.monotonic() < deadline:  # the load is going: kill it mid-flight
+            time.sleep(0.01)
         server.kill()  # SIGKILL to the whole process group, mid-load
         stop.set()
         for t in threads:
             t.join(timeout=10)
-        assert len(acked) > 100, "the load did not get going"
+        assert len(acked) > 150, "the load did not get going"
         total_acked += len(acked)
 
         # A restart recovers the dead worker's open segment.

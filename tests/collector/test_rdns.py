@@ -9,7 +9,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -100,6 +100,20 @@ def silent_resolver() -> Iterator[tuple[str, list[bytes]]]:
         sock.close()
 
 
+#: dnspython's default resolver lifetime (s): a lookup that took half of it did not use our timeout.
+LIBRARY_LIFETIME = 5.0
+
+
+def wait_for(ok: Callable[[], bool], within: float = 10.0) -> bool:
+    """Whether ``ok()`` came true before the deadline (a positive signal, polled)."""
+    deadline = time.monotonic() + within
+    while not ok():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def lookup(server: str, ips: list[str], timeout: float = 0.5, cache: int = 100) -> tuple[list[str | None], float]:
     async def go() -> tuple[list[str | None], float]:
         nd = NetworkDomains(server, timeout, cache)
@@ -135,25 +149,30 @@ def test_timeout_returns_within_the_limit_and_stores_nothing() -> None:
     with silent_resolver() as (server, received):
         domains, took = lookup(server, ["81.2.69.160"], timeout=0.2)
         assert domains == [None]
-        assert took < 0.5  # 0.2 s timeout plus scheduling slack on a busy machine
-        assert received  # the query was sent; the answer never came
+        # Our 0.2 s applied, not the resolver library's own 5 s lifetime (a bound no loaded machine nears).
+        assert took < LIBRARY_LIFETIME / 2
+        assert wait_for(lambda: len(received) >= 1)  # the query was sent; the answer never came
+        before = len(received)
 
-        async def concurrent() -> float:
+        async def concurrent() -> None:
             nd = NetworkDomains(server, 0.2, 100)
-            t0 = time.monotonic()
-            results = await asyncio.gather(*(nd.domain_of("81.2.69.160") for _ in range(20)))
+            results = await asyncio.gather(*(nd.domain_of("81.2.69.162") for _ in range(20)))
             assert results == [None] * 20
-            return time.monotonic() - t0
 
-        assert asyncio.run(concurrent()) < 0.5  # 20 requests wait for one query together, not in turn
+        asyncio.run(concurrent())
+        # 20 requests for one address wait for one query together: not 20 queries.
+        assert wait_for(lambda: len(received) > before)
+        assert len(received) - before < 20
 
 
 def test_private_addresses_are_never_sent() -> None:
     with silent_resolver() as (server, received):
-        domains, took = lookup(server, ["10.1.2.3", "127.0.0.1", "192.168.1.1", "::1", "fe80::1", "nonsense"])
-        assert domains == [None] * 6 and took < 0.1
-        time.sleep(0.1)
-        assert received == []
+        domains, _ = lookup(server, ["10.1.2.3", "127.0.0.1", "192.168.1.1", "::1", "fe80::1", "nonsense"])
+        assert domains == [None] * 6
+        # Then one public address: its query is the first and only one the resolver sees.
+        assert lookup(server, ["81.2.69.160"], timeout=0.2)[0] == [None]
+        assert wait_for(lambda: len(received) >= 1)
+        assert len(received) == 1 and b"\x03160\x0269\x012\x0281" in received[0]
 
 
 @pytest.mark.parametrize(
@@ -222,7 +241,8 @@ def test_end_to_end_dead_resolver_does_not_hold_the_request(tmp_path: Path) -> N
         with running_collector(data, env) as server:
             took = _post(server.url, "81.2.69.160")
             records = _records(data, 1)
-    assert received and took < 0.2 + 0.5  # the timeout plus a generous margin for a loaded CI machine
+    # The 200 ms timeout held the request, not the resolver library's own 5 s lifetime.
+    assert received and took < LIBRARY_LIFETIME / 2
     assert records[0]["network_domain"] is None and records[0]["asn"] == 20712
 
 
@@ -233,5 +253,10 @@ def test_off_by_default_sends_nothing(tmp_path: Path) -> None:
         with running_collector(data, env) as server:
             _post(server.url, "81.2.69.160")
             records = _records(data, 1)
-        time.sleep(0.1)
-    assert received == [] and records[0]["network_domain"] is None
+        # The event is stored, so any lookup would have been sent before it; a probe of ours comes after.
+        probe = b"probe"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            host, port = dns_server.split(":")
+            s.sendto(probe, (host, int(port)))
+        assert wait_for(lambda: len(received) >= 1)
+    assert received == [probe] and records[0]["network_domain"] is None
