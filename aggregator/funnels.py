@@ -59,22 +59,24 @@ class FunnelResult:
 
 def _step_events(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> str:
     """SQL of the step events: (day, day_key, vno, ts, step) for raw events converting a step, in matching visits."""
+    t = scope.coded()
+    pages = _page_steps(scope, goals, t.dict)
     conds = []
     for i, g in enumerate(goals):
         if g.kind == "page":
-            params[f"re{i}"] = g.page_regex
-            cond = f"(name = 'pageview' AND regexp_full_match(path, CAST($re{i} AS VARCHAR)))"
-        else:
-            params[f"ev{i}"] = g.event
-            props = "".join(
-                f" AND props[CAST($pk{i}_{j} AS VARCHAR)] = CAST($pv{i}_{j} AS VARCHAR)"
-                for j, _ in enumerate(sorted(g.props.items()))
-            )
-            for j, (k, v) in enumerate(sorted(g.props.items())):
-                params[f"pk{i}_{j}"], params[f"pv{i}_{j}"] = k, v
-            cond = f"(name = CAST($ev{i} AS VARCHAR){props})"
-        conds.append(cond)
-    steps = ", ".join(f"CASE WHEN {c} THEN {i + 1} END" for i, c in enumerate(conds))
+            continue  # from the page table, matched once per distinct path
+        params[f"ev{i}"] = g.event
+        props = "".join(
+            f" AND props[CAST($pk{i}_{j} AS VARCHAR)] = CAST($pv{i}_{j} AS VARCHAR)"
+            for j, _ in enumerate(sorted(g.props.items()))
+        )
+        for j, (k, v) in enumerate(sorted(g.props.items())):
+            params[f"pk{i}_{j}"], params[f"pv{i}_{j}"] = k, v
+        conds.append((i, f"(name = CAST($ev{i} AS VARCHAR){props})"))
+    named = ", ".join(f"CASE WHEN {c} THEN {i + 1} END" for i, c in conds)
+    steps = f"list_concat(coalesce(p.psteps, []), list_filter([{named}], lambda x: x IS NOT NULL))" if conds \
+        else "p.psteps"  # fmt: skip
+    matching = " OR ".join(["p.psteps IS NOT NULL", *(c for _, c in conds)])
     t = scope.coded()
     where = Compiler(params, t.dict, prefix="ff", goals=scope.goals).all(scope.filters)
     # An event belongs to the visit of its day key whose span holds it, among the visits of its device and
@@ -89,14 +91,41 @@ def _step_events(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) ->
     SELECT e.day, e.day_key, v.vno, e.ts, e.steps{carried}, v.profile, {", ".join(f"v.{c}" for c in VISIT_CODES)}
     FROM (
       SELECT CAST(ts AS DATE) AS day, day_key, ts{event_cols},
-             list_filter([{steps}], lambda x: x IS NOT NULL) AS steps,
+             {steps} AS steps,
              {PROFILE_SQL} AS profile, hash(CAST({isp.sql} AS VARCHAR)) AS {code(isp.name)}
-      FROM {scope.events_relation()} WHERE {" OR ".join(conds)}
+      FROM {scope.events_relation()} LEFT JOIN {pages} p ON name = 'pageview' AND path = p.page_path
+      WHERE {matching}
     ) e
     JOIN {t.visits} v ON v.day = e.day AND v.day_key = e.day_key AND e.ts BETWEEN v.v_start AND v.v_end
       AND v.profile = e.profile AND v.{code(isp.name)} = e.{code(isp.name)}
   ) WHERE {where}
 )"""
+
+
+def _page_steps(scope: Scope, goals: list[GoalLike], dictionary: str) -> str:
+    """A temp table (page_path, psteps): the steps each distinct page of the range converts.
+
+    A page pattern is matched once per distinct path of the dictionary, not once per pageview.
+    """
+    params: dict[str, Any] = {}
+    parts = []
+    for i, g in enumerate(goals):
+        if g.kind == "page":
+            params[f"re{i}"] = g.page_regex
+            parts.append(
+                f"SELECT DISTINCT value AS page_path, {i + 1} AS step FROM {dictionary} "
+                f"WHERE dimension = 'event:page' AND regexp_full_match(value, CAST($re{i} AS VARCHAR))"
+            )
+    table = scope.page.name("fpages")
+    body = (
+        " UNION ALL ".join(parts) if parts else "SELECT NULL::VARCHAR AS page_path, NULL::INTEGER AS step WHERE false"
+    )
+    scope.page.cur.execute(
+        f"CREATE TEMP TABLE {table} AS SELECT page_path, list(step ORDER BY step) AS psteps FROM ({body}) "
+        "GROUP BY page_path",
+        params,
+    )
+    return table
 
 
 def funnel_sql(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> str:
