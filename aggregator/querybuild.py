@@ -143,38 +143,38 @@ def _pick(exprs: dict[str, str], needs: frozenset[str]) -> str:
     return ", ".join(f"{e} AS {c}" if c in needs else f"NULL::BIGINT AS {c}" for c, e in exprs.items())
 
 
+#: Components from rows of day keys with one visit row: each row is one visit (of a visit or page column).
+_ONE_VISIT_ROW = {
+    "visitors": "count(*) FILTER (WHERE n_ev > 0)",
+    "visits": "count(*) FILTER (WHERE n_ev > 0)",
+    "pageviews": "sum(n_pv)",
+    "events": "sum(n_ev)",
+    "bounces": "count(*) FILTER (WHERE n_ev > 0 AND is_bounce)",
+    "duration_sum": "sum(v_dur) FILTER (WHERE n_ev > 0)",
+    "engaged_sum": "sum(eng)",
+    "engaged_n": "count(eng)",
+}
+#: Components from rows grouped per (value, day key) first: the other day keys.
+_PER_DAY_KEY = {
+    "visitors": "count(*) FILTER (WHERE visits > 0)",
+    "visits": "sum(visits)",
+    "pageviews": "sum(pageviews)",
+    "events": "sum(events)",
+    "bounces": "sum(bounces)",
+    "duration_sum": "sum(duration_sum)",
+    "engaged_sum": "sum(engaged_sum)",
+    "engaged_n": "count(*) FILTER (WHERE has_eng)",
+}
+
+
 def _visit_comps(col: Column, visits: str, needs: frozenset[str] = ALL_COMPONENTS) -> str:
     """Coded rows (day, g…, components) of a visit column, from a relation of the per-visit table's shape.
 
     Components not in ``needs`` are NULL (not computed: the hash aggregates are most of a page's cost).
     """
     sel, names = _g(col)
-    one = _pick(
-        {
-            "visitors": "count(*) FILTER (WHERE n_ev > 0)",
-            "visits": "count(*) FILTER (WHERE n_ev > 0)",
-            "pageviews": "sum(n_pv)",
-            "events": "sum(n_ev)",
-            "bounces": "count(*) FILTER (WHERE n_ev > 0 AND is_bounce)",
-            "duration_sum": "sum(v_dur) FILTER (WHERE n_ev > 0)",
-            "engaged_sum": "sum(eng)",
-            "engaged_n": "count(*) FILTER (WHERE eng IS NOT NULL)",
-        },
-        needs,
-    )
-    per_key = _pick(
-        {
-            "visitors": "count(*) FILTER (WHERE visits > 0)",
-            "visits": "sum(visits)",
-            "pageviews": "sum(pageviews)",
-            "events": "sum(events)",
-            "bounces": "sum(bounces)",
-            "duration_sum": "sum(duration_sum)",
-            "engaged_sum": "sum(engaged_sum)",
-            "engaged_n": "count(*) FILTER (WHERE has_eng)",
-        },
-        needs,
-    )
+    one = _pick(_ONE_VISIT_ROW, needs)
+    per_key = _pick(_PER_DAY_KEY, needs)
     return f"""
     SELECT day{names}, {_SUMS} FROM (
       SELECT day{sel}, {one}
@@ -232,33 +232,9 @@ def _page_comps(col: Column, pages: str, needs: frozenset[str] = ALL_COMPONENTS)
     then per (page, day key). Components not in ``needs`` are NULL.
     """
     sel, names = _g(col)
-    one = _pick(
-        {
-            "visitors": "count(*) FILTER (WHERE n_ev > 0)",
-            "visits": "count(*) FILTER (WHERE n_ev > 0)",
-            "pageviews": "sum(n_pv)",
-            "events": "sum(n_ev)",
-            "bounces": "count(*) FILTER (WHERE n_ev > 0 AND is_bounce)",
-            "duration_sum": "sum(v_dur) FILTER (WHERE n_ev > 0)",
-            "engaged_sum": "sum(eng)",
-            "engaged_n": "count(eng)",
-        },
-        needs,
-    )
+    one = _pick(_ONE_VISIT_ROW, needs)
     scroll = "sum(scroll) AS scroll_sum, count(scroll) AS scroll_n" if "scroll" in needs else _NO_SCROLL
-    per_key = _pick(
-        {
-            "visitors": "count(*) FILTER (WHERE visits > 0)",
-            "visits": "sum(visits)",
-            "pageviews": "sum(pageviews)",
-            "events": "sum(events)",
-            "bounces": "sum(bounces)",
-            "duration_sum": "sum(duration_sum)",
-            "engaged_sum": "sum(engaged_sum)",
-            "engaged_n": "count(*) FILTER (WHERE has_eng)",
-        },
-        needs,
-    )
+    per_key = _pick(_PER_DAY_KEY, needs)
     key_scroll = "sum(m) AS scroll_sum, count(m) AS scroll_n" if "scroll" in needs else _NO_SCROLL
     return f"""
     SELECT day{names}, {_SUMS}, sum(scroll_sum) AS scroll_sum, sum(scroll_n) AS scroll_n FROM (

@@ -5,12 +5,11 @@ from __future__ import annotations
 import collections
 import json
 import threading
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import CHROME_UA, running_collector, sealed_records, start_collector
+from tests.conftest import CHROME_UA, running_collector, sealed_records, start_collector, wait_until
 
 SITE = "www.onecloud.example"
 
@@ -41,14 +40,11 @@ def test_kill_9_under_load_loses_no_acknowledged_event(tmp_path: Path, isp_db: P
         threads = [threading.Thread(target=_load, args=(server.url, round_ * 100 + w, acked, stop)) for w in range(8)]
         for t in threads:
             t.start()
-        deadline = time.monotonic() + 60
-        while len(acked) <= 150 and time.monotonic() < deadline:  # the load is going: kill it mid-flight
-            time.sleep(0.01)
+        wait_until("150 acknowledged events", lambda a=acked: len(a) > 150, timeout=60, poll=0.01)  # load going
         server.kill()  # SIGKILL to the whole process group, mid-load
         stop.set()
         for t in threads:
             t.join(timeout=10)
-        assert len(acked) > 150, "the load did not get going"
         total_acked += len(acked)
 
         # A restart recovers the dead worker's open segment.

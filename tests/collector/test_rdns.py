@@ -9,14 +9,14 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from collector.rdns import NetworkDomains, parse_server
-from tests.conftest import CHROME_UA, running_collector, sealed_records
+from tests.conftest import CHROME_UA, running_collector, sealed_records, wait_until
 
 DNSMASQ = shutil.which("dnsmasq") or shutil.which("dnsmasq", path="/usr/sbin:/sbin")
 
@@ -104,16 +104,6 @@ def silent_resolver() -> Iterator[tuple[str, list[bytes]]]:
 LIBRARY_LIFETIME = 5.0
 
 
-def wait_for(ok: Callable[[], bool], within: float = 10.0) -> bool:
-    """Whether ``ok()`` came true before the deadline (a positive signal, polled)."""
-    deadline = time.monotonic() + within
-    while not ok():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def lookup(server: str, ips: list[str], timeout: float = 0.5, cache: int = 100) -> tuple[list[str | None], float]:
     async def go() -> tuple[list[str | None], float]:
         nd = NetworkDomains(server, timeout, cache)
@@ -151,7 +141,7 @@ def test_timeout_returns_within_the_limit_and_stores_nothing() -> None:
         assert domains == [None]
         # Our 0.2 s applied, not the resolver library's own 5 s lifetime (a bound no loaded machine nears).
         assert took < LIBRARY_LIFETIME / 2
-        assert wait_for(lambda: len(received) >= 1)  # the query was sent; the answer never came
+        wait_until("the query at the resolver", lambda: len(received) >= 1)  # sent; the answer never came
         before = len(received)
 
         async def concurrent() -> None:
@@ -161,7 +151,7 @@ def test_timeout_returns_within_the_limit_and_stores_nothing() -> None:
 
         asyncio.run(concurrent())
         # 20 requests for one address wait for one query together: not 20 queries.
-        assert wait_for(lambda: len(received) > before)
+        wait_until("the coalesced query", lambda: len(received) > before)
         assert len(received) - before < 20
 
 
@@ -171,7 +161,7 @@ def test_private_addresses_are_never_sent() -> None:
         assert domains == [None] * 6
         # Then one public address: its query is the first and only one the resolver sees.
         assert lookup(server, ["81.2.69.160"], timeout=0.2)[0] == [None]
-        assert wait_for(lambda: len(received) >= 1)
+        wait_until("the public query", lambda: len(received) >= 1)
         assert len(received) == 1 and b"\x03160\x0269\x012\x0281" in received[0]
 
 
@@ -258,5 +248,5 @@ def test_off_by_default_sends_nothing(tmp_path: Path) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             host, port = dns_server.split(":")
             s.sendto(probe, (host, int(port)))
-        assert wait_for(lambda: len(received) >= 1)
+        wait_until("our probe", lambda: len(received) >= 1)
     assert received == [probe] and records[0]["network_domain"] is None
