@@ -9,7 +9,8 @@ import logging
 import os
 import sys
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from aggregator.settings import Settings
 from onecloud_kit import cli
@@ -17,6 +18,7 @@ from onecloud_kit.cli import Command
 
 if TYPE_CHECKING:
     from aggregator.alerts import AlertChecker
+    from aggregator.query import Querier
 
 
 def _now() -> dt.datetime:
@@ -108,32 +110,29 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _query(args: argparse.Namespace, settings: Settings) -> int:
-    from aggregator.query import Querier
     from aggregator.stats_api import answer
 
-    try:
-        body = json.loads(args.json)
-    except ValueError as exc:
-        print(json.dumps({"error": f"--json is not JSON: {exc}"}), file=sys.stderr)
-        return 2
-    status, result = answer(Querier(settings), body, now=_now())
-    if status != 200:
-        print(json.dumps(result), file=sys.stderr)
-        return 2
-    print(json.dumps(result, indent=2, ensure_ascii=False))
-    return 0
+    return _answer_json(args.json, settings, answer)
 
 
 def _funnel(args: argparse.Namespace, settings: Settings) -> int:
-    from aggregator.query import Querier
     from aggregator.stats_api import funnel_answer
 
+    return _answer_json(args.json, settings, funnel_answer)
+
+
+def _answer_json(
+    text: str, settings: Settings, handler: Callable[[Querier, Any, dt.datetime], tuple[int, dict[str, Any]]]
+) -> int:
+    """A Stats-API-shaped body from --json answered and printed; its errors on stderr, exit status 2."""
+    from aggregator.query import Querier
+
     try:
-        body = json.loads(args.json)
+        body = json.loads(text)
     except ValueError as exc:
         print(json.dumps({"error": f"--json is not JSON: {exc}"}), file=sys.stderr)
         return 2
-    status, result = funnel_answer(Querier(settings), body, now=_now())
+    status, result = handler(Querier(settings), body, _now())
     if status != 200:
         print(json.dumps(result), file=sys.stderr)
         return 2
