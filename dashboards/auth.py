@@ -24,7 +24,6 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 class Identity:
     user: User
     csrf: str
-    via: str  # "session" or "proxy"
 
 
 class Authenticator:
@@ -63,8 +62,8 @@ class Authenticator:
                     return None
                 # No session row for proxy logins: the CSRF token is derived from the secret instead.
                 token = hmac.new(self._secret, b"proxy-csrf:" + user.name.encode(), hashlib.sha256).hexdigest()
-                return Identity(user, token, "proxy")
+                return Identity(user, token)
         session = self.sessions.load(conn.cookies.get(COOKIE))
         if session is None:
             return None
-        return Identity(session.user, session.csrf, "session")
+        return Identity(session.user, session.csrf)

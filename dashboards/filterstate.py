@@ -22,19 +22,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from aggregator.filters import MAX_LEAVES, MAX_PATTERN, MAX_VALUES, Filter
 from aggregator.request import MAX_NEIGHBOURS
 from dashboards.panels import FILTERS, PROP, filter_dimension, filter_label, is_filter_key
 
-OPS: dict[str, str] = {"is": "is", "is_not": "is not", "contains": "contains", "contains_not": "does not contain"}
+#: The operators the editor offers: a closed subset of the query layer's (aggregator.filters.Operator; the
+#: regular-expression ones stay API-only), so an operator from the URL is one of these or a 400.
+EditorOp = Literal["is", "is_not", "contains", "contains_not"]
+EDITOR_OPS: tuple[EditorOp, ...] = get_args(EditorOp)
+OPS: dict[EditorOp, str] = {"is": "is", "is_not": "is not", "contains": "contains", "contains_not": "does not contain"}
 #: The operators a goal filter takes (the query layer's: a goal is converted or not, per event).
-GOAL_OPS: dict[str, str] = {"is": "is", "contains": "contains"}
+GOAL_OPS: dict[EditorOp, str] = {"is": "is", "contains": "contains"}
 PROP_OP = "prop_op."
 MAX_FILTER_VALUE = 600  # an "is" value (paths and referrers are capped at ingest well below this)
 
 
-def ops_of(key: str) -> dict[str, str]:
+def ops_of(key: str) -> dict[EditorOp, str]:
     return GOAL_OPS if key == "goal" else OPS
 
 
@@ -50,7 +55,7 @@ class FilterStateError(ValueError):
 @dataclass(frozen=True, slots=True)
 class FilterChoice:
     key: str  # the short URL name (panels.FILTERS)
-    op: str
+    op: EditorOp
     values: tuple[str, ...]
 
     @property
@@ -66,7 +71,7 @@ class FilterChoice:
         return op_param(self.key)
 
     @property
-    def ops(self) -> dict[str, str]:
+    def ops(self) -> dict[EditorOp, str]:
         return ops_of(self.key)
 
     @property
@@ -110,12 +115,13 @@ def _values(raw: list[str], key: str, op: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _op(raw: str | None, key: str) -> str:
-    op = raw or "is"
+def _op(raw: str | None, key: str) -> EditorOp:
+    wanted = raw or "is"
     allowed = ops_of(key)
-    if op not in allowed:
-        raise FilterStateError(f"Unknown operator for the {filter_label(key)} filter (one of: {', '.join(allowed)}).")
-    return op
+    for op in EDITOR_OPS:
+        if op == wanted and op in allowed:
+            return op
+    raise FilterStateError(f"Unknown operator for the {filter_label(key)} filter (one of: {', '.join(allowed)}).")
 
 
 def _key_of_op(param: str) -> str | None:
@@ -180,7 +186,9 @@ def check(filters: tuple[FilterChoice, ...]) -> None:
         )
 
 
-def replace(filters: tuple[FilterChoice, ...], key: str, op: str, values: tuple[str, ...]) -> tuple[FilterChoice, ...]:
+def replace(
+    filters: tuple[FilterChoice, ...], key: str, op: EditorOp, values: tuple[str, ...]
+) -> tuple[FilterChoice, ...]:
     """``filters`` with the condition on ``key`` set (no values: removed), in the fixed order."""
     by_key = {f.key: f for f in filters}
     if values:
