@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -226,3 +227,23 @@ def test_cookies_are_secure_when_the_request_came_over_https(tmp_path: Path) -> 
         assert all("; Secure" in c for c in _login_cookies(server.url, {}))
     with running_dashboards(data, {"ANALYTICS_DASHBOARDS_SECURE_COOKIES": "0"}) as server:
         assert not any("Secure" in c for c in _login_cookies(server.url, https))
+
+
+def test_admin_pages_have_plain_titles_and_forms_with_the_csrf_field(dashboards: Server) -> None:
+    # The admin pages share their table and add-form markup (templates/_admin.html): each page's <title> is text
+    # only (the keys page once carried a <script> tag in it), and each add form posts the CSRF field.
+    with login(dashboards.url, ADMIN, ADMIN_PASSWORD) as c:
+        token = csrf_token(c.get("/sites").text)
+        for path in ("/admin/users", "/admin/keys", "/admin/shares", "/admin/alerts"):
+            html = c.get(path).text
+            title = re.search(r"<title>(.*?)</title>", html, re.S)
+            assert title is not None and "<" not in title.group(1) and "Admin" in title.group(1), path
+            form = re.search(rf'<form method="post" action="{path}" class="stack">(.*?)</form>', html, re.S)
+            assert form is not None, path
+            assert f'value="{token}"' in form.group(1) and 'type="submit" class="primary"' in form.group(1), path
+        alerts = c.get("/admin/alerts").text
+        assert re.search(r'<select id="alert-site" name="site"><option value="[^"]+">', alerts)
+        assert re.search(
+            r'<select id="new-role" name="role"><option value="viewer">viewer</option><option value="admin">admin</option></select>',
+            c.get("/admin/users").text,
+        )
