@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from aggregator.asks import Ask
+from aggregator.goalscope import goal_hits
 from aggregator.kanon import Agg, Diff, Key
 from aggregator.metrics import Components
 from aggregator.querybuild import TOTAL, day_rows_sql, sums_sql, valued_sql, visits_from_hits_sql
@@ -94,7 +95,7 @@ GROUP BY 1"""
         if on_visits:
             rel, counted = t.visits, "n_ev > 0"
         elif any(p.expr == "goal" for p in self.a.column.parts):
-            rel, counted = self.scope.goal_hits(params, base=t.hits), "kind <> 1"
+            rel, counted = goal_hits(self.scope, params, base=t.hits), "kind <> 1"
         else:
             rel, counted = t.hits, "kind <> 1"
         valued = valued_sql(self.a.column, rel, t.dict)

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Literal
 from aggregator.asks import Ask, DaySource, ask
 from aggregator.daycache import MissingDay, SumRow
 from aggregator.dimensions import GOAL, PROPS, ROLLUP_PAIRS
-from aggregator.filters import Compiler, Expr, Filter, GoalLike, is_visit_level, leaves, selected_goals
+from aggregator.filters import Compiler, Expr, is_visit_level, leaves
+from aggregator.goalscope import goal_hits
 from aggregator.kanon import Agg, Key
 from aggregator.lake import sql_path
 from aggregator.metrics import Components
@@ -222,7 +223,7 @@ class Scope:
             use_pages = self.pages_usable() and bool(page_only or visit_scroll)
             pages = self.matching_pages(params) if use_pages else None
             goal_cols = [c for c in other_events if any(p.expr == "goal" for p in c.parts)]
-            hits_for = {c.name: self.goal_hits(params) for c in goal_cols}
+            hits_for = {c.name: goal_hits(self, params) for c in goal_cols}
             plain = [c for c in other_events if c not in goal_cols]
             event_scroll = any(c in plain and c.name in self._scroll for c in unique)
             needs_hits = bool(plain) or event_scroll or (not use_pages and bool(page_only or visit_scroll))
@@ -304,58 +305,10 @@ class Scope:
         """This scope's filters as one SQL condition over the coded visits or hits."""
         return self.compiler(params).all(self.filters)
 
-    def goal_hits(self, params: dict[str, object], base: str | None = None) -> str:
-        """The matching hits (or ``base``), each once per goal it converts (column ``goal``), as Plausible expands
-        them. Under a filter on goals, only those goals; else every goal of the site.
-        """
-        base = base or self.matching_hits(params)
-        chosen: list[GoalLike] = list(self.goals)
-        named = [f for f in self.filters if isinstance(f, Filter) and f.dimension == GOAL]
-        if named:
-            chosen = [g for g in chosen if all(g in selected_goals(f, self.goals) for f in named)]
-        if not chosen:
-            return f"(SELECT *, NULL::VARCHAR AS goal FROM {base} WHERE false)"
-        codes = self._goal_codes(chosen)
-        c = self.compiler(params)
-        props = " OR ".join(
-            f"(g.goal = {c._param(g.name)} AND {c.goal_props(g)})" for g in chosen if g.kind != "page" and g.props
-        )
-        plain = [g.name for g in chosen if g.kind == "page" or not g.props]  # goals kept without a property check
-        if props:
-            listed = f"list_contains(CAST({c._param(plain)} AS VARCHAR[]), g.goal) OR " if plain else ""
-            props = f" WHERE {listed}{props}"
-        # One hash join with the (day, code) pairs each goal converts (a page code for pageviews, a name code for
-        # the other events), not a condition per goal.
-        return f"""(SELECT h.*, g.goal FROM {base} h JOIN {codes} g
-    ON h.day = g.day AND g.page = (h.kind = 0) AND g.code = CASE WHEN h.kind = 0 THEN h.c_page ELSE h.c_name END
-  {props})"""
-
-    def _goal_codes(self, chosen: list[GoalLike]) -> str:
-        """A temp table (day, code, page, goal): the page codes (pageviews) and event-name codes each goal converts."""
-        key = "goal_codes:" + json.dumps([g.name for g in chosen])
-        if key not in self._tables:
-            params: dict[str, object] = {}
-            c = self.compiler(params)
-            d = self.coded().dict
-            parts = []
-            for g in chosen:
-                name = c._param(g.name)
-                if g.kind == "page":
-                    pattern = c._param(g.page_regex)
-                    cond = f"dimension = 'event:page' AND regexp_full_match(value, CAST({pattern} AS VARCHAR))"
-                else:
-                    cond = f"dimension = 'event:name' AND value = CAST({c._param(g.event)} AS VARCHAR)"
-                page = g.kind == "page"
-                parts.append(f"SELECT day, code, {page} AS page, CAST({name} AS VARCHAR) AS goal FROM {d} WHERE {cond}")
-            table = self.page.name("gc")
-            self.page.cur.execute(f"CREATE TEMP TABLE {table} AS {' UNION ALL '.join(parts)}", params)
-            self._tables[key] = table
-        return self._tables[key]
-
     def hits_for(self, col: Column, params: dict[str, object]) -> str:
         """The hits relation a column reads: expanded to goals for the goal column."""
         if any(p.expr == "goal" for p in col.parts):
-            return self.goal_hits(params)
+            return goal_hits(self, params)
         return self.matching_hits(params)
 
     def _codes(self) -> tuple[str, ...]:
