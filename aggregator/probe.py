@@ -59,16 +59,20 @@ WHERE {counted} AND list_contains(CAST($vals AS VARCHAR[]), value) GROUP BY valu
 
     # --- neighbours ----------------------------------------------------------------------------------------
 
-    def _day_rel(self, scope: Scope, mode: Mode) -> str:
+    def _value_dim(self, mode: Mode) -> tuple[str, str | None]:
         a = self.a
-        dim: str | None
         if a.time_bucket or not a.dimensions:  # buckets of the day totals
-            value = a.column.parts[0].expr if a.time_bucket else "''"
-            dim = ""
-        else:
-            value, dim = "value", (a.rollup_name if mode == "rollup" else a.column.name)
-        table = scope.rollup_day_rows(a) if mode == "rollup" else scope.day_rows()
+            return (a.column.parts[0].expr if a.time_bucket else "''"), ""
+        return "value", (a.rollup_name if mode == "rollup" else a.column.name)
+
+    def _day_rel(self, scope: Scope, mode: Mode) -> str:
+        value, dim = self._value_dim(mode)
+        table = scope.rollup_day_rows(self.a) if mode == "rollup" else scope.day_rows()
         return f"(SELECT day, CAST({value} AS VARCHAR) AS value, visitors FROM {table} WHERE dimension = '{dim}')"
+
+    def _fused_rel(self, table: str) -> str:
+        value, dim = self._value_dim("tables")
+        return f"(SELECT CAST({value} AS VARCHAR) AS value, * EXCLUDE (value) FROM {table} WHERE dimension = '{dim}')"
 
     def diffs(self, neighbour: int) -> dict[Key, Diff]:
         if neighbour not in self._diffs:
@@ -76,8 +80,14 @@ WHERE {counted} AND list_contains(CAST($vals AS VARCHAR[]), value) GROUP BY valu
             if not self.scope.raw_days:
                 self._diffs[neighbour] = {}
                 return {}
-            d = "abs(coalesce(f.visitors, 0) - coalesce(g.visitors, 0))"
-            sql = f"""SELECT coalesce(f.value, g.value), sum({d}), max({d})
+            fused = self.scope.fused(other) if mode == "tables" else None
+            if fused is not None:  # both counted in one pass (aggregator/fused.py): one row per (day, value)
+                table, j = fused
+                d = f"abs(v0 - v{j})"
+                sql = f"SELECT value, sum({d}), max({d}) FROM {self._fused_rel(table)} GROUP BY 1"
+            else:
+                d = "abs(coalesce(f.visitors, 0) - coalesce(g.visitors, 0))"
+                sql = f"""SELECT coalesce(f.value, g.value), sum({d}), max({d})
 FROM {self._day_rel(self.scope, self.mode)} f FULL JOIN {self._day_rel(other, mode)} g
   ON f.day = g.day AND f.value = g.value
 GROUP BY 1"""

@@ -162,6 +162,7 @@ class Querier:
                 # a neighbour is compared by its visitors only (aggregator/probe.py ScopeProbe.diffs)
                 other = page.scope(request.site_id, start, end, g, ts)
                 plan.neighbours.append((other, other.need(a, ("visitors",)), other.need(total, ("visitors",))))
+                scope.add_neighbour(other, plan.neighbours[-1][1])
         for m in RATIO_METRICS & set(metrics):
             dims = tuple(d for d in request.dimensions if d != GOAL) if m == "group_conversion_rate" else ()
             # A percentage divides by the same question's total (every filter kept, Plausible's); a conversion

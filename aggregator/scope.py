@@ -28,6 +28,7 @@ from aggregator.asks import Ask, DaySource, ask
 from aggregator.daycache import MissingDay, SumRow
 from aggregator.dimensions import GOAL, PROPS, ROLLUP_PAIRS
 from aggregator.filters import Compiler, Expr, is_visit_level, leaves
+from aggregator.fused import fusable, fused_sql
 from aggregator.goalscope import goal_hits
 from aggregator.kanon import Agg, Key
 from aggregator.lake import sql_path
@@ -96,6 +97,8 @@ class Scope:
         self._tables: dict[str, str] = {}
         self._coded: Tables | None = None
         self.segment_reasons: dict[str, str | None] = {}  # per table: why the filtered totals cannot be shown
+        self.fused_with: list[Scope] = []  # the neighbours in tables mode, counted in one pass with this scope
+        self._fused: tuple[str, list[Scope]] | None = None
 
     # --- the decider -------------------------------------------------------------------------------------
 
@@ -116,6 +119,30 @@ class Scope:
                 self._heavy.add(a.column.name)
             self._comps[a.column.name] = self._comps.get(a.column.name, frozenset()) | components_of(metrics)
         return mode
+
+    def add_neighbour(self, other: Scope, mode: Mode) -> None:
+        """Register a neighbouring scope this one's answers are compared with (before any is computed)."""
+        # An unfiltered neighbour is the rollups' (or every row): nothing to gain from counting it with this one.
+        if mode == "tables" and other.filters and other not in self.fused_with:
+            self.fused_with.append(other)
+
+    def tables_asks(self) -> list[Ask]:
+        return list(self._need["tables"].values())
+
+    def fused(self, other: Scope) -> tuple[str, int] | None:
+        """(table, j): the temp table of this scope's and its neighbours' visitors (aggregator/fused.py) and
+        the column ``v{j}`` of ``other``'s; None when they are not counted together."""
+        if self._fused is None:
+            table, with_ = "", []
+            if fusable(self, self.fused_with):
+                with_ = list(self.fused_with)
+                fv, table = self.page.name("fv"), self.page.name("fz")
+                (visits, v_params), (rows, params) = fused_sql(self, with_, fv)
+                self.page.cur.execute(f"CREATE TEMP TABLE {fv} AS {visits}", v_params)
+                self.page.cur.execute(f"CREATE TEMP TABLE {table} AS {rows}", params)
+            self._fused = (table, with_)
+        table, with_ = self._fused
+        return (table, with_.index(other) + 1) if other in with_ else None
 
     # --- sums --------------------------------------------------------------------------------------------
 
@@ -249,6 +276,12 @@ class Scope:
     def coded(self) -> Tables:
         """Views of the coded tables (dict, visits, hits) of every raw day in range: built files or in memory."""
         if self._coded is None:
+            # Scopes of the same days (a scope and its neighbours) read the same coded tables: made once a page.
+            key = (self.site, tuple(d.day for d in self.raw_days), self.ts)
+            shared = self.page.coded.get(key)
+            if shared is not None:
+                self._coded = shared
+                return shared
             prefix = self.page.name("t")
             if isinstance(self.ts, tuple):
                 self._coded = self._in_range(prefix)
@@ -270,6 +303,7 @@ class Scope:
                     what = "TABLE" if kind == "dict" else "VIEW"
                     self.page.cur.execute(f"CREATE TEMP {what} {prefix}_{kind} AS {' UNION ALL BY NAME '.join(parts)}")
                 self._coded = tables(prefix)
+            self.page.coded[key] = self._coded
         return self._coded
 
     def events_relation(self) -> str:
