@@ -35,18 +35,16 @@ from aggregator.lake import sql_path
 from aggregator.metrics import Components
 from aggregator.periods import bucket
 from aggregator.querybuild import (
-    ALL_COMPONENTS,
     HITS_READ,
-    LIGHT_METRICS,
     PAGES_READ,
     TOTAL,
     VISIT_READ,
     Column,
-    components_of,
     day_rows_sql,
     sums_sql,
     visits_from_hits_sql,
 )
+from aggregator.querycomps import ALL_COMPONENTS, LIGHT_METRICS, components_of
 from aggregator.rollup import TABLE_KINDS, rollup_format
 from aggregator.sessions import sessionized_sql
 from aggregator.tables import Tables, build_sql, tables
