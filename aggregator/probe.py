@@ -15,7 +15,8 @@ from aggregator.goalscope import goal_hits
 from aggregator.kanon import Agg, Diff, Key
 from aggregator.metrics import Components
 from aggregator.querybuild import TOTAL, day_rows_sql, sums_sql, valued_sql, visits_from_hits_sql
-from aggregator.scope import Mode, Scope
+from aggregator.relations import Mode
+from aggregator.scope import Scope
 
 
 def key_of(a: Ask, value: str) -> Key:

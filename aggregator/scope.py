@@ -14,7 +14,9 @@ groups by, it decides the table (Plausible's ``table_decider``):
 
 Every table yields the same *day rows* (aggregator/querybuild.py), so the
 privacy rules (aggregator/kanon.py) read them the same way whichever answered.
-All columns a page asks of one scope are computed in one statement.
+All columns a page asks of one scope are computed in one statement; the
+relations it reads are aggregator/relations.py's, and a filtered scope's
+filtered neighbours are counted with it in one pass (aggregator/fused.py).
 """
 
 from __future__ import annotations
@@ -22,37 +24,26 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from aggregator.asks import Ask, DaySource, ask
 from aggregator.daycache import MissingDay, SumRow
-from aggregator.dimensions import GOAL, PROPS, ROLLUP_PAIRS
-from aggregator.filters import Compiler, Expr, is_visit_level, leaves
+from aggregator.dimensions import ROLLUP_PAIRS
+from aggregator.filters import Expr, is_visit_level
 from aggregator.fused import fusable, fused_sql
 from aggregator.goalscope import goal_hits
 from aggregator.kanon import Agg, Key
-from aggregator.lake import sql_path
 from aggregator.metrics import Components
 from aggregator.periods import bucket
-from aggregator.querybuild import (
-    HITS_READ,
-    PAGES_READ,
-    TOTAL,
-    VISIT_READ,
-    Column,
-    day_rows_sql,
-    sums_sql,
-    visits_from_hits_sql,
-)
+from aggregator.querybuild import TOTAL, Column, day_rows_sql, sums_sql
 from aggregator.querycomps import ALL_COMPONENTS, LIGHT_METRICS, components_of
-from aggregator.rollup import TABLE_KINDS, rollup_format
-from aggregator.sessions import sessionized_sql
-from aggregator.tables import Tables, build_sql, tables
+from aggregator.relations import Mode, Relations
+from aggregator.rollup import rollup_format
+from aggregator.tables import Tables
 
 if TYPE_CHECKING:
     from aggregator.page import Page
 
-Mode = Literal["rollup", "tables"]
 PAIRS = {v: k for k, v in ROLLUP_PAIRS.items()}
 
 
@@ -64,7 +55,7 @@ class Sums:
     values: dict[str, dict[Key, str]] = field(default_factory=dict)
 
 
-class Scope:
+class Scope(Relations):
     def __init__(
         self,
         page: Page,
@@ -269,131 +260,11 @@ class Scope:
             self._tables["day_rows"] = name
         return self._tables["day_rows"]
 
-    # --- relations ---------------------------------------------------------------------------------------
-
-    def coded(self) -> Tables:
-        """Views of the coded tables (dict, visits, hits) of every raw day in range: built files or in memory."""
-        if self._coded is None:
-            # Scopes of the same days (a scope and its neighbours) read the same coded tables: made once a page.
-            key = (self.site, tuple(d.day for d in self.raw_days), self.ts)
-            shared = self.page.coded.get(key)
-            if shared is not None:
-                self._coded = shared
-                return shared
-            prefix = self.page.name("t")
-            if isinstance(self.ts, tuple):
-                self._coded = self._in_range(prefix)
-            else:
-                built = [d for d in self.raw_days if d.tables is not None]
-                missing = [d.missing(self.site) for d in self.raw_days if d.tables is None]
-                computed = None
-                if missing:
-                    computed = self.page.name("mem")
-                    self.page.store.copy_tables(self.page.cur, computed, self.page.store.tables(missing))
-                for kind in TABLE_KINDS:
-                    parts = []
-                    if built:
-                        files = ", ".join(sql_path(d.tables[kind]) for d in built if d.tables is not None)
-                        parts.append(f"SELECT * FROM read_parquet([{files}])")
-                    if computed is not None:
-                        parts.append(f"SELECT * FROM {computed}_{kind}")
-                    # The dictionary is small and joined by every column: read once; the rest are scanned by need.
-                    what = "TABLE" if kind == "dict" else "VIEW"
-                    self.page.cur.execute(f"CREATE TEMP {what} {prefix}_{kind} AS {' UNION ALL BY NAME '.join(parts)}")
-                self._coded = tables(prefix)
-            self.page.coded[key] = self._coded
-        return self._coded
-
-    def events_relation(self) -> str:
-        """A view of the raw events of every raw day in range, with their ``day`` (for what needs each event)."""
-        if "events" not in self._tables:
-            files = ", ".join(sql_path(f) for d in self.raw_days for f in d.files)
-            name = self.page.name("ev")
-            self.page.cur.execute(
-                f"CREATE TEMP VIEW {name} AS SELECT *, CAST(ts AS DATE) AS day FROM read_parquet([{files}])"
-            )
-            self._tables["events"] = name
-        return self._tables["events"]
-
-    def _in_range(self, prefix: str) -> Tables:
-        """Tables of only the events inside the datetime bounds (their visits sessionized over whole days)."""
-        assert isinstance(self.ts, tuple)
-        files = [str(f) for d in self.raw_days for f in d.files]
-        t0, t1 = (t.astimezone(dt.UTC).replace(tzinfo=None) for t in self.ts)
-        rows = self.page.name("tsr")
-        self.page.cur.execute(
-            f"CREATE TEMP TABLE {rows} AS WITH {sessionized_sql('read_parquet($files)')} "
-            "SELECT * FROM rows WHERE ts BETWEEN $t0 AND $t1",
-            {"files": files, "t0": t0, "t1": t1},
-        )
-        for statement in build_sql(rows, prefix):
-            self.page.cur.execute(statement)
-        return tables(prefix)
-
-    def compiler(self, params: dict[str, object]) -> Compiler:
-        return Compiler(params, self.coded().dict, prefix=f"c{len(params)}_", goals=self.goals)
-
-    def condition(self, params: dict[str, object]) -> str:
-        """This scope's filters as one SQL condition over the coded visits or hits."""
-        return self.compiler(params).all(self.filters)
-
     def hits_for(self, col: Column, params: dict[str, object]) -> str:
         """The hits relation a column reads: expanded to goals for the goal column."""
         if any(p.expr == "goal" for p in col.parts):
             return goal_hits(self, params)
         return self.matching_hits(params)
-
-    def _codes(self) -> tuple[str, ...]:
-        """The code columns the asked columns group by (only those are read from the tables)."""
-        codes = {p.expr for a in self._need["tables"].values() for p in a.column.parts if p.dimension}
-        return tuple(sorted(codes - {"c_page", "c_name"}))
-
-    def matching_hits(self, params: dict[str, object]) -> str:
-        """The hits that match the filters, narrowed to what the page reads: a subquery whose values join ``params``.
-
-        Not materialized: a query reads only the columns it needs, and DuckDB filters while it scans.
-        """
-        t = self.coded()
-        if not self.filters:
-            return t.hits
-        cols = HITS_READ + "".join(f", {c}" for c in self._codes())
-        return f"(SELECT {cols} FROM {t.hits} WHERE {self.condition(params)})"
-
-    def pages_usable(self) -> bool:
-        """Whether the pages table can answer: not under a filter on what differs between events of one page
-        (their name, the goals they convert, their properties), which only the hits hold."""
-        return not any(
-            leaf.dimension in ("event:name", GOAL) or leaf.dimension.startswith(PROPS)
-            for f in self.filters
-            for leaf in leaves(f)
-        )
-
-    def matching_pages(self, params: dict[str, object]) -> str:
-        """The pages that match the filters (a subquery like :meth:`matching_hits`); see :meth:`pages_usable`."""
-        t = self.coded()
-        if not self.filters:
-            return t.pages
-        cols = PAGES_READ + "".join(f", {c}" for c in self._codes())
-        return f"(SELECT {cols} FROM {t.pages} WHERE {self.condition(params)})"
-
-    def matching_visits(self) -> str:
-        """What the matching visits contribute: the filtered visits, or (a filter on events) the matching hits'."""
-        if "visits" not in self._tables:
-            t = self.coded()
-            name = self.page.name("mv")
-            if not self.filters:
-                name = t.visits
-            elif self.visit_level:
-                params: dict[str, object] = {}
-                cond = self.condition(params)
-                cols = VISIT_READ + "".join(f", {c}" for c in self._codes())
-                self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT {cols} FROM {t.visits} WHERE {cond}", params)
-            else:
-                params = {}
-                derived = visits_from_hits_sql(self.matching_hits(params), self._codes(), t.visits)
-                self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {derived}", params)
-            self._tables["visits"] = name
-        return self._tables["visits"]
 
     def rollup_day_rows(self, a: Ask) -> str:
         """A temp table of the rollup rows (day, dimension, value, visitors) of this scope's days for ``a``."""
