@@ -92,8 +92,10 @@ def fused_sql(scope: Scope, others: list[Scope], fv: str) -> tuple[tuple[str, di
       SELECT *{booleans(params)} FROM {relation} WHERE {counted})) WHERE {m_any})"""
 
     v_params: dict[str, object] = {}
-    visits = f"SELECT * FROM (SELECT day, day_key, key_rows{code_sel}, {m_sel} FROM (SELECT day, day_key, " \
-             f"key_rows{code_sel}{booleans(v_params)} FROM {t.visits} WHERE n_ev > 0)) WHERE {m_any}"  # fmt: skip
+    # The profile too: the profiles of what a row gains or loses against a neighbour are counted from here.
+    visits = f"SELECT * FROM (SELECT day, day_key, key_rows, profile{code_sel}, {m_sel} FROM (SELECT day, " \
+             f"day_key, key_rows, profile{code_sel}{booleans(v_params)} FROM {t.visits} WHERE n_ev > 0)) " \
+             f"WHERE {m_any}"  # fmt: skip
     params: dict[str, object] = {}
     parts = []
     for i, col in enumerate(cols):

@@ -100,10 +100,16 @@ GROUP BY 1"""
         """Distinct profiles of the visitors a row gains or loses against a neighbour."""
         other, _ = self._neighbours[neighbour]
         params: dict[str, Any] = {"vals": self._values(keys)}
-        f, g = self.scope.condition(params), other.condition(params)
         t = self.scope.coded()
         on_visits = not self.a.column.per_event and self.scope.visit_level and other.visit_level
-        if on_visits:
+        fused = self.scope.fused(other) if on_visits else None
+        if fused is not None:  # the fused visits: counted visits of any of the scopes, memberships m0, m1, …
+            f, g = "m0", f"m{fused[1]}"
+        else:
+            f, g = self.scope.condition(params), other.condition(params)
+        if fused is not None:
+            rel, counted = self.scope.fused_visits(), "true"
+        elif on_visits:
             rel, counted = t.visits, "n_ev > 0"
         elif any(p.expr == "goal" for p in self.a.column.parts):
             rel, counted = goal_hits(self.scope, params, base=t.hits), "kind <> 1"

@@ -87,7 +87,7 @@ class Scope(Relations):
         self._coded: Tables | None = None
         self.segment_reasons: dict[str, str | None] = {}  # per table: why the filtered totals cannot be shown
         self.fused_with: list[Scope] = []  # the neighbours in tables mode, counted in one pass with this scope
-        self._fused: tuple[str, list[Scope]] | None = None
+        self._fused: tuple[str, str, list[Scope]] | None = None  # day rows, visits, the neighbours in them
 
     # --- the decider -------------------------------------------------------------------------------------
 
@@ -122,16 +122,22 @@ class Scope(Relations):
         """(table, j): the temp table of this scope's and its neighbours' visitors (aggregator/fused.py) and
         the column ``v{j}`` of ``other``'s; None when they are not counted together."""
         if self._fused is None:
-            table, with_ = "", []
+            table, fv, with_ = "", "", []
             if fusable(self, self.fused_with):
                 with_ = list(self.fused_with)
                 fv, table = self.page.name("fv"), self.page.name("fz")
                 (visits, v_params), (rows, params) = fused_sql(self, with_, fv)
                 self.page.cur.execute(f"CREATE TEMP TABLE {fv} AS {visits}", v_params)
                 self.page.cur.execute(f"CREATE TEMP TABLE {table} AS {rows}", params)
-            self._fused = (table, with_)
-        table, with_ = self._fused
+            self._fused = (table, fv, with_)
+        table, _, with_ = self._fused
         return (table, with_.index(other) + 1) if other in with_ else None
+
+    def fused_visits(self) -> str:
+        """The fused visits (after :meth:`fused` found a neighbour): each counted visit row any of the scopes
+        holds, with its codes, profile and memberships ``m0`` (this scope), ``m1``, …"""
+        assert self._fused is not None and self._fused[1]
+        return self._fused[1]
 
     # --- sums --------------------------------------------------------------------------------------------
 

@@ -14,9 +14,12 @@ import random
 
 import pytest
 
-from aggregator.filters import And, Expr, Filter, Not, Or
+from aggregator.asks import ask
+from aggregator.filters import And, Expr, Filter, Not, Or, neighbours
 from aggregator.ingest import Ingester
+from aggregator.kanon import Diff, Key
 from aggregator.page import Page
+from aggregator.probe import ScopeProbe
 from aggregator.query import Querier, QueryRequest
 from aggregator.settings import Settings
 from aggregator.synth import write_segments
@@ -103,4 +106,42 @@ def test_each_neighbours_visitors_are_its_own_scopes(lake: Settings, filters: tu
         got = _rows(page, f"SELECT dimension, day, value, v{j} FROM {table}")
         own = main if j == 0 else _rows(page, f"SELECT dimension, day, value, visitors FROM {other.day_rows()}")
         assert got == own, other.filters
+    q.close()
+
+
+def _probes(q: Querier, filters: tuple[Expr, ...], dims: tuple[str, ...], *, fused: bool) -> ScopeProbe:
+    """A probe of ``dims`` under ``filters`` with its neighbours, counted together (``fused``) or each alone."""
+    page = Page(q.lake, q.rollups, q._db.cursor(), 0.0, q.goals)
+    a, total = ask(dims, START), ask((), START)
+    scope = page.scope(SITE, START, END, filters)
+    mode = scope.need(a, ("visitors",))
+    scope.need(total, ("visitors",))
+    others = []
+    for g in neighbours(filters):
+        other = page.scope(SITE, START, END, g)
+        others.append((other, other.need(a, ("visitors",))))
+        other.need(total, ("visitors",))
+        if fused:
+            scope.add_neighbour(other, others[-1][1])
+    return ScopeProbe(scope, a, mode, others, False)
+
+
+def _nonzero(diffs: dict[Key, Diff]) -> dict[Key, Diff]:
+    return {k: d for k, d in diffs.items() if d.total}
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=range(len(FILTERS)))
+@pytest.mark.parametrize("dims", [(), ("visit:browser",), ("visit:entry_page",)], ids=str)
+def test_the_profiles_a_row_gains_or_loses_are_counted_the_same(
+    lake: Settings, filters: tuple[Expr, ...], dims: tuple[str, ...]
+) -> None:
+    q = Querier(lake)
+    together, alone = _probes(q, filters, dims, fused=True), _probes(q, filters, dims, fused=False)
+    keys = sorted(together.scope.groups(together.a, together.mode))
+    assert keys
+    for n in range(together.neighbours):
+        # A value neither gains nor loses on (Diff(0, 0)) is the same as no entry for the rules (kanon.decide).
+        assert _nonzero(together.diffs(n)) == _nonzero(alone.diffs(n))
+        assert together.diff_profiles(n, keys) == alone.diff_profiles(n, keys)
+    assert together.scope.fused_with and not alone.scope.fused_with
     q.close()
