@@ -177,17 +177,25 @@ def day_rows_sql(
     return "\nUNION ALL\n".join(parts)
 
 
-def visits_from_hits_sql(hits: str, codes_needed: tuple[str, ...] = VISIT_CODES, visits: str | None = None) -> str:
+def visits_from_hits_sql(
+    hits: str, codes_needed: tuple[str, ...] = VISIT_CODES, visits: str | None = None, *, pages: bool = False
+) -> str:
     """A relation of the per-visit table's shape holding only what the given (filtered) hits contribute.
 
     A hit of a day key with one visit row (``key_rows`` 1, most of them) belongs to that row: such hits are
     summed by (day, day key) alone, and the row's codes are read from ``visits`` (the per-visit table: a join
     costs half of carrying the codes through the grouping) or, without it, carried. Only the other hits need
     the grouping by every code and the window counts.
+
+    ``pages``: ``hits`` is a relation of the pages table's shape instead (whole pages: under a filter only on
+    pages and visits, the matching pages are the matching hits grouped by page, fewer rows to read), whose
+    rows carry their pageviews, counted events and engaged time already summed.
     """
     codes = "".join(f", {c}" for c in codes_needed)
     sums = """sum(n) FILTER (WHERE kind = 0) AS n_pv,
          coalesce(sum(n) FILTER (WHERE kind <> 1), 0) AS n_ev, sum(eng) FILTER (WHERE kind = 1) AS eng"""
+    if pages:
+        sums = "sum(n_pv) AS n_pv, sum(n_ev) AS n_ev, sum(eng) AS eng"
     if visits is not None:
         v_codes = "".join(f", v.{c}" for c in codes_needed)
         single = f"""SELECT v.day, v.day_key, v.vno{v_codes}, h.n_pv, h.n_ev, h.eng, v.is_bounce, v.v_dur, v.profile,

@@ -151,7 +151,10 @@ class Relations:
                 self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT {cols} FROM {t.visits} WHERE {cond}", params)
             else:
                 params = {}
-                derived = visits_from_hits_sql(self.matching_hits(params), self._codes(), t.visits)
+                if self.pages_usable():  # the same visits from the matching pages (fewer rows than the hits)
+                    derived = visits_from_hits_sql(self.matching_pages(params), self._codes(), t.visits, pages=True)
+                else:
+                    derived = visits_from_hits_sql(self.matching_hits(params), self._codes(), t.visits)
                 self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {derived}", params)
             self._tables["visits"] = name
         return self._tables["visits"]
