@@ -15,6 +15,7 @@ from aggregator.filters import Expr, GoalLike
 from aggregator.lake import Lake
 from aggregator.rollup import current_rollup, current_tables
 from aggregator.scope import Scope
+from aggregator.tables import Tables
 
 
 class Page:
@@ -33,6 +34,7 @@ class Page:
         self._days: dict[tuple[str, dt.date], DaySource] = {}
         self._bounds: dict[str, tuple[dt.date, dt.date] | None] = {}
         self.scopes: dict[tuple[object, ...], Scope] = {}
+        self.coded: dict[tuple[object, ...], Tables] = {}  # coded tables by (site, raw days, datetime bounds)
         self._n = 0
 
     def name(self, kind: str) -> str:

@@ -11,10 +11,12 @@ import json
 from typing import Any
 
 from aggregator.asks import Ask
+from aggregator.goalscope import goal_hits
 from aggregator.kanon import Agg, Diff, Key
 from aggregator.metrics import Components
 from aggregator.querybuild import TOTAL, day_rows_sql, sums_sql, valued_sql, visits_from_hits_sql
-from aggregator.scope import Mode, Scope
+from aggregator.relations import Mode
+from aggregator.scope import Scope
 
 
 def key_of(a: Ask, value: str) -> Key:
@@ -58,16 +60,20 @@ WHERE {counted} AND list_contains(CAST($vals AS VARCHAR[]), value) GROUP BY valu
 
     # --- neighbours ----------------------------------------------------------------------------------------
 
-    def _day_rel(self, scope: Scope, mode: Mode) -> str:
+    def _value_dim(self, mode: Mode) -> tuple[str, str | None]:
         a = self.a
-        dim: str | None
         if a.time_bucket or not a.dimensions:  # buckets of the day totals
-            value = a.column.parts[0].expr if a.time_bucket else "''"
-            dim = ""
-        else:
-            value, dim = "value", (a.rollup_name if mode == "rollup" else a.column.name)
-        table = scope.rollup_day_rows(a) if mode == "rollup" else scope.day_rows()
+            return (a.column.parts[0].expr if a.time_bucket else "''"), ""
+        return "value", (a.rollup_name if mode == "rollup" else a.column.name)
+
+    def _day_rel(self, scope: Scope, mode: Mode) -> str:
+        value, dim = self._value_dim(mode)
+        table = scope.rollup_day_rows(self.a) if mode == "rollup" else scope.day_rows()
         return f"(SELECT day, CAST({value} AS VARCHAR) AS value, visitors FROM {table} WHERE dimension = '{dim}')"
+
+    def _fused_rel(self, table: str) -> str:
+        value, dim = self._value_dim("tables")
+        return f"(SELECT CAST({value} AS VARCHAR) AS value, * EXCLUDE (value) FROM {table} WHERE dimension = '{dim}')"
 
     def diffs(self, neighbour: int) -> dict[Key, Diff]:
         if neighbour not in self._diffs:
@@ -75,8 +81,14 @@ WHERE {counted} AND list_contains(CAST($vals AS VARCHAR[]), value) GROUP BY valu
             if not self.scope.raw_days:
                 self._diffs[neighbour] = {}
                 return {}
-            d = "abs(coalesce(f.visitors, 0) - coalesce(g.visitors, 0))"
-            sql = f"""SELECT coalesce(f.value, g.value), sum({d}), max({d})
+            fused = self.scope.fused(other) if mode == "tables" else None
+            if fused is not None:  # both counted in one pass (aggregator/fused.py): one row per (day, value)
+                table, j = fused
+                d = f"abs(v0 - v{j})"
+                sql = f"SELECT value, sum({d}), max({d}) FROM {self._fused_rel(table)} GROUP BY 1"
+            else:
+                d = "abs(coalesce(f.visitors, 0) - coalesce(g.visitors, 0))"
+                sql = f"""SELECT coalesce(f.value, g.value), sum({d}), max({d})
 FROM {self._day_rel(self.scope, self.mode)} f FULL JOIN {self._day_rel(other, mode)} g
   ON f.day = g.day AND f.value = g.value
 GROUP BY 1"""
@@ -88,13 +100,19 @@ GROUP BY 1"""
         """Distinct profiles of the visitors a row gains or loses against a neighbour."""
         other, _ = self._neighbours[neighbour]
         params: dict[str, Any] = {"vals": self._values(keys)}
-        f, g = self.scope.condition(params), other.condition(params)
         t = self.scope.coded()
         on_visits = not self.a.column.per_event and self.scope.visit_level and other.visit_level
-        if on_visits:
+        fused = self.scope.fused(other) if on_visits else None
+        if fused is not None:  # the fused visits: counted visits of any of the scopes, memberships m0, m1, …
+            f, g = "m0", f"m{fused[1]}"
+        else:
+            f, g = self.scope.condition(params), other.condition(params)
+        if fused is not None:
+            rel, counted = self.scope.fused_visits(), "true"
+        elif on_visits:
             rel, counted = t.visits, "n_ev > 0"
         elif any(p.expr == "goal" for p in self.a.column.parts):
-            rel, counted = self.scope.goal_hits(params, base=t.hits), "kind <> 1"
+            rel, counted = goal_hits(self.scope, params, base=t.hits), "kind <> 1"
         else:
             rel, counted = t.hits, "kind <> 1"
         valued = valued_sql(self.a.column, rel, t.dict)

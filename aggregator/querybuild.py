@@ -7,7 +7,8 @@ A request groups by one *column*: one dimension, several as one JSON-array
 value, a time bucket, or nothing (the totals). Rows are grouped by the codes
 of the column's dimensions (integers: several times faster than text), and
 the codes are turned into the values they stand for at the end, from the
-day's dictionary.
+day's dictionary. The components of each kind of relation (visits, hits,
+pages) are aggregator/querycomps.py's.
 
 Identifiers and expressions come only from the fixed tables in
 :mod:`aggregator.dimensions` and :mod:`aggregator.tables` and from relation
@@ -23,6 +24,16 @@ from typing import Any
 
 from aggregator.dimensions import GOAL, PROPS, Dimension, dimension
 from aggregator.metrics import COMPONENT_NAMES
+from aggregator.querycomps import (
+    ALL_COMPONENTS,
+    COMPS,
+    event_comps,
+    group_sql,
+    page_comps,
+    scroll_comps,
+    visit_comps,
+    visit_scroll,
+)
 from aggregator.tables import VISIT_CODES, code
 
 
@@ -82,13 +93,6 @@ def column(dimensions: tuple[str, ...], start: dt.date | None = None, name: str 
     return Column(name or "|".join(dimensions), tuple(part(d, start) for d in dimensions), per_event)
 
 
-def _g(col: Column) -> tuple[str, str]:
-    """The column's group expressions as ``g0, g1, …`` (select list) and their names (group list)."""
-    sel = "".join(f", {p.expr} AS g{i}" for i, p in enumerate(col.parts))
-    names = "".join(f", g{i}" for i in range(len(col.parts)))
-    return sel, names
-
-
 def value_sql(col: Column, dictionary: str, alias: str = "c") -> tuple[str, str]:
     """(joins, value expression): the text a column's grouped row stands for, from the day's dictionary."""
     joins, values = "", []
@@ -106,178 +110,6 @@ def value_sql(col: Column, dictionary: str, alias: str = "c") -> tuple[str, str]
     if len(values) == 1:
         return joins, f"CAST({values[0]} AS VARCHAR)"
     return joins, "CAST(to_json([" + ", ".join(f"CAST({v} AS VARCHAR)" for v in values) + "]) AS VARCHAR)"
-
-
-_COMPS = "visitors, visits, pageviews, events, bounces, duration_sum, engaged_sum, engaged_n"
-_SUMS = ", ".join(f"sum({c}) AS {c}" for c in _COMPS.split(", "))
-
-
-#: The components each metric is computed from (a column asked only for visitors computes one aggregate).
-METRIC_COMPONENTS: dict[str, frozenset[str]] = {
-    "visitors": frozenset({"visitors"}),
-    "visits": frozenset({"visits"}),
-    "pageviews": frozenset({"pageviews"}),
-    "events": frozenset({"events"}),
-    "views_per_visit": frozenset({"pageviews", "visits"}),
-    "bounce_rate": frozenset({"bounces", "visits"}),
-    "visit_duration": frozenset({"duration_sum", "visits"}),
-    "time_on_page": frozenset({"engaged_sum", "engaged_n"}),
-    "scroll_depth": frozenset({"scroll"}),
-    "conversion_rate": frozenset({"visitors"}),
-    "group_conversion_rate": frozenset({"visitors"}),
-    "percentage": frozenset({"visitors"}),
-}
-ALL_COMPONENTS = frozenset(_COMPS.split(", ")) | {"scroll"}
-_NO_SCROLL = "NULL::BIGINT AS scroll_sum, NULL::BIGINT AS scroll_n"
-
-
-def components_of(metrics: tuple[str, ...] | frozenset[str]) -> frozenset[str]:
-    """The components ``metrics`` need (the visitors always: k-anonymity counts them)."""
-    out = {"visitors"}
-    for m in metrics:
-        out |= METRIC_COMPONENTS.get(m, ALL_COMPONENTS)
-    return frozenset(out)
-
-
-def _pick(exprs: dict[str, str], needs: frozenset[str]) -> str:
-    return ", ".join(f"{e} AS {c}" if c in needs else f"NULL::BIGINT AS {c}" for c, e in exprs.items())
-
-
-#: Components from rows of day keys with one visit row: each row is one visit (of a visit or page column).
-_ONE_VISIT_ROW = {
-    "visitors": "count(*) FILTER (WHERE n_ev > 0)",
-    "visits": "count(*) FILTER (WHERE n_ev > 0)",
-    "pageviews": "sum(n_pv)",
-    "events": "sum(n_ev)",
-    "bounces": "count(*) FILTER (WHERE n_ev > 0 AND is_bounce)",
-    "duration_sum": "sum(v_dur) FILTER (WHERE n_ev > 0)",
-    "engaged_sum": "sum(eng)",
-    "engaged_n": "count(eng)",
-}
-#: Components from rows grouped per (value, day key) first: the other day keys.
-_PER_DAY_KEY = {
-    "visitors": "count(*) FILTER (WHERE visits > 0)",
-    "visits": "sum(visits)",
-    "pageviews": "sum(pageviews)",
-    "events": "sum(events)",
-    "bounces": "sum(bounces)",
-    "duration_sum": "sum(duration_sum)",
-    "engaged_sum": "sum(engaged_sum)",
-    "engaged_n": "count(*) FILTER (WHERE has_eng)",
-}
-
-
-def _visit_comps(col: Column, visits: str, needs: frozenset[str] = ALL_COMPONENTS) -> str:
-    """Coded rows (day, g…, components) of a visit column, from a relation of the per-visit table's shape.
-
-    Components not in ``needs`` are NULL (not computed: the hash aggregates are most of a page's cost).
-    """
-    sel, names = _g(col)
-    one = _pick(_ONE_VISIT_ROW, needs)
-    per_key = _pick(_PER_DAY_KEY, needs)
-    return f"""
-    SELECT day{names}, {_SUMS} FROM (
-      SELECT day{sel}, {one}
-      FROM {visits} WHERE key_rows = 1 GROUP BY day{names}
-      UNION ALL
-      SELECT day{names}, {per_key}
-      FROM (
-        SELECT day{names}, day_key, count(*) FILTER (WHERE n_ev > 0) AS visits, sum(n_pv) AS pageviews,
-          sum(n_ev) AS events, count(*) FILTER (WHERE n_ev > 0 AND b) AS bounces,
-          sum(dur) FILTER (WHERE n_ev > 0) AS duration_sum, sum(eng) AS engaged_sum, bool_or(eng IS NOT NULL) AS has_eng
-        FROM (
-          SELECT day{sel}, day_key, vno, sum(n_pv) AS n_pv, sum(n_ev) AS n_ev, sum(eng) AS eng,
-                 bool_or(is_bounce) AS b, max(v_dur) AS dur
-          FROM {visits} WHERE key_rows > 1 GROUP BY day{names}, day_key, vno
-        ) GROUP BY day{names}, day_key
-      ) GROUP BY day{names}
-    ) GROUP BY day{names}"""
-
-
-def _event_comps(col: Column, hits: str, *, light: bool) -> str:
-    """Coded rows (day, g…, components) of an event column, from hits.
-
-    ``light``: only what needs no visit (visitors, pageviews, events, engaged time), grouped per (value, day
-    key) then per value; the others are NULL. Otherwise per (value, visit) first.
-    """
-    sel, names = _g(col)
-    counts = """sum(n) FILTER (WHERE kind = 0) AS n_pv, coalesce(sum(n) FILTER (WHERE kind <> 1), 0) AS n_ev,
-               sum(eng) FILTER (WHERE kind = 1) AS eng"""
-    if light:
-        return f"""
-    SELECT day{names}, count(*) FILTER (WHERE n_ev > 0) AS visitors, NULL::BIGINT AS visits, sum(n_pv) AS pageviews,
-      sum(n_ev) AS events, NULL::BIGINT AS bounces, NULL::BIGINT AS duration_sum, sum(eng) AS engaged_sum,
-      count(eng) AS engaged_n
-    FROM (SELECT day{sel}, day_key, {counts} FROM {hits} GROUP BY day{names}, day_key) GROUP BY day{names}"""
-    return f"""
-    SELECT day{names}, count(*) FILTER (WHERE events > 0) AS visitors, sum(visits) AS visits,
-      sum(pageviews) AS pageviews, sum(events) AS events, sum(bounces) AS bounces, sum(duration_sum) AS duration_sum,
-      sum(engaged_sum) AS engaged_sum, count(*) FILTER (WHERE has_eng) AS engaged_n
-    FROM (
-      SELECT day{names}, day_key, count(*) FILTER (WHERE n_ev > 0) AS visits, sum(n_pv) AS pageviews,
-        sum(n_ev) AS events, count(*) FILTER (WHERE n_ev > 0 AND b) AS bounces,
-        sum(dur) FILTER (WHERE n_ev > 0) AS duration_sum, sum(eng) AS engaged_sum, bool_or(eng IS NOT NULL) AS has_eng
-      FROM (
-        SELECT day{sel}, day_key, vno, {counts}, bool_or(is_bounce) AS b, max(v_dur) AS dur
-        FROM {hits} GROUP BY day{names}, day_key, vno
-      ) GROUP BY day{names}, day_key
-    ) GROUP BY day{names}"""
-
-
-def _page_comps(col: Column, pages: str, needs: frozenset[str] = ALL_COMPONENTS) -> str:
-    """Coded rows (day, g, components with scroll) of the page column, from the pages table.
-
-    A day key with one visit row (``key_rows`` 1) has one row per page: its distinct visitors, visits and
-    deepest scroll per page are counts and sums of rows; other day keys are grouped per (page, visit),
-    then per (page, day key). Components not in ``needs`` are NULL.
-    """
-    sel, names = _g(col)
-    one = _pick(_ONE_VISIT_ROW, needs)
-    scroll = "sum(scroll) AS scroll_sum, count(scroll) AS scroll_n" if "scroll" in needs else _NO_SCROLL
-    per_key = _pick(_PER_DAY_KEY, needs)
-    key_scroll = "sum(m) AS scroll_sum, count(m) AS scroll_n" if "scroll" in needs else _NO_SCROLL
-    return f"""
-    SELECT day{names}, {_SUMS}, sum(scroll_sum) AS scroll_sum, sum(scroll_n) AS scroll_n FROM (
-      SELECT day{sel}, {one}, {scroll}
-      FROM {pages} WHERE key_rows = 1 GROUP BY day{names}
-      UNION ALL
-      SELECT day{names}, {per_key}, {key_scroll}
-      FROM (
-        SELECT day{names}, day_key, count(*) FILTER (WHERE n_ev > 0) AS visits, sum(n_pv) AS pageviews,
-          sum(n_ev) AS events, count(*) FILTER (WHERE n_ev > 0 AND b) AS bounces,
-          sum(dur) FILTER (WHERE n_ev > 0) AS duration_sum, sum(eng) AS engaged_sum,
-          bool_or(eng IS NOT NULL) AS has_eng, max(m) AS m
-        FROM (
-          SELECT day{sel}, day_key, vno, sum(n_pv) AS n_pv, sum(n_ev) AS n_ev, sum(eng) AS eng,
-                 bool_or(is_bounce) AS b, max(v_dur) AS dur, max(scroll) AS m
-          FROM {pages} WHERE key_rows > 1 GROUP BY day{names}, day_key, vno
-        ) GROUP BY day{names}, day_key
-      ) GROUP BY day{names}
-    ) GROUP BY day{names}"""
-
-
-def _visit_scroll(col: Column, pages: str) -> str:
-    """Coded rows (day, g…, scroll_sum, scroll_n) of a visit column, from the pages table."""
-    sel, names = _g(col)
-    return f"""
-    SELECT day{names}, sum(s) AS scroll_sum, sum(c) AS scroll_n FROM (
-      SELECT day{sel}, sum(scroll) AS s, count(scroll) AS c FROM {pages} WHERE key_rows = 1 GROUP BY day{names}
-      UNION ALL
-      SELECT day{names}, sum(m), count(m) FROM (
-        SELECT day{sel}, day_key, c_page, max(scroll) AS m FROM {pages}
-        WHERE key_rows > 1 AND scroll IS NOT NULL GROUP BY day{names}, day_key, c_page
-      ) GROUP BY day{names}
-    ) GROUP BY day{names}"""
-
-
-def _scroll(col: Column, hits: str) -> str:
-    """Coded rows (day, g…, scroll_sum, scroll_n): the deepest scroll per (visitor, page), summed per value."""
-    sel, names = _g(col)
-    return f"""
-    SELECT day{names}, sum(m) AS scroll_sum, count(*) AS scroll_n FROM (
-      SELECT day{sel}, day_key, c_page, max(scroll) AS m FROM {hits}
-      WHERE kind = 1 AND scroll IS NOT NULL GROUP BY day{names}, day_key, c_page
-    ) GROUP BY day{names}"""
 
 
 def day_rows_sql(
@@ -316,30 +148,28 @@ def day_rows_sql(
         g = "".join(f", g{j}" for j in range(len(col.parts)))
         on = " AND ".join(["a.day = s.day", *(f"a.g{j} = s.g{j}" for j in range(len(col.parts)))])
         pick = "".join(f", coalesce(a.g{j}, s.g{j}) AS g{j}" for j in range(len(col.parts)))
-        joined = ", ".join(f"a.{c}" for c in _COMPS.split(", "))
+        joined = ", ".join(f"a.{c}" for c in COMPS.split(", "))
         if page_only and pages is not None:
-            coded = f"({_page_comps(col, pages, (needs or {}).get(col.name, ALL_COMPONENTS))})"
+            coded = f"({page_comps(col, pages, (needs or {}).get(col.name, ALL_COMPONENTS))})"
         else:
             if col.per_event:
                 if hits is None:
                     raise ValueError("event columns need the hits")
-                comps = _event_comps(col, hits, light=is_light)
+                comps = event_comps(col, hits, light=is_light)
             else:
                 if visits is None:
                     raise ValueError("visit columns need the visits")
-                comps = _visit_comps(col, visits, (needs or {}).get(col.name, ALL_COMPONENTS))
+                comps = visit_comps(col, visits, (needs or {}).get(col.name, ALL_COMPONENTS))
             scroll_rows = None
             if wants_scroll and pages is not None and not col.per_event:
-                scroll_rows = _visit_scroll(col, pages)
+                scroll_rows = visit_scroll(col, pages)
             elif wants_scroll and hits is not None:
-                scroll_rows = _scroll(col, hits)
+                scroll_rows = scroll_comps(col, hits)
             if scroll_rows is not None:
                 coded = f"""(SELECT coalesce(a.day, s.day) AS day{pick}, {joined}, s.scroll_sum, s.scroll_n
                 FROM ({comps}) a FULL OUTER JOIN ({scroll_rows}) s ON {on})"""
             else:
-                coded = (
-                    f"(SELECT day{g}, {_COMPS}, NULL::BIGINT AS scroll_sum, NULL::BIGINT AS scroll_n FROM ({comps}))"
-                )
+                coded = f"(SELECT day{g}, {COMPS}, NULL::BIGINT AS scroll_sum, NULL::BIGINT AS scroll_n FROM ({comps}))"
         joins, value = value_sql(col, dictionary)
         comps_out = ", ".join(f"c.{c}" for c in COMPONENT_NAMES)
         parts.append(f"SELECT c.day, CAST($col{i} AS VARCHAR) AS dimension, {value} AS value, {comps_out} "
@@ -347,17 +177,25 @@ def day_rows_sql(
     return "\nUNION ALL\n".join(parts)
 
 
-def visits_from_hits_sql(hits: str, codes_needed: tuple[str, ...] = VISIT_CODES, visits: str | None = None) -> str:
+def visits_from_hits_sql(
+    hits: str, codes_needed: tuple[str, ...] = VISIT_CODES, visits: str | None = None, *, pages: bool = False
+) -> str:
     """A relation of the per-visit table's shape holding only what the given (filtered) hits contribute.
 
     A hit of a day key with one visit row (``key_rows`` 1, most of them) belongs to that row: such hits are
     summed by (day, day key) alone, and the row's codes are read from ``visits`` (the per-visit table: a join
     costs half of carrying the codes through the grouping) or, without it, carried. Only the other hits need
     the grouping by every code and the window counts.
+
+    ``pages``: ``hits`` is a relation of the pages table's shape instead (whole pages: under a filter only on
+    pages and visits, the matching pages are the matching hits grouped by page, fewer rows to read), whose
+    rows carry their pageviews, counted events and engaged time already summed.
     """
     codes = "".join(f", {c}" for c in codes_needed)
     sums = """sum(n) FILTER (WHERE kind = 0) AS n_pv,
          coalesce(sum(n) FILTER (WHERE kind <> 1), 0) AS n_ev, sum(eng) FILTER (WHERE kind = 1) AS eng"""
+    if pages:
+        sums = "sum(n_pv) AS n_pv, sum(n_ev) AS n_ev, sum(eng) AS eng"
     if visits is not None:
         v_codes = "".join(f", v.{c}" for c in codes_needed)
         single = f"""SELECT v.day, v.day_key, v.vno{v_codes}, h.n_pv, h.n_ev, h.eng, v.is_bounce, v.v_dur, v.profile,
@@ -382,7 +220,7 @@ def visits_from_hits_sql(hits: str, codes_needed: tuple[str, ...] = VISIT_CODES,
 
 def valued_sql(col: Column, relation: str, dictionary: str) -> str:
     """The rows of ``relation`` with the value of ``col`` they stand for, as column ``value``."""
-    sel, _ = _g(col)
+    sel, _ = group_sql(col)
     joins, value = value_sql(col, dictionary)
     return f"(SELECT c.*, {value} AS value FROM (SELECT *{sel} FROM {relation}) c{joins})"
 
@@ -418,17 +256,3 @@ HITS_READ = (
     "key_rows, visit_rows, profile"
 )
 PAGES_READ = "day, day_key, vno, c_page, n_pv, n_ev, eng, scroll, is_bounce, v_dur, key_rows, visit_rows, profile"
-
-#: Metrics whose components an event column gets without knowing the events' visits (no visit id needed).
-LIGHT_METRICS = frozenset(
-    {
-        "visitors",
-        "pageviews",
-        "events",
-        "time_on_page",
-        "scroll_depth",
-        "conversion_rate",
-        "group_conversion_rate",
-        "percentage",
-    }
-)

@@ -15,8 +15,9 @@ from aggregator.asks import Ask
 from aggregator.kanon import Key
 from aggregator.metrics import RATIO_METRICS, Components, Number
 from aggregator.periods import change, time_labels
+from aggregator.relations import Mode
 from aggregator.request import Comparison, QueryRequest, QueryResult, ResultRow, num
-from aggregator.scope import Mode, Scope
+from aggregator.scope import Scope
 
 
 @dataclass(slots=True)

@@ -14,7 +14,9 @@ groups by, it decides the table (Plausible's ``table_decider``):
 
 Every table yields the same *day rows* (aggregator/querybuild.py), so the
 privacy rules (aggregator/kanon.py) read them the same way whichever answered.
-All columns a page asks of one scope are computed in one statement.
+All columns a page asks of one scope are computed in one statement; the
+relations it reads are aggregator/relations.py's, and a filtered scope's
+filtered neighbours are counted with it in one pass (aggregator/fused.py).
 """
 
 from __future__ import annotations
@@ -22,37 +24,26 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from aggregator.asks import Ask, DaySource, ask
 from aggregator.daycache import MissingDay, SumRow
-from aggregator.dimensions import GOAL, PROPS, ROLLUP_PAIRS
-from aggregator.filters import Compiler, Expr, Filter, GoalLike, is_visit_level, leaves, selected_goals
+from aggregator.dimensions import ROLLUP_PAIRS
+from aggregator.filters import Expr, is_visit_level
+from aggregator.fused import fusable, fused_sql
+from aggregator.goalscope import goal_hits
 from aggregator.kanon import Agg, Key
-from aggregator.lake import sql_path
 from aggregator.metrics import Components
 from aggregator.periods import bucket
-from aggregator.querybuild import (
-    ALL_COMPONENTS,
-    HITS_READ,
-    LIGHT_METRICS,
-    PAGES_READ,
-    TOTAL,
-    VISIT_READ,
-    Column,
-    components_of,
-    day_rows_sql,
-    sums_sql,
-    visits_from_hits_sql,
-)
-from aggregator.rollup import TABLE_KINDS, rollup_format
-from aggregator.sessions import sessionized_sql
-from aggregator.tables import Tables, build_sql, tables
+from aggregator.querybuild import TOTAL, Column, day_rows_sql, sums_sql
+from aggregator.querycomps import ALL_COMPONENTS, LIGHT_METRICS, components_of
+from aggregator.relations import Mode, Relations
+from aggregator.rollup import rollup_format
+from aggregator.tables import Tables
 
 if TYPE_CHECKING:
     from aggregator.page import Page
 
-Mode = Literal["rollup", "tables"]
 PAIRS = {v: k for k, v in ROLLUP_PAIRS.items()}
 
 
@@ -64,7 +55,7 @@ class Sums:
     values: dict[str, dict[Key, str]] = field(default_factory=dict)
 
 
-class Scope:
+class Scope(Relations):
     def __init__(
         self,
         page: Page,
@@ -95,6 +86,8 @@ class Scope:
         self._tables: dict[str, str] = {}
         self._coded: Tables | None = None
         self.segment_reasons: dict[str, str | None] = {}  # per table: why the filtered totals cannot be shown
+        self.fused_with: list[Scope] = []  # the neighbours in tables mode, counted in one pass with this scope
+        self._fused: tuple[str, str, list[Scope]] | None = None  # day rows, visits, the neighbours in them
 
     # --- the decider -------------------------------------------------------------------------------------
 
@@ -115,6 +108,36 @@ class Scope:
                 self._heavy.add(a.column.name)
             self._comps[a.column.name] = self._comps.get(a.column.name, frozenset()) | components_of(metrics)
         return mode
+
+    def add_neighbour(self, other: Scope, mode: Mode) -> None:
+        """Register a neighbouring scope this one's answers are compared with (before any is computed)."""
+        # An unfiltered neighbour is the rollups' (or every row): nothing to gain from counting it with this one.
+        if mode == "tables" and other.filters and other not in self.fused_with:
+            self.fused_with.append(other)
+
+    def tables_asks(self) -> list[Ask]:
+        return list(self._need["tables"].values())
+
+    def fused(self, other: Scope) -> tuple[str, int] | None:
+        """(table, j): the temp table of this scope's and its neighbours' visitors (aggregator/fused.py) and
+        the column ``v{j}`` of ``other``'s; None when they are not counted together."""
+        if self._fused is None:
+            table, fv, with_ = "", "", []
+            if fusable(self, self.fused_with):
+                with_ = list(self.fused_with)
+                fv, table = self.page.name("fv"), self.page.name("fz")
+                (visits, v_params), (rows, params) = fused_sql(self, with_, fv)
+                self.page.cur.execute(f"CREATE TEMP TABLE {fv} AS {visits}", v_params)
+                self.page.cur.execute(f"CREATE TEMP TABLE {table} AS {rows}", params)
+            self._fused = (table, fv, with_)
+        table, _, with_ = self._fused
+        return (table, with_.index(other) + 1) if other in with_ else None
+
+    def fused_visits(self) -> str:
+        """The fused visits (after :meth:`fused` found a neighbour): each counted visit row any of the scopes
+        holds, with its codes, profile and memberships ``m0`` (this scope), ``m1``, …"""
+        assert self._fused is not None and self._fused[1]
+        return self._fused[1]
 
     # --- sums --------------------------------------------------------------------------------------------
 
@@ -222,7 +245,7 @@ class Scope:
             use_pages = self.pages_usable() and bool(page_only or visit_scroll)
             pages = self.matching_pages(params) if use_pages else None
             goal_cols = [c for c in other_events if any(p.expr == "goal" for p in c.parts)]
-            hits_for = {c.name: self.goal_hits(params) for c in goal_cols}
+            hits_for = {c.name: goal_hits(self, params) for c in goal_cols}
             plain = [c for c in other_events if c not in goal_cols]
             event_scroll = any(c in plain and c.name in self._scroll for c in unique)
             needs_hits = bool(plain) or event_scroll or (not use_pages and bool(page_only or visit_scroll))
@@ -243,172 +266,11 @@ class Scope:
             self._tables["day_rows"] = name
         return self._tables["day_rows"]
 
-    # --- relations ---------------------------------------------------------------------------------------
-
-    def coded(self) -> Tables:
-        """Views of the coded tables (dict, visits, hits) of every raw day in range: built files or in memory."""
-        if self._coded is None:
-            prefix = self.page.name("t")
-            if isinstance(self.ts, tuple):
-                self._coded = self._in_range(prefix)
-            else:
-                built = [d for d in self.raw_days if d.tables is not None]
-                missing = [d.missing(self.site) for d in self.raw_days if d.tables is None]
-                computed = None
-                if missing:
-                    computed = self.page.name("mem")
-                    self.page.store.copy_tables(self.page.cur, computed, self.page.store.tables(missing))
-                for kind in TABLE_KINDS:
-                    parts = []
-                    if built:
-                        files = ", ".join(sql_path(d.tables[kind]) for d in built if d.tables is not None)
-                        parts.append(f"SELECT * FROM read_parquet([{files}])")
-                    if computed is not None:
-                        parts.append(f"SELECT * FROM {computed}_{kind}")
-                    # The dictionary is small and joined by every column: read once; the rest are scanned by need.
-                    what = "TABLE" if kind == "dict" else "VIEW"
-                    self.page.cur.execute(f"CREATE TEMP {what} {prefix}_{kind} AS {' UNION ALL BY NAME '.join(parts)}")
-                self._coded = tables(prefix)
-        return self._coded
-
-    def events_relation(self) -> str:
-        """A view of the raw events of every raw day in range, with their ``day`` (for what needs each event)."""
-        if "events" not in self._tables:
-            files = ", ".join(sql_path(f) for d in self.raw_days for f in d.files)
-            name = self.page.name("ev")
-            self.page.cur.execute(
-                f"CREATE TEMP VIEW {name} AS SELECT *, CAST(ts AS DATE) AS day FROM read_parquet([{files}])"
-            )
-            self._tables["events"] = name
-        return self._tables["events"]
-
-    def _in_range(self, prefix: str) -> Tables:
-        """Tables of only the events inside the datetime bounds (their visits sessionized over whole days)."""
-        assert isinstance(self.ts, tuple)
-        files = [str(f) for d in self.raw_days for f in d.files]
-        t0, t1 = (t.astimezone(dt.UTC).replace(tzinfo=None) for t in self.ts)
-        rows = self.page.name("tsr")
-        self.page.cur.execute(
-            f"CREATE TEMP TABLE {rows} AS WITH {sessionized_sql('read_parquet($files)')} "
-            "SELECT * FROM rows WHERE ts BETWEEN $t0 AND $t1",
-            {"files": files, "t0": t0, "t1": t1},
-        )
-        for statement in build_sql(rows, prefix):
-            self.page.cur.execute(statement)
-        return tables(prefix)
-
-    def compiler(self, params: dict[str, object]) -> Compiler:
-        return Compiler(params, self.coded().dict, prefix=f"c{len(params)}_", goals=self.goals)
-
-    def condition(self, params: dict[str, object]) -> str:
-        """This scope's filters as one SQL condition over the coded visits or hits."""
-        return self.compiler(params).all(self.filters)
-
-    def goal_hits(self, params: dict[str, object], base: str | None = None) -> str:
-        """The matching hits (or ``base``), each once per goal it converts (column ``goal``), as Plausible expands
-        them. Under a filter on goals, only those goals; else every goal of the site.
-        """
-        base = base or self.matching_hits(params)
-        chosen: list[GoalLike] = list(self.goals)
-        named = [f for f in self.filters if isinstance(f, Filter) and f.dimension == GOAL]
-        if named:
-            chosen = [g for g in chosen if all(g in selected_goals(f, self.goals) for f in named)]
-        if not chosen:
-            return f"(SELECT *, NULL::VARCHAR AS goal FROM {base} WHERE false)"
-        codes = self._goal_codes(chosen)
-        c = self.compiler(params)
-        props = " OR ".join(
-            f"(g.goal = {c._param(g.name)} AND {c.goal_props(g)})" for g in chosen if g.kind != "page" and g.props
-        )
-        plain = [g.name for g in chosen if g.kind == "page" or not g.props]  # goals kept without a property check
-        if props:
-            listed = f"list_contains(CAST({c._param(plain)} AS VARCHAR[]), g.goal) OR " if plain else ""
-            props = f" WHERE {listed}{props}"
-        # One hash join with the (day, code) pairs each goal converts (a page code for pageviews, a name code for
-        # the other events), not a condition per goal.
-        return f"""(SELECT h.*, g.goal FROM {base} h JOIN {codes} g
-    ON h.day = g.day AND g.page = (h.kind = 0) AND g.code = CASE WHEN h.kind = 0 THEN h.c_page ELSE h.c_name END
-  {props})"""
-
-    def _goal_codes(self, chosen: list[GoalLike]) -> str:
-        """A temp table (day, code, page, goal): the page codes (pageviews) and event-name codes each goal converts."""
-        key = "goal_codes:" + json.dumps([g.name for g in chosen])
-        if key not in self._tables:
-            params: dict[str, object] = {}
-            c = self.compiler(params)
-            d = self.coded().dict
-            parts = []
-            for g in chosen:
-                name = c._param(g.name)
-                if g.kind == "page":
-                    pattern = c._param(g.page_regex)
-                    cond = f"dimension = 'event:page' AND regexp_full_match(value, CAST({pattern} AS VARCHAR))"
-                else:
-                    cond = f"dimension = 'event:name' AND value = CAST({c._param(g.event)} AS VARCHAR)"
-                page = g.kind == "page"
-                parts.append(f"SELECT day, code, {page} AS page, CAST({name} AS VARCHAR) AS goal FROM {d} WHERE {cond}")
-            table = self.page.name("gc")
-            self.page.cur.execute(f"CREATE TEMP TABLE {table} AS {' UNION ALL '.join(parts)}", params)
-            self._tables[key] = table
-        return self._tables[key]
-
     def hits_for(self, col: Column, params: dict[str, object]) -> str:
         """The hits relation a column reads: expanded to goals for the goal column."""
         if any(p.expr == "goal" for p in col.parts):
-            return self.goal_hits(params)
+            return goal_hits(self, params)
         return self.matching_hits(params)
-
-    def _codes(self) -> tuple[str, ...]:
-        """The code columns the asked columns group by (only those are read from the tables)."""
-        codes = {p.expr for a in self._need["tables"].values() for p in a.column.parts if p.dimension}
-        return tuple(sorted(codes - {"c_page", "c_name"}))
-
-    def matching_hits(self, params: dict[str, object]) -> str:
-        """The hits that match the filters, narrowed to what the page reads: a subquery whose values join ``params``.
-
-        Not materialized: a query reads only the columns it needs, and DuckDB filters while it scans.
-        """
-        t = self.coded()
-        if not self.filters:
-            return t.hits
-        cols = HITS_READ + "".join(f", {c}" for c in self._codes())
-        return f"(SELECT {cols} FROM {t.hits} WHERE {self.condition(params)})"
-
-    def pages_usable(self) -> bool:
-        """Whether the pages table can answer: not under a filter on what differs between events of one page
-        (their name, the goals they convert, their properties), which only the hits hold."""
-        return not any(
-            leaf.dimension in ("event:name", GOAL) or leaf.dimension.startswith(PROPS)
-            for f in self.filters
-            for leaf in leaves(f)
-        )
-
-    def matching_pages(self, params: dict[str, object]) -> str:
-        """The pages that match the filters (a subquery like :meth:`matching_hits`); see :meth:`pages_usable`."""
-        t = self.coded()
-        if not self.filters:
-            return t.pages
-        cols = PAGES_READ + "".join(f", {c}" for c in self._codes())
-        return f"(SELECT {cols} FROM {t.pages} WHERE {self.condition(params)})"
-
-    def matching_visits(self) -> str:
-        """What the matching visits contribute: the filtered visits, or (a filter on events) the matching hits'."""
-        if "visits" not in self._tables:
-            t = self.coded()
-            name = self.page.name("mv")
-            if not self.filters:
-                name = t.visits
-            elif self.visit_level:
-                params: dict[str, object] = {}
-                cond = self.condition(params)
-                cols = VISIT_READ + "".join(f", {c}" for c in self._codes())
-                self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT {cols} FROM {t.visits} WHERE {cond}", params)
-            else:
-                params = {}
-                derived = visits_from_hits_sql(self.matching_hits(params), self._codes(), t.visits)
-                self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {derived}", params)
-            self._tables["visits"] = name
-        return self._tables["visits"]
 
     def rollup_day_rows(self, a: Ask) -> str:
         """A temp table of the rollup rows (day, dimension, value, visitors) of this scope's days for ``a``."""

@@ -1,0 +1,65 @@
+"""Hits expanded to the goals they convert (Plausible's goal join), for a scope's goal column.
+
+Moved out of aggregator/scope.py unchanged (the functions take the scope as ``self``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from aggregator.dimensions import GOAL
+from aggregator.filters import Filter, GoalLike, selected_goals
+
+if TYPE_CHECKING:
+    from aggregator.scope import Scope
+
+
+def goal_hits(self: Scope, params: dict[str, object], base: str | None = None) -> str:
+    """The matching hits (or ``base``), each once per goal it converts (column ``goal``), as Plausible expands
+    them. Under a filter on goals, only those goals; else every goal of the site.
+    """
+    base = base or self.matching_hits(params)
+    chosen: list[GoalLike] = list(self.goals)
+    named = [f for f in self.filters if isinstance(f, Filter) and f.dimension == GOAL]
+    if named:
+        chosen = [g for g in chosen if all(g in selected_goals(f, self.goals) for f in named)]
+    if not chosen:
+        return f"(SELECT *, NULL::VARCHAR AS goal FROM {base} WHERE false)"
+    codes = _goal_codes(self, chosen)
+    c = self.compiler(params)
+    props = " OR ".join(
+        f"(g.goal = {c._param(g.name)} AND {c.goal_props(g)})" for g in chosen if g.kind != "page" and g.props
+    )
+    plain = [g.name for g in chosen if g.kind == "page" or not g.props]  # goals kept without a property check
+    if props:
+        listed = f"list_contains(CAST({c._param(plain)} AS VARCHAR[]), g.goal) OR " if plain else ""
+        props = f" WHERE {listed}{props}"
+    # One hash join with the (day, code) pairs each goal converts (a page code for pageviews, a name code for
+    # the other events), not a condition per goal.
+    return f"""(SELECT h.*, g.goal FROM {base} h JOIN {codes} g
+ON h.day = g.day AND g.page = (h.kind = 0) AND g.code = CASE WHEN h.kind = 0 THEN h.c_page ELSE h.c_name END
+  {props})"""
+
+
+def _goal_codes(self: Scope, chosen: list[GoalLike]) -> str:
+    """A temp table (day, code, page, goal): the page codes (pageviews) and event-name codes each goal converts."""
+    key = "goal_codes:" + json.dumps([g.name for g in chosen])
+    if key not in self._tables:
+        params: dict[str, object] = {}
+        c = self.compiler(params)
+        d = self.coded().dict
+        parts = []
+        for g in chosen:
+            name = c._param(g.name)
+            if g.kind == "page":
+                pattern = c._param(g.page_regex)
+                cond = f"dimension = 'event:page' AND regexp_full_match(value, CAST({pattern} AS VARCHAR))"
+            else:
+                cond = f"dimension = 'event:name' AND value = CAST({c._param(g.event)} AS VARCHAR)"
+            page = g.kind == "page"
+            parts.append(f"SELECT day, code, {page} AS page, CAST({name} AS VARCHAR) AS goal FROM {d} WHERE {cond}")
+        table = self.page.name("gc")
+        self.page.cur.execute(f"CREATE TEMP TABLE {table} AS {' UNION ALL '.join(parts)}", params)
+        self._tables[key] = table
+    return self._tables[key]
