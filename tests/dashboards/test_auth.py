@@ -243,7 +243,5 @@ def test_admin_pages_have_plain_titles_and_forms_with_the_csrf_field(dashboards:
             assert f'value="{token}"' in form.group(1) and 'type="submit" class="primary"' in form.group(1), path
         alerts = c.get("/admin/alerts").text
         assert re.search(r'<select id="alert-site" name="site"><option value="[^"]+">', alerts)
-        assert re.search(
-            r'<select id="new-role" name="role"><option value="viewer">viewer</option><option value="admin">admin</option></select>',
-            c.get("/admin/users").text,
-        )
+        roles = '<option value="viewer">viewer</option><option value="admin">admin</option>'
+        assert f'<select id="new-role" name="role">{roles}</select>' in c.get("/admin/users").text
