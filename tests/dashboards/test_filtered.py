@@ -1,4 +1,4 @@
-"""Filtered traffic end to end: a real collector drops bots and opt-outs, ingest keeps the counts, the overview shows them.
+"""Filtered traffic end to end: a collector drops bots and opt-outs, ingest keeps the counts, the overview shows them.
 
 A real ``collector serve`` gets human, crawler, automation, opt-out, localhost and
 unknown-site events; stopping it (SIGTERM) writes its drop counts to the spool;
@@ -19,12 +19,23 @@ import pyarrow.parquet as pq
 from aggregator.drops import dropped
 from aggregator.settings import Settings as AggregatorSettings
 from tests.conftest import CHROME_UA, running_collector, wait_for_records
-from tests.dashboards.conftest import ADMIN, ADMIN_PASSWORD, DEMO, XSS_SITE, base_env, login, run, users_only
-from tests.dashboards.conftest import running_dashboards
+from tests.dashboards.conftest import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    DEMO,
+    XSS_SITE,
+    base_env,
+    login,
+    run,
+    running_dashboards,
+    users_only,
+)
 
 SITE = XSS_SITE  # www.onecloud.example
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-HEADLESS = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36"
+HEADLESS = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36"
+)
 ATTACKER_SITE = "attacker-chosen.example"
 
 
