@@ -31,7 +31,7 @@ from pathlib import Path
 import duckdb
 
 from aggregator.db import connect
-from aggregator.lake import Lake, site_dir_name, sql_path
+from aggregator.lake import Lake, is_object, site_dir_name, sql_path
 from aggregator.settings import Settings
 from collector.schema import DROP_COUNT_KINDS, DROP_COUNT_REASONS, DropCount, RecordError
 
@@ -129,12 +129,11 @@ def dropped(settings: Settings, site: str | None, start: dt.date, end: dt.date) 
     """Totals of the events dropped for ``site`` (None: with no known site) on the days ``start``..``end``."""
     lake = Lake(settings.lake_dir)
     base = drops_dir(lake) / site_part(site)
-    files = [
-        f
-        for day in Lake.days_in(base)
-        if start <= day <= end
-        for f in Lake.visible_parquet(base / f"day={day.isoformat()}")
-    ]
+    # One listing of the site's days, not one per day (each would be a LIST request on S3): a day's
+    # file has a fixed name, and a day exists in an object store only with its file in it.
+    files = [base / f"day={day.isoformat()}" / FILE_NAME for day in Lake.days_in(base) if start <= day <= end]
+    if not is_object(base):
+        files = [f for f in files if f.exists()]  # a day directory made a moment before its file
     reasons = dict.fromkeys(DROP_COUNT_REASONS, 0)
     kinds = dict.fromkeys(DROP_COUNT_KINDS, 0)
     if files:

@@ -88,8 +88,11 @@ class DropCounts:
         counts, self._counts = self._counts, {}
         if not counts:
             return
+        # Named here, on the loop: a write still running in a thread after a cancel never shares the name.
+        self._seq += 1
+        name = f"{time.time_ns():020d}-{self._prefix}-{self._seq:06d}{DROP_COUNTS_SUFFIX}"
         try:
-            await asyncio.to_thread(self._write, counts)
+            await asyncio.to_thread(self._write, name, counts)
         except OSError as exc:
             # Kept for the next write: a full disk delays the counts, it does not lose them.
             for key, n in counts.items():
@@ -101,13 +104,11 @@ class DropCounts:
             await asyncio.sleep(interval)
             await self.flush()
 
-    def _write(self, counts: dict[Key, int]) -> None:
+    def _write(self, name: str, counts: dict[Key, int]) -> None:
         lines = b"".join(
             orjson.dumps(DropCount(site, _day(day), reason, kind, n).to_record(), option=orjson.OPT_APPEND_NEWLINE)
             for (site, day, reason, kind), n in sorted(counts.items(), key=_order)
         )
-        self._seq += 1
-        name = f"{time.time_ns():020d}-{self._prefix}-{self._seq:06d}{DROP_COUNTS_SUFFIX}"
         self.open_dir.mkdir(parents=True, exist_ok=True)
         self.sealed_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.open_dir / (name + ".tmp")
