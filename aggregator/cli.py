@@ -43,6 +43,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
                         "quarantine_reasons": dict(report.reasons),
                         "recovered_batches": report.recovered_batches,
                         "props_folded": report.props_folded,  # values past the day's cap, stored as (other)
+                        "dropped": report.dropped,  # events the collectors filtered out (aggregator/drops.py)
                     }
                 ),
                 flush=True,

@@ -9,8 +9,12 @@ The protocol (a redo log; every step is idempotent):
    to the manifest and fsynced. Before this point a crash leaves only staging
    garbage (removed on the next run, the segments are ingested again); after it,
    the batch *will* be applied.
-3. **publish**: staged files are renamed into ``events/site=/day=/`` and ``quarantine/``.
+3. **publish**: staged files are renamed into ``events/site=/day=/``, ``drops/site=/day=/`` and ``quarantine/``.
 4. **delete** the batch's segments, then its staging directory.
+
+The collectors' drop counts (``*.drops`` files beside the segments, collector/dropcounts.py)
+travel in the same batches: each batch's counts are summed with the lake's into one staged
+file per site and day (aggregator/drops.py), so they too are applied exactly once.
 
 Every run first recovers, holding the lake's writer lock: committed batches are
 published and their segments deleted (a rename whose source is gone was already
@@ -38,6 +42,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from aggregator import drops
 from aggregator.db import connect
 from aggregator.lake import Lake, fsync_dir, fsync_file, publish, site_dir_sql, sql_path
 from aggregator.manifest import BatchRecord, Manifest
@@ -51,6 +56,7 @@ from aggregator.records import (
     typed_select_sql,
 )
 from aggregator.settings import Settings
+from collector.schema import DROP_COUNTS_SUFFIX
 
 if TYPE_CHECKING:
     from aggregator.objectstore import ShippedSpool
@@ -68,6 +74,7 @@ class IngestReport:
     quarantined: int = 0
     recovered_batches: int = 0
     props_folded: int = 0  # property values stored as "(other)": past the day's cap (aggregator/props.py)
+    dropped: int = 0  # events the collectors dropped, as counted by the batches' drop-count files
     reasons: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: IngestReport) -> None:
@@ -76,6 +83,7 @@ class IngestReport:
         self.events += other.events
         self.quarantined += other.quarantined
         self.props_folded += other.props_folded
+        self.dropped += other.dropped
         self.recovered_batches += other.recovered_batches
         self.reasons.update(other.reasons)
 
@@ -170,7 +178,8 @@ class Ingester:
         batches: list[list[Path]] = []
         current: list[Path] = []
         size = 0
-        for path in sorted(sealed.glob("*.jsonl")):
+        found = [*sealed.glob("*.jsonl"), *sealed.glob("*" + DROP_COUNTS_SUFFIX)]
+        for path in sorted(found, key=lambda p: p.name):
             try:
                 n = path.stat().st_size
             except FileNotFoundError:
@@ -192,11 +201,13 @@ class Ingester:
         staging = self.lake.staging_dir / batch
         (staging / "quarantine").mkdir(parents=True)
         quarantine: dict[str, list[str]] = {}
+        counted = [s for s in segments if s.name.endswith(DROP_COUNTS_SUFFIX)]
+        event_segments = [s for s in segments if not s.name.endswith(DROP_COUNTS_SUFFIX)]
         con = connect(self.settings)
         try:
-            suspicious = self._suspicious(con, segments)
+            suspicious = self._suspicious(con, event_segments) if event_segments else set()
             inputs: list[tuple[Path, str]] = []  # (file DuckDB reads, segment name)
-            for seg in segments:
+            for seg in event_segments:
                 if seg in suspicious:
                     clean = self._python_path(seg, staging, quarantine, report, seg.name)
                     if clean is not None:
@@ -220,9 +231,18 @@ class Ingester:
                 inputs = retry
             # Before anything is fsynced or committed: what is committed already keeps the cap.
             report.props_folded = self.props.apply(con, staging / "events")
+
+            def reject(name: str, line_no: int, reason: str, line: bytes) -> None:
+                self._quarantine(quarantine, name, line_no, reason, quarantine_text(line), report)
+
+            staged_drops = drops.stage(con, self.lake, drops.read_counts(counted, reject), staging)
         finally:
             con.close()
+        report.dropped = staged_drops.events
         files: list[tuple[str, str]] = []
+        for src, dst in staged_drops.files:
+            fsync_file(staging / src)
+            files.append((src, dst))
         out = staging / "events"
         for path in sorted(out.rglob("*.parquet")) if out.is_dir() else []:
             site_part, day_part = path.parent.parent.name, path.parent.name

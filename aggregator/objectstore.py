@@ -28,6 +28,8 @@ from typing import Any, ClassVar
 
 import pyarrow.fs as pafs
 
+from collector.schema import DROP_COUNTS_SUFFIX
+
 PROTOCOL = "lakes3"
 
 
@@ -242,7 +244,7 @@ class ShippedSpool:
         sealed.mkdir(parents=True, exist_ok=True)
         fetched = 0
         for name, is_dir in self.root.entries():
-            if is_dir or not name.endswith(".jsonl"):
+            if is_dir or not name.endswith((".jsonl", DROP_COUNTS_SUFFIX)):  # segments, drop counts
                 continue
             if name in seen:
                 (self.root / name).unlink(missing_ok=True)  # shipped again after we ingested it

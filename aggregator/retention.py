@@ -1,5 +1,7 @@
 """Retention (PRIVACY.md rule 6): raw events and per-visit tables for N days, daily aggregates at most 25 months.
 
+The daily drop counts (aggregator/drops.py) are aggregates too: they go with the rollups.
+
 The clock is a parameter, so tests purge "in the future" instead of waiting.
 Before raw days are deleted, any missing rollup of them is built: the
 aggregates outlive the events they were computed from.
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aggregator.dates import months_back
+from aggregator.drops import drops_dir
 from aggregator.lake import Lake, fsync_dir, rmtree
 from aggregator.rollup import refresh_rollups_locked
 from aggregator.settings import Settings
@@ -24,6 +27,7 @@ class PurgeReport:
     raw_days: int = 0
     visit_days: int = 0
     rollup_days: int = 0
+    drop_days: int = 0
     quarantine_files: int = 0
 
     def as_dict(self) -> dict[str, object]:
@@ -33,6 +37,7 @@ class PurgeReport:
             "raw_days_deleted": self.raw_days,
             "visit_days_deleted": self.visit_days,
             "rollup_days_deleted": self.rollup_days,
+            "drop_count_days_deleted": self.drop_days,
             "quarantine_files_deleted": self.quarantine_files,
         }
 
@@ -55,6 +60,7 @@ def purge(settings: Settings, now: dt.datetime) -> PurgeReport:
         # The per-visit table is raw data (one row per visit, with its day key): it goes with the events.
         report.visit_days = _drop_days(lake, lake.visits_dir, raw_cutoff)
         report.rollup_days = _drop_days(lake, lake.rollups_dir, agg_cutoff)
+        report.drop_days = _drop_days(lake, drops_dir(lake), agg_cutoff)
         # Rejected records are raw records too: same retention.
         horizon = now.timestamp() - settings.raw_retention_days * 86400
         if lake.quarantine_dir.is_dir():

@@ -25,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from collector.clientip import ClientAddress
+from collector.dropcounts import DropCounts
 from collector.endpoint import PATH, EventEndpoint
 from collector.isp import IspDatabase, bundled_database
 from collector.metrics import Metrics
@@ -71,6 +72,8 @@ class Collector:
             batch_events=settings.spool_batch_events,
             on_commit=self.metrics.on_commit,
         )
+        # Drops per site, day and reason, written to the spool every minute (collector/dropcounts.py).
+        self.drops = DropCounts(settings.spool_dir)
         self.shipper: Shipper | None = None
         if settings.spool_ship_url:
             from collector.shipper import s3_filesystem
@@ -178,9 +181,14 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
         await asyncio.to_thread(collector.load_network_domains)
         await asyncio.to_thread(collector.keys.rotate)
         collector.spool.start()
+        await asyncio.to_thread(collector.drops.start)
         if collector.shipper is not None:
             collector.shipper.start()
-        tasks = [asyncio.create_task(collector.housekeeping()), asyncio.create_task(watch_site_config(collector))]
+        tasks = [
+            asyncio.create_task(collector.housekeeping()),
+            asyncio.create_task(watch_site_config(collector)),
+            asyncio.create_task(collector.drops.run()),
+        ]
         try:
             yield
         finally:
@@ -188,6 +196,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await collector.drops.flush()  # before the shipper's last round, so they leave with the segments
             await asyncio.to_thread(collector.spool.close)
             if collector.shipper is not None:
                 await asyncio.to_thread(collector.shipper.close)

@@ -89,6 +89,10 @@ class EventEndpoint:
             self._dropped.clear()
         return origin if origin in origins else None
 
+    def _origin_site(self, origin: bytes | None) -> str | None:
+        """The site an allowed origin (:meth:`_allowed`) belongs to: ``https://www.x`` is site ``x``."""
+        return None if origin is None else self.c.pipeline.site_for(origin.partition(b"://")[2].decode("latin-1"))
+
     @staticmethod
     def _cors(origin: bytes | None) -> tuple[Header, ...]:
         return _NO_CORS if origin is None else ((b"access-control-allow-origin", origin), (b"vary", b"Origin"))
@@ -141,6 +145,8 @@ class EventEndpoint:
         dnt = headers.get(b"dnt") if c.settings.respect_dnt else None
         if (gpc is not None and gpc.strip() == b"1") or (dnt is not None and dnt.strip() == b"1"):
             m.drop("opt_out")
+            # The site by the request's Origin (the configured sites' only): the body is not read.
+            c.drops.add(self._origin_site(origin), int(c.clock()), "opt_out")
             await _respond_ok(send, self._drop_headers(origin, "opt_out"))
             return
 
@@ -206,6 +212,7 @@ class EventEndpoint:
             event = c.pipeline.build(hit)
         except Dropped as drop:
             m.drop(drop.reason, drop.kind)
+            c.drops.add(drop.site, hit.ts, drop.reason, drop.kind)
             await _respond_ok(send, self._drop_headers(origin, drop.reason))
             return
         except SaltUnavailable:

@@ -78,12 +78,16 @@ class Hit:
 
 
 class Dropped(Exception):
-    """A deliberate, counted drop: answered 202 with ``X-Drop-Reason``; ``kind`` says why a bot is one."""
+    """A deliberate, counted drop: answered 202 with ``X-Drop-Reason``; ``kind`` says why a bot is one.
 
-    def __init__(self, reason: DropReason, kind: DropKind | None = None) -> None:
+    ``site``: the allowlisted site it was for (None for ``unknown_site``), for the per-site drop counts.
+    """
+
+    def __init__(self, reason: DropReason, kind: DropKind | None = None, site: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.kind = kind
+        self.site = site
 
 
 # Browsers that send client hints on every HTTPS request since version 89-90: one that claims
@@ -244,19 +248,19 @@ class Pipeline:
         # p.name is normalised already (collector.payload).
         name = p.name if p.name in BUILTIN_EVENTS else allow.events[site].get(p.name)
         if not name:
-            raise Dropped("unknown_event")
+            raise Dropped("unknown_event", site=site)
         page = self._page(p.url, p.hash_mode)
         if page is None:
-            raise Dropped("unparsable_url")
+            raise Dropped("unparsable_url", site=site)
         scheme, host, path, utm = page
         if not self.settings.allow_localhost and (scheme == "file" or host in _LOCAL_HOSTS):
-            raise Dropped("localhost")
+            raise Dropped("localhost", site=site)
         info = self.ua.parse(hit.ua, hit.hints)
         if info.bot:
-            raise Dropped("bot", drop_kind(info.bot_kind))
+            raise Dropped("bot", drop_kind(info.bot_kind), site)
         isp = self.isp_of(hit.ip)
         if self._from_datacenter(info, hit.hints, isp):
-            raise Dropped("bot", "datacenter")
+            raise Dropped("bot", "datacenter", site)
 
         ref: Referrer = self._referrer(p.referrer, site)
         day_key = self.keys.key(hit.ts, site, hit.ip or "", hit.ua)  # may raise SaltUnavailable: nothing stored

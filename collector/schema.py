@@ -13,6 +13,7 @@ aggregator reads spool records with it).
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -325,3 +326,61 @@ def inventory_markdown() -> str:
 
 
 assert tuple(f.name for f in dataclasses.fields(Event)) == FIELD_NAMES, "Event and INVENTORY differ"
+
+
+# --- Drop counts --------------------------------------------------------------------------------
+# How many events each collector worker answered 202 and did not store, per site, UTC day and reason
+# (collector/dropcounts.py writes them as small sealed spool files; aggregator/drops.py sums them into
+# the lake). Counts only: no field says anything about a visitor, so none is in :data:`INVENTORY`;
+# docs/privacy.md lists the table.
+
+#: The name ending of a sealed spool file of drop counts (event segments end in ``.jsonl``).
+DROP_COUNTS_SUFFIX = ".drops"
+DROP_COUNTS_VERSION = 1
+#: The codes a count may carry: collector.reasons' DropReason and DropKind (tests/collector/test_dropcounts.py
+#: keeps them equal; this module stays standard library only, so it cannot import them).
+DROP_COUNT_REASONS = ("bot", "opt_out", "unknown_site", "unknown_event", "localhost", "unparsable_url")
+DROP_COUNT_KINDS = ("automation", "crawler", "client", "junk", "datacenter")
+#: Counts above this in one record are refused (a worker cannot drop more in one flush interval).
+MAX_DROP_COUNT = 2**40
+
+
+@dataclass(frozen=True, slots=True)
+class DropCount:
+    """``events`` dropped for ``reason`` (and bot ``kind``) on ``day`` for a known ``site`` (None: no known site)."""
+
+    site: str | None
+    day: str  # YYYY-MM-DD, UTC
+    reason: str
+    kind: str | None
+    events: int
+
+    def to_record(self) -> dict[str, Any]:
+        return {"v": DROP_COUNTS_VERSION, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_record(cls, record: Any) -> DropCount:
+        """Validate a drop-count record; raises :class:`RecordError` naming what is wrong."""
+        if not isinstance(record, dict) or record.get("v") != DROP_COUNTS_VERSION:
+            raise RecordError("not a drop-count record of a known version")
+        if set(record) != {"v", "site", "day", "reason", "kind", "events"}:
+            raise RecordError("drop-count record has other fields than site, day, reason, kind, events")
+        site, day, reason, kind, events = (record[k] for k in ("site", "day", "reason", "kind", "events"))
+        if site is not None and not (isinstance(site, str) and 0 < len(site) <= 253):
+            raise RecordError("field site is not a hostname")
+        if not isinstance(day, str) or not _is_day(day):
+            raise RecordError("field day is not a YYYY-MM-DD date")
+        if reason not in DROP_COUNT_REASONS:
+            raise RecordError("field reason is not a drop reason")
+        if kind is not None and (reason != "bot" or kind not in DROP_COUNT_KINDS):
+            raise RecordError("field kind is not a bot kind of a bot drop")
+        if not isinstance(events, int) or isinstance(events, bool) or not 0 < events <= MAX_DROP_COUNT:
+            raise RecordError("field events is not a positive count")
+        return cls(site, day, reason, kind, events)
+
+
+def _is_day(text: str) -> bool:
+    try:
+        return len(text) == 10 and datetime.date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from collector.schema import DROP_COUNTS_SUFFIX
+
 log = logging.getLogger("collector.shipper")
 
 
@@ -82,7 +84,9 @@ class Shipper:
         import pyarrow.fs as pafs
 
         n = 0
-        names = sorted(p.name for p in self.sealed_dir.glob("*.jsonl")) if self.sealed_dir.is_dir() else []
+        # Event segments and the workers' drop counts (collector/dropcounts.py) alike.
+        found = [*self.sealed_dir.glob("*.jsonl"), *self.sealed_dir.glob("*" + DROP_COUNTS_SUFFIX)]
+        names = sorted(p.name for p in found) if self.sealed_dir.is_dir() else []
         for name in names:
             if until_stopped and self._stop.is_set():
                 break

@@ -18,6 +18,7 @@ from markupsafe import Markup
 from aggregator import fmt
 from aggregator.annotations import Annotation
 from aggregator.charts import Point
+from aggregator.drops import Dropped
 from aggregator.metrics import Number
 from aggregator.query import MAX_LIMIT, QueryRequest, QueryResult
 from aggregator.request import OTHER, allowed_metrics, num
@@ -170,6 +171,41 @@ class Conversions:
     funnels: tuple[str, ...]
 
 
+#: How the "Filtered" line names the drop reasons and bot kinds (collector/reasons.py's codes).
+REASON_LABELS = {
+    "bot": "bots",
+    "opt_out": "opted out",
+    "localhost": "local test pages",
+    "unknown_event": "unknown event names",
+    "unparsable_url": "unparsable page URLs",
+}
+KIND_LABELS = {
+    "crawler": "crawlers",
+    "automation": "automated browsers",
+    "client": "HTTP clients and monitors",
+    "junk": "junk user agents",
+    "datacenter": "from data centres",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Filtered:
+    """The overview's "Filtered" line: events dropped for the site in the page's period, by reason."""
+
+    when: str  # "today", or "in this period"
+    total: int
+    reasons: tuple[tuple[str, int], ...]  # (label, events) of the reasons with any, bots first
+    bot_kinds: tuple[tuple[str, int], ...]  # (label, events) of the bot kinds with any
+
+
+def filtered(d: Dropped, today: dt.date) -> Filtered:
+    # unknown_site drops never have a site (collector/dropcounts.py), so no site's line can show them.
+    reasons = tuple((label, d.reasons[r]) for r, label in REASON_LABELS.items() if d.reasons.get(r))
+    kinds = tuple((label, d.bot_kinds[k]) for k, label in KIND_LABELS.items() if d.bot_kinds.get(k))
+    when = "today" if d.start == d.end == today else "in this period"
+    return Filtered(when, sum(n for _, n in reasons), reasons, kinds)
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     kpis: list[Kpi]
@@ -182,6 +218,7 @@ class Page:
     suppressed: str | None  # the segment is too small to show: no KPI cards, chart or panels
     annotations: list[Annotation]
     conversions: Conversions
+    filtered: Filtered
 
 
 def page(
@@ -231,4 +268,5 @@ def page(
         k_result.suppressed,
         notes,
         conversions,
+        filtered(queries.dropped(site, state.start, state.end), now.date()),
     )

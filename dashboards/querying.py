@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from aggregator.drops import Dropped, dropped
 from aggregator.filters import Expr
 from aggregator.funnels import FunnelResult
 from aggregator.lake import Lake
@@ -30,6 +31,7 @@ class Queries:
         # today's previous rollup (one batch old, `ingest --follow` rebuilds it) and say as of when. The Stats
         # API and exports stay exact.
         self.page_max_stale = page_max_stale
+        self._settings = settings
         self._querier = Querier(settings)
         self._lake = Lake(settings.lake_dir)
         self.k_anonymity = settings.k_anonymity
@@ -72,6 +74,10 @@ class Queries:
     def api(self, body: Mapping[str, Any], now: dt.datetime | None = None) -> tuple[int, dict[str, Any]]:
         """(status, JSON body) for a Stats API v2 query: exact (never a stale rollup), 400 naming a bad key."""
         return answer(self._querier, dict(body), now or dt.datetime.now(dt.UTC), max_stale=0.0)
+
+    def dropped(self, site: str, start: dt.date, end: dt.date) -> Dropped:
+        """Events the collectors filtered out for ``site`` on those days (bots, opt-out, ...): counts, not visitors."""
+        return dropped(self._settings, site, start, end)
 
     def first_day(self, site: str) -> dt.date | None:
         """The site's first day with data in the lake (events or daily aggregates), or None."""

@@ -98,6 +98,7 @@ def overview_context(svc: Services, site: str, state: ViewState, now: dt.datetim
         "suppressed": data.suppressed,
         "annotations": data.annotations,
         "conversions": data.conversions,
+        "filtered": data.filtered,
         "shared": None,
     }
 
