@@ -25,20 +25,16 @@ CHROME_UA = (
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """How `make test` shares the suite between its pytest-xdist workers (``-n auto --dist loadgroup``).
+    """Files with a test marked ``slow`` first: how `make test` keeps its pytest-xdist workers busy to the end.
 
-    A file's tests stay on one worker, so its module fixtures (a browser, an S3 server, a collector
-    process) are built once, not once per worker; a test marked ``@pytest.mark.xdist_group("name")``
-    runs instead on the one worker of that group, with every other test of the group, whatever their
-    files. Files with a test marked ``slow`` are handed out first: the files left at the end are short
-    ones, so neither worker sits idle long waiting for the other. Without ``-n`` (one file while
-    developing) this only reorders the files.
+    `make test` runs ``-n auto`` with ``--dist=loadfile --no-loadscope-reorder`` (pyproject.toml): a
+    file's tests run on one worker, one after another (its module fixtures, a browser or an S3 server,
+    are built once), and files are handed out in this order. With the long files first, the files left
+    at the end are short ones, so neither worker sits idle long waiting for the other. Without ``-n``
+    (one file while developing) this only reorders the files.
     """
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)  # stable: collection order otherwise
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 def free_port() -> int:

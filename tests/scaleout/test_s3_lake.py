@@ -182,7 +182,9 @@ def test_retention_and_compaction_on_s3(s3: SeaweedFS, tmp_path: Path) -> None:
 
     settings = s3_settings(s3, tmp_path / "data")
     start = dt.date(2024, 1, 1)
-    events = [e for d in range(0, 900, 61) for e in generate(Traffic(start + dt.timedelta(days=d), 1, {WWW: 6}, d))]
+    # Eight days, 122 apart: two older than the rollups' 25 months, five between that and the raw 90 days, one
+    # within them (every kind of purge, with what each keeps), on S3 where each file costs round trips.
+    events = [e for d in range(0, 900, 122) for e in generate(Traffic(start + dt.timedelta(days=d), 1, {WWW: 6}, d))]
     write_segments(events, settings.sealed_dir, per_segment=20)
     settings_small = dataclasses.replace(settings, ingest_batch_bytes=4000)  # several files per day
     Ingester(settings_small).run_once()
