@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 # Covered share of the packages' lines (in-process) below which `make test` fails: a few points under
 # the measured figure (see docs/internals.md), raised when it rises.
 COV_FLOOR ?= 85
-# pytest-xdist workers: one per core (`make test TEST_WORKERS=0` runs everything in one process).
+# pytest runs on every core (pytest-xdist; how it shares the files out: docs/internals.md, Tests).
+# `make test TEST_WORKERS=0` runs everything in one process; one file: .venv/bin/python -m pytest FILE.
 TEST_WORKERS ?= auto
 
 .PHONY: run test lint typecheck check bench clean docs beacon

@@ -154,6 +154,7 @@ def test_engaged_time_of_a_visible_page(collector: Server, context: BrowserConte
     assert engaged[0]["scroll_depth"] is not None and 0 < int(engaged[0]["scroll_depth"]) < 100
 
 
+@pytest.mark.slow
 def test_time_in_a_background_tab_is_not_counted(collector: Server, browser: Browser) -> None:
     # The default context: real tabs in one window, no focus emulation (see tests/browser.py).
     ctx = browser.contexts[0]

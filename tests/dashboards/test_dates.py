@@ -80,6 +80,7 @@ def viewer(seeded: Path) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.mark.slow
 def test_date_inputs_never_give_a_server_error(viewer: httpx.Client) -> None:
     @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(query=params, path=paths)

@@ -113,6 +113,7 @@ def _overview(settings: Settings) -> list[object]:
         q.close()
 
 
+@pytest.mark.slow
 def test_s3_lake_answers_like_the_local_lake_and_chdb_agrees(
     s3: SeaweedFS, tmp_path: Path, events: list[Event]
 ) -> None:
@@ -174,6 +175,7 @@ def test_duckdb_reads_with_partition_pruning(s3: SeaweedFS, tmp_path: Path, even
     assert n == sum(1 for e in events if e.site == WWW and dt.datetime.fromtimestamp(e.ts, dt.UTC).date() == START)
 
 
+@pytest.mark.slow
 def test_retention_and_compaction_on_s3(s3: SeaweedFS, tmp_path: Path) -> None:
     """PRIVACY.md rule 6 holds on object storage too: purged days leave the store."""
     from aggregator.compact import compact_closed_days
