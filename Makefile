@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed
 # Covered share of the packages' lines (in-process) below which `make test` fails: a few points under
 # the measured figure (see docs/internals.md), raised when it rises.
 COV_FLOOR ?= 85
+# pytest runs on every core (pytest-xdist; how it shares the files out: docs/internals.md, Tests).
+# `make test TEST_WORKERS=0` runs everything in one process; one file: .venv/bin/python -m pytest FILE.
+TEST_WORKERS ?= auto
 
 .PHONY: run test lint typecheck check bench clean docs beacon
 
@@ -29,7 +32,7 @@ test: $(STAMP) system-deps
 	$(PY) -m ruff format --check onecloud_kit collector aggregator dashboards tests bench scripts
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest --cov --cov-report= --cov-fail-under=$(COV_FLOOR)
+	$(PY) -m pytest -n $(TEST_WORKERS) --cov --cov-report= --cov-fail-under=$(COV_FLOOR)
 
 lint: $(STAMP)
 	$(PY) -m ruff check onecloud_kit collector aggregator dashboards tests bench scripts

@@ -24,6 +24,19 @@ CHROME_UA = (
 )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files with a test marked ``slow`` first: how `make test` keeps its pytest-xdist workers busy to the end.
+
+    `make test` runs ``-n auto`` with ``--dist=loadfile --no-loadscope-reorder`` (pyproject.toml): a
+    file's tests run on one worker, one after another (its module fixtures, a browser or an S3 server,
+    are built once), and files are handed out in this order. With the long files first, the files left
+    at the end are short ones, so neither worker sits idle long waiting for the other. Without ``-n``
+    (one file while developing) this only reorders the files.
+    """
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: collection order otherwise
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

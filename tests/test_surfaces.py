@@ -134,6 +134,7 @@ def truth_rows(w: World, metrics: tuple[str, ...], dim: str, start: dt.date = ST
     return out
 
 
+@pytest.mark.slow
 def test_totals_agree_on_the_api_the_cli_the_dashboard_and_the_report(world: World) -> None:
     truth = expected(world.events, DEMO, START, END, METRICS)[()]
     rng = [START.isoformat(), END.isoformat()]

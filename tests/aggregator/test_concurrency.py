@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
 from tests.aggregator.conftest import ROOT, run_cli
@@ -33,6 +35,7 @@ while time.monotonic() < deadline:
 """
 
 
+@pytest.mark.slow
 def test_ingest_and_readers_run_together(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "d")
     events = generate(Traffic(dt.date(2026, 11, 20), 2, {SITE: 150}, seed=11))

@@ -63,6 +63,7 @@ def text_of(msg: EmailMessage) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.slow
 def test_reports_arrive_by_email_with_summary_and_attachments(tmp_path: Path) -> None:
     inbox = Inbox()
     port = free_port()

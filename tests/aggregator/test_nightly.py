@@ -32,6 +32,7 @@ def step_lines(output: str) -> dict[str, str]:
     return {line.split()[0]: line for line in output.splitlines() if line.split() and line.split()[0] in STEPS}
 
 
+@pytest.mark.slow
 def test_steps_run_in_order_and_a_second_run_writes_the_same_bytes(settings: Settings) -> None:
     build_spool(settings)
     out = io.StringIO()
@@ -149,6 +150,7 @@ def test_progress_bar_only_on_a_terminal() -> None:
     assert plain.getvalue() == ""  # logs and cron mail get only the step lines
 
 
+@pytest.mark.slow
 def test_long_steps_draw_a_progress_bar_on_a_terminal(settings: Settings) -> None:
     build_spool(settings)
     master, slave = pty.openpty()

@@ -217,6 +217,7 @@ def test_time_buckets_under_k_are_left_out_never_named_other(lake: Settings) -> 
     assert_no_small_difference(kpi, sum(rows(tablets).values()))
 
 
+@pytest.mark.slow
 def test_the_answers_do_not_depend_on_asking_again(lake: Settings) -> None:
     requests = [((d,), f) for d in DIMS for f in ((), (Filter("is", "visit:device", ("desktop",)),))]
     first = [rows(run(lake, d, f)) for d, f in requests]

@@ -115,6 +115,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     return Built(settings, events, rc, out.getvalue())
 
 
+@pytest.mark.slow
 def test_reports_are_written_per_site_and_period(built: Built) -> None:
     assert built.rc == 0, built.output
     for site in (WWW, DOCS):

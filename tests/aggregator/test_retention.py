@@ -3,6 +3,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
+
 from aggregator.ingest import Ingester
 from aggregator.lake import Lake
 from aggregator.query import Querier, QueryRequest
@@ -13,6 +15,7 @@ from aggregator.synth import Traffic, generate, write_segments
 SITE = "www.onecloud.example"
 
 
+@pytest.mark.slow
 def test_purge_with_injected_clock(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "d", duckdb_threads=2)
     start = dt.date(2024, 1, 1)

@@ -88,6 +88,7 @@ def test_same_visitor_same_key_unknown_address_still_counted(pipeline: Pipeline)
     assert ev.asn is None and ev.isp is None
 
 
+@pytest.mark.slow
 def test_page_and_referrer_caches_are_bounded_by_bytes(tmp_path: Path, isp_db: Path) -> None:
     # Page URLs and referrers are visitor-chosen strings of up to 2,048 characters: caches
     # bounded by entries only held 20,000 of each (here ~7 MB for 2,000 unique pairs).

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from collector.siteconfig import from_dict, load, save
 from tests.conftest import CHROME_UA, ROOT, Server, free_port, running_collector, sealed_records
@@ -50,6 +51,7 @@ def _config(*sites: dict[str, object]) -> dict[str, object]:
     return {"sites": list(sites)}
 
 
+@pytest.mark.slow
 def test_a_changed_file_is_in_force_on_every_collector_without_a_restart(tmp_path: Path, isp_db: Path) -> None:
     env = {"ANALYTICS_ISP_DB": str(isp_db), "ANALYTICS_SITE_CONFIG_INTERVAL": "0.2"}
     legacy = {**env, "ANALYTICS_SITES": A, "ANALYTICS_CUSTOM_EVENTS": "Outbound Link: Click"}

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import CHROME_UA, running_collector, sealed_records
 
@@ -22,6 +23,7 @@ def test_writer_pid_reads_names_of_hosts_with_dashes() -> None:
     assert writer_pid("00000001764600000000-host-42-000000.jsonl") == "42"
 
 
+@pytest.mark.slow
 def test_workers_share_the_day_salt(tmp_path: Path, isp_db: Path) -> None:
     env = {"ANALYTICS_ISP_DB": str(isp_db), "ANALYTICS_SITES": SITE, "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32"}
     data_dir = tmp_path / "data"

@@ -22,6 +22,7 @@ def data(tmp_path_factory: pytest.TempPathFactory, known_lake: Path) -> Path:
     return copy_of(known_lake, tmp_path_factory.mktemp("notes"))
 
 
+@pytest.mark.slow
 def test_admins_write_notes_everyone_sees_them_and_the_report_lists_them(data: Path) -> None:
     with running_app(data, Clock(NOW)) as app, client_of(app) as admin, client_of(app) as viewer:
         log_in(admin)

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import Server
 from tests.dashboards.conftest import (
@@ -211,6 +212,7 @@ def _login_cookies(url: str, headers: dict[str, str]) -> list[str]:
         return [v for k, v in [*form.headers.multi_items(), *r.headers.multi_items()] if k == "set-cookie"]
 
 
+@pytest.mark.slow
 def test_cookies_are_secure_when_the_request_came_over_https(tmp_path: Path) -> None:
     data = users_only(tmp_path / "data")
     https = {"x-forwarded-proto": "https"}

@@ -55,6 +55,7 @@ def _login(page: object, url: str, name: str, password: str) -> None:
     page.wait_for_load_state()  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_admin_flow_kpis_filter_export_audit_logout(browser: object, dashboards: Server) -> None:
     OUT.mkdir(exist_ok=True)
     context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)  # type: ignore[attr-defined]
@@ -153,6 +154,7 @@ def test_viewer_sees_no_admin(browser: object, dashboards: Server) -> None:
     context.close()
 
 
+@pytest.mark.slow
 def test_stored_xss_payloads_run_no_script(browser: object, dashboards: Server) -> None:
     context = browser.new_context()  # type: ignore[attr-defined]
     page = context.new_page()

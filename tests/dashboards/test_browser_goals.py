@@ -118,6 +118,7 @@ def browser() -> Iterator[Browser]:
         yield b
 
 
+@pytest.mark.slow
 def test_a_tracker_event_with_props_and_an_outbound_click_reach_the_goals_and_props_panels(
     data: Path, isp_db: Path, tmp_path: Path
 ) -> None:

@@ -72,6 +72,7 @@ def new_page(browser: object, state: dict[str, object] | None = None, **kw: obje
     return context.new_page()
 
 
+@pytest.mark.slow
 def test_every_page_fits_and_is_screenshotted(browser: object, dashboards: Server, admin_state: dict) -> None:
     today = dt.datetime.now(dt.UTC).date()
     recent = f"period=custom&from={today - dt.timedelta(days=1)}&to={today}"
@@ -225,6 +226,7 @@ def test_names_wrap_between_words_not_inside_them(browser: object, dashboards: S
     assert broken == []
 
 
+@pytest.mark.slow
 def test_the_report_and_the_public_pages_fit_a_phone(
     browser: object, seeded: Path, tmp_path: Path, isp_db: Path
 ) -> None:

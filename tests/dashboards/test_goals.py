@@ -128,6 +128,7 @@ def cr(visitors: int, total: int) -> float:
     return round(100 * visitors / total, 2)
 
 
+@pytest.mark.slow
 def test_the_goals_panel_counts_each_goal_against_the_oracle(client: httpx.Client, events: list[Event]) -> None:
     html = client.get(f"/sites/{DEMO}", params=RANGE).text
     rows = panel_rows(html, "goals")

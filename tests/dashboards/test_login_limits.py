@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import Server
 from tests.dashboards.conftest import (
@@ -61,6 +62,7 @@ def _last_id(data: Path) -> int:
     return rows[-1][0] if rows else 0
 
 
+@pytest.mark.slow
 def test_concurrent_wrong_passwords_take_their_places_before_any_hash(tmp_path: Path) -> None:
     # As many hashing slots as the account allows failures: then only the limit decides how many checks run.
     data = users_only(tmp_path / "data")
@@ -91,6 +93,7 @@ def test_concurrent_wrong_passwords_take_their_places_before_any_hash(tmp_path: 
         assert owner.get("/admin/users").status_code == 200
 
 
+@pytest.mark.slow
 def test_a_flood_of_logins_runs_few_hashes_at_once_and_memory_stays_bounded(tmp_path: Path) -> None:
     data = users_only(tmp_path / "data")
     with running_dashboards(data) as server, httpx.Client(base_url=server.url) as owner:  # default limits
@@ -122,6 +125,7 @@ def test_a_flood_of_logins_runs_few_hashes_at_once_and_memory_stays_bounded(tmp_
         assert _login(owner, VIEWER, VIEWER_PASSWORD).status_code == 303
 
 
+@pytest.mark.slow
 def test_a_known_browser_cookie_works_only_for_its_account_and_only_signed(tmp_path: Path) -> None:
     data = users_only(tmp_path / "data")
     env = {"ANALYTICS_DASHBOARDS_LOGIN_LIMIT_ACCOUNT": "2/15minutes"}

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from collector.siteconfig import DEMO_SITE, load
 from tests.conftest import CHROME_UA, running_collector
@@ -36,6 +37,7 @@ def _form(client: httpx.Client, **fields: str) -> httpx.Response:
     return client.post("/admin/siteconfig", data=data)
 
 
+@pytest.mark.slow
 def test_admins_change_the_configuration_and_a_collector_follows(tmp_path: Path, isp_db: Path) -> None:
     data = users_only(tmp_path / "data")
     env = {"ANALYTICS_ISP_DB": str(isp_db), "ANALYTICS_SITE_CONFIG_INTERVAL": "0.2", "ANALYTICS_SITES": DEMO_SITE}
@@ -83,6 +85,7 @@ def test_admins_change_the_configuration_and_a_collector_follows(tmp_path: Path,
             time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_bad_changes_say_why_and_write_nothing(tmp_path: Path) -> None:
     data = users_only(tmp_path / "data")
     with running_dashboards(data) as dash, login(dash.url, ADMIN, ADMIN_PASSWORD) as c:
@@ -116,6 +119,7 @@ def test_bad_changes_say_why_and_write_nothing(tmp_path: Path) -> None:
         assert load(data / "sites.json").site(SITE) is None
 
 
+@pytest.mark.slow
 def test_an_edit_from_a_stale_page_is_refused(tmp_path: Path) -> None:
     data = users_only(tmp_path / "data")
     with running_dashboards(data) as dash, login(dash.url, ADMIN, ADMIN_PASSWORD) as c:
@@ -136,6 +140,7 @@ def test_an_edit_from_a_stale_page_is_refused(tmp_path: Path) -> None:
         assert load(data / "sites.json").site("b.example") is None
 
 
+@pytest.mark.slow
 def test_viewers_cannot_and_a_managed_file_is_read_only(tmp_path: Path) -> None:
     data = users_only(tmp_path / "data")
     with running_dashboards(data) as dash:

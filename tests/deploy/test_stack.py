@@ -13,10 +13,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import ROOT, free_port
 
 
+@pytest.mark.slow
 def test_local_stack_starts_seeds_and_stops(tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("ANALYTICS_PORT", "ANALYTICS_DASHBOARDS_PORT", "ANALYTICS_DEMO_PORT")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
