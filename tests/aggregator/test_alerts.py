@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -30,7 +30,7 @@ from dashboards.store import Store
 from dashboards.users import Users
 from tests.aggregator.conftest import ROOT
 from tests.aggregator.test_mailer import Inbox
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
 from tests.dashboards.conftest import ADMIN, ADMIN_PASSWORD, csrf_token
 from tests.dashboards.inproc import Clock, logged_in
 from tests.events import make_event
@@ -221,15 +221,23 @@ def test_a_running_ingest_follow_sends_an_alert(tmp_path: Path, inbox: tuple) ->
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    lines: list[str] = []
+    # The pass reports after its mail went out: read its lines as they come, and stop the process only once
+    # both the mail and the report are in (stopping it on the mail alone can cut the report off).
+    reader = threading.Thread(target=lambda: lines.extend(ln.decode() for ln in proc.stdout or ()), daemon=True)
+    reader.start()
     try:
-        deadline = time.monotonic() + 60
-        while not box.received:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "no alert mail arrived"
-            time.sleep(0.1)
+
+        def sent() -> bool:
+            assert proc.poll() is None, "".join(lines)
+            return bool(box.received) and any('"alerts_sent": 1' in ln for ln in lines)
+
+        wait_until("the alert mail and the ingest pass reporting it", sent, timeout=60, poll=0.1)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        output = proc.communicate(timeout=30)[0].decode()
+        proc.wait(timeout=30)
+        reader.join(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
     (msg,) = mails(box)
     assert subject(msg) == f"Traffic alert: {SITE}: 8 visitors in the last hour"
-    assert '"alerts_sent": 1' in output
