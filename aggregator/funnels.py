@@ -76,8 +76,8 @@ def _step_codes(scope: Scope, goals: list[GoalLike]) -> str:
 
 
 def _step_hits(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> str:
-    """SQL of the step hits: (day, day_key, vno, profile, step, first_ts, last_ts, ts_more) of the hits matching
-    the filters that convert a step (a hit converting two steps is two rows).
+    """SQL of the step hits: (day, day_key, vno, profile, key_rows, step, first_ts, last_ts, ts_more) of the hits
+    matching the filters that convert a step (a hit converting two steps is two rows).
 
     The hits already carry their visit (``vno``) and every visit column the filters read, so no event is matched
     to its visit here; their first and last second and ``ts_more`` (aggregator/tables.py) keep every event's time.
@@ -91,9 +91,9 @@ def _step_hits(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> s
             props.append(f"(s.step <> {i + 1} OR h.props[CAST($pk{i}_{j} AS VARCHAR)] = CAST($pv{i}_{j} AS VARCHAR))")
     checked = " AND ".join(props) or "true"
     return f"""(
-  SELECT h.day, h.day_key, h.vno, h.profile, s.step, h.first_ts, h.last_ts, h.ts_more
-  FROM (SELECT day, day_key, vno, profile, kind, c_page, c_name, props, first_ts, last_ts, ts_more
-        FROM {scope.coded().hits} WHERE {where}) h
+  SELECT h.day, h.day_key, h.vno, h.profile, h.key_rows, s.step, h.first_ts, h.last_ts, h.ts_more
+  FROM (SELECT day, day_key, vno, profile, key_rows, kind, c_page, c_name, props, first_ts, last_ts, ts_more
+        FROM {scope.coded().hits} WHERE kind <> 1 AND {where}) h
   JOIN {codes} s ON h.day = s.day AND s.page = (h.kind = 0)
     AND s.code = CASE WHEN h.kind = 0 THEN h.c_page ELSE h.c_name END
   WHERE {checked}
@@ -108,7 +108,8 @@ def _first_at_or_after(t: str) -> str:
 
 
 def funnel_sql(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> str:
-    """Per visit entering the funnel: its day, day key, profile, and the second it reached each step (NULL: not
+    """Per visit entering the funnel: its day, day key, profile, whether its day key has no other visit row
+    (``single``), and the second it reached each step (NULL: not
     reached).
 
     Step k is looked for only in the visits that reached step k-1 (an inner join with them, so each step's join
@@ -117,7 +118,8 @@ def funnel_sql(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> s
     visit = "day, day_key, vno"
     ctes = [
         f"se AS MATERIALIZED (SELECT * FROM {_step_hits(scope, goals, params)})",
-        f"r1 AS MATERIALIZED (SELECT {visit}, any_value(profile) AS profile, min(first_ts) AS t1 FROM se "
+        f"r1 AS MATERIALIZED (SELECT {visit}, any_value(profile) AS profile, bool_and(key_rows = 1) AS single, "
+        "min(first_ts) AS t1 FROM se "
         f"WHERE step = 1 GROUP BY {visit})",
     ]
     for k in range(2, len(goals) + 1):
@@ -128,7 +130,7 @@ def funnel_sql(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> s
         )
     steps = ", ".join(f"r{k}.t{k}" for k in range(2, len(goals) + 1))
     joins = "".join(f" LEFT JOIN r{k} USING ({visit})" for k in range(2, len(goals) + 1))
-    return "WITH " + ",\n".join(ctes) + f"\nSELECT {visit}, r1.profile, r1.t1, {steps} FROM r1{joins}"
+    return "WITH " + ",\n".join(ctes) + f"\nSELECT {visit}, r1.profile, r1.single, r1.t1, {steps} FROM r1{joins}"
 
 
 def per_step(scope: Scope, goals: list[GoalLike]) -> list[dict[str, Any]]:
@@ -143,16 +145,22 @@ def per_step(scope: Scope, goals: list[GoalLike]) -> list[dict[str, Any]]:
     # A visit reaches steps 1..level (each step needs the one before); a visitor (a day key on its day) reaches
     # the highest level of its visits. Four statements answer every step, not four per step.
     level = " + ".join(f"CAST(t{k} IS NOT NULL AS INTEGER)" for k in range(1, n + 1))
-    cur.execute(f"CREATE TEMP TABLE {table}_v AS SELECT day, day_key, max({level}) AS lvl, "
-                f"list(DISTINCT profile) AS ps FROM {table} GROUP BY day, day_key")  # fmt: skip
+    # Per visit, its visitor's level; ``one`` marks one visit per visitor. A visit whose day key has one visit
+    # row (``single``, most of them) is its visitor: only the other day keys are grouped (a window, not a
+    # grouping of every visitor with a list of their profiles).
+    cur.execute(f"""CREATE TEMP TABLE {table}_v AS
+SELECT day, {level} AS lvl, profile, true AS one FROM {table} WHERE single
+UNION ALL
+SELECT day, max({level}) OVER w AS lvl, profile, row_number() OVER w = 1 AS one FROM {table} WHERE NOT single
+WINDOW w AS (PARTITION BY day, day_key)""")
     per_day: dict[int, dict[Any, int]] = {k: {} for k in range(n + 1)}  # visitors whose level is exactly k
-    for day, lvl, count in cur.execute(f"SELECT day, lvl, count(*) FROM {table}_v GROUP BY day, lvl").fetchall():
+    by_level = f"SELECT day, lvl, count(*) FILTER (WHERE one) FROM {table}_v GROUP BY day, lvl"
+    for day, lvl, count in cur.execute(by_level).fetchall():
         per_day[int(lvl)][day] = int(count)
     # Profiles of the visits reaching step k: a profile counts from its highest visit level down.
     top = dict(cur.execute(f"SELECT ml, count(*) FROM (SELECT profile, max({level}) AS ml FROM {table} "
                            "GROUP BY profile) GROUP BY ml").fetchall())  # fmt: skip
-    drop_profiles = dict(cur.execute(f"SELECT lvl, count(DISTINCT p) FROM (SELECT lvl, unnest(ps) AS p "
-                                     f"FROM {table}_v) GROUP BY lvl").fetchall())  # fmt: skip
+    drop_profiles = dict(cur.execute(f"SELECT lvl, count(DISTINCT profile) FROM {table}_v GROUP BY lvl").fetchall())
     medians = ", ".join(f"median(epoch(t{k}) - epoch(t{k - 1}))" for k in range(2, n + 1))
     mrow = cur.execute(f"SELECT {medians} FROM {table}").fetchone() or (None,) * (n - 1)
     out = []
