@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import random
+import statistics
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from aggregator.lake import Lake, sql_path
+from aggregator.metrics import VISIT_GAP_SECONDS
 from aggregator.query import Querier
 from aggregator.rollup import VISITS_FORMAT, refresh_rollups
+from collector.schema import Event
+from collector.siteconfig import Goal, parse
 from tests.aggregator.test_goals import DAY, FUNNEL_GOALS, NOW, SITE, STEPS, at, ev, funnel_events, lake
 
 
@@ -61,3 +66,61 @@ def test_tables_of_an_older_format_are_not_read_and_are_rebuilt(tmp_path: Path) 
     assert sorted(visits.rglob(f"*-v{VISITS_FORMAT}.parquet")) == current
     assert not list(visits.rglob("*-v6.parquet"))
     assert _funnel(s) == want
+
+
+def _oracle(events: list[Event], steps: list[Goal]) -> tuple[list[int], list[int | None]]:
+    """Visitors reaching each step and the median seconds from the step before, computed the plain way."""
+    by_key: dict[tuple[dt.date, int], list[Event]] = {}
+    for e in sorted(events, key=lambda e: e.ts):
+        by_key.setdefault((dt.datetime.fromtimestamp(e.ts, dt.UTC).date(), e.day_key), []).append(e)
+    levels: dict[tuple[dt.date, int], int] = {}
+    gaps: list[list[int]] = [[] for _ in steps]
+    for key, evs in by_key.items():
+        visits: list[list[Event]] = []
+        for e in evs:  # runs with no gap over 30 minutes
+            if visits and e.ts - visits[-1][-1].ts <= VISIT_GAP_SECONDS:
+                visits[-1].append(e)
+            else:
+                visits.append([e])
+        for visit in visits:
+            reached: list[int] = []
+            for goal in steps:  # the first event converting the step at or after the step before
+                after = reached[-1] if reached else None
+                hit = next((e.ts for e in visit if (after is None or e.ts >= after)
+                            and goal.matches(e.name, e.path, dict(e.props))), None)  # fmt: skip
+                if hit is None:
+                    break
+                if reached:
+                    gaps[len(reached)].append(hit - reached[-1])
+                reached.append(hit)
+            levels[key] = max(levels.get(key, 0), len(reached))
+    visitors = [sum(1 for lvl in levels.values() if lvl > k) for k in range(len(steps))]
+    return visitors, [None, *(int(statistics.median(g)) if g else None for g in gaps[1:])]
+
+
+@pytest.mark.parametrize("built", [False, True], ids=["in memory", "built files"])
+def test_funnels_against_the_oracle(tmp_path: Path, built: bool) -> None:
+    # Visitors on two days, several visits each (gaps over 30 minutes), pages and events of the steps in any
+    # order, repeated within an hour (merged hits rows), a step repeated in the funnel, props on the events.
+    rng = random.Random(16)
+    pages = ["/pricing", "/order", "/order/thanks", "/about"]
+    events = []
+    for key in range(1, 160):
+        day = DAY + dt.timedelta(days=key % 2)
+        t = at(rng.randrange(8, 20), rng.randrange(60), day=day)
+        for _ in range(rng.randrange(1, 12)):
+            t += rng.choice([0, 5, 40, 200, 900, 2400])
+            if rng.random() < 0.2:
+                events.append(ev(key, t, rng.choice(pages), "Order", {"plan": rng.choice(["pro", "free"])}))
+            else:
+                events.append(ev(key, t, rng.choice(pages)))
+    goals = [*FUNNEL_GOALS, {"event": "Order", "props": {"plan": "pro"}, "name": "Pro order"}]
+    s = lake(tmp_path, events, goals, rollups=built)
+    config = {g.name: g for g in parse((s.data_dir / "sites.json").read_text()).sites[0].goals}
+    q = Querier(s)
+    for names in (STEPS, ("Visit /pricing", "Visit /order", "Visit /pricing", "Pro order"), ("Order", "Order")):
+        f = q.funnel(SITE, (DAY, DAY + dt.timedelta(days=1)), names, NOW)
+        visitors, medians = _oracle(events, [config[n] for n in names])
+        assert [x.visitors for x in f.steps] == visitors, names
+        assert [x.median_seconds for x in f.steps] == medians, names
+        assert visitors[0] > 0 and visitors[-1] > 0, names  # the case exercises every step
