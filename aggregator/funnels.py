@@ -30,6 +30,7 @@ from aggregator.page import Page
 from aggregator.periods import DateRange, PeriodError, resolve
 from aggregator.request import QueryError
 from aggregator.scope import Scope
+from aggregator.tables import same_codes_sql
 
 MIN_STEPS, MAX_STEPS = 2, 8
 
@@ -54,8 +55,9 @@ class FunnelResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _step_codes(scope: Scope, goals: list[GoalLike]) -> str:
-    """A temp table (day, code, page, step): the page codes (pageviews) and event-name codes each step converts.
+def _step_codes(scope: Scope, goals: list[GoalLike]) -> tuple[str, bool]:
+    """A temp table (day, code, page, step): the page codes (pageviews) and event-name codes each step converts,
+    and whether it has no day column (codes that mean one value on every day, see tables.same_codes_sql).
 
     A page pattern is matched once per distinct path of the day's dictionary, not once per pageview.
     """
@@ -72,7 +74,10 @@ def _step_codes(scope: Scope, goals: list[GoalLike]) -> str:
                      f"WHERE {cond}")  # fmt: skip
     table = scope.page.name("fcodes")
     scope.page.cur.execute(f"CREATE TEMP TABLE {table} AS {' UNION ALL '.join(parts)}", params)
-    return table
+    if scope.page.cur.execute(same_codes_sql(scope.coded().dict)).fetchone() is not None:
+        return table, False
+    scope.page.cur.execute(f"CREATE TEMP TABLE {table}_any AS SELECT DISTINCT code, page, step FROM {table}")
+    return f"{table}_any", True
 
 
 def _step_hits(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> str:
@@ -82,7 +87,7 @@ def _step_hits(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> s
     The hits already carry their visit (``vno``) and every visit column the filters read, so no event is matched
     to its visit here; their first and last second and ``ts_more`` (aggregator/tables.py) keep every event's time.
     """
-    codes = _step_codes(scope, goals)
+    codes, dayless = _step_codes(scope, goals)
     where = scope.condition(params)
     props = []
     for i, g in enumerate(goals):
@@ -94,7 +99,7 @@ def _step_hits(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> s
   SELECT h.day, h.day_key, h.vno, h.profile, h.key_rows, s.step, h.first_ts, h.last_ts, h.ts_more
   FROM (SELECT day, day_key, vno, profile, key_rows, kind, c_page, c_name, props, first_ts, last_ts, ts_more
         FROM {scope.coded().hits} WHERE kind <> 1 AND {where}) h
-  JOIN {codes} s ON h.day = s.day AND s.page = (h.kind = 0)
+  JOIN {codes} s ON {"" if dayless else "h.day = s.day AND "}s.page = (h.kind = 0)
     AND s.code = CASE WHEN h.kind = 0 THEN h.c_page ELSE h.c_name END
   WHERE {checked}
 )"""

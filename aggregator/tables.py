@@ -153,5 +153,18 @@ def check_sql(prefix: str) -> str:
     return f"SELECT day, dimension, code FROM {prefix}_dict GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
 
 
+def same_codes_sql(dictionary: str) -> str:
+    """A query that returns a row if a page or event-name code of ``dictionary`` stands for two values on two
+    of its days (none, unless days built with two hash functions or a 64-bit collision meet).
+
+    When it returns none, such a code means one value over all the dictionary's days: a table of the codes that
+    convert a goal can then be joined to hits by code alone (a few hundred rows), not by (day, code).
+    """
+    return (
+        f"SELECT 1 FROM {dictionary} WHERE dimension IN ('event:page', 'event:name') "
+        "GROUP BY dimension, code HAVING min(value) <> max(value) LIMIT 1"
+    )
+
+
 def tables(prefix: str) -> Tables:
     return Tables(f"{prefix}_dict", f"{prefix}_visits", f"{prefix}_hits", f"{prefix}_pages")

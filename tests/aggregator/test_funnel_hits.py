@@ -16,7 +16,7 @@ import pytest
 
 from aggregator.lake import Lake, sql_path
 from aggregator.metrics import VISIT_GAP_SECONDS
-from aggregator.query import Querier
+from aggregator.query import Querier, QueryRequest
 from aggregator.rollup import VISITS_FORMAT, refresh_rollups
 from collector.schema import Event
 from collector.siteconfig import Goal, parse
@@ -124,3 +124,40 @@ def test_funnels_against_the_oracle(tmp_path: Path, built: bool) -> None:
         assert [x.visitors for x in f.steps] == visitors, names
         assert [x.median_seconds for x in f.steps] == medians, names
         assert visitors[0] > 0 and visitors[-1] > 0, names  # the case exercises every step
+
+
+def test_codes_that_mean_other_values_on_other_days_are_matched_per_day(tmp_path: Path) -> None:
+    # Steps and goals are joined to the hits by code alone when every code means one value on every day. Here
+    # the second day is rewritten as if built with another hash function, under which /about has the code
+    # /pricing has on the first day (and the other way round): matched by code alone, its /about views would
+    # be /pricing views.
+    second = DAY + dt.timedelta(days=1)
+    events = [
+        e for k in (1, 2, 3) for e in (ev(k, at(9, k)), ev(k, at(9, k, 30), "/pricing"), ev(k, at(9, 9), "/order"))
+    ]
+    events += [
+        e for k in (4, 5, 6) for e in (ev(k, at(9, k, day=second), "/about"), ev(k, at(9, 9, day=second), "/order"))
+    ]
+    events += [ev(7, at(9, day=second), "/pricing"), ev(7, at(9, 1, day=second), "/order")]
+    s = lake(tmp_path, events, FUNNEL_GOALS, rollups=True)
+    q, days = Querier(s), (DAY, second)
+    panel = QueryRequest(SITE, ("visitors",), days, ("event:goal",))
+    want = ([x.visitors for x in q.funnel(SITE, days, STEPS[:2], NOW).steps], q.run(panel, NOW).rows)
+    assert want[0] == [4, 4]
+    con = duckdb.connect()
+    a, b = (con.execute("SELECT hash(CAST($v AS VARCHAR))", {"v": v}).fetchone()[0] for v in ("/pricing", "/about"))  # type: ignore[index]
+    swap = f"CASE WHEN {{c}} = {a} THEN {b} WHEN {{c}} = {b} THEN {a} ELSE {{c}} END"
+    for path in Lake(s.lake_dir).visits_day_dir(SITE, second).glob("*.parquet"):
+        kind = path.name.split("-")[1]
+        column = {"dict": "code", "hits": "c_page", "pages": "c_page"}.get(kind)
+        if column is None:
+            continue
+        where = "dimension = 'event:page'" if kind == "dict" else "true"
+        swapped = f"CASE WHEN {where} THEN {swap.format(c=column)} ELSE {column} END AS {column}"
+        tmp = path.with_name("swapped.tmp")
+        con.execute(f"COPY (SELECT * REPLACE ({swapped}) FROM read_parquet({sql_path(path)})) TO {sql_path(tmp)} "
+                    "(FORMAT parquet)")  # fmt: skip
+        os.replace(tmp, path)
+    con.close()
+    q = Querier(s)
+    assert ([x.visitors for x in q.funnel(SITE, days, STEPS[:2], NOW).steps], q.run(panel, NOW).rows) == want
