@@ -14,8 +14,8 @@ shown, the steps after it are not either. Against each neighbouring filter set
 (one condition or value less), a step's visitors differ by none or by at least
 K visitors on some day, or the step is not shown.
 
-Step events are read from the raw events (exact times, whatever the hits
-table merges), joined to their visit part in the per-visit table.
+Steps are found in the hits table (aggregator/tables.py), which carries each
+event's visit and visit columns, and keeps the time of every event it merges.
 """
 
 from __future__ import annotations
@@ -24,15 +24,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from aggregator.dimensions import DIMENSIONS
-from aggregator.filters import Compiler, Expr, GoalLike, neighbours
+from aggregator.filters import Expr, GoalLike, neighbours
 from aggregator.kanon import people_ok
 from aggregator.page import Page
 from aggregator.periods import DateRange, PeriodError, resolve
 from aggregator.request import QueryError
 from aggregator.scope import Scope
-from aggregator.sessions import PROFILE_SQL
-from aggregator.tables import KIND_SQL, VISIT_CODES, code
+from aggregator.tables import same_codes_sql
 
 MIN_STEPS, MAX_STEPS = 2, 8
 
@@ -57,93 +55,87 @@ class FunnelResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _step_events(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> str:
-    """SQL of the step events: (day, day_key, vno, ts, step) for raw events converting a step, in matching visits."""
-    t = scope.coded()
-    pages = _page_steps(scope, goals, t.dict)
-    conds = []
-    for i, g in enumerate(goals):
-        if g.kind == "page":
-            continue  # from the page table, matched once per distinct path
-        params[f"ev{i}"] = g.event
-        props = "".join(
-            f" AND props[CAST($pk{i}_{j} AS VARCHAR)] = CAST($pv{i}_{j} AS VARCHAR)"
-            for j, _ in enumerate(sorted(g.props.items()))
-        )
-        for j, (k, v) in enumerate(sorted(g.props.items())):
-            params[f"pk{i}_{j}"], params[f"pv{i}_{j}"] = k, v
-        conds.append((i, f"(name = CAST($ev{i} AS VARCHAR){props})"))
-    named = ", ".join(f"CASE WHEN {c} THEN {i + 1} END" for i, c in conds)
-    steps = f"list_concat(coalesce(p.psteps, []), list_filter([{named}], lambda x: x IS NOT NULL))" if conds \
-        else "p.psteps"  # fmt: skip
-    matching = " OR ".join(["p.psteps IS NOT NULL", *(c for _, c in conds)])
-    t = scope.coded()
-    where = Compiler(params, t.dict, prefix="ff", goals=scope.goals).all(scope.filters)
-    # An event belongs to the visit of its day key whose span holds it, among the visits of its device and
-    # network: the profile hash and the ISP code stand for the eight own columns (two hashes an event, not eight).
-    isp = DIMENSIONS["visit:isp"]
-    filtered = bool(scope.filters)  # the filters read the events' page, name, kind and properties
-    event_cols = ", hash(path) AS c_page, hash(name) AS c_name, " \
-        f"CAST({KIND_SQL} AS TINYINT) AS kind, props" if filtered else ""  # fmt: skip
-    carried = ", e.c_page, e.c_name, e.kind, e.props" if filtered else ""
-    return f"""(
-  SELECT * FROM (
-    SELECT e.day, e.day_key, v.vno, e.ts, e.steps{carried}, v.profile, {", ".join(f"v.{c}" for c in VISIT_CODES)}
-    FROM (
-      SELECT CAST(ts AS DATE) AS day, day_key, ts{event_cols},
-             {steps} AS steps,
-             {PROFILE_SQL} AS profile, hash(CAST({isp.sql} AS VARCHAR)) AS {code(isp.name)}
-      FROM {scope.events_relation()} LEFT JOIN {pages} p ON name = 'pageview' AND path = p.page_path
-      WHERE {matching}
-    ) e
-    JOIN {t.visits} v ON v.day = e.day AND v.day_key = e.day_key AND e.ts BETWEEN v.v_start AND v.v_end
-      AND v.profile = e.profile AND v.{code(isp.name)} = e.{code(isp.name)}
-  ) WHERE {where}
-)"""
+def _step_codes(scope: Scope, goals: list[GoalLike]) -> tuple[str, bool]:
+    """A temp table (day, code, page, step): the page codes (pageviews) and event-name codes each step converts,
+    and whether it has no day column (codes that mean one value on every day, see tables.same_codes_sql).
 
-
-def _page_steps(scope: Scope, goals: list[GoalLike], dictionary: str) -> str:
-    """A temp table (page_path, psteps): the steps each distinct page of the range converts.
-
-    A page pattern is matched once per distinct path of the dictionary, not once per pageview.
+    A page pattern is matched once per distinct path of the day's dictionary, not once per pageview.
     """
     params: dict[str, Any] = {}
     parts = []
     for i, g in enumerate(goals):
         if g.kind == "page":
             params[f"re{i}"] = g.page_regex
-            parts.append(
-                f"SELECT DISTINCT value AS page_path, {i + 1} AS step FROM {dictionary} "
-                f"WHERE dimension = 'event:page' AND regexp_full_match(value, CAST($re{i} AS VARCHAR))"
-            )
-    table = scope.page.name("fpages")
-    body = (
-        " UNION ALL ".join(parts) if parts else "SELECT NULL::VARCHAR AS page_path, NULL::INTEGER AS step WHERE false"
-    )
-    scope.page.cur.execute(
-        f"CREATE TEMP TABLE {table} AS SELECT page_path, list(step ORDER BY step) AS psteps FROM ({body}) "
-        "GROUP BY page_path",
-        params,
-    )
-    return table
+            cond = f"dimension = 'event:page' AND regexp_full_match(value, CAST($re{i} AS VARCHAR))"
+        else:
+            params[f"ev{i}"] = g.event
+            cond = f"dimension = 'event:name' AND value = CAST($ev{i} AS VARCHAR)"
+        parts.append(f"SELECT day, code, {g.kind == 'page'} AS page, {i + 1} AS step FROM {scope.coded().dict} "
+                     f"WHERE {cond}")  # fmt: skip
+    table = scope.page.name("fcodes")
+    scope.page.cur.execute(f"CREATE TEMP TABLE {table} AS {' UNION ALL '.join(parts)}", params)
+    if scope.page.cur.execute(same_codes_sql(scope.coded().dict)).fetchone() is not None:
+        return table, False
+    scope.page.cur.execute(f"CREATE TEMP TABLE {table}_any AS SELECT DISTINCT code, page, step FROM {table}")
+    return f"{table}_any", True
+
+
+def _step_hits(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> str:
+    """SQL of the step hits: (day, day_key, vno, profile, key_rows, step, first_ts, last_ts, ts_more) of the hits
+    matching the filters that convert a step (a hit converting two steps is two rows).
+
+    The hits already carry their visit (``vno``) and every visit column the filters read, so no event is matched
+    to its visit here; their first and last second and ``ts_more`` (aggregator/tables.py) keep every event's time.
+    """
+    codes, dayless = _step_codes(scope, goals)
+    where = scope.condition(params)
+    props = []
+    for i, g in enumerate(goals):
+        for j, (k, v) in enumerate(sorted(g.props.items()) if g.kind != "page" else ()):
+            params[f"pk{i}_{j}"], params[f"pv{i}_{j}"] = k, v
+            props.append(f"(s.step <> {i + 1} OR h.props[CAST($pk{i}_{j} AS VARCHAR)] = CAST($pv{i}_{j} AS VARCHAR))")
+    checked = " AND ".join(props) or "true"
+    return f"""(
+  SELECT h.day, h.day_key, h.vno, h.profile, h.key_rows, s.step, h.first_ts, h.last_ts, h.ts_more
+  FROM (SELECT day, day_key, vno, profile, key_rows, kind, c_page, c_name, props, first_ts, last_ts, ts_more
+        FROM {scope.coded().hits} WHERE kind <> 1 AND {where}) h
+  JOIN {codes} s ON {"" if dayless else "h.day = s.day AND "}s.page = (h.kind = 0)
+    AND s.code = CASE WHEN h.kind = 0 THEN h.c_page ELSE h.c_name END
+  WHERE {checked}
+)"""
+
+
+def _first_at_or_after(t: str) -> str:
+    """The second of a step hit's first event at or after ``t`` (given its last one is): its first second, or
+    its last when it has two events, or the least of its seconds from ``t`` on."""
+    return (f"CASE WHEN se.first_ts >= {t} THEN se.first_ts WHEN se.ts_more IS NULL THEN se.last_ts "
+            f"ELSE list_min(list_filter(se.ts_more, lambda x: x >= {t})) END")  # fmt: skip
 
 
 def funnel_sql(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> str:
-    """Per visit: its day, day key, profile, and the second it reached each step (NULL: not reached)."""
-    events = _step_events(scope, goals, params)
-    ctes = [f"se AS MATERIALIZED (SELECT day, day_key, vno, ts, profile, unnest(steps) AS step FROM {events})"]
-    ctes.append(
-        "r1 AS (SELECT day, day_key, vno, any_value(profile) AS profile, min(ts) AS t1 FROM se WHERE step = 1 "
-        "GROUP BY day, day_key, vno)"
-    )
+    """Per visit entering the funnel: its day, day key, profile, whether its day key has no other visit row
+    (``single``), and the second it reached each step (NULL: not
+    reached).
+
+    Step k is looked for only in the visits that reached step k-1 (an inner join with them, so each step's join
+    is no larger than the visits still in the funnel); the steps are then put side by side per visit.
+    """
+    visit = "day, day_key, vno"
+    ctes = [
+        f"se AS MATERIALIZED (SELECT * FROM {_step_hits(scope, goals, params)})",
+        f"r1 AS MATERIALIZED (SELECT {visit}, any_value(profile) AS profile, bool_and(key_rows = 1) AS single, "
+        "min(first_ts) AS t1 FROM se "
+        f"WHERE step = 1 GROUP BY {visit})",
+    ]
     for k in range(2, len(goals) + 1):
-        prev = ", ".join(f"r.t{j}" for j in range(1, k))
         ctes.append(
-            f"r{k} AS (SELECT r.day, r.day_key, r.vno, r.profile, {prev}, min(se.ts) AS t{k} FROM r{k - 1} r "
-            f"LEFT JOIN se ON se.day = r.day AND se.day_key = r.day_key AND se.vno = r.vno AND se.step = {k} "
-            f"AND r.t{k - 1} IS NOT NULL AND se.ts >= r.t{k - 1} GROUP BY r.day, r.day_key, r.vno, r.profile, {prev})"
+            f"r{k} AS MATERIALIZED (SELECT r.day, r.day_key, r.vno, min({_first_at_or_after(f'r.t{k - 1}')}) AS t{k} "
+            f"FROM r{k - 1} r JOIN se ON se.day = r.day AND se.day_key = r.day_key AND se.vno = r.vno "
+            f"AND se.step = {k} AND se.last_ts >= r.t{k - 1} GROUP BY r.day, r.day_key, r.vno)"
         )
-    return "WITH " + ",\n".join(ctes) + f"\nSELECT * FROM r{len(goals)}"
+    steps = ", ".join(f"r{k}.t{k}" for k in range(2, len(goals) + 1))
+    joins = "".join(f" LEFT JOIN r{k} USING ({visit})" for k in range(2, len(goals) + 1))
+    return "WITH " + ",\n".join(ctes) + f"\nSELECT {visit}, r1.profile, r1.single, r1.t1, {steps} FROM r1{joins}"
 
 
 def per_step(scope: Scope, goals: list[GoalLike]) -> list[dict[str, Any]]:
@@ -158,16 +150,22 @@ def per_step(scope: Scope, goals: list[GoalLike]) -> list[dict[str, Any]]:
     # A visit reaches steps 1..level (each step needs the one before); a visitor (a day key on its day) reaches
     # the highest level of its visits. Four statements answer every step, not four per step.
     level = " + ".join(f"CAST(t{k} IS NOT NULL AS INTEGER)" for k in range(1, n + 1))
-    cur.execute(f"CREATE TEMP TABLE {table}_v AS SELECT day, day_key, max({level}) AS lvl, "
-                f"list(DISTINCT profile) AS ps FROM {table} GROUP BY day, day_key")  # fmt: skip
+    # Per visit, its visitor's level; ``one`` marks one visit per visitor. A visit whose day key has one visit
+    # row (``single``, most of them) is its visitor: only the other day keys are grouped (a window, not a
+    # grouping of every visitor with a list of their profiles).
+    cur.execute(f"""CREATE TEMP TABLE {table}_v AS
+SELECT day, {level} AS lvl, profile, true AS one FROM {table} WHERE single
+UNION ALL
+SELECT day, max({level}) OVER w AS lvl, profile, row_number() OVER w = 1 AS one FROM {table} WHERE NOT single
+WINDOW w AS (PARTITION BY day, day_key)""")
     per_day: dict[int, dict[Any, int]] = {k: {} for k in range(n + 1)}  # visitors whose level is exactly k
-    for day, lvl, count in cur.execute(f"SELECT day, lvl, count(*) FROM {table}_v GROUP BY day, lvl").fetchall():
+    by_level = f"SELECT day, lvl, count(*) FILTER (WHERE one) FROM {table}_v GROUP BY day, lvl"
+    for day, lvl, count in cur.execute(by_level).fetchall():
         per_day[int(lvl)][day] = int(count)
     # Profiles of the visits reaching step k: a profile counts from its highest visit level down.
     top = dict(cur.execute(f"SELECT ml, count(*) FROM (SELECT profile, max({level}) AS ml FROM {table} "
                            "GROUP BY profile) GROUP BY ml").fetchall())  # fmt: skip
-    drop_profiles = dict(cur.execute(f"SELECT lvl, count(DISTINCT p) FROM (SELECT lvl, unnest(ps) AS p "
-                                     f"FROM {table}_v) GROUP BY lvl").fetchall())  # fmt: skip
+    drop_profiles = dict(cur.execute(f"SELECT lvl, count(DISTINCT profile) FROM {table}_v GROUP BY lvl").fetchall())
     medians = ", ".join(f"median(epoch(t{k}) - epoch(t{k - 1}))" for k in range(2, n + 1))
     mrow = cur.execute(f"SELECT {medians} FROM {table}").fetchone() or (None,) * (n - 1)
     out = []

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from aggregator.dimensions import GOAL
 from aggregator.filters import Filter, GoalLike, selected_goals
+from aggregator.tables import same_codes_sql
 
 if TYPE_CHECKING:
     from aggregator.scope import Scope
@@ -26,7 +27,10 @@ def goal_hits(self: Scope, params: dict[str, object], base: str | None = None) -
         chosen = [g for g in chosen if all(g in selected_goals(f, self.goals) for f in named)]
     if not chosen:
         return f"(SELECT *, NULL::VARCHAR AS goal FROM {base} WHERE false)"
-    codes = _goal_codes(self, chosen)
+    codes, dayless = _goal_codes(self, chosen)
+    # Engagement events convert no goal (an event goal's name is never a built-in event's): left out before
+    # the join, not after it.
+    base = f"(SELECT * FROM {base} WHERE kind <> 1)"
     c = self.compiler(params)
     props = " OR ".join(
         f"(g.goal = {c._param(g.name)} AND {c.goal_props(g)})" for g in chosen if g.kind != "page" and g.props
@@ -37,18 +41,30 @@ def goal_hits(self: Scope, params: dict[str, object], base: str | None = None) -
         props = f" WHERE {listed}{props}"
     # One hash join with the (day, code) pairs each goal converts (a page code for pageviews, a name code for
     # the other events), not a condition per goal.
+    on_day = "" if dayless else "h.day = g.day AND "
     return f"""(SELECT h.*, g.goal FROM {base} h JOIN {codes} g
-ON h.day = g.day AND g.page = (h.kind = 0) AND g.code = CASE WHEN h.kind = 0 THEN h.c_page ELSE h.c_name END
+ON {on_day}g.page = (h.kind = 0) AND g.code = CASE WHEN h.kind = 0 THEN h.c_page ELSE h.c_name END
   {props})"""
 
 
-def _goal_codes(self: Scope, chosen: list[GoalLike]) -> str:
-    """A temp table (day, code, page, goal): the page codes (pageviews) and event-name codes each goal converts."""
+def _goal_codes(self: Scope, chosen: list[GoalLike]) -> tuple[str, bool]:
+    """A temp table (day, code, page, goal): the page codes (pageviews) and event-name codes each goal converts,
+    and whether it has no day column (codes that mean one value on every day: tables.same_codes_sql).
+
+    ``goal`` is an ENUM of the chosen goals' names (a temp type of this page's connection): the queries group
+    converting hits by (day, goal, day key), and a one-byte key groups faster than the name's text (which
+    is what it casts to, as a value).
+    """
     key = "goal_codes:" + json.dumps([g.name for g in chosen])
     if key not in self._tables:
         params: dict[str, object] = {}
         c = self.compiler(params)
         d = self.coded().dict
+        names = self.page.name("goalname")
+        self.page.cur.execute(
+            f"CREATE TEMP TYPE {names} AS ENUM (SELECT DISTINCT unnest(CAST($names AS VARCHAR[])))",
+            {"names": [g.name for g in chosen]},
+        )
         parts = []
         for g in chosen:
             name = c._param(g.name)
@@ -58,8 +74,11 @@ def _goal_codes(self: Scope, chosen: list[GoalLike]) -> str:
             else:
                 cond = f"dimension = 'event:name' AND value = CAST({c._param(g.event)} AS VARCHAR)"
             page = g.kind == "page"
-            parts.append(f"SELECT day, code, {page} AS page, CAST({name} AS VARCHAR) AS goal FROM {d} WHERE {cond}")
+            parts.append(f"SELECT day, code, {page} AS page, CAST({name} AS {names}) AS goal FROM {d} WHERE {cond}")
         table = self.page.name("gc")
         self.page.cur.execute(f"CREATE TEMP TABLE {table} AS {' UNION ALL '.join(parts)}", params)
+        if self.page.cur.execute(same_codes_sql(d)).fetchone() is None:
+            self.page.cur.execute(f"CREATE TEMP TABLE {table}_any AS SELECT DISTINCT code, page, goal FROM {table}")
+            table += "_any"
         self._tables[key] = table
-    return self._tables[key]
+    return self._tables[key], self._tables[key].endswith("_any")

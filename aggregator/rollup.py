@@ -45,7 +45,7 @@ from aggregator.tables import Tables, build_sql, check_sql, tables
 #: them. (Days whose raw events are purged keep their older rollup: it lacks only the newer dimensions.)
 ROLLUP_FORMAT = 2
 #: Bumped when the per-visit tables' columns change: older files stop matching and are rebuilt.
-VISITS_FORMAT = 6
+VISITS_FORMAT = 7  # 7: hits.ts_more (funnels read step times from the hits)
 #: The three files of a day's per-visit tables (aggregator/tables.py), in the order they are published.
 TABLE_KINDS = ("dict", "visits", "hits", "pages")
 ROLLUP_FAILPOINTS = ("visits-published", "rollup-published", "done")

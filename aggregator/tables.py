@@ -22,7 +22,11 @@ by twenty dimensions:
 * **hits** — the events of a visit part grouped by (page, event name, UTC
   hour, custom properties): ``c_page``, ``c_name``, ``hour``, ``kind`` (0 pageview, 1 engagement,
   2 custom), the count ``n``, engaged ms, deepest scroll, first and last
-  second — and the visit's columns copied onto every row (as Plausible copies
+  second, and ``ts_more``: every second of the row's events when there are
+  more than two (and they are not engagement), else NULL — so that a funnel
+  finds the first event of a step at or after a moment exactly from the hits,
+  without reading the raw events (two events are their first and last second) —
+  and the visit's columns copied onto every row (as Plausible copies
   session attributes onto events), so that any filter, on the visit or on the
   event, is a WHERE on one table;
 * **pages** — the same per (visit part, page) only: for a day key with one
@@ -121,13 +125,14 @@ FROM {prefix}_ev GROUP BY day, day_key, vno, {part}"""
     hs = f"""CREATE TEMP TABLE {prefix}_hs AS
 SELECT day, day_key, vno, {part}, c_page, c_name, CAST(hour(ts) AS TINYINT) AS hour, kind, props,
   count(*) AS n, sum(least(engaged_ms, {MAX_ENGAGED_MS})) FILTER (WHERE kind = 1) AS eng,
-  max(scroll_depth) FILTER (WHERE kind = 1) AS scroll, min(ts) AS first_ts, max(ts) AS last_ts
+  max(scroll_depth) FILTER (WHERE kind = 1) AS scroll, min(ts) AS first_ts, max(ts) AS last_ts,
+  CASE WHEN count(*) > 2 AND kind <> 1 THEN list(ts ORDER BY ts) END AS ts_more
 FROM {prefix}_ev GROUP BY day, day_key, vno, {part}, c_page, c_name, hour(ts), kind, props"""
     match = " AND ".join(f"v.{c} = h.{c}" for c in own)
     carried_all = ", ".join(f"v.{c}" for c in (*VISIT_CODES, *VISIT_METRIC_COLUMNS))
     hits = f"""CREATE TEMP TABLE {prefix}_hits AS
 SELECT h.day, h.day_key, h.vno, h.c_page, h.c_name, h.hour, h.kind, h.props, h.n, h.eng, h.scroll, h.first_ts,
-       h.last_ts, {carried_all}
+       h.last_ts, h.ts_more, {carried_all}
 FROM {prefix}_hs h JOIN {prefix}_visits v ON v.day = h.day AND v.day_key = h.day_key AND v.vno = h.vno AND {match}"""
     # One row per (visit part, page): for a day key with one visit row (key_rows = 1) a page's row is its only
     # one, so its distinct visitors per page are a count of rows, its deepest scroll a value of the row.
@@ -146,6 +151,19 @@ SELECT p.*, {carried_pages} FROM (
 def check_sql(prefix: str) -> str:
     """A query that returns a row for every code standing for two values in one day and dimension (none)."""
     return f"SELECT day, dimension, code FROM {prefix}_dict GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
+
+
+def same_codes_sql(dictionary: str) -> str:
+    """A query that returns a row if a page or event-name code of ``dictionary`` stands for two values on two
+    of its days (none, unless days built with two hash functions or a 64-bit collision meet).
+
+    When it returns none, such a code means one value over all the dictionary's days: a table of the codes that
+    convert a goal can then be joined to hits by code alone (a few hundred rows), not by (day, code).
+    """
+    return (
+        f"SELECT 1 FROM {dictionary} WHERE dimension IN ('event:page', 'event:name') "
+        "GROUP BY dimension, code HAVING min(value) <> max(value) LIMIT 1"
+    )
 
 
 def tables(prefix: str) -> Tables:
