@@ -86,16 +86,14 @@ def fused_sql(scope: Scope, others: list[Scope], fv: str) -> tuple[tuple[str, di
     codes = sorted({p.expr for c in cols if not c.per_event for p in c.parts if p.dimension})
     code_sel = "".join(f", {c}" for c in codes)
 
-    def rows(relation: str, counted: str, params: dict[str, object]) -> str:
+    def rows(relation: str, counted: str, params: dict[str, object], read: str = "*") -> str:
         # The booleans once per row, then each scope's membership; only rows some scope counts are kept.
-        return f"""(SELECT * FROM (SELECT *, {m_sel} FROM (
-      SELECT *{booleans(params)} FROM {relation} WHERE {counted})) WHERE {m_any})"""
+        return f"""(SELECT * FROM (SELECT {read}, {m_sel} FROM (
+      SELECT {read}{booleans(params)} FROM {relation} WHERE {counted})) WHERE {m_any})"""
 
     v_params: dict[str, object] = {}
     # The profile too: the profiles of what a row gains or loses against a neighbour are counted from here.
-    visits = f"SELECT * FROM (SELECT day, day_key, key_rows, profile{code_sel}, {m_sel} FROM (SELECT day, " \
-             f"day_key, key_rows, profile{code_sel}{booleans(v_params)} FROM {t.visits} WHERE n_ev > 0)) " \
-             f"WHERE {m_any}"  # fmt: skip
+    visits = rows(t.visits, "n_ev > 0", v_params, read=f"day, day_key, key_rows, profile{code_sel}")
     params: dict[str, object] = {}
     parts = []
     for i, col in enumerate(cols):

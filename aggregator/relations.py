@@ -114,11 +114,7 @@ class Relations:
 
         Not materialized: a query reads only the columns it needs, and DuckDB filters while it scans.
         """
-        t = self.coded()
-        if not self.filters:
-            return t.hits
-        cols = HITS_READ + "".join(f", {c}" for c in self._codes())
-        return f"(SELECT {cols} FROM {t.hits} WHERE {self.condition(params)})"
+        return self._matching(self.coded().hits, HITS_READ, params)
 
     def pages_usable(self) -> bool:
         """Whether the pages table can answer: not under a filter on what differs between events of one page
@@ -131,11 +127,14 @@ class Relations:
 
     def matching_pages(self, params: dict[str, object]) -> str:
         """The pages that match the filters (a subquery like :meth:`matching_hits`); see :meth:`pages_usable`."""
-        t = self.coded()
+        return self._matching(self.coded().pages, PAGES_READ, params)
+
+    def _matching(self, table: str, read: str, params: dict[str, object]) -> str:
+        """``table``'s rows that match the filters, with the columns ``read`` and the asked codes."""
         if not self.filters:
-            return t.pages
-        cols = PAGES_READ + "".join(f", {c}" for c in self._codes())
-        return f"(SELECT {cols} FROM {t.pages} WHERE {self.condition(params)})"
+            return table
+        cols = read + "".join(f", {c}" for c in self._codes())
+        return f"(SELECT {cols} FROM {table} WHERE {self.condition(params)})"
 
     def matching_visits(self) -> str:
         """What the matching visits contribute: the filtered visits, or (a filter on events) the matching hits'."""
