@@ -59,7 +59,7 @@ def site_part(site: str | None) -> str:
 
 @dataclass(slots=True)
 class Staged:
-    files: list[tuple[str, str]] = field(default_factory=list)  # (staging-relative, lake-relative) paths
+    files: list[str] = field(default_factory=list)  # paths relative to the staging directory and to the lake alike
     events: int = 0  # dropped events the batch's records count
 
 
@@ -95,7 +95,7 @@ def stage(con: duckdb.DuckDBPyConnection, lake: Lake, counts: Counter[Key], stag
         dst = staging / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         _write(con, dst, part)
-        out.files.append((rel, rel))
+        out.files.append(rel)
     return out
 
 

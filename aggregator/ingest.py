@@ -240,9 +240,9 @@ class Ingester:
             con.close()
         report.dropped = staged_drops.events
         files: list[tuple[str, str]] = []
-        for src, dst in staged_drops.files:
-            fsync_file(staging / src)
-            files.append((src, dst))
+        for rel in staged_drops.files:
+            fsync_file(staging / rel)
+            files.append((rel, rel))
         out = staging / "events"
         for path in sorted(out.rglob("*.parquet")) if out.is_dir() else []:
             site_part, day_part = path.parent.parent.name, path.parent.name

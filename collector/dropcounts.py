@@ -62,10 +62,6 @@ class DropCounts:
         counts = self._counts
         counts[key] = counts.get(key, 0) + 1
 
-    def pending(self) -> int:
-        """Drops counted and not written yet."""
-        return sum(self._counts.values())
-
     def start(self) -> None:
         """Remove the temporary files of workers that died while writing (their lock is free)."""
         if not self.open_dir.is_dir():
