@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aggregator.filters import Expr, GoalLike, neighbours
+from aggregator.goalscope import converting_codes
 from aggregator.kanon import people_ok
 from aggregator.page import Page
 from aggregator.periods import DateRange, PeriodError, resolve
 from aggregator.request import QueryError
 from aggregator.scope import Scope
-from aggregator.tables import same_codes_sql
 
 MIN_STEPS, MAX_STEPS = 2, 8
 
@@ -55,31 +55,6 @@ class FunnelResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _step_codes(scope: Scope, goals: list[GoalLike]) -> tuple[str, bool]:
-    """A temp table (day, code, page, step): the page codes (pageviews) and event-name codes each step converts,
-    and whether it has no day column (codes that mean one value on every day, see tables.same_codes_sql).
-
-    A page pattern is matched once per distinct path of the day's dictionary, not once per pageview.
-    """
-    params: dict[str, Any] = {}
-    parts = []
-    for i, g in enumerate(goals):
-        if g.kind == "page":
-            params[f"re{i}"] = g.page_regex
-            cond = f"dimension = 'event:page' AND regexp_full_match(value, CAST($re{i} AS VARCHAR))"
-        else:
-            params[f"ev{i}"] = g.event
-            cond = f"dimension = 'event:name' AND value = CAST($ev{i} AS VARCHAR)"
-        parts.append(f"SELECT day, code, {g.kind == 'page'} AS page, {i + 1} AS step FROM {scope.coded().dict} "
-                     f"WHERE {cond}")  # fmt: skip
-    table = scope.page.name("fcodes")
-    scope.page.cur.execute(f"CREATE TEMP TABLE {table} AS {' UNION ALL '.join(parts)}", params)
-    if scope.page.cur.execute(same_codes_sql(scope.coded().dict)).fetchone() is not None:
-        return table, False
-    scope.page.cur.execute(f"CREATE TEMP TABLE {table}_any AS SELECT DISTINCT code, page, step FROM {table}")
-    return f"{table}_any", True
-
-
 def _step_hits(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> str:
     """SQL of the step hits: (day, day_key, vno, profile, key_rows, step, first_ts, last_ts, ts_more) of the hits
     matching the filters that convert a step (a hit converting two steps is two rows).
@@ -87,7 +62,7 @@ def _step_hits(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> s
     The hits already carry their visit (``vno``) and every visit column the filters read, so no event is matched
     to its visit here; their first and last second and ``ts_more`` (aggregator/tables.py) keep every event's time.
     """
-    codes, dayless = _step_codes(scope, goals)
+    codes, dayless = converting_codes(scope, goals, "step", [str(i + 1) for i in range(len(goals))], {})
     where = scope.condition(params)
     props = []
     for i, g in enumerate(goals):

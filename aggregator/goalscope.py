@@ -1,11 +1,13 @@
 """Hits expanded to the goals they convert (Plausible's goal join), for a scope's goal column.
 
-Moved out of aggregator/scope.py unchanged (the functions take the scope as ``self``).
+The functions take the scope as ``self`` (they were its methods). :func:`converting_codes` is shared with
+the funnels (aggregator/funnels.py), whose steps are goals too.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from aggregator.dimensions import GOAL
@@ -48,8 +50,7 @@ ON {on_day}g.page = (h.kind = 0) AND g.code = CASE WHEN h.kind = 0 THEN h.c_page
 
 
 def _goal_codes(self: Scope, chosen: list[GoalLike]) -> tuple[str, bool]:
-    """A temp table (day, code, page, goal): the page codes (pageviews) and event-name codes each goal converts,
-    and whether it has no day column (codes that mean one value on every day: tables.same_codes_sql).
+    """:func:`converting_codes` of the chosen goals, column ``goal``, once per page.
 
     ``goal`` is an ENUM of the chosen goals' names (a temp type of this page's connection): the queries group
     converting hits by (day, goal, day key), and a one-byte key groups faster than the name's text (which
@@ -57,28 +58,41 @@ def _goal_codes(self: Scope, chosen: list[GoalLike]) -> tuple[str, bool]:
     """
     key = "goal_codes:" + json.dumps([g.name for g in chosen])
     if key not in self._tables:
-        params: dict[str, object] = {}
-        c = self.compiler(params)
-        d = self.coded().dict
         names = self.page.name("goalname")
         self.page.cur.execute(
             f"CREATE TEMP TYPE {names} AS ENUM (SELECT DISTINCT unnest(CAST($names AS VARCHAR[])))",
             {"names": [g.name for g in chosen]},
         )
-        parts = []
-        for g in chosen:
-            name = c._param(g.name)
-            if g.kind == "page":
-                pattern = c._param(g.page_regex)
-                cond = f"dimension = 'event:page' AND regexp_full_match(value, CAST({pattern} AS VARCHAR))"
-            else:
-                cond = f"dimension = 'event:name' AND value = CAST({c._param(g.event)} AS VARCHAR)"
-            page = g.kind == "page"
-            parts.append(f"SELECT day, code, {page} AS page, CAST({name} AS {names}) AS goal FROM {d} WHERE {cond}")
-        table = self.page.name("gc")
-        self.page.cur.execute(f"CREATE TEMP TABLE {table} AS {' UNION ALL '.join(parts)}", params)
-        if self.page.cur.execute(same_codes_sql(d)).fetchone() is None:
-            self.page.cur.execute(f"CREATE TEMP TABLE {table}_any AS SELECT DISTINCT code, page, goal FROM {table}")
-            table += "_any"
-        self._tables[key] = table
+        labels = [f"CAST($gn{i} AS {names})" for i in range(len(chosen))]
+        label_params: dict[str, object] = {f"gn{i}": g.name for i, g in enumerate(chosen)}
+        self._tables[key] = converting_codes(self, chosen, "goal", labels, label_params)[0]
     return self._tables[key], self._tables[key].endswith("_any")
+
+
+def converting_codes(
+    scope: Scope, goals: Sequence[GoalLike], column: str, labels: Sequence[str], params: dict[str, object]
+) -> tuple[str, bool]:
+    """A temp table (day, code, page, ``column``): the page codes (pageviews) and event-name codes each goal
+    converts, labelled by the SQL ``labels[i]`` (with ``params``); and whether it has no day column.
+
+    A page pattern is matched once per distinct path of the day's dictionary, not once per pageview. When no
+    code stands for two values on two days (tables.same_codes_sql), the table is (code, page, ``column``)
+    only, and joins to hits by code alone: a few hundred rows, not one per day and code.
+    """
+    params = dict(params)
+    d = scope.coded().dict
+    parts = []
+    for i, (g, label) in enumerate(zip(goals, labels, strict=True)):
+        if g.kind == "page":
+            params[f"cre{i}"] = g.page_regex
+            cond = f"dimension = 'event:page' AND regexp_full_match(value, CAST($cre{i} AS VARCHAR))"
+        else:
+            params[f"cev{i}"] = g.event
+            cond = f"dimension = 'event:name' AND value = CAST($cev{i} AS VARCHAR)"
+        parts.append(f"SELECT day, code, {g.kind == 'page'} AS page, {label} AS {column} FROM {d} WHERE {cond}")
+    table = scope.page.name(f"{column}codes")
+    scope.page.cur.execute(f"CREATE TEMP TABLE {table} AS {' UNION ALL '.join(parts)}", params)
+    if scope.page.cur.execute(same_codes_sql(d)).fetchone() is not None:
+        return table, False
+    scope.page.cur.execute(f"CREATE TEMP TABLE {table}_any AS SELECT DISTINCT code, page, {column} FROM {table}")
+    return f"{table}_any", True
