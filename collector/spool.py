@@ -34,12 +34,31 @@ from pathlib import Path
 import orjson
 
 from collector.groupcommit import Batch, LoopBatcher
-from collector.schema import Event
+from collector.schema import SCHEMA_VERSION, Event
 from collector.spoolrecovery import fsync_dir, recover_orphans
 
 log = logging.getLogger("collector.spool")
 
 _STOP = object()
+_NL = orjson.OPT_APPEND_NEWLINE
+# orjson writes a dataclass's fields in their order, which is the record's (collector.schema);
+# the record puts its version first and stores the properties as an object.
+_HEAD = b'{"v":%d,' % SCHEMA_VERSION
+_NO_PROPS = b'"props":[]}'
+_NO_PROPS_TAIL = b'"props":{}}\n'
+
+
+def encode(event: Event) -> bytes:
+    """The spool line of ``event``: the bytes of ``orjson.dumps(event.to_record())`` plus a newline.
+
+    Built by orjson straight from the slots of the dataclass (no intermediate dict, ~1 µs less per
+    event); an event with properties, a small share, goes the dict way.
+    """
+    if not event.props:
+        body = orjson.dumps(event)
+        if body.endswith(_NO_PROPS):
+            return b"".join((_HEAD, body[1 : -len(_NO_PROPS)], _NO_PROPS_TAIL))
+    return orjson.dumps(event.to_record(), option=_NL)
 
 
 class SpoolUnavailable(Exception):
@@ -117,7 +136,7 @@ class Spool:
         """
         if type(event) is not Event:
             raise TypeError("the spool stores Event records only")
-        line = orjson.dumps(event.to_record(), option=orjson.OPT_APPEND_NEWLINE)
+        line = encode(event)
         if self._pending >= self.max_pending:
             raise SpoolUnavailable("spool backlog is full")
         loop = asyncio.get_running_loop()
