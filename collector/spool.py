@@ -3,10 +3,11 @@
 One writer thread per worker process owns the open segment (the single-writer
 pattern: a queue in front of one thread). Request handlers add their encoded
 event to their event loop's current batch (:mod:`collector.groupcommit`) and
-await a future; the thread writes each batch it is handed, calls ``fsync``
-once, and only then are the batch's futures resolved. So a 202 is sent only for
-an event that is on disk, and one fsync serves every request that arrived
-while the previous one ran.
+await a future; the thread writes each batch it is handed with one synchronous
+write (the segment is opened ``O_DSYNC``: the write returns once the bytes are
+on disk, as after ``fdatasync``), and only then are the batch's futures
+resolved. So a 202 is sent only for an event that is on disk, and one disk
+flush serves every request that arrived while the previous one ran.
 
 Layout under the spool directory::
 
@@ -177,7 +178,7 @@ class Spool:
                     continue
             else:
                 item, carry = carry, None
-            # Batches queued meanwhile (several loops, or a batch at its cap) share one fsync.
+            # Batches queued meanwhile (several loops, or a batch at its cap) share one synchronous write.
             batches: list[Batch] = []
             events = 0
             while True:
@@ -208,7 +209,12 @@ class Spool:
         self._seq += 1
         name = f"{time.time_ns():020d}-{self._prefix}-{self._seq:06d}.jsonl"
         path = self.open_dir / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o640)
+        # O_DSYNC: each write returns once its bytes, and the file size that makes them readable,
+        # are on disk (fdatasync's guarantee, the one a log needs; the timestamps fsync would add are
+        # never read). One system call per group commit instead of write + fsync, and so one wait
+        # fewer for the GIL on the writer's way back (under load, each such wait also stalls the
+        # event loop while the threads switch).
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_DSYNC, 0o640)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             # The directory entry must be durable too, or an fsynced event could
@@ -233,7 +239,6 @@ class Spool:
             try:
                 while written < len(data):
                     written += os.write(self._fd, view[written:])
-                os.fsync(self._fd)
             except OSError:
                 self._abandon_segment()
                 raise
@@ -249,7 +254,7 @@ class Spool:
             batch.done(error)
 
     def _abandon_segment(self) -> None:
-        """After a failed write or fsync the segment's tail is unknown: cut it back
+        """After a failed write the segment's tail is unknown: cut it back
         to the last committed size and seal what is known good."""
         fd, path = self._fd, self._path
         self._fd = self._path = None
