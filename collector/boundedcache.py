@@ -55,6 +55,7 @@ class BoundedCache(Generic[K, V]):
         self._max_bytes = max_bytes - self._door * DOOR_BYTES
         self._weigh = weigh
         self._seen: set[int] = set()
+        self._full = False  # has an entry ever not fit (by count or bytes)?
         self._bytes = self._hits = self._misses = self._refused = 0
 
     def get(self, key: K) -> V | None:
@@ -71,11 +72,17 @@ class BoundedCache(Generic[K, V]):
         """After a miss: keep ``value`` if the admission rule and the bounds allow it."""
         if self._max_entries <= 0:
             return
-        size = self._weigh(key, value)
-        if size > self._max_bytes:
-            return
         data = self._data
-        if len(data) >= self._max_entries or self._bytes + size > self._max_bytes:
+        size = 0
+        if not self._full:
+            size = self._weigh(key, value)
+            if size > self._max_bytes:
+                return
+            # Full for good from the first time an entry would not fit (a cache that filled stays so).
+            self._full = len(data) >= self._max_entries or self._bytes + size > self._max_bytes
+        if self._full:
+            # The doorkeeper decides before the entry is weighed: under a flood of unseen keys most
+            # are refused, and weighing one (a dozen sys.getsizeof calls) would be wasted on them.
             h = hash(key) & _HASH_MASK
             seen = self._seen
             if h not in seen:
@@ -85,6 +92,10 @@ class BoundedCache(Generic[K, V]):
                 self._refused += 1
                 return
             seen.discard(h)
+            if not size:
+                size = self._weigh(key, value)
+                if size > self._max_bytes:
+                    return
         data[key] = (value, size)
         self._bytes += size
         while self._bytes > self._max_bytes or len(data) > self._max_entries:

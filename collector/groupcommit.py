@@ -3,7 +3,7 @@
 Each request's encoded event goes into the current batch of its event loop and
 the request awaits its own future. The batch is handed to the writer thread at
 the end of the loop iteration in which it was opened if the writer is idle, or
-the moment the writer reports the previous batch durable; so while one fsync
+the moment the writer reports the previous batch durable; so while one commit
 runs, every request that arrives meanwhile joins the next one. The writer
 thread sees one bytes object per batch and answers once per batch (one
 ``call_soon_threadsafe``), and the futures are resolved here, on their loop.

@@ -54,6 +54,8 @@ class IspInfo:
 
 
 UNKNOWN_ISP = IspInfo(None, None)
+#: Answers kept per database pair of AS number and name (far more than a real database holds).
+_MAX_INFOS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,7 @@ class IspDatabase:
         self._retired: Any = None
         self._stat: tuple[int, int, int] | None = None
         self._layout = "asn"
-        self._names: dict[str, str] = {}
+        self._infos: dict[tuple[int | None, str | None], IspInfo] = {}
         self.load()
 
     def load(self) -> None:
@@ -169,13 +171,20 @@ class IspDatabase:
             org = record.get("isp") or record.get("organization") or record.get("autonomous_system_organization")
         else:
             org = record.get("autonomous_system_organization")
+        if not isinstance(asn, int):
+            asn = None
         if not isinstance(org, str) or not org:
-            return IspInfo(asn=asn if isinstance(asn, int) else None, org=None)
-        shown = self._names.get(org)
-        if shown is None:
-            # Tens of thousands of distinct names at most: normalise each once per process.
-            shown = self._names[org] = normalise_org(org) or org
-        return IspInfo(asn=asn if isinstance(asn, int) else None, org=shown, registered=org)
+            org = None
+        key = (asn, org)
+        info = self._infos.get(key)
+        if info is None:
+            # Tens of thousands of distinct (AS, name) pairs at most, all from the database, none
+            # from a visitor: each answer is built (its name normalised) once per process.
+            if len(self._infos) >= _MAX_INFOS:
+                self._infos.clear()
+            shown = None if org is None else normalise_org(org) or org
+            info = self._infos[key] = IspInfo(asn=asn, org=shown, registered=org)
+        return info
 
     def close(self) -> None:
         with self._lock:

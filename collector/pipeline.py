@@ -23,7 +23,7 @@ from collector.props import PropDrop, clean_props, scrub_prop
 from collector.reasons import DropKind, DropReason, drop_kind
 from collector.referrer import Referrer, channel_of, parse_referrer, source_of
 from collector.salts import DayKeys
-from collector.schema import MAX_TEXT, Event
+from collector.schema import MAX_TEXT, Event, new_event
 from collector.scrub import normalise, scrub_value
 from collector.settings import Settings
 from collector.siteconfig import BUILTIN_EVENTS, Site, SiteConfig, seed_config, site_key
@@ -65,9 +65,8 @@ def _referrer_bytes(key: tuple[str, str], ref: Referrer) -> int:
     return _ENTRY_OVERHEAD + _size(key[0]) + _size(ref) + sum(_size(f) for f in fields if f is not None)
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """The raw request view. Never leaves the request handler."""
+class Hit(NamedTuple):
+    """The raw request view. Never leaves the request handler (a tuple: one is built per request)."""
 
     payload: Payload
     ip: str | None
@@ -268,30 +267,31 @@ class Pipeline:
         if self.on_prop_drop is not None:
             for reason in (*p.props_dropped, *dropped):
                 self.on_prop_drop(reason)
-        return Event(
-            site=site,
-            ts=hit.ts,
-            name=name[:MAX_TEXT],
-            path=path,
-            referrer_source=source_of(ref, utm) if (ref.source or utm.source) else None,
-            referrer_host=ref.host,
-            referrer_path=ref.path,
-            channel=channel_of(ref, utm),
-            utm_source=utm.source,
-            utm_medium=utm.medium,
-            utm_campaign=utm.campaign,
-            utm_content=utm.content,
-            utm_term=utm.term,
-            browser=info.browser[:MAX_TEXT],
-            browser_version=info.browser_version[:20],
-            os=info.os[:MAX_TEXT],
-            os_version=info.os_version[:20],
-            device=info.device,
-            asn=isp.asn,
-            isp=isp.org[:MAX_TEXT] if isp.org else None,
-            network_domain=hit.network_domain,
-            day_key=day_key,
-            engaged_ms=p.engaged_ms,
-            scroll_depth=p.scroll_depth,
-            props=props,
+        # Positional, in the inventory's order (collector.schema.new_event: the same Event, built faster).
+        return new_event(
+            site,
+            hit.ts,
+            name[:MAX_TEXT],
+            path,
+            source_of(ref, utm) if (ref.source or utm.source) else None,
+            ref.host,
+            ref.path,
+            channel_of(ref, utm),
+            utm.source,
+            utm.medium,
+            utm.campaign,
+            utm.content,
+            utm.term,
+            info.browser[:MAX_TEXT],
+            info.browser_version[:20],
+            info.os[:MAX_TEXT],
+            info.os_version[:20],
+            info.device,
+            isp.asn,
+            isp.org[:MAX_TEXT] if isp.org else None,
+            hit.network_domain,
+            day_key,
+            p.engaged_ms,
+            p.scroll_depth,
+            props,
         )

@@ -163,6 +163,9 @@ class DayKeys:
         self._fetch_lock = threading.Lock()
         #: Why today's salt could not be had at the last readiness check (no request data in it).
         self.last_error: str | None = None
+        self._day_memo: tuple[int, dt.date] = (-1, dt.date.min)
+        # The salt last used by key() and blake2b keyed with it (no message yet).
+        self._keyed: tuple[bytes, hashlib.blake2b] | None = None
 
     def _fetch_in_background(self, day: dt.date) -> None:
         with self._fetch_lock:
@@ -240,9 +243,22 @@ class DayKeys:
             self.store.purge(day + dt.timedelta(days=1))
         if to_midnight <= PREFETCH_SECONDS:
             self._salt_of(day + dt.timedelta(days=1))
+        keyed = self._keyed
+        if keyed is not None and all(keyed[0] is not salt for salt in self._by_day.values()):
+            self._keyed = None  # its salt is destroyed: so is the hasher that holds it
 
     def key(self, ts: float, site: str, ip: str, ua: str) -> int:
-        salt = self._salt_of(utc_day(ts), blocking=not self._remote)
+        number = int(ts // DAY_SECONDS)  # the UTC day, as utc_day() gives it, without a datetime per call
+        day = self._day_memo
+        if day[0] != number:
+            day = self._day_memo = (number, utc_day(ts))
+        salt = self._salt_of(day[1], blocking=not self._remote)
+        keyed = self._keyed
+        if keyed is None or keyed[0] is not salt:
+            # blake2b keyed with the salt, before any message: copying it skips hashing the key
+            # block again for every event. Dropped with its salt (rotate).
+            keyed = self._keyed = (salt, hashlib.blake2b(key=salt, digest_size=8))
+        h = keyed[1].copy()
         # Length-prefixed fields: ("a","bc") and ("ab","c") must not collide.
-        msg = f"{len(site)}:{site}|{len(ip)}:{ip}|{ua}".encode("utf-8", "surrogatepass")
-        return int.from_bytes(hashlib.blake2b(msg, key=salt, digest_size=8).digest(), "big")
+        h.update(f"{len(site)}:{site}|{len(ip)}:{ip}|{ua}".encode("utf-8", "surrogatepass"))
+        return int.from_bytes(h.digest(), "big")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -326,6 +327,24 @@ def inventory_markdown() -> str:
 
 
 assert tuple(f.name for f in dataclasses.fields(Event)) == FIELD_NAMES, "Event and INVENTORY differ"
+
+
+def _event_maker() -> Any:
+    # The dataclass's own __init__ sets each of the 25 frozen fields through
+    # ``object.__setattr__`` (a global lookup, an attribute lookup and a call per field: ~2 µs
+    # per event on the collector's hot path). This builds the very same object by calling each
+    # slot's descriptor directly, about twice as fast. Positional, in INVENTORY order.
+    names = ", ".join(FIELD_NAMES)
+    body = "".join(f"    _set_{n}(e, {n})\n" for n in FIELD_NAMES)
+    scope: dict[str, Any] = {"_new": object.__new__, "Event": Event}
+    scope.update({f"_set_{n}": getattr(Event, n).__set__ for n in FIELD_NAMES})
+    exec(f"def new_event({names}):\n    e = _new(Event)\n{body}    return e\n", scope)
+    return scope["new_event"]
+
+
+#: ``new_event(site, ts, ..., props)``: an :class:`Event`, equal to ``Event(site, ts, ..., props)``
+#: (values in :data:`FIELD_NAMES` order, every field given; no checks beyond the type's own).
+new_event: Callable[..., Event] = _event_maker()
 
 
 # --- Drop counts --------------------------------------------------------------------------------

@@ -3,10 +3,11 @@
 One writer thread per worker process owns the open segment (the single-writer
 pattern: a queue in front of one thread). Request handlers add their encoded
 event to their event loop's current batch (:mod:`collector.groupcommit`) and
-await a future; the thread writes each batch it is handed, calls ``fsync``
-once, and only then are the batch's futures resolved. So a 202 is sent only for
-an event that is on disk, and one fsync serves every request that arrived
-while the previous one ran.
+await a future; the thread writes each batch it is handed with one synchronous
+write (the segment is opened ``O_DSYNC``: the write returns once the bytes are
+on disk, as after ``fdatasync``), and only then are the batch's futures
+resolved. So a 202 is sent only for an event that is on disk, and one disk
+flush serves every request that arrived while the previous one ran.
 
 Layout under the spool directory::
 
@@ -34,12 +35,31 @@ from pathlib import Path
 import orjson
 
 from collector.groupcommit import Batch, LoopBatcher
-from collector.schema import Event
+from collector.schema import SCHEMA_VERSION, Event
 from collector.spoolrecovery import fsync_dir, recover_orphans
 
 log = logging.getLogger("collector.spool")
 
 _STOP = object()
+_NL = orjson.OPT_APPEND_NEWLINE
+# orjson writes a dataclass's fields in their order, which is the record's (collector.schema);
+# the record puts its version first and stores the properties as an object.
+_HEAD = b'{"v":%d,' % SCHEMA_VERSION
+_NO_PROPS = b'"props":[]}'
+_NO_PROPS_TAIL = b'"props":{}}\n'
+
+
+def encode(event: Event) -> bytes:
+    """The spool line of ``event``: the bytes of ``orjson.dumps(event.to_record())`` plus a newline.
+
+    Built by orjson straight from the slots of the dataclass (no intermediate dict, ~1 µs less per
+    event); an event with properties, a small share, goes the dict way.
+    """
+    if not event.props:
+        body = orjson.dumps(event)
+        if body.endswith(_NO_PROPS):
+            return b"".join((_HEAD, body[1 : -len(_NO_PROPS)], _NO_PROPS_TAIL))
+    return orjson.dumps(event.to_record(), option=_NL)
 
 
 class SpoolUnavailable(Exception):
@@ -117,7 +137,7 @@ class Spool:
         """
         if type(event) is not Event:
             raise TypeError("the spool stores Event records only")
-        line = orjson.dumps(event.to_record(), option=orjson.OPT_APPEND_NEWLINE)
+        line = encode(event)
         if self._pending >= self.max_pending:
             raise SpoolUnavailable("spool backlog is full")
         loop = asyncio.get_running_loop()
@@ -158,7 +178,7 @@ class Spool:
                     continue
             else:
                 item, carry = carry, None
-            # Batches queued meanwhile (several loops, or a batch at its cap) share one fsync.
+            # Batches queued meanwhile (several loops, or a batch at its cap) share one synchronous write.
             batches: list[Batch] = []
             events = 0
             while True:
@@ -189,7 +209,12 @@ class Spool:
         self._seq += 1
         name = f"{time.time_ns():020d}-{self._prefix}-{self._seq:06d}.jsonl"
         path = self.open_dir / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o640)
+        # O_DSYNC: each write returns once its bytes, and the file size that makes them readable,
+        # are on disk (fdatasync's guarantee, the one a log needs; the timestamps fsync would add are
+        # never read). One system call per group commit instead of write + fsync, and so one wait
+        # fewer for the GIL on the writer's way back (under load, each such wait also stalls the
+        # event loop while the threads switch).
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_DSYNC, 0o640)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             # The directory entry must be durable too, or an fsynced event could
@@ -214,7 +239,6 @@ class Spool:
             try:
                 while written < len(data):
                     written += os.write(self._fd, view[written:])
-                os.fsync(self._fd)
             except OSError:
                 self._abandon_segment()
                 raise
@@ -230,7 +254,7 @@ class Spool:
             batch.done(error)
 
     def _abandon_segment(self) -> None:
-        """After a failed write or fsync the segment's tail is unknown: cut it back
+        """After a failed write the segment's tail is unknown: cut it back
         to the last committed size and seal what is known good."""
         fd, path = self._fd, self._path
         self._fd = self._path = None

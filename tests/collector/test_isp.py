@@ -231,3 +231,20 @@ def test_a_failed_start_on_a_full_disk_leaves_no_partial_copy(tmp_path: Path) ->
         assert proc.returncode != 0, proc.stdout + proc.stderr
         assert "No space left on device" in proc.stderr
         assert list((disk / "data" / "cache").iterdir()) == []
+
+
+def test_one_answer_per_network_name_is_built(tmp_path: Path) -> None:
+    # Answers are kept per (AS number, name) of the database: two visitors of one network share one.
+    path = write_db(
+        tmp_path / "asn.mmdb",
+        "GeoLite2-ASN",
+        [
+            ("8.8.8.0/24", {"autonomous_system_number": 15169, "autonomous_system_organization": "Google LLC"}),
+            ("9.9.9.0/24", {"autonomous_system_number": 19281, "autonomous_system_organization": ""}),
+        ],
+    )
+    db = IspDatabase(path)
+    a, b = db.lookup("8.8.8.8"), db.lookup("8.8.8.9")
+    assert a is b and (a.asn, a.org, a.registered) == (15169, "Google", "Google LLC")
+    c = db.lookup("9.9.9.9")
+    assert (c.asn, c.org, c.registered) == (19281, None, None) and db.lookup("9.9.9.10") is c

@@ -82,3 +82,37 @@ def test_workers_on_one_host_share_the_day_salt(tmp_path: Path) -> None:
         p.join()
     assert len(salts) == 1
     assert not list((tmp_path / "s").glob("*.tmp"))
+
+
+def test_day_keys_are_keyed_blake2b_of_the_day_salt_across_midnight(tmp_path: Path) -> None:
+    # key() keeps the day and a keyed hasher between calls; its answers must stay the plain formula's.
+    import hashlib
+
+    clock = Clock(T0)
+    store = FileSaltStore(tmp_path / "salts")
+    keys = DayKeys(store, clock=clock)
+
+    def reference(ts: float, ip: str) -> int:
+        msg = f"9:s.example|{len(ip)}:{ip}|UA".encode()
+        salt = store.salt_for(utc_day(ts))
+        return int.from_bytes(hashlib.blake2b(msg, key=salt, digest_size=8).digest(), "big")
+
+    midnight = (T0 // DAY + 1) * DAY
+    for ts in (T0, midnight - 1, midnight, midnight - 1, midnight + 1, T0):
+        clock.now = max(clock.now, ts)
+        assert keys.key(ts, "s.example", "203.0.113.9", "UA") == reference(ts, "203.0.113.9")
+    assert keys.key(midnight, "s.example", "2001:db8::1", "UA") == reference(midnight, "2001:db8::1")
+
+
+def test_rotation_drops_the_hasher_keyed_with_a_destroyed_salt(tmp_path: Path) -> None:
+    clock = Clock(T0)
+    store = FileSaltStore(tmp_path / "salts")
+    keys = DayKeys(store, clock=clock)
+    keys.rotate()
+    keys.key(T0, "s.example", "203.0.113.9", "UA")  # the last key made used the first day's salt
+    clock.now = T0 + 2 * DAY - 12 * 3600  # 48 h later: that salt is destroyed...
+    keys.rotate()
+    assert utc_day(T0) not in keys._by_day
+    # ...and nothing keyed with it is left in the process either.
+    kept = keys._keyed
+    assert kept is None or any(kept[0] is salt for salt in keys._by_day.values())

@@ -182,3 +182,49 @@ def test_batches_of_several_event_loops_are_each_answered(tmp_path: Path) -> Non
         spool.close()
     lines = _lines(tmp_path / "sealed")
     assert len(lines) == 150 and len(set(lines)) == 150
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"props": (("plan", "Business"), ("é", '✓ \u2028 "q"')), "engaged_ms": 1500, "scroll_depth": 40},
+        {"referrer_source": "Google", "referrer_host": "www.google.com", "isp": 'Télécom \\ "x"', "asn": 3215},
+        {"day_key": 2**64 - 1, "path": "/ünïcode/\U0001f600", "os_version": "", "props": ()},
+    ],
+)
+def test_a_spool_line_is_the_record_as_json(changes: dict[str, object]) -> None:
+    # The line is built from the dataclass directly (no dict); it must be the record's JSON, byte for byte.
+    import orjson
+
+    from collector.schema import parse_line
+    from collector.spool import encode
+
+    ev = make_event(**changes)
+    line = encode(ev)
+    assert line == orjson.dumps(ev.to_record(), option=orjson.OPT_APPEND_NEWLINE)
+    assert parse_line(line) == ev
+
+
+def test_segments_are_written_synchronously(tmp_path: Path) -> None:
+    # O_DSYNC: a write returns once it is on disk, so no fsync has to follow it (collector/spool.py).
+    import os
+
+    spool = Spool(tmp_path, segment_seconds=60)
+    spool.start()
+    try:
+        asyncio.run(_append_many(spool, 3))
+        (segment,) = (tmp_path / "open").glob("*.jsonl")
+        flags = None
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue
+            if target == str(segment):
+                info = Path(f"/proc/self/fdinfo/{fd}").read_text()
+                flags = int(info.split("flags:")[1].split()[0], 8)
+        assert flags is not None, "the open segment is not held open by the spool"
+        assert flags & os.O_DSYNC == os.O_DSYNC
+    finally:
+        spool.close()
