@@ -323,5 +323,6 @@ class Scope(Relations):
                 self._tables[f"rollup_rows:{b.rollup_name}"] = name
         return self._tables[key]
 
+
 def _int(value: object) -> int:
     return int(value) if isinstance(value, int | float) else 0
