@@ -61,55 +61,73 @@ def fusable(scope: Scope, others: list[Scope]) -> bool:
     )
 
 
-def fused_sql(scope: Scope, others: list[Scope], fv: str) -> tuple[tuple[str, dict[str, object]], ...]:
-    """Two statements (SQL, parameters): the fused visits, to be materialized as ``fv``; then the day rows
-    ``(day, dimension, value, v0, v1, …)`` of every column, ``v0`` the scope's visitors, ``v{j+1}`` those of
-    ``others[j]``.
-    """
-    t = scope.coded()
-    scopes = [scope, *others]
-    names: dict[Filter, str] = {}
-    for s in scopes:
-        for f in s.filters:
-            for leaf in leaves(f):
-                for v in leaf.values:
-                    names.setdefault(_single(NEGATED.get(leaf.op, leaf.op), leaf, v), f"l{len(names)}")
+class Fusion:
+    """The leaf booleans and memberships of a scope and its fused neighbours, over any coded table's rows."""
 
-    def booleans(params: dict[str, object]) -> str:
-        real = Compiler(params, t.dict, prefix="fz", goals=scope.goals)
-        return "".join(f", ({real.leaf(f)}) AS {n}" for f, n in names.items())
+    def __init__(self, scope: Scope, others: list[Scope]) -> None:
+        self.scope, self.others = scope, others
+        self.dictionary = scope.coded().dict
+        scopes = [scope, *others]
+        self.names: dict[Filter, str] = {}
+        for s in scopes:
+            for f in s.filters:
+                for leaf in leaves(f):
+                    for v in leaf.values:
+                        self.names.setdefault(_single(NEGATED.get(leaf.op, leaf.op), leaf, v), f"l{len(self.names)}")
+        members = _Members({}, self.dictionary, self.names)  # the membership expressions have no parameters
+        self.m_sel = ", ".join(f"coalesce({members.all(s.filters)}, false) AS m{j}" for j, s in enumerate(scopes))
+        self.m_any = " OR ".join(f"m{j}" for j in range(len(scopes)))
+        self.n = len(scopes)
+        cols = _columns(scope)
+        codes = sorted({p.expr for c in cols if not c.per_event for p in c.parts if p.dimension})
+        self.codes = "".join(f", {c}" for c in codes)
 
-    members = _Members({}, t.dict, names)  # the membership expressions have no parameters of their own
-    m_sel = ", ".join(f"coalesce({members.all(s.filters)}, false) AS m{j}" for j, s in enumerate(scopes))
-    m_any = " OR ".join(f"m{j}" for j in range(len(scopes)))
-    cols = _columns(scope)
-    codes = sorted({p.expr for c in cols if not c.per_event for p in c.parts if p.dimension})
-    code_sel = "".join(f", {c}" for c in codes)
+    def rows(self, relation: str, counted: str, params: dict[str, object], read: str) -> str:
+        """``relation``'s rows some scope holds (and ``counted``), with ``read`` and memberships ``m0``, ``m1``, …:
+        the booleans once per row, then each scope's membership from them."""
+        real = Compiler(params, self.dictionary, prefix="fz", goals=self.scope.goals)
+        booleans = "".join(f", ({real.leaf(f)}) AS {n}" for f, n in self.names.items())
+        return f"""(SELECT * FROM (SELECT {read}, {self.m_sel} FROM (
+      SELECT {read}{booleans} FROM {relation} WHERE {counted})) WHERE {self.m_any})"""
 
-    def rows(relation: str, counted: str, params: dict[str, object], read: str = "*") -> str:
-        # The booleans once per row, then each scope's membership; only rows some scope counts are kept.
-        return f"""(SELECT * FROM (SELECT {read}, {m_sel} FROM (
-      SELECT {read}{booleans(params)} FROM {relation} WHERE {counted})) WHERE {m_any})"""
+    def visits_sql(self) -> tuple[str, dict[str, object]]:
+        """The fused visits the profiles of a difference are counted from (aggregator/probe.py): the counted
+        visit rows any scope holds, with their codes, profile and memberships (a statement of its own)."""
+        params: dict[str, object] = {}
+        read = f"day, day_key, key_rows, profile{self.codes}"
+        return self.rows(self.scope.coded().visits, "n_ev > 0", params, read), params
 
-    v_params: dict[str, object] = {}
-    # The profile too: the profiles of what a row gains or loses against a neighbour are counted from here.
-    visits = rows(t.visits, "n_ev > 0", v_params, read=f"day, day_key, key_rows, profile{code_sel}")
-    params: dict[str, object] = {}
-    parts = []
-    for i, col in enumerate(cols):
-        params[f"fzc{i}"] = col.name
-        if not col.per_event:
-            coded = _counts(col, fv, len(scopes), single_rows=True)
-        elif all(p.expr == "c_page" for p in col.parts) and scope.pages_usable():
-            coded = _counts(col, rows(t.pages, "n_ev > 0", params), len(scopes), single_rows=True)
-        else:
-            coded = _counts(col, rows(t.hits, "kind <> 1 AND n > 0", params), len(scopes), single_rows=False)
-        joins, value = value_sql(col, t.dict)
-        vs = "".join(f", c.v{j}" for j in range(len(scopes)))
-        parts.append(
-            f"SELECT c.day, CAST($fzc{i} AS VARCHAR) AS dimension, {value} AS value{vs} FROM ({coded}) c{joins}"
-        )
-    return (visits, v_params), ("\nUNION ALL\n".join(parts), params)
+    def ctes(self, params: dict[str, object], *, pages: bool) -> list[str]:
+        """The CTEs of the scope's one statement: ``fzv``, the visit rows any scope holds (the scope's
+        components and every scope's visitors of every visit column are counted from it), and ``fzp``, the
+        same of the pages (``pages``: the page column or scroll depth is asked)."""
+        t = self.scope.coded()
+        # Only what the components read (each column is a copy, in memory, for this statement).
+        read = f"day, day_key, vno, n_pv, n_ev, eng, is_bounce, v_dur, key_rows{self.codes}"
+        out = [f"fzv AS MATERIALIZED {self.rows(t.visits, 'true', params, read)}"]
+        if pages:
+            read = f"day, day_key, vno, c_page, n_pv, n_ev, eng, scroll, is_bounce, v_dur, key_rows{self.codes}"
+            out.append(f"fzp AS MATERIALIZED {self.rows(t.pages, 'true', params, read)}")
+        return out
+
+    def event_counts(self, params: dict[str, object], *, pages: bool) -> list[str]:
+        """Every scope's visitors of the event columns: rows ``(day, dimension, value, v0, v1, …)``, the page
+        column from ``fzp`` (``pages``), the others from the hits."""
+        t = self.scope.coded()
+        parts = []
+        for i, col in enumerate(c for c in _columns(self.scope) if c.per_event):
+            params[f"fzc{i}"] = col.name
+            if pages and all(p.expr == "c_page" for p in col.parts):
+                coded = _counts(col, "(SELECT * FROM fzp WHERE n_ev > 0)", self.n, single_rows=True)
+            else:
+                rows = self.rows(t.hits, "kind <> 1 AND n > 0", params, "*")
+                coded = _counts(col, rows, self.n, single_rows=False)
+            joins, value = value_sql(col, t.dict)
+            vs = "".join(f", c.v{j}" for j in range(self.n))
+            parts.append(
+                f"SELECT c.day, CAST($fzc{i} AS VARCHAR) AS dimension, {value} AS value{vs} FROM ({coded}) c{joins}"
+            )
+        return parts
 
 
 def _columns(scope: Scope) -> list[Column]:

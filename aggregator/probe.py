@@ -14,6 +14,7 @@ from aggregator.asks import Ask
 from aggregator.goalscope import goal_hits
 from aggregator.kanon import Agg, Diff, Key
 from aggregator.metrics import Components
+from aggregator.neighbours import counted_visits, neighbour_diffs
 from aggregator.querybuild import TOTAL, day_rows_sql, sums_sql, valued_sql, visits_from_hits_sql
 from aggregator.relations import Mode
 from aggregator.scope import Scope
@@ -52,7 +53,7 @@ class ScopeProbe:
         if not self.scope.raw_days:
             return {}
         params: dict[str, Any] = {"vals": self._values(keys)}
-        rel, counted = self._base(params)
+        rel, counted = self._base(params) if self._on_hits() else counted_visits(self.scope)
         valued = valued_sql(self.a.column, rel, self.scope.coded().dict)
         sql = f"""SELECT value, count(DISTINCT profile) FROM {valued}
 WHERE {counted} AND list_contains(CAST($vals AS VARCHAR[]), value) GROUP BY value"""
@@ -71,28 +72,21 @@ WHERE {counted} AND list_contains(CAST($vals AS VARCHAR[]), value) GROUP BY valu
         table = scope.rollup_day_rows(self.a) if mode == "rollup" else scope.day_rows()
         return f"(SELECT day, CAST({value} AS VARCHAR) AS value, visitors FROM {table} WHERE dimension = '{dim}')"
 
-    def _fused_rel(self, table: str) -> str:
-        value, dim = self._value_dim("tables")
-        return f"(SELECT CAST({value} AS VARCHAR) AS value, * EXCLUDE (value) FROM {table} WHERE dimension = '{dim}')"
-
     def diffs(self, neighbour: int) -> dict[Key, Diff]:
         if neighbour not in self._diffs:
             other, mode = self._neighbours[neighbour]
             if not self.scope.raw_days:
                 self._diffs[neighbour] = {}
                 return {}
-            fused = self.scope.fused(other) if mode == "tables" else None
-            if fused is not None:  # both counted in one pass (aggregator/fused.py): one row per (day, value)
-                table, j = fused
-                d = f"abs(v0 - v{j})"
-                sql = f"SELECT value, sum({d}), max({d}) FROM {self._fused_rel(table)} GROUP BY 1"
+            if self.mode == "tables":  # every column against this neighbour in one statement (fused or not)
+                rows = neighbour_diffs(self.scope, other, self.a)
             else:
                 d = "abs(coalesce(f.visitors, 0) - coalesce(g.visitors, 0))"
                 sql = f"""SELECT coalesce(f.value, g.value), sum({d}), max({d})
 FROM {self._day_rel(self.scope, self.mode)} f FULL JOIN {self._day_rel(other, mode)} g
   ON f.day = g.day AND f.value = g.value
 GROUP BY 1"""
-            rows = self.scope.page.cur.execute(sql).fetchall()
+                rows = self.scope.page.cur.execute(sql).fetchall()
             self._diffs[neighbour] = {key_of(self.a, str(v)): Diff(int(t), int(m)) for v, t, m in rows}
         return self._diffs[neighbour]
 

@@ -31,8 +31,8 @@ from aggregator.querycomps import (
     group_sql,
     page_comps,
     scroll_comps,
-    visit_comps,
     visit_scroll,
+    visit_sets,
 )
 from aggregator.tables import VISIT_CODES, code
 
@@ -124,6 +124,8 @@ def day_rows_sql(
     pages: str | None = None,
     hits_for: dict[str, str] | None = None,
     needs: dict[str, frozenset[str]] | None = None,
+    ctes: tuple[str, ...] = (),
+    others: int = 0,
 ) -> str:
     """Day rows ``(day, dimension, value, <components>)`` of every column.
 
@@ -135,10 +137,26 @@ def day_rows_sql(
     of the columns that need scroll depth; ``light``: event columns (True, or
     their names) whose requests need no visit metrics; ``needs``: the components each visit column's requests
     need (all when absent). ``hits_for``: columns read from another relation of the
-    hits' shape (the goal column: hits expanded to the goals they convert).
+    hits' shape (the goal column: hits expanded to the goals they convert). ``ctes``: CTEs of the statement
+    the relations may name; ``others`` > 0: ``visits`` are fused rows with memberships
+    (querycomps.visit_sets), and the visit columns' rows carry ``n0``, ``v0`` … ``v{others}`` too (the other
+    columns' rows do not: NULL, by name).
     """
     parts = []
     base_hits = hits
+    with_ = list(ctes)
+    if visits is not None and not visits.isidentifier():
+        # Read by every visit column: once, into memory, for this statement (a temp table costs a write).
+        with_.append(f"vrows AS MATERIALIZED {visits}")
+        visits = "vrows"
+    # Visit columns' rows come from one GROUPING SETS scan of the visits (querycomps.visit_sets).
+    grouped = [c for c in columns if not c.per_event]
+    sets_ctes: list[str] = []
+    from_sets: dict[str, str] = {}
+    if grouped and visits is not None:
+        sets_ctes, from_sets = visit_sets(grouped, visits, needs or {}, "vsets", others=others)
+    with_ += sets_ctes
+    extras = ("n0", *(f"v{j}" for j in range(others + 1))) if others else ()
     for i, col in enumerate(columns):
         hits = (hits_for or {}).get(col.name, base_hits)
         params[f"col{i}"] = col.name
@@ -148,7 +166,8 @@ def day_rows_sql(
         g = "".join(f", g{j}" for j in range(len(col.parts)))
         on = " AND ".join(["a.day = s.day", *(f"a.g{j} = s.g{j}" for j in range(len(col.parts)))])
         pick = "".join(f", coalesce(a.g{j}, s.g{j}) AS g{j}" for j in range(len(col.parts)))
-        joined = ", ".join(f"a.{c}" for c in COMPS.split(", "))
+        mine = extras if not col.per_event else ()
+        joined = ", ".join(f"a.{c}" for c in (*COMPS.split(", "), *mine))
         if page_only and pages is not None:
             coded = f"({page_comps(col, pages, (needs or {}).get(col.name, ALL_COMPONENTS))})"
         else:
@@ -159,7 +178,7 @@ def day_rows_sql(
             else:
                 if visits is None:
                     raise ValueError("visit columns need the visits")
-                comps = visit_comps(col, visits, (needs or {}).get(col.name, ALL_COMPONENTS))
+                comps = from_sets[col.name]
             scroll_rows = None
             if wants_scroll and pages is not None and not col.per_event:
                 scroll_rows = visit_scroll(col, pages)
@@ -169,12 +188,16 @@ def day_rows_sql(
                 coded = f"""(SELECT coalesce(a.day, s.day) AS day{pick}, {joined}, s.scroll_sum, s.scroll_n
                 FROM ({comps}) a FULL OUTER JOIN ({scroll_rows}) s ON {on})"""
             else:
-                coded = f"(SELECT day{g}, {COMPS}, NULL::BIGINT AS scroll_sum, NULL::BIGINT AS scroll_n FROM ({comps}))"
+                kept = "".join(f", {x}" for x in mine)
+                coded = f"(SELECT day{g}, {COMPS}{kept}, NULL::BIGINT AS scroll_sum, NULL::BIGINT AS scroll_n " \
+                        f"FROM ({comps}))"  # fmt: skip
         joins, value = value_sql(col, dictionary)
         comps_out = ", ".join(f"c.{c}" for c in COMPONENT_NAMES)
+        comps_out += "".join(f", c.{x}" for x in mine)
         parts.append(f"SELECT c.day, CAST($col{i} AS VARCHAR) AS dimension, {value} AS value, {comps_out} "
                      f"FROM {coded} c{joins}")  # fmt: skip
-    return "\nUNION ALL\n".join(parts)
+    head = f"WITH {', '.join(with_)}\n" if with_ else ""
+    return head + f"\nUNION ALL{' BY NAME' if others else ''}\n".join(parts)
 
 
 def visits_from_hits_sql(

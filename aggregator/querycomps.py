@@ -80,31 +80,96 @@ _PER_DAY_KEY = {
 }
 
 
-def visit_comps(col: Column, visits: str, needs: frozenset[str] = ALL_COMPONENTS) -> str:
-    """Coded rows (day, g…, components) of a visit column, from a relation of the per-visit table's shape.
+def _member_visit_row(m0: str) -> dict[str, str]:
+    """:data:`_ONE_VISIT_ROW` over only the rows where ``m0`` holds (a membership column of fused rows)."""
+    return {
+        "visitors": f"count(*) FILTER (WHERE {m0} AND n_ev > 0)",
+        "visits": f"count(*) FILTER (WHERE {m0} AND n_ev > 0)",
+        "pageviews": f"sum(n_pv) FILTER (WHERE {m0})",
+        "events": f"sum(n_ev) FILTER (WHERE {m0})",
+        "bounces": f"count(*) FILTER (WHERE {m0} AND n_ev > 0 AND is_bounce)",
+        "duration_sum": f"sum(v_dur) FILTER (WHERE {m0} AND n_ev > 0)",
+        "engaged_sum": f"sum(eng) FILTER (WHERE {m0})",
+        "engaged_n": f"count(eng) FILTER (WHERE {m0})",
+    }
 
-    Components not in ``needs`` are NULL (not computed: the hash aggregates are most of a page's cost).
+
+def visit_sets(
+    cols: list[Column], visits: str, needs: dict[str, frozenset[str]], prefix: str, *, others: int = 0
+) -> tuple[list[str], dict[str, str]]:
+    """Coded rows of many visit columns from one scan of ``visits`` (a relation the statement names).
+
+    Every column is grouped at once with GROUPING SETS: one scan of the visits feeds every column's hash
+    table, instead of one scan (or one materialized copy) per column. The rows of day keys with one visit row
+    (``key_rows`` 1, most of them) are one visit and one visitor each; the others are grouped per (value,
+    visit) first, then per (value, day key), each level one GROUPING SETS aggregate too. Columns are grouped
+    by the components their requests need (a panel needs its visitors only, the totals everything): each
+    group computes only those. Returns the CTEs (``name AS (…)``) and, per column name, its coded rows
+    (day, g…, components).
+
+    ``others`` > 0: ``visits`` are fused rows (aggregator/fused.py) with memberships ``m0`` (the scope) to
+    ``m{others}`` (its neighbours): the components count the ``m0`` rows only, ``n0`` how many there are, and
+    ``v0`` … ``v{others}`` are each scope's visitors, counted as the components count them.
     """
-    sel, names = group_sql(col)
-    one = _pick(_ONE_VISIT_ROW, needs)
-    per_key = _pick(_PER_DAY_KEY, needs)
-    return f"""
-    SELECT day{names}, {_SUMS} FROM (
-      SELECT day{sel}, {one}
-      FROM {visits} WHERE key_rows = 1 GROUP BY day{names}
+    fused = others > 0
+    one = _member_visit_row("m0") if fused else _ONE_VISIT_ROW
+    js = range(1, others + 1)
+    # What the fused rows add at each level: the scope's rows, and each neighbour's counted day keys.
+    one_x = ", count(*) FILTER (WHERE m0) AS n0" + "".join(
+        f", count(*) FILTER (WHERE m{j} AND n_ev > 0) AS v{j}" for j in js
+    )
+    visit_x = ", count(*) FILTER (WHERE m0) AS n0" + "".join(f", bool_or(m{j} AND n_ev > 0) AS b{j}" for j in js)
+    key_x = ", sum(n0) AS n0" + "".join(f", bool_or(b{j}) AS b{j}" for j in js)
+    day_x = ", sum(n0) AS n0" + "".join(f", count(*) FILTER (WHERE b{j}) AS v{j}" for j in js)
+    out_x = ", sum(n0) AS n0, sum(visitors) AS v0" + "".join(f", sum(v{j}) AS v{j}" for j in js)
+    if not fused:
+        one_x = visit_x = key_x = day_x = out_x = ""
+    only = " FILTER (WHERE m0)" if fused else ""
+    by_needs: dict[frozenset[str], list[Column]] = {}
+    for col in cols:
+        by_needs.setdefault(needs.get(col.name, ALL_COMPONENTS), []).append(col)
+    ctes: list[str] = []
+    out: dict[str, str] = {}
+    for n, (need, group) in enumerate(by_needs.items()):
+        exprs = list(dict.fromkeys(p.expr for col in group for p in col.parts))
+        alias = {e: f"p{i}" for i, e in enumerate(exprs)}
+        projected = "".join(f", {e} AS p{i}" for i, e in enumerate(exprs))
+        ps = "".join(f", p{i}" for i in range(len(exprs)))
+        sets = list(dict.fromkeys(tuple(sorted({alias[p.expr] for p in col.parts})) for col in group))
+        # GROUPING(p0, …) has a bit set (p0 the highest) for each expression a row is not grouped by.
+        gid = f"grouping({ps[2:]})" if exprs else "0"
+
+        def grouping(*keys: str, sets: list[tuple[str, ...]] = sets) -> str:
+            return ", ".join("(" + ", ".join((*keys, *s)) + ")" for s in sets)
+
+        name = f"{prefix}{n}"
+        ctes.append(f"""{name} AS MATERIALIZED (
+      SELECT day{ps}, {gid} AS gid, {_pick(one, need)}{one_x}
+      FROM (SELECT *{projected} FROM {visits} WHERE key_rows = 1) GROUP BY GROUPING SETS ({grouping("day")})
       UNION ALL
-      SELECT day{names}, {per_key}
-      FROM (
-        SELECT day{names}, day_key, count(*) FILTER (WHERE n_ev > 0) AS visits, sum(n_pv) AS pageviews,
+      SELECT day{ps}, gid, {_pick(_PER_DAY_KEY, need)}{day_x} FROM (
+        SELECT day{ps}, gid, day_key, count(*) FILTER (WHERE n_ev > 0) AS visits, sum(n_pv) AS pageviews,
           sum(n_ev) AS events, count(*) FILTER (WHERE n_ev > 0 AND b) AS bounces,
-          sum(dur) FILTER (WHERE n_ev > 0) AS duration_sum, sum(eng) AS engaged_sum, bool_or(eng IS NOT NULL) AS has_eng
+          sum(dur) FILTER (WHERE n_ev > 0) AS duration_sum, sum(eng) AS engaged_sum,
+          bool_or(eng IS NOT NULL) AS has_eng{key_x}
         FROM (
-          SELECT day{sel}, day_key, vno, sum(n_pv) AS n_pv, sum(n_ev) AS n_ev, sum(eng) AS eng,
-                 bool_or(is_bounce) AS b, max(v_dur) AS dur
-          FROM {visits} WHERE key_rows > 1 GROUP BY day{names}, day_key, vno
-        ) GROUP BY day{names}, day_key
-      ) GROUP BY day{names}
+          SELECT day{ps}, {gid} AS gid, day_key, vno, sum(n_pv){only} AS n_pv, sum(n_ev){only} AS n_ev,
+                 sum(eng){only} AS eng, bool_or(is_bounce){only} AS b, max(v_dur){only} AS dur{visit_x}
+          FROM (SELECT *{projected} FROM {visits} WHERE key_rows > 1)
+          GROUP BY GROUPING SETS ({grouping("day", "day_key", "vno")})
+        ) GROUP BY day{ps}, gid, day_key
+      ) GROUP BY day{ps}, gid)""")
+        for col in group:
+            mine = {alias[p.expr] for p in col.parts}
+            mask = sum(1 << (len(exprs) - 1 - i) for i in range(len(exprs)) if f"p{i}" not in mine)
+            _, names = group_sql(col)
+            picked = "".join(f", {alias[p.expr]} AS g{i}" for i, p in enumerate(col.parts))
+            extra = ", n0" + "".join(f", v{j}" for j in js) if fused else ""
+            out[col.name] = f"""
+    SELECT day{names}, {_SUMS}{out_x} FROM (
+      SELECT day{picked}, {COMPS}{extra} FROM {name} WHERE gid = {mask}
     ) GROUP BY day{names}"""
+    return ctes, out
 
 
 def event_comps(col: Column, hits: str, *, light: bool) -> str:

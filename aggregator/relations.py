@@ -136,24 +136,29 @@ class Relations:
         cols = read + "".join(f", {c}" for c in self._codes())
         return f"(SELECT {cols} FROM {table} WHERE {self.condition(params)})"
 
+    def visits_relation(self, params: dict[str, object]) -> str:
+        """What the matching visits contribute, as a relation (a subquery whose values join ``params``): the
+        filtered visits, or (a filter on events) the matching hits' (or pages'), with the asked codes."""
+        t = self.coded()
+        if "visits" in self._tables or not self.filters:
+            return self._tables.get("visits", t.visits)
+        if self.visit_level:
+            cols = VISIT_READ + "".join(f", {c}" for c in self._codes())
+            return f"(SELECT {cols} FROM {t.visits} WHERE {self.condition(params)})"
+        if self.pages_usable():  # the same visits from the matching pages (fewer rows than the hits)
+            return visits_from_hits_sql(self.matching_pages(params), self._codes(), t.visits, pages=True)
+        return visits_from_hits_sql(self.matching_hits(params), self._codes(), t.visits)
+
     def matching_visits(self) -> str:
-        """What the matching visits contribute: the filtered visits, or (a filter on events) the matching hits'."""
+        """:meth:`visits_relation` as a temp table, for the probes that read it again and again (made on their
+        first ask: the day rows read the relation in their own statement)."""
         if "visits" not in self._tables:
-            t = self.coded()
-            name = self.page.name("mv")
-            if not self.filters:
-                name = t.visits
-            elif self.visit_level:
-                params: dict[str, object] = {}
-                cond = self.condition(params)
-                cols = VISIT_READ + "".join(f", {c}" for c in self._codes())
-                self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT {cols} FROM {t.visits} WHERE {cond}", params)
+            params: dict[str, object] = {}
+            relation = self.visits_relation(params)
+            if relation.isidentifier():  # the coded visits themselves (no filter)
+                name = relation
             else:
-                params = {}
-                if self.pages_usable():  # the same visits from the matching pages (fewer rows than the hits)
-                    derived = visits_from_hits_sql(self.matching_pages(params), self._codes(), t.visits, pages=True)
-                else:
-                    derived = visits_from_hits_sql(self.matching_hits(params), self._codes(), t.visits)
-                self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {derived}", params)
+                name = self.page.name("mv")
+                self.page.cur.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {relation}", params)
             self._tables["visits"] = name
         return self._tables["visits"]

@@ -30,10 +30,10 @@ from aggregator.asks import Ask, DaySource, ask
 from aggregator.daycache import MissingDay, SumRow
 from aggregator.dimensions import ROLLUP_PAIRS
 from aggregator.filters import Expr, is_visit_level
-from aggregator.fused import fusable, fused_sql
+from aggregator.fused import Fusion, fusable
 from aggregator.goalscope import goal_hits
 from aggregator.kanon import Agg, Key
-from aggregator.metrics import Components
+from aggregator.metrics import COMPONENT_NAMES, Components
 from aggregator.periods import bucket
 from aggregator.querybuild import TOTAL, Column, day_rows_sql, sums_sql
 from aggregator.querycomps import ALL_COMPONENTS, LIGHT_METRICS, components_of
@@ -87,7 +87,10 @@ class Scope(Relations):
         self._coded: Tables | None = None
         self.segment_reasons: dict[str, str | None] = {}  # per table: why the filtered totals cannot be shown
         self.fused_with: list[Scope] = []  # the neighbours in tables mode, counted in one pass with this scope
-        self._fused: tuple[str, str, list[Scope]] | None = None  # day rows, visits, the neighbours in them
+        self._fusion: Fusion | None = None  # set by day_rows when the neighbours are counted in its statement
+        self._fused_visits = ""  # the temp table of the fused visits, once made
+        #: What each column's rows gain or lose against a neighbour (aggregator/neighbours.py), by neighbour.
+        self.diff_cache: dict[int, dict[str, list[tuple[str, int, int]]]] = {}
 
     # --- the decider -------------------------------------------------------------------------------------
 
@@ -119,25 +122,25 @@ class Scope(Relations):
         return list(self._need["tables"].values())
 
     def fused(self, other: Scope) -> tuple[str, int] | None:
-        """(table, j): the temp table of this scope's and its neighbours' visitors (aggregator/fused.py) and
-        the column ``v{j}`` of ``other``'s; None when they are not counted together."""
-        if self._fused is None:
-            table, fv, with_ = "", "", []
-            if fusable(self, self.fused_with):
-                with_ = list(self.fused_with)
-                fv, table = self.page.name("fv"), self.page.name("fz")
-                (visits, v_params), (rows, params) = fused_sql(self, with_, fv)
-                self.page.cur.execute(f"CREATE TEMP TABLE {fv} AS {visits}", v_params)
-                self.page.cur.execute(f"CREATE TEMP TABLE {table} AS {rows}", params)
-            self._fused = (table, fv, with_)
-        table, _, with_ = self._fused
-        return (table, with_.index(other) + 1) if other in with_ else None
+        """(table, j): the relation of this scope's and its fused neighbours' visitors per day row
+        ``(day, dimension, value, v0, v1, …)`` (aggregator/fused.py) and the column ``v{j}`` of ``other``'s;
+        None when they are not counted together."""
+        if other not in self.fused_with or not fusable(self, self.fused_with):
+            return None
+        self.day_rows()
+        assert self._fusion is not None
+        return self._tables["fused"], self._fusion.others.index(other) + 1
 
     def fused_visits(self) -> str:
         """The fused visits (after :meth:`fused` found a neighbour): each counted visit row any of the scopes
-        holds, with its codes, profile and memberships ``m0`` (this scope), ``m1``, …"""
-        assert self._fused is not None and self._fused[1]
-        return self._fused[1]
+        holds, with its codes, profile and memberships ``m0`` (this scope), ``m1``, … — made on first use:
+        only the profiles of a difference read them."""
+        assert self._fusion is not None
+        if not self._fused_visits:
+            self._fused_visits = self.page.name("fv")
+            visits, params = self._fusion.visits_sql()
+            self.page.cur.execute(f"CREATE TEMP TABLE {self._fused_visits} AS {visits}", params)
+        return self._fused_visits
 
     # --- sums --------------------------------------------------------------------------------------------
 
@@ -232,7 +235,12 @@ class Scope(Relations):
         return self._collect(asks, [(str(r[0]), str(r[1]), r[2], tuple(r[3:-1]), r[-1]) for r in rows], rollup=False)
 
     def day_rows(self) -> str:
-        """The temp table of this scope's day rows for every column asked of the tables (computed once)."""
+        """The temp table of this scope's day rows for every column asked of the tables (computed once).
+
+        With fused neighbours (aggregator/fused.py), one statement computes both this scope's day rows and
+        every scope's visitors of every column, from one scan of the visits (and one of the pages): the day
+        rows are a view of its result, and the neighbours' visitors another (:meth:`fused`).
+        """
         if "day_rows" not in self._tables:
             cols = [TOTAL, *(a.column for a in self._need["tables"].values() if a.dimensions and not a.time_bucket)]
             params: dict[str, object] = {}
@@ -243,7 +251,12 @@ class Scope(Relations):
             # Pages answer the page column and scroll depth of visit columns; hits the other event columns.
             visit_scroll = any(not c.per_event and c.name in self._scroll for c in unique)
             use_pages = self.pages_usable() and bool(page_only or visit_scroll)
-            pages = self.matching_pages(params) if use_pages else None
+            fusion = Fusion(self, list(self.fused_with)) if fusable(self, self.fused_with) else None
+            ctes = fusion.ctes(params, pages=use_pages) if fusion else []
+            if fusion:
+                visits, pages = "fzv", "(SELECT * FROM fzp WHERE m0)" if use_pages else None
+            else:
+                visits, pages = self.visits_relation(params), self.matching_pages(params) if use_pages else None
             goal_cols = [c for c in other_events if any(p.expr == "goal" for p in c.parts)]
             hits_for = {c.name: goal_hits(self, params) for c in goal_cols}
             plain = [c for c in other_events if c not in goal_cols]
@@ -252,7 +265,7 @@ class Scope(Relations):
             sql = day_rows_sql(
                 unique,
                 params,
-                visits=self.matching_visits(),
+                visits=visits,
                 hits=self.matching_hits(params) if needs_hits else None,
                 pages=pages,
                 hits_for=hits_for,
@@ -260,10 +273,30 @@ class Scope(Relations):
                 scroll=frozenset(self._scroll),
                 light=frozenset(c.name for c in cols if c.per_event and c.name not in self._heavy),
                 needs={c.name: self._comps.get(c.name, ALL_COMPONENTS) for c in unique if c.name},
+                ctes=tuple(ctes),
+                others=len(fusion.others) if fusion else 0,
             )
             name = self.page.name("dr")
-            self.page.cur.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
-            self._tables["day_rows"] = name
+            if fusion is None:
+                self.page.cur.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
+                self._tables["day_rows"] = name
+            else:
+                # The visit columns' rows carry both (n0: this scope's rows in them); the event columns' fused
+                # counts are rows of their own (v0 set, no components).
+                sql = "\nUNION ALL BY NAME\n".join([sql, *fusion.event_counts(params, pages=use_pages)])
+                self.page.cur.execute(f"CREATE TEMP TABLE {name}_all AS {sql}", params)
+                comps = ", ".join(COMPONENT_NAMES)
+                vs = ", ".join(f"coalesce(v{j}, 0) AS v{j}" for j in range(fusion.n))
+                self.page.cur.execute(
+                    f"CREATE TEMP VIEW {name} AS SELECT day, dimension, value, {comps} FROM {name}_all "
+                    "WHERE n0 > 0 OR (n0 IS NULL AND v0 IS NULL)"
+                )
+                self.page.cur.execute(
+                    f"CREATE TEMP VIEW {name}_fz AS SELECT day, dimension, value, {vs} FROM {name}_all "
+                    "WHERE v0 IS NOT NULL"
+                )
+                self._tables["day_rows"], self._tables["fused"] = name, f"{name}_fz"
+                self._fusion = fusion
         return self._tables["day_rows"]
 
     def hits_for(self, col: Column, params: dict[str, object]) -> str:
@@ -273,14 +306,21 @@ class Scope(Relations):
         return self.matching_hits(params)
 
     def rollup_day_rows(self, a: Ask) -> str:
-        """A temp table of the rollup rows (day, dimension, value, visitors) of this scope's days for ``a``."""
+        """A temp table of the rollup rows (day, dimension, value, visitors) of this scope's days for ``a``.
+
+        Made once for every column asked of the rollups that reads the same files (one copy, not one per
+        column): each reader selects its dimension.
+        """
         key = f"rollup_rows:{a.rollup_name}"
         if key not in self._tables:
             files, missing, _ = self.rollup_sources(a, raw_only=True)  # filtered neighbours have raw days only
+            same = [b for b in [a, *self._need["rollup"].values()] if self.rollup_sources(b, raw_only=True)[:2]
+                    == (files, missing) and f"rollup_rows:{b.rollup_name}" not in self._tables]  # fmt: skip
             name = self.page.name("rr")
-            dims = [a.rollup_name] if a.rollup_name else []
+            dims = sorted({b.rollup_name for b in same if b.rollup_name})
             self.page.store.copy_rows(self.page.cur, name, files, missing, dims)
-            self._tables[key] = name
+            for b in same:
+                self._tables[f"rollup_rows:{b.rollup_name}"] = name
         return self._tables[key]
 
 
