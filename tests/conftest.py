@@ -227,13 +227,18 @@ def wait_for_records(
     return found
 
 
-@pytest.fixture
-def collector_env(isp_db: Path) -> dict[str, str]:
+def default_collector_env(isp_db: Path) -> dict[str, str]:
+    """The collector settings most tests run with (the test ISP database, the two test sites)."""
     return {
         "ANALYTICS_ISP_DB": str(isp_db),
         "ANALYTICS_SITES": "www.onecloud.example,demo.onecloud.example",
         "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32",
     }
+
+
+@pytest.fixture
+def collector_env(isp_db: Path) -> dict[str, str]:
+    return default_collector_env(isp_db)
 
 
 @pytest.fixture
