@@ -11,6 +11,8 @@ COV_FLOOR ?= 85
 # pytest runs on every core (pytest-xdist; how it shares the files out: docs/internals.md, Tests).
 # `make test TEST_WORKERS=0` runs everything in one process; one file: .venv/bin/python -m pytest FILE.
 TEST_WORKERS ?= auto
+# More pytest options, e.g. `make test PYTEST_ARGS="--durations=0 -v"` (per-test times, and which file ends last).
+PYTEST_ARGS ?=
 
 .PHONY: run test lint typecheck check bench clean docs beacon
 
@@ -32,7 +34,7 @@ test: $(STAMP) system-deps
 	$(PY) -m ruff format --check onecloud_kit collector aggregator dashboards tests bench scripts
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -n $(TEST_WORKERS) --cov --cov-report= --cov-fail-under=$(COV_FLOOR)
+	$(PY) -m pytest -n $(TEST_WORKERS) --cov --cov-report= --cov-fail-under=$(COV_FLOOR) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check onecloud_kit collector aggregator dashboards tests bench scripts

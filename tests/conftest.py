@@ -64,6 +64,30 @@ def build_test_isp_db(path: Path) -> Path:
     return path
 
 
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]) -> Path:
+    """``build(directory)`` once per test run, however many pytest-xdist workers; each gets its own copy.
+
+    Session fixtures are per worker: a lake that takes seconds to make (the real ingest and its
+    rollups) was made once on each. The first worker to ask builds it under a file lock in the
+    run's shared temporary directory (the parent of the workers' own, as pytest-xdist documents),
+    the others wait for it; every worker then works on a private copy, as if it had built it.
+    """
+    import fcntl
+    import shutil
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    done = shared / f"built-{name}"
+    with open(shared / f"built-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            building = shared / f"building-{name}"
+            shutil.rmtree(building, ignore_errors=True)
+            build(building / "data")
+            building.rename(done)  # whole or absent: a worker that failed half-way leaves no "built-" dir
+    return Path(shutil.copytree(done / "data", tmp_path_factory.mktemp(name) / "data"))
+
+
 @pytest.fixture(scope="session")
 def isp_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_test_isp_db(tmp_path_factory.mktemp("isp") / "test-asn.mmdb")
@@ -203,13 +227,18 @@ def wait_for_records(
     return found
 
 
-@pytest.fixture
-def collector_env(isp_db: Path) -> dict[str, str]:
+def default_collector_env(isp_db: Path) -> dict[str, str]:
+    """The collector settings most tests run with (the test ISP database, the two test sites)."""
     return {
         "ANALYTICS_ISP_DB": str(isp_db),
         "ANALYTICS_SITES": "www.onecloud.example,demo.onecloud.example",
         "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32",
     }
+
+
+@pytest.fixture
+def collector_env(isp_db: Path) -> dict[str, str]:
+    return default_collector_env(isp_db)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHROME_UA, Server, running_collector
+from tests.conftest import CHROME_UA, Server, default_collector_env, running_collector
 
 SITE = "www.onecloud.example"
 BODY = b'{"n":"pageview","u":"https://www.onecloud.example/limits","d":"www.onecloud.example"}'
@@ -59,10 +59,11 @@ def event_request(ua: str | bytes, path: str = "/api/event") -> bytes:
     )
 
 
-@pytest.fixture
-def server(tmp_path: Path, collector_env: dict[str, str]) -> Iterator[Server]:
-    env = {**collector_env, "ANALYTICS_HEADER_TIMEOUT": "1", "ANALYTICS_BODY_TIMEOUT": "1"}
-    with running_collector(tmp_path / "data", env) as s:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, isp_db: Path) -> Iterator[Server]:
+    """One collector for the file: every test opens its own connections, and each deadline runs per connection."""
+    env = {**default_collector_env(isp_db), "ANALYTICS_HEADER_TIMEOUT": "1", "ANALYTICS_BODY_TIMEOUT": "1"}
+    with running_collector(tmp_path_factory.mktemp("limits") / "data", env) as s:
         yield s
 
 

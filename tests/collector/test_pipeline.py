@@ -91,8 +91,9 @@ def test_same_visitor_same_key_unknown_address_still_counted(pipeline: Pipeline)
 @pytest.mark.slow
 def test_page_and_referrer_caches_are_bounded_by_bytes(tmp_path: Path, isp_db: Path) -> None:
     # Page URLs and referrers are visitor-chosen strings of up to 2,048 characters: caches
-    # bounded by entries only held 20,000 of each (here ~7 MB for 2,000 unique pairs).
-    budget = 1 << 20
+    # bounded by entries only held 20,000 of each (here ~3 MB for 800 unique pairs: over the
+    # assertion's bound by 2x; small enough that the loop under tracemalloc takes ~2 s, not 5-8).
+    budget = 1 << 18
     settings = Settings(data_dir=tmp_path, sites=(SITE,), isp_db=isp_db, page_cache_bytes=budget)
     pipeline = Pipeline(settings, UAParser(), IspDatabase(isp_db), DayKeys(FileSaltStore(tmp_path / "salts")))
     pipeline.build(hit(f'{{"n":"pageview","u":"https://{SITE}/warm","d":"{SITE}"}}'))  # salts, parser
@@ -101,7 +102,7 @@ def test_page_and_referrer_caches_are_bounded_by_bytes(tmp_path: Path, isp_db: P
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        for i in range(2000):
+        for i in range(800):
             url, ref = f"https://{SITE}/{i}/{long}", f"https://elsewhere.example/{i}/{long}"
             pipeline.build(hit(json.dumps({"n": "pageview", "u": url, "d": SITE, "r": ref})))
         held = tracemalloc.get_traced_memory()[0] - before

@@ -21,7 +21,16 @@ import pytest
 
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event
-from tests.conftest import CHROME_UA, ROOT, Server, free_port, running_collector, sealed_records, start_server
+from tests.conftest import (
+    CHROME_UA,
+    ROOT,
+    Server,
+    built_once,
+    free_port,
+    running_collector,
+    sealed_records,
+    start_server,
+)
 from tests.events import make_event
 
 DEMO = "demo.onecloud.example"
@@ -150,8 +159,14 @@ def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
 
 @pytest.fixture(scope="session")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data dir: two weeks of synthetic traffic plus the XSS corpus, through the real `aggregator ingest`."""
-    data = tmp_path_factory.mktemp("dash") / "data"
+    """A data dir: two weeks of synthetic traffic plus the XSS corpus, through the real `aggregator ingest`.
+
+    Built once per run (``built_once``); each worker serves its own copy.
+    """
+    return built_once(tmp_path_factory, "dash", seed)
+
+
+def seed(data: Path) -> None:
     now = dt.datetime.now(dt.UTC)
     today = now.date()
     events = [
@@ -168,7 +183,6 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert report["events"] == len(events) + sent and report["quarantined"] == 0
     run(["-m", "dashboards", "users", "add", ADMIN, "--admin", "--password-stdin"], env, ADMIN_PASSWORD + "\n")
     run(["-m", "dashboards", "users", "add", VIEWER, "--password-stdin"], env, VIEWER_PASSWORD + "\n")
-    return data
 
 
 def start_dashboards(data_dir: Path, env: dict[str, str] | None = None, timeout: float = 30.0) -> Server:
@@ -270,10 +284,10 @@ def audit_rows(data_dir: Path, since_id: int = 0) -> list[tuple[int, str, str, s
 
 @pytest.fixture(scope="session")
 def known_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two weeks of known traffic through the real ingest, made once; copy it before writing to it."""
+    """Two weeks of known traffic through the real ingest, made once per run; copy it before writing to it."""
     from tests.dashboards.lakes import known_events, make_lake
 
-    return make_lake(tmp_path_factory.mktemp("known") / "data", known_events())
+    return built_once(tmp_path_factory, "known", lambda data: make_lake(data, known_events()))
 
 
 def copy_of(lake: Path, tmp: Path) -> Path:

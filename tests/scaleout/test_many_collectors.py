@@ -26,6 +26,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -174,7 +175,8 @@ def test_three_collectors_one_visitor_nothing_acknowledged_lost(
     ship = {**s3.env(), "ANALYTICS_SPOOL_SHIP_URL": "s3://spool/run"}
     ports = [free_port() for _ in range(3)]
     specs = [(host_a, common, ports[0]), (host_a, common, ports[1]), (host_b, {**common, **ship}, ports[2])]
-    collectors: list[Server] = [start_collector(d, env, port=p) for d, env, p in specs]
+    with ThreadPoolExecutor(len(specs)) as pool:  # three process start-ups at once, not one after another
+        collectors: list[Server] = list(pool.map(lambda spec: start_collector(spec[0], spec[1], port=spec[2]), specs))
     agg_env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
     agg_env.update({**s3.env(), "ANALYTICS_DATA_DIR": str(host_a), "ANALYTICS_LAKE_URL": "s3://lake/run",
                     "ANALYTICS_SPOOL_URL": "s3://spool/run", "ANALYTICS_INGEST_INTERVAL": "0.5",
@@ -221,7 +223,7 @@ def test_three_collectors_one_visitor_nothing_acknowledged_lost(
                 got = Counter()
             if all(got[p] >= 1 for p in acked):
                 break
-            time.sleep(1)
+            time.sleep(0.25)
         missing = [p for p in acked if got[p] == 0]
         assert not missing, (
             f"{len(missing)} acknowledged events not in the lake; ingest log:\n"

@@ -5,29 +5,21 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pyarrow.fs as pafs
-import pytest
 
 from aggregator.drops import dropped
 from aggregator.ingest import Ingester
 from collector.schema import DROP_COUNTS_SUFFIX
 from tests.aggregator.conftest import run_cli
 from tests.conftest import CHROME_UA, running_collector
-from tests.scaleout.servers import SeaweedFS, seaweedfs_server
+from tests.scaleout.servers import SeaweedFS
 from tests.scaleout.test_s3_lake import cli_env, s3_settings
 
 WWW = "www.onecloud.example"
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    with seaweedfs_server(tmp_path_factory.mktemp("seaweedfs")) as server:
-        yield server
 
 
 def test_shipped_drop_counts_reach_the_s3_lake_once(s3: SeaweedFS, tmp_path: Path, isp_db: Path) -> None:

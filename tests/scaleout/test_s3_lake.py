@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import signal
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -20,18 +19,12 @@ from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event
 from tests.aggregator.conftest import identity, run_cli
-from tests.scaleout.servers import SeaweedFS, seaweedfs_server
+from tests.scaleout.servers import SeaweedFS
 
 WWW = "www.onecloud.example"
 START = dt.date(2026, 11, 20)
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 TRAFFIC = Traffic(START, 3, {WWW: 60, "docs.onecloud.example": 15}, seed=11)
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    with seaweedfs_server(tmp_path_factory.mktemp("seaweedfs")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ lake are read from the object store, so the cap holds across ingest runs there t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,19 +14,13 @@ from aggregator.lake import Lake
 from aggregator.synth import write_segments
 from collector.schema import OTHER_VALUE, Event
 from tests.events import make_event
-from tests.scaleout.servers import SeaweedFS, seaweedfs_server
+from tests.scaleout.servers import SeaweedFS
 from tests.scaleout.test_s3_lake import s3_settings
 
 pytestmark = pytest.mark.slow
 
 CAP = 6
 DAY = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    with seaweedfs_server(tmp_path_factory.mktemp("seaweedfs")) as server:
-        yield server
 
 
 def _events(start: int, n: int) -> list[Event]:
