@@ -15,7 +15,9 @@ shown, the steps after it are not either. Against each neighbouring filter set
 K visitors on some day, or the step is not shown.
 
 Steps are found in the hits table (aggregator/tables.py), which carries each
-event's visit and visit columns, and keeps the time of every event it merges.
+event's visit and visit columns, and keeps the time of every event it merges;
+unfiltered, in the conversions table built from it for the site's goals
+(aggregator/conversions.py), one row per visit part and goal.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aggregator.filters import Expr, GoalLike, neighbours
-from aggregator.goalscope import converting_codes
+from aggregator.goalscope import conversion_rows, converting_codes
 from aggregator.kanon import people_ok
 from aggregator.page import Page
 from aggregator.periods import DateRange, PeriodError, resolve
@@ -61,7 +63,11 @@ def _step_hits(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> s
 
     The hits already carry their visit (``vno``) and every visit column the filters read, so no event is matched
     to its visit here; their first and last second and ``ts_more`` (aggregator/tables.py) keep every event's time.
+    Unfiltered, they are the conversions rows (aggregator/conversions.py): one per visit part and step.
     """
+    rows = conversion_rows(scope, goals, "step", [str(i + 1) for i in range(len(goals))], params)
+    if rows is not None:
+        return f"(SELECT day, day_key, vno, profile, key_rows, step, first_ts, last_ts, ts_more FROM {rows})"
     codes, dayless = converting_codes(scope, goals, "step", [str(i + 1) for i in range(len(goals))], {})
     where = scope.condition(params)
     props = []

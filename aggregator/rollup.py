@@ -23,22 +23,28 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from duckdb import DuckDBPyConnection as Connection
 
+from aggregator import conversions
 from aggregator.db import connect
 from aggregator.dimensions import ROLLUP_DIMENSIONS, ROLLUP_PAIRS
-from aggregator.lake import Lake, publish, sql_path
+from aggregator.filters import GoalLike
+from aggregator.lake import Lake, publish, site_dir_name, sql_path
 from aggregator.metrics import COMPONENT_NAMES
 from aggregator.querybuild import Column, column, day_rows_sql
 from aggregator.sessions import sessionized_sql
 from aggregator.settings import Settings
 from aggregator.tables import Tables, build_sql, check_sql, tables
+from collector.siteconfig import SiteConfigError, load
+
+log = logging.getLogger(__name__)
 
 #: Bumped when the rollup's rows change meaning or gain dimensions: rollups of an older format stop
 #: matching their day's files, so queries roll those days up in memory until `aggregator rollup` rebuilds
@@ -65,15 +71,34 @@ def visits_name(files: list[Path], kind: str = "visits") -> str:
     return f"{fingerprint(files)}-{kind}-v{VISITS_FORMAT}.parquet"
 
 
+def conversions_name(files: list[Path], goal_set: str) -> str:
+    """The conversions file (aggregator/conversions.py) of these raw files, built for the goal set ``goal_set``."""
+    return f"{fingerprint(files)}-conv-{goal_set}-c{conversions.CONVERSIONS_FORMAT}.parquet"
+
+
+def conversions_goal_set(path: Path) -> str:
+    """The goal set a conversions file was built for (its name's part between ``-conv-`` and the format)."""
+    return path.name.rpartition("-conv-")[2].rpartition("-c")[0]
+
+
 def current_tables(lake: Lake, site: str, day: dt.date, raw_files: list[Path]) -> dict[str, Path] | None:
-    """The day's per-visit tables built from exactly ``raw_files`` by kind (None: not all built from those files)."""
+    """The day's per-visit tables built from exactly ``raw_files`` by kind (None: not all built from those files).
+
+    With them, under ``conv``, the day's conversions file if one was built from those files (for whichever
+    goal set: :func:`conversions_goal_set` says which; queries check it against the goals in force).
+    """
     if not raw_files:
         return None
     have = {p.name: p for p in Lake.visible_parquet(lake.visits_day_dir(site, day))}
     out = {kind: have.get(visits_name(raw_files, kind)) for kind in TABLE_KINDS}
     if any(p is None for p in out.values()):
         return None
-    return {k: p for k, p in out.items() if p is not None}
+    head, tail = f"{fingerprint(raw_files)}-conv-", f"-c{conversions.CONVERSIONS_FORMAT}.parquet"
+    conv = sorted(name for name in have if name.startswith(head) and name.endswith(tail))
+    found = {k: p for k, p in out.items() if p is not None}
+    if conv:
+        found["conv"] = have[conv[-1]]
+    return found
 
 
 def rollup_format(path: Path) -> int:
@@ -154,11 +179,37 @@ def _failpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def build_rollup(settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path) -> bool:
-    """(Re)build one day's per-visit tables and rollup from its raw files. The caller holds the writer lock."""
+def site_goals(settings: Settings) -> dict[str, tuple[GoalLike, ...]]:
+    """The goals of each site of the site configuration in force, by the site's directory name (``site=…``).
+
+    No file, or one that does not parse: no goals (days are then built without a conversions file, and
+    queries compute conversions from the hits, exactly).
+    """
+    path = settings.site_config_path
+    if not path.is_file():
+        return {}
+    try:
+        config = load(path)
+    except SiteConfigError as exc:
+        log.warning("site configuration: %s (conversions tables not built)", exc)
+        return {}
+    return {f"site={site_dir_name(s.domain)}": tuple(s.goals) for s in config.sites}
+
+
+def build_rollup(
+    settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path, goals: Sequence[GoalLike] | None = None
+) -> bool:
+    """(Re)build one day's per-visit tables and rollup from its raw files. The caller holds the writer lock.
+
+    With them, when the site has goals (``goals``, else read from the site configuration), the day's
+    conversions file (aggregator/conversions.py) for those goals.
+    """
     files = Lake.visible_parquet(day_dir)
     if not files:
         return False
+    if goals is None:
+        goals = site_goals(settings).get(rollup_dir.parent.name, ())
+    goal_set = conversions.goal_set_key(goals)
     name = rollup_name(files)
     visits_dir = lake.visits_dir / rollup_dir.parent.name / rollup_dir.name
     con = connect(settings)
@@ -179,6 +230,8 @@ def build_rollup(settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path
                 f"COPY (SELECT * FROM {getattr(t, kind)} ORDER BY {order[kind]}) TO {sql_path(tmp)} (FORMAT parquet)"
             )
             staged.append((tmp, visits_dir / visits_name(files, kind)))
+        if goal_set:
+            staged.append((_stage_conversions(con, lake, "r", goals), visits_dir / conversions_name(files, goal_set)))
         tmp = lake.staging_dir / f"rollup-{uuid.uuid4().hex}.parquet"
         con.execute(f"COPY (SELECT * FROM r ORDER BY dimension, value) TO {sql_path(tmp)} (FORMAT parquet)")
     finally:
@@ -194,6 +247,42 @@ def build_rollup(settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path
             if old.name not in keep:
                 old.unlink(missing_ok=True)
     _failpoint("done")
+    return True
+
+
+def _stage_conversions(con: Connection, lake: Lake, prefix: str, goals: Sequence[GoalLike]) -> Path:
+    """Write ``<prefix>_conv`` (built from ``<prefix>_hits`` and ``<prefix>_dict``) to a staging file."""
+    sql, params = conversions.build_sql(prefix, goals)
+    con.execute(sql, params)
+    tmp = lake.staging_dir / f"conv-{uuid.uuid4().hex}.parquet"
+    # By goal, then day key: a funnel of some of the goals skips the others' row groups.
+    con.execute(f"COPY (SELECT * FROM {prefix}_conv ORDER BY gdef, day_key, vno) TO {sql_path(tmp)} (FORMAT parquet)")
+    return tmp
+
+
+def build_conversions(
+    settings: Settings, lake: Lake, day_dir: Path, visits_dir: Path, goals: Sequence[GoalLike]
+) -> bool:
+    """(Re)build only a day's conversions file, from its current hits and dictionary files (the goals changed
+    since its tables were built: no sessionization needed). The caller holds the writer lock."""
+    files = Lake.visible_parquet(day_dir)
+    goal_set = conversions.goal_set_key(goals)
+    if not files or not goal_set:
+        return False
+    con = connect(settings)
+    try:
+        for kind in ("hits", "dict"):
+            path = sql_path(visits_dir / visits_name(files, kind))
+            con.execute(f"CREATE TEMP VIEW c_{kind} AS SELECT * FROM read_parquet({path})")
+        lake.staging_dir.mkdir(parents=True, exist_ok=True)
+        tmp = _stage_conversions(con, lake, "c", goals)
+    finally:
+        con.close()
+    dst = visits_dir / conversions_name(files, goal_set)
+    publish(tmp, dst)
+    for old in visits_dir.glob("*-conv-*.parquet"):
+        if old.name != dst.name:
+            old.unlink(missing_ok=True)
     return True
 
 
@@ -226,8 +315,11 @@ def refresh_rollups_locked(
     from it; right after, from raw events, exactly as before).
     """
     current = now.astimezone(dt.UTC).date()
-    todo = []
+    by_site = site_goals(settings)
+    todo, conv_todo = [], []
     for site_path in lake.site_dirs(lake.events_dir):
+        goals = by_site.get(site_path.name, ())
+        goal_set = conversions.goal_set_key(goals)
         for day in Lake.days_in(site_path):
             if day > current or (day == current and not today):
                 continue
@@ -239,11 +331,19 @@ def refresh_rollups_locked(
             visits_dir = lake.visits_dir / site_path.name / day_dir.name
             have_tables = all((visits_dir / visits_name(files, kind)).exists() for kind in TABLE_KINDS)
             if not force and (rollup_dir / rollup_name(files)).exists() and have_tables:
+                # Goals changed since the day was built: only its conversions file is rebuilt.
+                if goal_set and not (visits_dir / conversions_name(files, goal_set)).exists():
+                    conv_todo.append((day_dir, visits_dir, goals))
                 continue
-            todo.append((day_dir, rollup_dir))
+            todo.append((day_dir, rollup_dir, goals))
     built = 0
-    for done, (day_dir, rollup_dir) in enumerate(todo, 1):
-        built += build_rollup(settings, lake, day_dir, rollup_dir)
+    total = len(todo) + len(conv_todo)
+    for done, (day_dir, rollup_dir, goals) in enumerate(todo, 1):
+        built += build_rollup(settings, lake, day_dir, rollup_dir, goals)
         if progress is not None:
-            progress(done, len(todo))
+            progress(done, total)
+    for done, (day_dir, visits_dir, goals) in enumerate(conv_todo, len(todo) + 1):
+        built += build_conversions(settings, lake, day_dir, visits_dir, goals)
+        if progress is not None:
+            progress(done, total)
     return built
