@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aggregator.filters import Expr, GoalLike, neighbours
-from aggregator.goalscope import conversion_rows, converting_codes
+from aggregator.goalscope import conversion_steps, converting_codes
 from aggregator.kanon import people_ok
 from aggregator.page import Page
 from aggregator.periods import DateRange, PeriodError, resolve
@@ -63,11 +63,7 @@ def _step_hits(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> s
 
     The hits already carry their visit (``vno``) and every visit column the filters read, so no event is matched
     to its visit here; their first and last second and ``ts_more`` (aggregator/tables.py) keep every event's time.
-    Unfiltered, they are the conversions rows (aggregator/conversions.py): one per visit part and step.
     """
-    rows = conversion_rows(scope, goals, "step", [str(i + 1) for i in range(len(goals))], params)
-    if rows is not None:
-        return f"(SELECT day, day_key, vno, profile, key_rows, step, first_ts, last_ts, ts_more FROM {rows})"
     codes, dayless = converting_codes(scope, goals, "step", [str(i + 1) for i in range(len(goals))], {})
     where = scope.condition(params)
     props = []
@@ -102,17 +98,27 @@ def funnel_sql(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> s
     is no larger than the visits still in the funnel); the steps are then put side by side per visit.
     """
     visit = "day, day_key, vno"
-    ctes = [
-        f"se AS MATERIALIZED (SELECT * FROM {_step_hits(scope, goals, params)})",
-        f"r1 AS MATERIALIZED (SELECT {visit}, any_value(profile) AS profile, bool_and(key_rows = 1) AS single, "
-        "min(first_ts) AS t1 FROM se "
-        f"WHERE step = 1 GROUP BY {visit})",
-    ]
+    fast = conversion_steps(scope, goals, params)
+    if fast is not None:  # unfiltered: the conversions rows, one per visit part and step
+        ctes, rels = fast
+    else:
+        ctes = [f"se AS MATERIALIZED (SELECT * FROM {_step_hits(scope, goals, params)})"]
+        rels = [
+            f"(SELECT *, NULL::BIGINT AS visit_rows, false AS merged FROM se WHERE step = {k})"
+            for k in range(1, len(goals) + 1)
+        ]
+    # A conversions row of a visit with one part is that visit's only row of the step: no grouping.
+    ctes.append(
+        f"r1 AS MATERIALIZED (SELECT {visit}, profile, key_rows = 1 AS single, first_ts AS t1 FROM {rels[0]} "
+        "WHERE merged AND visit_rows = 1 UNION ALL "
+        f"SELECT {visit}, any_value(profile) AS profile, bool_and(key_rows = 1) AS single, min(first_ts) AS t1 "
+        f"FROM {rels[0]} WHERE NOT merged OR visit_rows > 1 GROUP BY {visit})"
+    )
     for k in range(2, len(goals) + 1):
         ctes.append(
             f"r{k} AS MATERIALIZED (SELECT r.day, r.day_key, r.vno, min({_first_at_or_after(f'r.t{k - 1}')}) AS t{k} "
-            f"FROM r{k - 1} r JOIN se ON se.day = r.day AND se.day_key = r.day_key AND se.vno = r.vno "
-            f"AND se.step = {k} AND se.last_ts >= r.t{k - 1} GROUP BY r.day, r.day_key, r.vno)"
+            f"FROM r{k - 1} r JOIN {rels[k - 1]} se ON se.day = r.day AND se.day_key = r.day_key AND se.vno = r.vno "
+            f"AND se.last_ts >= r.t{k - 1} GROUP BY r.day, r.day_key, r.vno)"
         )
     steps = ", ".join(f"r{k}.t{k}" for k in range(2, len(goals) + 1))
     joins = "".join(f" LEFT JOIN r{k} USING ({visit})" for k in range(2, len(goals) + 1))

@@ -23,6 +23,7 @@ from aggregator.rollup import conversions_goal_set
 from aggregator.tables import VISIT_CODES, same_codes_sql
 
 if TYPE_CHECKING:
+    from aggregator.asks import DaySource
     from aggregator.scope import Scope
 
 
@@ -116,6 +117,54 @@ def conversion_rows(
     no day has such a file (a lake from before it existed, or goals changed since the last build) None: the
     plain goal join is as fast as this one can be then.
     """
+    split = _coverage(scope)
+    if split is None:
+        return None
+    covered, uncovered = split
+    parts = [f"SELECT *, {HITS_ONLY}, true AS merged FROM read_parquet([{_files(covered)}])"]
+    if uncovered:  # their hits as they are (``merged`` false: grouped by day key where counted)
+        parts.append(f"SELECT *, false AS merged FROM {_uncovered_hits(scope, uncovered, goals, params)}")
+    mapping = " UNION ALL ".join(
+        f"SELECT CAST({goal_id(g)} AS BIGINT) AS gdef, {label} AS {column}"
+        for g, label in zip(goals, labels, strict=True)
+    )
+    union = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
+    return GoalRows(f"(SELECT r.* EXCLUDE (gdef), m.{column} FROM ({union}) r JOIN ({mapping}) m ON m.gdef = r.gdef)")
+
+
+#: The columns of a funnel step's rows (aggregator/funnels.py).
+STEP_COLUMNS = "day, day_key, vno, profile, key_rows, visit_rows, first_ts, last_ts, ts_more"
+
+
+def conversion_steps(
+    scope: Scope, steps: Sequence[GoalLike], params: dict[str, object]
+) -> tuple[list[str], list[str]] | None:
+    """(CTEs, one relation per step): the unfiltered rows (:data:`STEP_COLUMNS`, ``merged``) converting each
+    step, read as :func:`conversion_rows` reads them; None when those cannot answer.
+
+    Each step's rows are read from the files by the step's goal alone (the files are sorted by goal in small
+    row groups, so a step reads little more than its own rows, and a step that is not first reads its times).
+    """
+    split = _coverage(scope)
+    if split is None:
+        return None
+    covered, uncovered = split
+    ctes = []
+    if uncovered:
+        ctes.append(f"ue AS MATERIALIZED (SELECT * FROM {_uncovered_hits(scope, uncovered, steps, params)})")
+    files = _files(covered)
+    rels = []
+    for g in steps:
+        rel = f"SELECT {STEP_COLUMNS}, true AS merged FROM read_parquet([{files}]) WHERE gdef = {goal_id(g)}"
+        if uncovered:
+            rel += f" UNION ALL SELECT {STEP_COLUMNS}, false AS merged FROM ue WHERE gdef = {goal_id(g)}"
+        rels.append(f"({rel})")
+    return ctes, rels
+
+
+def _coverage(scope: Scope) -> tuple[list[DaySource], list[DaySource]] | None:
+    """The scope's days whose conversions file was built for the goals in force, and the others; None when
+    none was, or under filters or datetime bounds."""
     if scope.filters or isinstance(scope.ts, tuple) or not scope.raw_days:
         return None
     want = goal_set_key(scope.goals)
@@ -123,28 +172,26 @@ def conversion_rows(
     for d in scope.raw_days:
         conv = (d.tables or {}).get("conv")
         (covered if conv is not None and conversions_goal_set(conv) == want else uncovered).append(d)
-    if not covered:  # the plain goal join answers alone (and joins by code alone when it can)
-        return None
-    files = ", ".join(sql_path(d.tables["conv"]) for d in covered if d.tables is not None)
-    parts = [f"SELECT *, {HITS_ONLY}, true AS merged FROM read_parquet([{files}])"]
-    if uncovered:  # their hits as they are (``merged`` false: grouped by day key where counted)
-        t = scope.coded()
-        n = len(params)
-        days = ", ".join(f"$cd{n}_{i}" for i in range(len(uncovered)))
-        params.update({f"cd{n}_{i}": d.day for i, d in enumerate(uncovered)})
-        codes = codes_sql(t.dict, goals, params, f"cc{n}_")
-        code = "CASE WHEN h.kind = 0 THEN h.c_page ELSE h.c_name END"
-        parts.append(
-            f"SELECT h.*, c.gdef, false AS merged FROM (SELECT * FROM {t.hits} WHERE kind <> 1 AND day IN ({days})) h "
-            f"JOIN ({codes}) c ON h.day = c.day AND c.page = (h.kind = 0) AND c.code = {code} "
-            f"WHERE {props_sql(goals, params, f'cc{n}_')}"
-        )
-    mapping = " UNION ALL ".join(
-        f"SELECT CAST({goal_id(g)} AS BIGINT) AS gdef, {label} AS {column}"
-        for g, label in zip(goals, labels, strict=True)
+    return (covered, uncovered) if covered else None
+
+
+def _files(days: list[DaySource]) -> str:
+    return ", ".join(sql_path(d.tables["conv"]) for d in days if d.tables is not None)
+
+
+def _uncovered_hits(scope: Scope, days: list[DaySource], goals: Sequence[GoalLike], params: dict[str, object]) -> str:
+    """The hits of ``days`` converting ``goals``, with the goal's id (``gdef``): a row per hit and goal."""
+    t = scope.coded()
+    n = len(params)
+    listed = ", ".join(f"$cd{n}_{i}" for i in range(len(days)))
+    params.update({f"cd{n}_{i}": d.day for i, d in enumerate(days)})
+    codes = codes_sql(t.dict, goals, params, f"cc{n}_")
+    code = "CASE WHEN h.kind = 0 THEN h.c_page ELSE h.c_name END"
+    return (
+        f"(SELECT h.*, c.gdef FROM (SELECT * FROM {t.hits} WHERE kind <> 1 AND day IN ({listed})) h "
+        f"JOIN ({codes}) c ON h.day = c.day AND c.page = (h.kind = 0) AND c.code = {code} "
+        f"WHERE {props_sql(goals, params, f'cc{n}_')})"
     )
-    union = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
-    return GoalRows(f"(SELECT r.* EXCLUDE (gdef), m.{column} FROM ({union}) r JOIN ({mapping}) m ON m.gdef = r.gdef)")
 
 
 def converting_codes(
