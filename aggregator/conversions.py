@@ -4,18 +4,19 @@ Built with the day's per-visit tables (aggregator/rollup.py) for the goals the s
 that time, and read by the Goals panel and by funnels (aggregator/goalscope.py, aggregator/funnels.py) when
 nothing filters the hits. A row is a hits row (aggregator/tables.py) of one visit part and one goal, with
 its events merged: ``n`` events, their first and last second and ``ts_more`` (every second, when there are
-more than two), the part's visit codes and visit columns. So:
+more than two), and the visit columns the counts read (bounce, duration, profile, row counts). So:
 
 * a goal's page pattern is matched once per day and distinct path when the table is built, not per query;
 * a day key with one visit row (``key_rows`` 1, most of them) has one row per goal it converts: its unique
   conversions per (day, goal) are a count of rows, not a grouping of every converting hit by day key;
 * a funnel step's rows are one per visit part, not one per hit.
 
-Goals are configuration: each file is named after the set of goal definitions it was built for
-(:func:`goal_set_key`). A day whose file was built for another set (a goal added, removed or changed since)
-reads its goal hits as they are at query time instead, and the next
-``aggregator rollup`` (or nightly run) rebuilds its file from the day's hits table alone. A goal is keyed by
-its definition (:func:`goal_id`), not its name: two goals with one definition read the same rows.
+One file per day and goal (a funnel step reads only its goal's; a goal without conversions that day gets
+an empty one), named after the set of goal definitions it was built for (:func:`goal_set_key`): goals are
+configuration. A day whose files were built for another set (a goal added, removed or changed since), or
+lack one, reads its goal hits as they are at query time instead, and the next ``aggregator rollup`` (or
+nightly run) rebuilds its files from the day's hits table alone. A goal is keyed by its definition
+(:func:`goal_id`), not its name: two goals with one definition read the same rows.
 
 Derived records (PRIVACY.md): the hits' own fields, kept and purged with them.
 """
@@ -24,11 +25,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Sequence
+from pathlib import Path
+
+from duckdb import DuckDBPyConnection as Connection
 
 from aggregator.filters import GoalLike
+from aggregator.lake import sql_path
 from aggregator.sessions import OWN_COLUMNS
-from aggregator.tables import VISIT_CODES, VISIT_METRIC_COLUMNS, code
+from aggregator.tables import VISIT_METRIC_COLUMNS, code
 
 #: Bumped when the conversions table's columns change: older files stop matching and are rebuilt.
 CONVERSIONS_FORMAT = 1
@@ -47,6 +53,50 @@ def goal_id(g: GoalLike) -> int:
     """A signed 64-bit id of the goal's definition (the rows' ``gdef``), the same in every process."""
     digest = hashlib.sha256(goal_definition(g).encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def goal_hex(gid: int) -> str:
+    """A goal id as the 16 hex digits of its file name."""
+    return f"{gid & 0xFFFF_FFFF_FFFF_FFFF:016x}"
+
+
+def goal_ids(goals: Sequence[GoalLike]) -> list[int]:
+    """The distinct definitions' ids of ``goals`` (two goals with one definition share a file)."""
+    return sorted({goal_id(g) for g in goals})
+
+
+def file_name(fingerprint: str, goal_set: str, gid: int) -> str:
+    """A conversions file: one day's rows of one goal, built for the goal set ``goal_set``."""
+    return f"{fingerprint}-conv-{goal_set}-{goal_hex(gid)}-c{CONVERSIONS_FORMAT}.parquet"
+
+
+def file_parts(name: str) -> tuple[str, str, str] | None:
+    """(fingerprint, goal set, goal hex) of a conversions file's name of this format; None for other files."""
+    head, sep, tail = name.partition("-conv-")
+    suffix = f"-c{CONVERSIONS_FORMAT}.parquet"
+    if not sep or not tail.endswith(suffix):
+        return None
+    goal_set, _, gid = tail.removesuffix(suffix).partition("-")
+    return (head, goal_set, gid) if goal_set and len(gid) == 16 else None
+
+
+def stage(con: Connection, staging_dir: Path, prefix: str, goals: Sequence[GoalLike]) -> list[tuple[Path, int]]:
+    """Build ``<prefix>_conv`` (from ``<prefix>_hits`` and ``<prefix>_dict``) and write one staging file per
+    goal (id); a goal without conversions that day gets an empty file, so that every goal's file is there."""
+    sql, params = build_sql(prefix, goals)
+    con.execute(sql, params)
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for gid in goal_ids(goals):
+        tmp = staging_dir / f"conv-{uuid.uuid4().hex}.parquet"
+        # One file per goal: a funnel step reads its goal's rows only (a filter on one file of all goals
+        # decodes every goal's rows); sorted by day key, as the hits are.
+        con.execute(
+            f"COPY (SELECT * FROM {prefix}_conv WHERE gdef = {gid} ORDER BY day_key, vno) TO {sql_path(tmp)} "
+            "(FORMAT parquet)"
+        )
+        out.append((tmp, gid))
+    return out
 
 
 def goal_set_key(goals: Sequence[GoalLike]) -> str:
@@ -97,14 +147,15 @@ def conversions_sql(hits: str, codes: str, props: str, *, by_day: bool = True) -
     ``ts_more`` keeps the invariant of the hits': every second of the row's events when there are more than
     two, else NULL (one event: its first second; two: its first and last).
     """
-    carried = [c for c in (*VISIT_CODES, *VISIT_METRIC_COLUMNS) if c not in _OWN]
+    # Grouped by the part's own codes (a part is a visit's combination of them), which are not kept: no query
+    # these rows answer reads a visit code (a goal column by a visit dimension reads the hits).
     own = ", ".join(f"h.{c}" for c in _OWN)
-    any_cols = ", ".join(f"any_value(h.{c}) AS {c}" for c in carried)
+    any_cols = ", ".join(f"any_value(h.{c}) AS {c}" for c in VISIT_METRIC_COLUMNS)
     seconds = (
         "CASE WHEN h.ts_more IS NOT NULL THEN h.ts_more WHEN h.n = 1 THEN [h.first_ts] ELSE [h.first_ts, h.last_ts] END"
     )
     on_day = "h.day = c.day AND " if by_day else ""
-    return f"""SELECT h.day, h.day_key, h.vno, c.gdef, h.kind, {own}, {any_cols},
+    return f"""SELECT h.day, h.day_key, h.vno, c.gdef, h.kind, {any_cols},
   CAST(sum(h.n) AS BIGINT) AS n, min(h.first_ts) AS first_ts, max(h.last_ts) AS last_ts,
   CASE WHEN sum(h.n) > 2 THEN list_sort(flatten(list({seconds}))) END AS ts_more
 FROM (SELECT * FROM {hits} WHERE kind <> 1) h

@@ -14,22 +14,30 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from aggregator.conversions import HITS_ONLY, GoalRows, codes_sql, goal_id, goal_set_key, props_sql
+from aggregator.conversions import (
+    HITS_ONLY,
+    GoalRows,
+    codes_sql,
+    file_parts,
+    goal_hex,
+    goal_id,
+    goal_set_key,
+    props_sql,
+)
 from aggregator.dimensions import GOAL
 from aggregator.filters import Filter, GoalLike, selected_goals
 from aggregator.lake import sql_path
 from aggregator.querybuild import part
-from aggregator.rollup import conversions_goal_set
-from aggregator.tables import VISIT_CODES, same_codes_sql
+from aggregator.tables import same_codes_sql
 
 if TYPE_CHECKING:
     from aggregator.asks import DaySource
     from aggregator.scope import Scope
 
 
-#: What a goal column may group by besides the goal for the conversions rows to answer it (they merge the
-#: pages, names, hours and properties of a visit part's converting events).
-_ROWS_PARTS = frozenset({"goal", part("time:day").expr, *VISIT_CODES})
+#: What a goal column may group by for the conversions rows to answer it: the goal and the day (they merge the
+#: pages, names, hours and properties of a visit part's converting events, and keep no visit code).
+_ROWS_PARTS = frozenset({"goal", part("time:day").expr})
 
 
 def goal_hits(self: Scope, params: dict[str, object], base: str | None = None) -> str:
@@ -121,7 +129,7 @@ def conversion_rows(
     if split is None:
         return None
     covered, uncovered = split
-    parts = [f"SELECT *, {HITS_ONLY}, true AS merged FROM read_parquet([{_files(covered)}])"]
+    parts = [f"SELECT *, {HITS_ONLY}, true AS merged FROM read_parquet([{_files(covered, goals)}])"]
     if uncovered:  # their hits as they are (``merged`` false: grouped by day key where counted)
         parts.append(f"SELECT *, false AS merged FROM {_uncovered_hits(scope, uncovered, goals, params)}")
     mapping = " UNION ALL ".join(
@@ -142,8 +150,7 @@ def conversion_steps(
     """(CTEs, one relation per step): the unfiltered rows (:data:`STEP_COLUMNS`, ``merged``) converting each
     step, read as :func:`conversion_rows` reads them; None when those cannot answer.
 
-    Each step's rows are read from the files by the step's goal alone (the files are sorted by goal in small
-    row groups, so a step reads little more than its own rows, and a step that is not first reads its times).
+    Each step's rows are read from its goal's files only.
     """
     split = _coverage(scope)
     if split is None:
@@ -152,10 +159,9 @@ def conversion_steps(
     ctes = []
     if uncovered:
         ctes.append(f"ue AS MATERIALIZED (SELECT * FROM {_uncovered_hits(scope, uncovered, steps, params)})")
-    files = _files(covered)
     rels = []
     for g in steps:
-        rel = f"SELECT {STEP_COLUMNS}, true AS merged FROM read_parquet([{files}]) WHERE gdef = {goal_id(g)}"
+        rel = f"SELECT {STEP_COLUMNS}, true AS merged FROM read_parquet([{_files(covered, [g])}])"
         if uncovered:
             rel += f" UNION ALL SELECT {STEP_COLUMNS}, false AS merged FROM ue WHERE gdef = {goal_id(g)}"
         rels.append(f"({rel})")
@@ -163,20 +169,26 @@ def conversion_steps(
 
 
 def _coverage(scope: Scope) -> tuple[list[DaySource], list[DaySource]] | None:
-    """The scope's days whose conversions file was built for the goals in force, and the others; None when
-    none was, or under filters or datetime bounds."""
+    """The scope's days with a conversions file of every goal, built for the goals in force, and the others;
+    None when no day has them, or under filters or datetime bounds."""
     if scope.filters or isinstance(scope.ts, tuple) or not scope.raw_days:
         return None
     want = goal_set_key(scope.goals)
-    covered, uncovered = [], []
+    keys = {f"conv:{goal_hex(goal_id(g))}" for g in scope.goals}
+    covered: list[DaySource] = []
+    uncovered: list[DaySource] = []
     for d in scope.raw_days:
-        conv = (d.tables or {}).get("conv")
-        (covered if conv is not None and conversions_goal_set(conv) == want else uncovered).append(d)
+        tables = d.tables or {}
+        files = [tables.get(k) for k in keys]
+        ok = all(f is not None and (file_parts(f.name) or ("", "", ""))[1] == want for f in files)
+        (covered if ok else uncovered).append(d)
     return (covered, uncovered) if covered else None
 
 
-def _files(days: list[DaySource]) -> str:
-    return ", ".join(sql_path(d.tables["conv"]) for d in days if d.tables is not None)
+def _files(days: list[DaySource], goals: Sequence[GoalLike]) -> str:
+    """The conversions files of ``goals`` on ``days`` (all covered), as a SQL list's items."""
+    keys = sorted({f"conv:{goal_hex(goal_id(g))}" for g in goals})
+    return ", ".join(sql_path(d.tables[k]) for d in days if d.tables is not None for k in keys)
 
 
 def _uncovered_hits(scope: Scope, days: list[DaySource], goals: Sequence[GoalLike], params: dict[str, object]) -> str:

@@ -71,21 +71,11 @@ def visits_name(files: list[Path], kind: str = "visits") -> str:
     return f"{fingerprint(files)}-{kind}-v{VISITS_FORMAT}.parquet"
 
 
-def conversions_name(files: list[Path], goal_set: str) -> str:
-    """The conversions file (aggregator/conversions.py) of these raw files, built for the goal set ``goal_set``."""
-    return f"{fingerprint(files)}-conv-{goal_set}-c{conversions.CONVERSIONS_FORMAT}.parquet"
-
-
-def conversions_goal_set(path: Path) -> str:
-    """The goal set a conversions file was built for (its name's part between ``-conv-`` and the format)."""
-    return path.name.rpartition("-conv-")[2].rpartition("-c")[0]
-
-
 def current_tables(lake: Lake, site: str, day: dt.date, raw_files: list[Path]) -> dict[str, Path] | None:
     """The day's per-visit tables built from exactly ``raw_files`` by kind (None: not all built from those files).
 
-    With them, under ``conv``, the day's conversions file if one was built from those files (for whichever
-    goal set: :func:`conversions_goal_set` says which; queries check it against the goals in force).
+    With them, under ``conv:<goal id>``, the day's conversions files built from those files (for whichever
+    goal set, which their names say: queries check it against the goals in force; aggregator/conversions.py).
     """
     if not raw_files:
         return None
@@ -93,11 +83,12 @@ def current_tables(lake: Lake, site: str, day: dt.date, raw_files: list[Path]) -
     out = {kind: have.get(visits_name(raw_files, kind)) for kind in TABLE_KINDS}
     if any(p is None for p in out.values()):
         return None
-    head, tail = f"{fingerprint(raw_files)}-conv-", f"-c{conversions.CONVERSIONS_FORMAT}.parquet"
-    conv = sorted(name for name in have if name.startswith(head) and name.endswith(tail))
     found = {k: p for k, p in out.items() if p is not None}
-    if conv:
-        found["conv"] = have[conv[-1]]
+    fp = fingerprint(raw_files)
+    for name, path in sorted(have.items()):
+        parts = conversions.file_parts(name)
+        if parts is not None and parts[0] == fp:
+            found[f"conv:{parts[2]}"] = path
     return found
 
 
@@ -230,8 +221,9 @@ def build_rollup(
                 f"COPY (SELECT * FROM {getattr(t, kind)} ORDER BY {order[kind]}) TO {sql_path(tmp)} (FORMAT parquet)"
             )
             staged.append((tmp, visits_dir / visits_name(files, kind)))
-        if goal_set:
-            staged.append((_stage_conversions(con, lake, "r", goals), visits_dir / conversions_name(files, goal_set)))
+        fp = fingerprint(files)
+        for tmp_conv, gid in conversions.stage(con, lake.staging_dir, "r", goals) if goal_set else ():
+            staged.append((tmp_conv, visits_dir / conversions.file_name(fp, goal_set, gid)))
         tmp = lake.staging_dir / f"rollup-{uuid.uuid4().hex}.parquet"
         con.execute(f"COPY (SELECT * FROM r ORDER BY dimension, value) TO {sql_path(tmp)} (FORMAT parquet)")
     finally:
@@ -250,16 +242,6 @@ def build_rollup(
     return True
 
 
-def _stage_conversions(con: Connection, lake: Lake, prefix: str, goals: Sequence[GoalLike]) -> Path:
-    """Write ``<prefix>_conv`` (built from ``<prefix>_hits`` and ``<prefix>_dict``) to a staging file."""
-    sql, params = conversions.build_sql(prefix, goals)
-    con.execute(sql, params)
-    tmp = lake.staging_dir / f"conv-{uuid.uuid4().hex}.parquet"
-    # By goal, then day key: a goal's rows sit together, and the file compresses better.
-    con.execute(f"COPY (SELECT * FROM {prefix}_conv ORDER BY gdef, day_key, vno) TO {sql_path(tmp)} (FORMAT parquet)")
-    return tmp
-
-
 def build_conversions(
     settings: Settings, lake: Lake, day_dir: Path, visits_dir: Path, goals: Sequence[GoalLike]
 ) -> bool:
@@ -274,14 +256,16 @@ def build_conversions(
         for kind in ("hits", "dict"):
             path = sql_path(visits_dir / visits_name(files, kind))
             con.execute(f"CREATE TEMP VIEW c_{kind} AS SELECT * FROM read_parquet({path})")
-        lake.staging_dir.mkdir(parents=True, exist_ok=True)
-        tmp = _stage_conversions(con, lake, "c", goals)
+        staged = conversions.stage(con, lake.staging_dir, "c", goals)
     finally:
         con.close()
-    dst = visits_dir / conversions_name(files, goal_set)
-    publish(tmp, dst)
+    fp = fingerprint(files)
+    keep = set()
+    for tmp, gid in staged:
+        keep.add(conversions.file_name(fp, goal_set, gid))
+        publish(tmp, visits_dir / conversions.file_name(fp, goal_set, gid))
     for old in visits_dir.glob("*-conv-*.parquet"):
-        if old.name != dst.name:
+        if old.name not in keep:
             old.unlink(missing_ok=True)
     return True
 
@@ -332,7 +316,9 @@ def refresh_rollups_locked(
             have_tables = all((visits_dir / visits_name(files, kind)).exists() for kind in TABLE_KINDS)
             if not force and (rollup_dir / rollup_name(files)).exists() and have_tables:
                 # Goals changed since the day was built: only its conversions file is rebuilt.
-                if goal_set and not (visits_dir / conversions_name(files, goal_set)).exists():
+                fp = fingerprint(files)
+                names = [conversions.file_name(fp, goal_set, gid) for gid in conversions.goal_ids(goals)]
+                if goal_set and not all((visits_dir / name).exists() for name in names):
                     conv_todo.append((day_dir, visits_dir, goals))
                 continue
             todo.append((day_dir, rollup_dir, goals))
