@@ -110,10 +110,12 @@ def goal_set_key(goals: Sequence[GoalLike]) -> str:
 def codes_sql(dictionary: str, goals: Sequence[GoalLike], params: dict[str, object], prefix: str) -> str:
     """(day, code, page, gdef): the page codes (pageviews) and event-name codes each goal converts.
 
-    A page pattern is matched once per distinct path of the dictionary's days.
+    A page pattern is matched once per distinct path of the dictionary's days. Goals of one definition are
+    one id: their codes are listed once (else a hit would count once per such goal, before the goals'
+    labels are joined).
     """
     parts = []
-    for i, g in enumerate(goals):
+    for i, g in enumerate({goal_id(g): g for g in goals}.values()):
         if g.kind == "page":
             params[f"{prefix}re{i}"] = g.page_regex
             cond = f"dimension = 'event:page' AND regexp_full_match(value, CAST(${prefix}re{i} AS VARCHAR))"
