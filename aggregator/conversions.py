@@ -25,16 +25,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 from duckdb import DuckDBPyConnection as Connection
 
+from aggregator.db import connect
 from aggregator.filters import GoalLike
-from aggregator.lake import sql_path
+from aggregator.lake import Lake, publish, site_dir_name, sql_path
 from aggregator.sessions import OWN_COLUMNS
+from aggregator.settings import Settings
 from aggregator.tables import VISIT_METRIC_COLUMNS, code
+from collector.siteconfig import SiteConfigError, load
+
+log = logging.getLogger(__name__)
 
 #: Bumped when the conversions table's columns change: older files stop matching and are rebuilt.
 CONVERSIONS_FORMAT = 1
@@ -97,6 +103,53 @@ def stage(con: Connection, staging_dir: Path, prefix: str, goals: Sequence[GoalL
         )
         out.append((tmp, gid))
     return out
+
+
+def site_goals(settings: Settings) -> dict[str, tuple[GoalLike, ...]]:
+    """The goals of each site of the site configuration in force, by the site's directory name (``site=…``).
+
+    No file, or one that does not parse: no goals (days are then built without a conversions file, and
+    queries read the hits, exactly).
+    """
+    path = settings.site_config_path
+    if not path.is_file():
+        return {}
+    try:
+        config = load(path)
+    except SiteConfigError as exc:
+        log.warning("site configuration: %s (conversions tables not built)", exc)
+        return {}
+    return {f"site={site_dir_name(s.domain)}": tuple(s.goals) for s in config.sites}
+
+
+def rebuild(
+    settings: Settings,
+    lake: Lake,
+    visits_dir: Path,
+    fingerprint: str,
+    tables: dict[str, Path],
+    goals: Sequence[GoalLike],
+) -> bool:
+    """Build a day's conversions files anew from its ``hits`` and ``dict`` files (``tables``) for ``goals``,
+    publish them, and remove the day's other conversions files. The caller holds the writer lock."""
+    goal_set = goal_set_key(goals)
+    if not goal_set:
+        return False
+    con = connect(settings)
+    try:
+        for kind in ("hits", "dict"):
+            con.execute(f"CREATE TEMP VIEW c_{kind} AS SELECT * FROM read_parquet({sql_path(tables[kind])})")
+        staged = stage(con, lake.staging_dir, "c", goals)
+    finally:
+        con.close()
+    keep = set()
+    for tmp, gid in staged:
+        keep.add(file_name(fingerprint, goal_set, gid))
+        publish(tmp, visits_dir / file_name(fingerprint, goal_set, gid))
+    for old in visits_dir.glob("*-conv-*.parquet"):
+        if old.name not in keep:
+            old.unlink(missing_ok=True)
+    return True
 
 
 def goal_set_key(goals: Sequence[GoalLike]) -> str:

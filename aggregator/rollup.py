@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
 import os
 import signal
 import uuid
@@ -36,15 +35,12 @@ from aggregator import conversions
 from aggregator.db import connect
 from aggregator.dimensions import ROLLUP_DIMENSIONS, ROLLUP_PAIRS
 from aggregator.filters import GoalLike
-from aggregator.lake import Lake, publish, site_dir_name, sql_path
+from aggregator.lake import Lake, publish, sql_path
 from aggregator.metrics import COMPONENT_NAMES
 from aggregator.querybuild import Column, column, day_rows_sql
 from aggregator.sessions import sessionized_sql
 from aggregator.settings import Settings
 from aggregator.tables import Tables, build_sql, check_sql, tables
-from collector.siteconfig import SiteConfigError, load
-
-log = logging.getLogger(__name__)
 
 #: Bumped when the rollup's rows change meaning or gain dimensions: rollups of an older format stop
 #: matching their day's files, so queries roll those days up in memory until `aggregator rollup` rebuilds
@@ -170,23 +166,6 @@ def _failpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def site_goals(settings: Settings) -> dict[str, tuple[GoalLike, ...]]:
-    """The goals of each site of the site configuration in force, by the site's directory name (``site=…``).
-
-    No file, or one that does not parse: no goals (days are then built without a conversions file, and
-    queries compute conversions from the hits, exactly).
-    """
-    path = settings.site_config_path
-    if not path.is_file():
-        return {}
-    try:
-        config = load(path)
-    except SiteConfigError as exc:
-        log.warning("site configuration: %s (conversions tables not built)", exc)
-        return {}
-    return {f"site={site_dir_name(s.domain)}": tuple(s.goals) for s in config.sites}
-
-
 def build_rollup(
     settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path, goals: Sequence[GoalLike] | None = None
 ) -> bool:
@@ -199,7 +178,7 @@ def build_rollup(
     if not files:
         return False
     if goals is None:
-        goals = site_goals(settings).get(rollup_dir.parent.name, ())
+        goals = conversions.site_goals(settings).get(rollup_dir.parent.name, ())
     goal_set = conversions.goal_set_key(goals)
     name = rollup_name(files)
     visits_dir = lake.visits_dir / rollup_dir.parent.name / rollup_dir.name
@@ -245,29 +224,13 @@ def build_rollup(
 def build_conversions(
     settings: Settings, lake: Lake, day_dir: Path, visits_dir: Path, goals: Sequence[GoalLike]
 ) -> bool:
-    """(Re)build only a day's conversions file, from its current hits and dictionary files (the goals changed
+    """(Re)build only a day's conversions files, from its current hits and dictionary files (the goals changed
     since its tables were built: no sessionization needed). The caller holds the writer lock."""
     files = Lake.visible_parquet(day_dir)
-    goal_set = conversions.goal_set_key(goals)
-    if not files or not goal_set:
+    if not files:
         return False
-    con = connect(settings)
-    try:
-        for kind in ("hits", "dict"):
-            path = sql_path(visits_dir / visits_name(files, kind))
-            con.execute(f"CREATE TEMP VIEW c_{kind} AS SELECT * FROM read_parquet({path})")
-        staged = conversions.stage(con, lake.staging_dir, "c", goals)
-    finally:
-        con.close()
-    fp = fingerprint(files)
-    keep = set()
-    for tmp, gid in staged:
-        keep.add(conversions.file_name(fp, goal_set, gid))
-        publish(tmp, visits_dir / conversions.file_name(fp, goal_set, gid))
-    for old in visits_dir.glob("*-conv-*.parquet"):
-        if old.name not in keep:
-            old.unlink(missing_ok=True)
-    return True
+    tables = {kind: visits_dir / visits_name(files, kind) for kind in ("hits", "dict")}
+    return conversions.rebuild(settings, lake, visits_dir, fingerprint(files), tables, goals)
 
 
 def refresh_rollups(
@@ -299,7 +262,7 @@ def refresh_rollups_locked(
     from it; right after, from raw events, exactly as before).
     """
     current = now.astimezone(dt.UTC).date()
-    by_site = site_goals(settings)
+    by_site = conversions.site_goals(settings)
     todo, conv_todo = [], []
     for site_path in lake.site_dirs(lake.events_dir):
         goals = by_site.get(site_path.name, ())
