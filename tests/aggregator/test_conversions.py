@@ -116,6 +116,10 @@ def test_conversions_files_answer_as_the_hits_do(tmp_path: Path) -> None:
         if f"day={DAY}" in str(path) or (f"day={DAY + dt.timedelta(days=1)}" in str(path) and path == files[-1]):
             path.unlink()
     assert _answers(s) == built
+    # And a day without any per-visit table (computed in memory, as today between a batch and its refresh).
+    for path in Lake(s.lake_dir).visits_day_dir(SITE, DAY + dt.timedelta(days=2)).glob("*.parquet"):
+        path.unlink()
+    assert _answers(s) == built
 
 
 def test_rows_folded_into_other_are_counted_exactly(tmp_path: Path) -> None:
