@@ -4,7 +4,8 @@ Built with the day's per-visit tables (aggregator/rollup.py) for the goals the s
 that time, and read by the Goals panel and by funnels (aggregator/goalscope.py, aggregator/funnels.py) when
 nothing filters the hits. A row is a hits row (aggregator/tables.py) of one visit part and one goal, with
 its events merged: ``n`` events, their first and last second and ``ts_more`` (every second, when there are
-more than two), and the visit columns the counts read (bounce, duration, profile, row counts). So:
+more than two), the visit columns the counts read (bounce, duration, profile, row counts) and ``vkey`` (one
+exact BIGINT per visit). So:
 
 * a goal's page pattern is matched once per day and distinct path when the table is built, not per query;
 * a day key with one visit row (``key_rows`` 1, most of them) has one row per goal it converts: its unique
@@ -43,7 +44,11 @@ from collector.siteconfig import SiteConfigError, load
 log = logging.getLogger(__name__)
 
 #: Bumped when the conversions table's columns change: older files stop matching and are rebuilt.
-CONVERSIONS_FORMAT = 1
+CONVERSIONS_FORMAT = 2  # 2: vkey
+
+#: One BIGINT per visit, exact: the day (days since 1970) in the high bits, the visit's rank among the day's
+#: visits (by day key and number) in the low 32: a funnel joins its steps on one column, not three.
+VKEY_SQL = "(CAST(epoch(day) // 86400 AS BIGINT) << 32) | dense_rank() OVER (PARTITION BY day ORDER BY day_key, vno)"
 
 _OWN = tuple(code(f"visit:{c}") for c in OWN_COLUMNS)
 
@@ -210,13 +215,14 @@ def conversions_sql(hits: str, codes: str, props: str, *, by_day: bool = True) -
         "CASE WHEN h.ts_more IS NOT NULL THEN h.ts_more WHEN h.n = 1 THEN [h.first_ts] ELSE [h.first_ts, h.last_ts] END"
     )
     on_day = "h.day = c.day AND " if by_day else ""
-    return f"""SELECT h.day, h.day_key, h.vno, c.gdef, h.kind, {any_cols},
+    return f"""SELECT *, {VKEY_SQL} AS vkey FROM (
+SELECT h.day, h.day_key, h.vno, c.gdef, h.kind, {any_cols},
   CAST(sum(h.n) AS BIGINT) AS n, min(h.first_ts) AS first_ts, max(h.last_ts) AS last_ts,
   CASE WHEN sum(h.n) > 2 THEN list_sort(flatten(list({seconds}))) END AS ts_more
 FROM (SELECT * FROM {hits} WHERE kind <> 1) h
 JOIN ({codes}) c ON {on_day}c.page = (h.kind = 0) AND c.code = CASE WHEN h.kind = 0 THEN h.c_page ELSE h.c_name END
 WHERE {props}
-GROUP BY h.day, h.day_key, h.vno, c.gdef, h.kind, {own}"""
+GROUP BY h.day, h.day_key, h.vno, c.gdef, h.kind, {own})"""
 
 
 def build_sql(prefix: str, goals: Sequence[GoalLike]) -> tuple[str, dict[str, object]]:

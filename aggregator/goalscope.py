@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from aggregator.conversions import (
     HITS_ONLY,
+    VKEY_SQL,
     GoalRows,
     codes_sql,
     file_parts,
@@ -141,7 +142,7 @@ def conversion_rows(
 
 
 #: The columns of a funnel step's rows (aggregator/funnels.py).
-STEP_COLUMNS = "day, day_key, vno, profile, key_rows, visit_rows, first_ts, last_ts, ts_more"
+STEP_COLUMNS = "vkey, day, day_key, vno, profile, key_rows, visit_rows, first_ts, last_ts, ts_more"
 
 
 def conversion_steps(
@@ -158,7 +159,8 @@ def conversion_steps(
     covered, uncovered = split
     ctes = []
     if uncovered:
-        ctes.append(f"ue AS MATERIALIZED (SELECT * FROM {_uncovered_hits(scope, uncovered, steps, params)})")
+        hits = _uncovered_hits(scope, uncovered, steps, params)
+        ctes.append(f"ue AS MATERIALIZED (SELECT *, {VKEY_SQL} AS vkey FROM {hits})")
     rels = []
     for g in steps:
         rel = f"SELECT {STEP_COLUMNS}, true AS merged FROM read_parquet([{_files(covered, [g])}])"
