@@ -4,8 +4,9 @@ The functions take the scope as ``self`` (they were its methods). :func:`convert
 :func:`conversion_rows` are shared with the funnels (aggregator/funnels.py), whose steps are goals too.
 
 Unfiltered, the goal hits are the rows of the days' conversions tables (aggregator/conversions.py): built
-with the per-visit tables for the goals in force, one row per (visit part, goal). A day whose table was
-built for other goals, or not built, gets the same rows computed from its hits.
+with the per-visit tables for the goals in force, one row per (visit part, goal). A day whose files were
+built for other goals, or not built, adds its goal hits as they are; a range where no day has them reads the
+plain goal join.
 """
 
 from __future__ import annotations
