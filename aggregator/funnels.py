@@ -15,7 +15,9 @@ shown, the steps after it are not either. Against each neighbouring filter set
 K visitors on some day, or the step is not shown.
 
 Steps are found in the hits table (aggregator/tables.py), which carries each
-event's visit and visit columns, and keeps the time of every event it merges.
+event's visit and visit columns, and keeps the time of every event it merges;
+unfiltered, in the conversions table built from it for the site's goals
+(aggregator/conversions.py), one row per visit part and goal.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aggregator.filters import Expr, GoalLike, neighbours
-from aggregator.goalscope import converting_codes
+from aggregator.goalscope import conversion_steps, converting_codes
 from aggregator.kanon import people_ok
 from aggregator.page import Page
 from aggregator.periods import DateRange, PeriodError, resolve
@@ -93,24 +95,45 @@ def funnel_sql(scope: Scope, goals: list[GoalLike], params: dict[str, Any]) -> s
     reached).
 
     Step k is looked for only in the visits that reached step k-1 (an inner join with them, so each step's join
-    is no larger than the visits still in the funnel); the steps are then put side by side per visit.
+    is no larger than the visits still in the funnel); the steps are then put side by side per visit. Read from
+    the conversions rows, visits are joined on their ``vkey`` (one BIGINT), else on (day, day key, number).
     """
-    visit = "day, day_key, vno"
-    ctes = [
-        f"se AS MATERIALIZED (SELECT * FROM {_step_hits(scope, goals, params)})",
-        f"r1 AS MATERIALIZED (SELECT {visit}, any_value(profile) AS profile, bool_and(key_rows = 1) AS single, "
-        "min(first_ts) AS t1 FROM se "
-        f"WHERE step = 1 GROUP BY {visit})",
-    ]
+    fast = conversion_steps(scope, goals, params)
+    key: tuple[str, ...]
+    carried: tuple[str, ...]
+    if fast is not None:  # unfiltered: the conversions rows, one per visit part and step, keyed by ``vkey``
+        ctes, rels = fast
+        key, carried = ("vkey",), ("day", "day_key", "vno")
+    else:
+        ctes = [f"se AS MATERIALIZED (SELECT * FROM {_step_hits(scope, goals, params)})"]
+        rels = [
+            f"(SELECT *, NULL::BIGINT AS visit_rows, false AS merged FROM se WHERE step = {k})"
+            for k in range(1, len(goals) + 1)
+        ]
+        key, carried = ("day", "day_key", "vno"), ()
+    keys = ", ".join(key)
+    plain = "".join(f", {c}" for c in carried)
+    anys = "".join(f", any_value({c}) AS {c}" for c in carried)
+    # A conversions row of a visit with one part is that visit's only row of the step: no grouping.
+    ctes.append(
+        f"r1 AS MATERIALIZED (SELECT {keys}{plain}, profile, key_rows = 1 AS single, first_ts AS t1 FROM {rels[0]} "
+        "WHERE merged AND visit_rows = 1 UNION ALL "
+        f"SELECT {keys}{anys}, any_value(profile) AS profile, bool_and(key_rows = 1) AS single, min(first_ts) AS t1 "
+        f"FROM {rels[0]} WHERE NOT merged OR visit_rows > 1 GROUP BY {keys})"
+    )
+    r_keys = ", ".join(f"r.{c}" for c in key)
+    on = " AND ".join(f"se.{c} = r.{c}" for c in key)
     for k in range(2, len(goals) + 1):
         ctes.append(
-            f"r{k} AS MATERIALIZED (SELECT r.day, r.day_key, r.vno, min({_first_at_or_after(f'r.t{k - 1}')}) AS t{k} "
-            f"FROM r{k - 1} r JOIN se ON se.day = r.day AND se.day_key = r.day_key AND se.vno = r.vno "
-            f"AND se.step = {k} AND se.last_ts >= r.t{k - 1} GROUP BY r.day, r.day_key, r.vno)"
+            f"r{k} AS MATERIALIZED (SELECT {r_keys}, min({_first_at_or_after(f'r.t{k - 1}')}) AS t{k} "
+            f"FROM r{k - 1} r JOIN {rels[k - 1]} se ON {on} AND se.last_ts >= r.t{k - 1} GROUP BY {r_keys})"
         )
     steps = ", ".join(f"r{k}.t{k}" for k in range(2, len(goals) + 1))
-    joins = "".join(f" LEFT JOIN r{k} USING ({visit})" for k in range(2, len(goals) + 1))
-    return "WITH " + ",\n".join(ctes) + f"\nSELECT {visit}, r1.profile, r1.single, r1.t1, {steps} FROM r1{joins}"
+    joins = "".join(f" LEFT JOIN r{k} USING ({keys})" for k in range(2, len(goals) + 1))
+    return (
+        "WITH " + ",\n".join(ctes) + f"\nSELECT r1.day, r1.day_key, r1.vno, r1.profile, r1.single, r1.t1, {steps} "
+        f"FROM r1{joins}"
+    )
 
 
 def per_step(scope: Scope, goals: list[GoalLike]) -> list[dict[str, Any]]:

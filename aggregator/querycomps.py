@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from aggregator.conversions import GoalRows
+
 if TYPE_CHECKING:
     from aggregator.querybuild import Column
 
@@ -181,6 +183,21 @@ def event_comps(col: Column, hits: str, *, light: bool) -> str:
     sel, names = group_sql(col)
     counts = """sum(n) FILTER (WHERE kind = 0) AS n_pv, coalesce(sum(n) FILTER (WHERE kind <> 1), 0) AS n_ev,
                sum(eng) FILTER (WHERE kind = 1) AS eng"""
+    if light and isinstance(hits, GoalRows):
+        # Merged rows are one per (visit part, goal): a day key with one visit row has one row per value of the
+        # column, already what grouping it by day key gives; only the other day keys, and hits, are grouped.
+        one = """CASE WHEN kind = 0 THEN n END AS n_pv, CASE WHEN kind <> 1 THEN n ELSE 0 END AS n_ev,
+               CASE WHEN kind = 1 THEN eng END AS eng"""
+        return f"""
+    SELECT day{names}, count(*) FILTER (WHERE n_ev > 0) AS visitors, NULL::BIGINT AS visits, sum(n_pv) AS pageviews,
+      sum(n_ev) AS events, NULL::BIGINT AS bounces, NULL::BIGINT AS duration_sum, sum(eng) AS engaged_sum,
+      count(eng) AS engaged_n
+    FROM (
+      SELECT day{sel}, {one} FROM {hits} WHERE key_rows = 1 AND merged
+      UNION ALL
+      SELECT day{names}, {counts}
+      FROM (SELECT *{sel} FROM {hits} WHERE key_rows > 1 OR NOT merged) GROUP BY day{names}, day_key
+    ) GROUP BY day{names}"""
     if light:
         return f"""
     SELECT day{names}, count(*) FILTER (WHERE n_ev > 0) AS visitors, NULL::BIGINT AS visits, sum(n_pv) AS pageviews,

@@ -26,13 +26,15 @@ import hashlib
 import os
 import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from duckdb import DuckDBPyConnection as Connection
 
+from aggregator import conversions
 from aggregator.db import connect
 from aggregator.dimensions import ROLLUP_DIMENSIONS, ROLLUP_PAIRS
+from aggregator.filters import GoalLike
 from aggregator.lake import Lake, publish, sql_path
 from aggregator.metrics import COMPONENT_NAMES
 from aggregator.querybuild import Column, column, day_rows_sql
@@ -66,14 +68,24 @@ def visits_name(files: list[Path], kind: str = "visits") -> str:
 
 
 def current_tables(lake: Lake, site: str, day: dt.date, raw_files: list[Path]) -> dict[str, Path] | None:
-    """The day's per-visit tables built from exactly ``raw_files`` by kind (None: not all built from those files)."""
+    """The day's per-visit tables built from exactly ``raw_files`` by kind (None: not all built from those files).
+
+    With them, under ``conv:<goal id>``, the day's conversions files built from those files (for whichever
+    goal set, which their names say: queries check it against the goals in force; aggregator/conversions.py).
+    """
     if not raw_files:
         return None
     have = {p.name: p for p in Lake.visible_parquet(lake.visits_day_dir(site, day))}
     out = {kind: have.get(visits_name(raw_files, kind)) for kind in TABLE_KINDS}
     if any(p is None for p in out.values()):
         return None
-    return {k: p for k, p in out.items() if p is not None}
+    found = {k: p for k, p in out.items() if p is not None}
+    fp = fingerprint(raw_files)
+    for name, path in sorted(have.items()):
+        parts = conversions.file_parts(name)
+        if parts is not None and parts[0] == fp:
+            found[f"conv:{parts[2]}"] = path
+    return found
 
 
 def rollup_format(path: Path) -> int:
@@ -154,11 +166,20 @@ def _failpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def build_rollup(settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path) -> bool:
-    """(Re)build one day's per-visit tables and rollup from its raw files. The caller holds the writer lock."""
+def build_rollup(
+    settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path, goals: Sequence[GoalLike] | None = None
+) -> bool:
+    """(Re)build one day's per-visit tables and rollup from its raw files. The caller holds the writer lock.
+
+    With them, when the site has goals (``goals``, else read from the site configuration), the day's
+    conversions file (aggregator/conversions.py) for those goals.
+    """
     files = Lake.visible_parquet(day_dir)
     if not files:
         return False
+    if goals is None:
+        goals = conversions.site_goals(settings).get(rollup_dir.parent.name, ())
+    goal_set = conversions.goal_set_key(goals)
     name = rollup_name(files)
     visits_dir = lake.visits_dir / rollup_dir.parent.name / rollup_dir.name
     con = connect(settings)
@@ -179,6 +200,9 @@ def build_rollup(settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path
                 f"COPY (SELECT * FROM {getattr(t, kind)} ORDER BY {order[kind]}) TO {sql_path(tmp)} (FORMAT parquet)"
             )
             staged.append((tmp, visits_dir / visits_name(files, kind)))
+        fp = fingerprint(files)
+        for tmp_conv, gid in conversions.stage(con, lake.staging_dir, "r", goals) if goal_set else ():
+            staged.append((tmp_conv, visits_dir / conversions.file_name(fp, goal_set, gid)))
         tmp = lake.staging_dir / f"rollup-{uuid.uuid4().hex}.parquet"
         con.execute(f"COPY (SELECT * FROM r ORDER BY dimension, value) TO {sql_path(tmp)} (FORMAT parquet)")
     finally:
@@ -195,6 +219,18 @@ def build_rollup(settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path
                 old.unlink(missing_ok=True)
     _failpoint("done")
     return True
+
+
+def build_conversions(
+    settings: Settings, lake: Lake, day_dir: Path, visits_dir: Path, goals: Sequence[GoalLike]
+) -> bool:
+    """(Re)build only a day's conversions files, from its current hits and dictionary files (the goals changed
+    since its tables were built: no sessionization needed). The caller holds the writer lock."""
+    files = Lake.visible_parquet(day_dir)
+    if not files:
+        return False
+    tables = {kind: visits_dir / visits_name(files, kind) for kind in ("hits", "dict")}
+    return conversions.rebuild(settings, lake, visits_dir, fingerprint(files), tables, goals)
 
 
 def refresh_rollups(
@@ -226,8 +262,11 @@ def refresh_rollups_locked(
     from it; right after, from raw events, exactly as before).
     """
     current = now.astimezone(dt.UTC).date()
-    todo = []
+    by_site = conversions.site_goals(settings)
+    todo, conv_todo = [], []
     for site_path in lake.site_dirs(lake.events_dir):
+        goals = by_site.get(site_path.name, ())
+        goal_set = conversions.goal_set_key(goals)
         for day in Lake.days_in(site_path):
             if day > current or (day == current and not today):
                 continue
@@ -239,11 +278,21 @@ def refresh_rollups_locked(
             visits_dir = lake.visits_dir / site_path.name / day_dir.name
             have_tables = all((visits_dir / visits_name(files, kind)).exists() for kind in TABLE_KINDS)
             if not force and (rollup_dir / rollup_name(files)).exists() and have_tables:
+                # Goals changed since the day was built: only its conversions file is rebuilt.
+                fp = fingerprint(files)
+                names = [conversions.file_name(fp, goal_set, gid) for gid in conversions.goal_ids(goals)]
+                if goal_set and not all((visits_dir / name).exists() for name in names):
+                    conv_todo.append((day_dir, visits_dir, goals))
                 continue
-            todo.append((day_dir, rollup_dir))
+            todo.append((day_dir, rollup_dir, goals))
     built = 0
-    for done, (day_dir, rollup_dir) in enumerate(todo, 1):
-        built += build_rollup(settings, lake, day_dir, rollup_dir)
+    total = len(todo) + len(conv_todo)
+    for done, (day_dir, rollup_dir, goals) in enumerate(todo, 1):
+        built += build_rollup(settings, lake, day_dir, rollup_dir, goals)
         if progress is not None:
-            progress(done, len(todo))
+            progress(done, total)
+    for done, (day_dir, visits_dir, goals) in enumerate(conv_todo, len(todo) + 1):
+        built += build_conversions(settings, lake, day_dir, visits_dir, goals)
+        if progress is not None:
+            progress(done, total)
     return built

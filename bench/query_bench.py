@@ -301,11 +301,13 @@ def main() -> int:
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         data_dir = args.dir / f"n{size}"
+        # The goals first: the rollup builds each day's conversions files for the goals in force.
+        data_dir.mkdir(parents=True, exist_ok=True)
+        write_site_config(data_dir)
         if not (data_dir / "lake" / "rollups").is_dir():
             print(f"generating {size:,} events ...", flush=True)
             generate(data_dir, size, args.threads)
         refresh_rollups_today(data_dir)
-        write_site_config(data_dir)
         if any(m in FILTERED for m in args.modes.split(",")):
             from bench.baseline import prepare
 
