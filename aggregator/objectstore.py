@@ -165,6 +165,13 @@ class ObjectPath(PosixPath):
         """Put a local file here. One PUT (or a completed multipart upload) is atomic: readers
         see the whole object or none, so no temporary name and rename are needed."""
         pafs.copy_files(src, self.key, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
+        # Checked, not trusted: with the store gone in the middle of an upload, arrow logged "Error
+        # ignored when destroying file" for a lake file and ingest went on to delete the file's spool
+        # segments (tests/scaleout/test_many_collectors.py, once). The caller deletes its source only
+        # after this returns, so an object that is not there whole must raise here.
+        info = self._info()
+        if info.type != pafs.FileType.File or info.size != os.path.getsize(src):
+            raise OSError(f"upload of {self.key} did not complete (the object is missing or short)")
 
     def download(self, dst: str) -> None:
         pafs.copy_files(self.key, dst, source_filesystem=self.fs, destination_filesystem=pafs.LocalFileSystem())
