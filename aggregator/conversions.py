@@ -174,17 +174,22 @@ def codes_sql(dictionary: str, goals: Sequence[GoalLike], params: dict[str, obje
     """
     parts = []
     for i, g in enumerate({goal_id(g): g for g in goals}.values()):
-        if g.kind == "page":
-            params[f"{prefix}re{i}"] = g.page_regex
-            cond = f"dimension = 'event:page' AND regexp_full_match(value, CAST(${prefix}re{i} AS VARCHAR))"
-        else:
-            params[f"{prefix}ev{i}"] = g.event
-            cond = f"dimension = 'event:name' AND value = CAST(${prefix}ev{i} AS VARCHAR)"
+        cond = dictionary_match(g, params, f"{prefix}{i}")
         parts.append(
             f"SELECT day, code, {g.kind == 'page'} AS page, CAST({goal_id(g)} AS BIGINT) AS gdef FROM {dictionary} "
             f"WHERE {cond}"
         )
     return " UNION ALL ".join(parts)
+
+
+def dictionary_match(g: GoalLike, params: dict[str, object], key: str) -> str:
+    """The condition on a dictionary's rows that picks the codes ``g`` converts: its page pattern over the
+    paths, or its event name; the value goes into ``params`` under a name made from ``key``."""
+    if g.kind == "page":
+        params[f"re{key}"] = g.page_regex
+        return f"dimension = 'event:page' AND regexp_full_match(value, CAST($re{key} AS VARCHAR))"
+    params[f"ev{key}"] = g.event
+    return f"dimension = 'event:name' AND value = CAST($ev{key} AS VARCHAR)"
 
 
 def props_sql(goals: Sequence[GoalLike], params: dict[str, object], prefix: str, alias: str = "c") -> str:

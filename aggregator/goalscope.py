@@ -20,6 +20,7 @@ from aggregator.conversions import (
     VKEY_SQL,
     GoalRows,
     codes_sql,
+    dictionary_match,
     file_parts,
     goal_hex,
     goal_id,
@@ -223,12 +224,7 @@ def converting_codes(
     d = scope.coded().dict
     parts = []
     for i, (g, label) in enumerate(zip(goals, labels, strict=True)):
-        if g.kind == "page":
-            params[f"cre{i}"] = g.page_regex
-            cond = f"dimension = 'event:page' AND regexp_full_match(value, CAST($cre{i} AS VARCHAR))"
-        else:
-            params[f"cev{i}"] = g.event
-            cond = f"dimension = 'event:name' AND value = CAST($cev{i} AS VARCHAR)"
+        cond = dictionary_match(g, params, f"c{i}")
         parts.append(f"SELECT day, code, {g.kind == 'page'} AS page, {label} AS {column} FROM {d} WHERE {cond}")
     table = scope.page.name(f"{column}codes")
     scope.page.cur.execute(f"CREATE TEMP TABLE {table} AS {' UNION ALL '.join(parts)}", params)
