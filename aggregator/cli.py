@@ -78,7 +78,7 @@ def _maintain(settings: Settings) -> None:
     """After a batch: keep today's file count bounded and the rollups (today's too) current."""
     from aggregator.compact import compact_locked
     from aggregator.lake import Lake
-    from aggregator.rollup import refresh_rollups_locked
+    from aggregator.rollupbuild import refresh_rollups_locked
 
     lake = Lake(settings.lake_dir)
     with lake.writer():
@@ -88,7 +88,7 @@ def _maintain(settings: Settings) -> None:
 
 
 def _rollup(args: argparse.Namespace, settings: Settings) -> int:
-    from aggregator.rollup import refresh_rollups
+    from aggregator.rollupbuild import refresh_rollups
 
     built = refresh_rollups(settings, now=_now(), force=args.force)
     print(json.dumps({"rollups_built": built}))

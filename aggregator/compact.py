@@ -22,7 +22,7 @@ from pathlib import Path
 
 from aggregator.db import connect
 from aggregator.lake import Lake, fsync_dir, fsync_file, publish, sql_path
-from aggregator.rollup import build_rollup
+from aggregator.rollupbuild import build_rollup
 from aggregator.settings import Settings
 
 

@@ -91,11 +91,18 @@ def file_parts(name: str) -> tuple[str, str, str] | None:
     return (head, goal_set, gid) if goal_set and len(gid) == 16 else None
 
 
-def stage(con: Connection, staging_dir: Path, prefix: str, goals: Sequence[GoalLike]) -> list[tuple[Path, int]]:
-    """Build ``<prefix>_conv`` (from ``<prefix>_hits`` and ``<prefix>_dict``) and write one staging file per
-    goal (id); a goal without conversions that day gets an empty file, so that every goal's file is there."""
+def build(con: Connection, prefix: str, goals: Sequence[GoalLike]) -> None:
+    """Build ``<prefix>_conv`` from ``<prefix>_hits`` and ``<prefix>_dict`` (of one day or several)."""
     sql, params = build_sql(prefix, goals)
     con.execute(sql, params)
+
+
+def stage(
+    con: Connection, staging_dir: Path, prefix: str, goals: Sequence[GoalLike], where: str = "true"
+) -> list[tuple[Path, int]]:
+    """Write one staging file per goal (id) of the rows of ``<prefix>_conv`` (see :func:`build`) that match
+    ``where`` (one day's: SQL made up by the caller, never input); a goal without conversions that day gets an
+    empty file, so that every goal's file is there."""
     staging_dir.mkdir(parents=True, exist_ok=True)
     out = []
     for gid in goal_ids(goals):
@@ -103,8 +110,8 @@ def stage(con: Connection, staging_dir: Path, prefix: str, goals: Sequence[GoalL
         # One file per goal: a funnel step reads its goal's rows only (a filter on one file of all goals
         # decodes every goal's rows); sorted by day key, as the hits are.
         con.execute(
-            f"COPY (SELECT * FROM {prefix}_conv WHERE gdef = {gid} ORDER BY day_key, vno) TO {sql_path(tmp)} "
-            "(FORMAT parquet)"
+            f"COPY (SELECT * FROM {prefix}_conv WHERE gdef = {gid} AND {where} ORDER BY day_key, vno) "
+            f"TO {sql_path(tmp)} (FORMAT parquet)"
         )
         out.append((tmp, gid))
     return out
@@ -144,6 +151,7 @@ def rebuild(
     try:
         for kind in ("hits", "dict"):
             con.execute(f"CREATE TEMP VIEW c_{kind} AS SELECT * FROM read_parquet({sql_path(tables[kind])})")
+        build(con, "c", goals)
         staged = stage(con, lake.staging_dir, "c", goals)
     finally:
         con.close()

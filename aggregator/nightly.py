@@ -150,7 +150,7 @@ class Nightly:
         return f"{compact_closed_days(self.settings, self.now)} days compacted"
 
     def _rollup(self) -> str:
-        from aggregator.rollup import refresh_rollups
+        from aggregator.rollupbuild import refresh_rollups
 
         progress = Progress(self.err, "rollup", 1)
         try:

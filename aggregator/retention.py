@@ -16,7 +16,7 @@ from pathlib import Path
 from aggregator.dates import months_back
 from aggregator.drops import drops_dir
 from aggregator.lake import Lake, fsync_dir, rmtree
-from aggregator.rollup import refresh_rollups_locked
+from aggregator.rollupbuild import refresh_rollups_locked
 from aggregator.settings import Settings
 
 

@@ -12,9 +12,10 @@ the old file). Once the raw events of a day are purged, its rollup is the only
 record left and is used as is; its per-visit table is raw data and is purged
 with the events (PRIVACY.md "derived records").
 
-Build order, each step safe to interrupt (``ANALYTICS_ROLLUP_FAILPOINT`` kills the
-process at one, for the tests): the visits file is published, then the rollup
-file, then older files of the day are removed. A day whose rollup is current
+Built by aggregator/rollupbuild.py, in this order, each step safe to interrupt
+(``ANALYTICS_ROLLUP_FAILPOINT`` kills the process at one, for the tests): the
+visits file is published, then the rollup file, then older files of the day are
+removed. A day whose rollup is current
 but whose visits file is missing is built again, so a crash between the two
 renames only costs a rebuild.
 """
@@ -23,23 +24,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
-import signal
-import uuid
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from duckdb import DuckDBPyConnection as Connection
 
 from aggregator import conversions
-from aggregator.db import connect
 from aggregator.dimensions import ROLLUP_DIMENSIONS, ROLLUP_PAIRS
-from aggregator.filters import GoalLike
-from aggregator.lake import Lake, publish, sql_path
+from aggregator.lake import Lake
 from aggregator.metrics import COMPONENT_NAMES
 from aggregator.querybuild import Column, column, day_rows_sql
 from aggregator.sessions import sessionized_sql
-from aggregator.settings import Settings
 from aggregator.tables import Tables, build_sql, check_sql, tables
 
 #: Bumped when the rollup's rows change meaning or gain dimensions: rollups of an older format stop
@@ -159,140 +153,3 @@ def compute_rollup(
         p,
     )
     return t
-
-
-def _failpoint(name: str) -> None:
-    if os.environ.get("ANALYTICS_ROLLUP_FAILPOINT") == name:  # tests only: die here, as a crash would
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def build_rollup(
-    settings: Settings, lake: Lake, day_dir: Path, rollup_dir: Path, goals: Sequence[GoalLike] | None = None
-) -> bool:
-    """(Re)build one day's per-visit tables and rollup from its raw files. The caller holds the writer lock.
-
-    With them, when the site has goals (``goals``, else read from the site configuration), the day's
-    conversions file (aggregator/conversions.py) for those goals.
-    """
-    files = Lake.visible_parquet(day_dir)
-    if not files:
-        return False
-    if goals is None:
-        goals = conversions.site_goals(settings).get(rollup_dir.parent.name, ())
-    goal_set = conversions.goal_set_key(goals)
-    name = rollup_name(files)
-    visits_dir = lake.visits_dir / rollup_dir.parent.name / rollup_dir.name
-    con = connect(settings)
-    staged: list[tuple[Path, Path]] = []
-    try:
-        t = compute_rollup(con, [str(f) for f in files], "r")
-        lake.staging_dir.mkdir(parents=True, exist_ok=True)
-        # Sorted by day key: a day key's rows sit together, and the files compress better.
-        order = {
-            "dict": "dimension, code",
-            "visits": "day_key, vno",
-            "hits": "day_key, vno, c_page",
-            "pages": "day_key, vno",
-        }
-        for kind in TABLE_KINDS:
-            tmp = lake.staging_dir / f"{kind}-{uuid.uuid4().hex}.parquet"
-            con.execute(
-                f"COPY (SELECT * FROM {getattr(t, kind)} ORDER BY {order[kind]}) TO {sql_path(tmp)} (FORMAT parquet)"
-            )
-            staged.append((tmp, visits_dir / visits_name(files, kind)))
-        fp = fingerprint(files)
-        for tmp_conv, gid in conversions.stage(con, lake.staging_dir, "r", goals) if goal_set else ():
-            staged.append((tmp_conv, visits_dir / conversions.file_name(fp, goal_set, gid)))
-        tmp = lake.staging_dir / f"rollup-{uuid.uuid4().hex}.parquet"
-        con.execute(f"COPY (SELECT * FROM r ORDER BY dimension, value) TO {sql_path(tmp)} (FORMAT parquet)")
-    finally:
-        con.close()
-    for src, dst in staged:
-        publish(src, dst)
-    _failpoint("visits-published")
-    publish(tmp, rollup_dir / name)
-    _failpoint("rollup-published")
-    keep_visits = {dst.name for _, dst in staged}
-    for directory, keep in ((rollup_dir, {name}), (visits_dir, keep_visits)):
-        for old in directory.glob("*.parquet"):
-            if old.name not in keep:
-                old.unlink(missing_ok=True)
-    _failpoint("done")
-    return True
-
-
-def build_conversions(
-    settings: Settings, lake: Lake, day_dir: Path, visits_dir: Path, goals: Sequence[GoalLike]
-) -> bool:
-    """(Re)build only a day's conversions files, from its current hits and dictionary files (the goals changed
-    since its tables were built: no sessionization needed). The caller holds the writer lock."""
-    files = Lake.visible_parquet(day_dir)
-    if not files:
-        return False
-    tables = {kind: visits_dir / visits_name(files, kind) for kind in ("hits", "dict")}
-    return conversions.rebuild(settings, lake, visits_dir, fingerprint(files), tables, goals)
-
-
-def refresh_rollups(
-    settings: Settings,
-    now: dt.datetime,
-    *,
-    force: bool = False,
-    today: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-) -> int:
-    lake = Lake(settings.lake_dir)
-    with lake.writer():
-        return refresh_rollups_locked(settings, lake, now, force=force, today=today, progress=progress)
-
-
-def refresh_rollups_locked(
-    settings: Settings,
-    lake: Lake,
-    now: dt.datetime,
-    *,
-    force: bool = False,
-    today: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-) -> int:
-    """Build the rollup of every closed day (before today, UTC) that has none matching its files.
-
-    With ``today``, the current day too (``ingest --follow`` does so after each
-    batch: until the next batch changes the day's files, dashboards read today
-    from it; right after, from raw events, exactly as before).
-    """
-    current = now.astimezone(dt.UTC).date()
-    by_site = conversions.site_goals(settings)
-    todo, conv_todo = [], []
-    for site_path in lake.site_dirs(lake.events_dir):
-        goals = by_site.get(site_path.name, ())
-        goal_set = conversions.goal_set_key(goals)
-        for day in Lake.days_in(site_path):
-            if day > current or (day == current and not today):
-                continue
-            day_dir = site_path / f"day={day.isoformat()}"
-            rollup_dir = lake.rollups_dir / site_path.name / day_dir.name
-            files = Lake.visible_parquet(day_dir)
-            if not files:
-                continue
-            visits_dir = lake.visits_dir / site_path.name / day_dir.name
-            have_tables = all((visits_dir / visits_name(files, kind)).exists() for kind in TABLE_KINDS)
-            if not force and (rollup_dir / rollup_name(files)).exists() and have_tables:
-                # Goals changed since the day was built: only its conversions file is rebuilt.
-                fp = fingerprint(files)
-                names = [conversions.file_name(fp, goal_set, gid) for gid in conversions.goal_ids(goals)]
-                if goal_set and not all((visits_dir / name).exists() for name in names):
-                    conv_todo.append((day_dir, visits_dir, goals))
-                continue
-            todo.append((day_dir, rollup_dir, goals))
-    built = 0
-    total = len(todo) + len(conv_todo)
-    for done, (day_dir, rollup_dir, goals) in enumerate(todo, 1):
-        built += build_rollup(settings, lake, day_dir, rollup_dir, goals)
-        if progress is not None:
-            progress(done, total)
-    for done, (day_dir, visits_dir, goals) in enumerate(conv_todo, len(todo) + 1):
-        built += build_conversions(settings, lake, day_dir, visits_dir, goals)
-        if progress is not None:
-            progress(done, total)
-    return built

@@ -82,7 +82,8 @@ n1 AS (
           SELECT day, day_key FROM span WHERE multi) m USING (day, day_key))
   WINDOW w AS (PARTITION BY day, day_key ORDER BY t, rid)
 ),
-n2 AS (SELECT rid, sum(brk) OVER (ORDER BY day, day_key, t, rid ROWS UNBOUNDED PRECEDING) AS vno FROM n1),
+-- numbered per day: a day's visits are numbered the same whichever other days are sessionized with it
+n2 AS (SELECT rid, sum(brk) OVER (PARTITION BY day ORDER BY day_key, t, rid ROWS UNBOUNDED PRECEDING) AS vno FROM n1),
 s2 AS (
   SELECT ev.* EXCLUDE (rid), CAST(coalesce(n2.vno, 0) AS BIGINT) AS vno FROM ev LEFT JOIN n2 USING (rid)
 ),

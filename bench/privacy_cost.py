@@ -39,7 +39,7 @@ def generate(data_dir: Path, events: int) -> None:
     import duckdb
 
     from aggregator.lake import site_dir_name
-    from aggregator.rollup import refresh_rollups
+    from aggregator.rollupbuild import refresh_rollups
     from aggregator.settings import Settings
 
     per_visitor = 4

@@ -94,7 +94,7 @@ def generate(data_dir: Path, events: int, threads: int) -> None:
     import duckdb
 
     from aggregator.lake import site_dir_name
-    from aggregator.rollup import refresh_rollups
+    from aggregator.rollupbuild import refresh_rollups
     from aggregator.settings import Settings
 
     per_visitor = 4
@@ -158,7 +158,7 @@ def refresh_rollups_today(data_dir: Path) -> None:
     from aggregator.db import connect
     from aggregator.lake import Lake
     from aggregator.props import add_missing_column, props_column_done
-    from aggregator.rollup import refresh_rollups
+    from aggregator.rollupbuild import refresh_rollups
     from aggregator.settings import Settings
 
     settings = Settings(data_dir=data_dir, duckdb_memory_limit="1500MB")

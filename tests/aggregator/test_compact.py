@@ -8,7 +8,8 @@ from aggregator.compact import compact_closed_days, finish_interrupted
 from aggregator.ingest import Ingester
 from aggregator.lake import Lake
 from aggregator.query import Querier, QueryRequest
-from aggregator.rollup import current_rollup, refresh_rollups
+from aggregator.rollup import current_rollup
+from aggregator.rollupbuild import refresh_rollups
 from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
 from tests.aggregator.conftest import identity, lake_events

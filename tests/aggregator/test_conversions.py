@@ -8,12 +8,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pytest
+
+from aggregator import rollupbuild
 from aggregator.lake import Lake
 from aggregator.query import Querier, QueryRequest
-from aggregator.rollup import refresh_rollups
+from aggregator.rollup import TABLE_KINDS
+from aggregator.rollupbuild import refresh_rollups
 from aggregator.settings import Settings
 from collector.schema import Event
 from collector.siteconfig import parse
@@ -157,3 +163,36 @@ def test_a_goal_added_after_the_tables_were_built_counts_right(tmp_path: Path) -
     assert len(after) == _days(events) * (len(GOALS) - 1) and not set(before) & set(after)
     assert _answers(s) == now
     assert refresh_rollups(s, NOW) == 0
+
+
+def _contents(s: Settings) -> dict[str, list[tuple[object, ...]]]:
+    """Every rollup, per-visit and conversions file, by its path under the lake: its rows (in an order of their
+    own: rows a file's sort order ties may come in either order)."""
+    root = Lake(s.lake_dir)
+    return {
+        str(p.relative_to(s.lake_dir)): sorted(
+            duckdb.execute("SELECT * FROM read_parquet($p)", {"p": str(p)}).fetchall(), key=repr
+        )
+        for base in (root.rollups_dir, root.visits_dir)
+        for p in sorted(base.rglob("*.parquet"))
+    }
+
+
+def test_days_built_in_one_batch_are_the_files_each_day_built_alone_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = _events()
+    batched = lake(tmp_path / "a", events, GOALS)
+    alone = Settings(data_dir=tmp_path / "b" / "d", k_anonymity=1, duckdb_threads=2)
+    shutil.copytree(batched.data_dir, alone.data_dir)
+    assert refresh_rollups(batched, NOW) == _days(events)  # every day in one batch (they are small)
+    monkeypatch.setattr(rollupbuild, "BATCH_BYTES", 0)  # every day a batch of its own
+    assert refresh_rollups(alone, NOW) == _days(events)
+    one, each = _contents(batched), _contents(alone)
+    assert sorted(one) == sorted(each)
+    assert len(one) == _days(events) * (1 + len(TABLE_KINDS) + len(GOALS) - 1)  # rollup, tables, conversions
+    for name, rows in one.items():
+        assert rows == each[name], name
+    # Visits numbered within a day key (vno) on every day, not only on the first: what a batch could shift.
+    split = [p for p in one if "-visits-" in p and any(r[3] > 0 for r in one[p])]
+    assert len(split) == _days(events), split

@@ -17,7 +17,8 @@ import pytest
 from aggregator.lake import Lake, sql_path
 from aggregator.metrics import VISIT_GAP_SECONDS
 from aggregator.query import Querier, QueryRequest
-from aggregator.rollup import VISITS_FORMAT, refresh_rollups
+from aggregator.rollup import VISITS_FORMAT
+from aggregator.rollupbuild import refresh_rollups
 from collector.schema import Event
 from collector.siteconfig import Goal, parse
 from tests.aggregator.test_goals import DAY, FUNNEL_GOALS, NOW, SITE, STEPS, at, ev, funnel_events, lake

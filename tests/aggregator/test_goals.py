@@ -18,7 +18,7 @@ import pytest
 from aggregator.filters import Filter
 from aggregator.ingest import Ingester
 from aggregator.query import Querier, QueryError, QueryRequest
-from aggregator.rollup import refresh_rollups
+from aggregator.rollupbuild import refresh_rollups
 from aggregator.settings import Settings
 from aggregator.stats_api import answer
 from aggregator.synth import write_segments

@@ -17,7 +17,7 @@ from aggregator.ingest import Ingester
 from aggregator.metrics import METRICS, RATIO_METRICS
 from aggregator.query import OTHER, Querier, QueryError, QueryRequest, QueryResult
 from aggregator.request import allowed_metrics
-from aggregator.rollup import refresh_rollups
+from aggregator.rollupbuild import refresh_rollups
 from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event

@@ -20,7 +20,7 @@ from aggregator.lake import Lake
 from aggregator.metrics import COMPONENT_NAMES
 from aggregator.query import Querier, QueryRequest, QueryResult
 from aggregator.request import allowed_metrics
-from aggregator.rollup import refresh_rollups
+from aggregator.rollupbuild import refresh_rollups
 from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event

@@ -14,7 +14,8 @@ from aggregator.ingest import Ingester
 from aggregator.lake import Lake
 from aggregator.query import Querier, QueryRequest
 from aggregator.request import allowed_metrics
-from aggregator.rollup import ROLLUP_FAILPOINTS, TABLE_KINDS, refresh_rollups, rollup_name, visits_name
+from aggregator.rollup import ROLLUP_FAILPOINTS, TABLE_KINDS, rollup_name, visits_name
+from aggregator.rollupbuild import refresh_rollups
 from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event

@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 from aggregator.ingest import Ingester
-from aggregator.rollup import refresh_rollups
+from aggregator.rollupbuild import refresh_rollups
 from aggregator.settings import Settings as AggregatorSettings
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event

@@ -14,7 +14,7 @@ import pytest
 from aggregator.filters import Filter
 from aggregator.ingest import FAILPOINTS, Ingester
 from aggregator.query import Querier, QueryRequest
-from aggregator.rollup import refresh_rollups
+from aggregator.rollupbuild import refresh_rollups
 from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event
