@@ -123,6 +123,13 @@ def compute_rollup(
     rows of the full rollup. The day's per-visit tables are left in ``<table>_dict``, ``<table>_visits``
     and ``<table>_hits`` (aggregator/tables.py), from which the rollup is computed.
     """
+    t, site = compute_tables(con, files, table)
+    rollup_rows(con, t, table, site, dimensions)
+    return t
+
+
+def compute_tables(con: Connection, files: list[str], table: str) -> tuple[Tables, str | None]:
+    """The per-visit tables of the raw ``files`` (one sessionization) as ``<table>_dict`` etc., and their site."""
     params: dict[str, object] = {"files": files}
     con.execute(
         f"CREATE TEMP TABLE {table}_rows AS WITH {sessionized_sql('read_parquet($files)')} SELECT * FROM rows", params
@@ -135,7 +142,13 @@ def compute_rollup(
     collision = con.execute(check_sql(table)).fetchone()
     if collision is not None:  # never seen: 64-bit hashes of a day's few thousand values
         raise RuntimeError(f"two values of {collision[1]} on {collision[0]} share a code: rebuild with a new hash")
-    t = tables(table)
+    return tables(table), site
+
+
+def rollup_rows(con: Connection, t: Tables, table: str, site: str | None, dimensions: tuple[str, ...]) -> None:
+    """The rollup rows of ``dimensions`` (and the totals) of the per-visit tables ``t`` into the new temp table
+    ``table`` (see :func:`compute_rollup`): the same rows whether the tables were just built or copied from a
+    querier's cache."""
     p: dict[str, object] = {"site": site}
     inner = day_rows_sql(
         [Column("", (), False), *rollup_columns(dimensions)],
@@ -152,4 +165,3 @@ def compute_rollup(
         f"FROM ({inner})",
         p,
     )
-    return t
