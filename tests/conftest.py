@@ -17,6 +17,8 @@ from typing import IO
 import httpx
 import pytest
 
+from tests import web
+
 ROOT = Path(__file__).resolve().parent.parent
 
 CHROME_UA = (
@@ -139,7 +141,7 @@ def start_server(
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited with {proc.returncode}:\n{server.log()}")
         try:
-            if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
+            if web.get(server.url + "/healthz", timeout=1).status_code == 200:
                 return server
         except httpx.HTTPError:
             pass

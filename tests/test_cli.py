@@ -7,13 +7,13 @@ import os
 import sqlite3
 from pathlib import Path
 
-import httpx
 import pytest
 
 from aggregator.settings import Settings as AggregatorSettings
 from dashboards.app import create_app
 from dashboards.settings import Settings as DashboardsSettings
 from onecloud_kit.cli import Command, command_list
+from tests import web
 from tests.asgi import client_of_app
 from tests.conftest import free_port, start_server
 
@@ -78,7 +78,7 @@ def test_serve_is_the_default_command(package: str, tmp_path: Path, isp_db: Path
     server = start_server(package, [package, "--host", "127.0.0.1", "--port", str(port)], tmp_path / "data", env,
                           port=port)  # fmt: skip
     try:
-        assert httpx.get(server.url + "/healthz").status_code == 200
+        assert web.get(server.url + "/healthz").status_code == 200
         assert "listening on" in server.log()
     finally:
         server.kill()

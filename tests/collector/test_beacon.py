@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request
 
+from tests import web
 from tests.browser import TestSite, chromium
 from tests.conftest import ROOT, Server, running_collector, sealed_records, wait_for_records
 
@@ -273,7 +273,7 @@ def test_sec_gpc_header_is_dropped_by_the_collector(collector: Server, browser: 
     assert all(r.headers.get("sec-gpc") == "1" for r in beacons.requests)
     assert records(collector, "/t5h/") == []  # ... and nothing was stored
     ctx.close()
-    r = httpx.post(
+    r = web.post(
         collector.url + "/api/event",
         content=json.dumps({"n": "pageview", "u": f"{SITE_URL}/t5h/c", "d": SITE, "r": None}),
         headers={"Content-Type": "text/plain", "Sec-GPC": "1"},

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import httpx
 
+from tests import web
 from tests.conftest import CHROME_UA, running_collector, sealed_records, start_collector, wait_until
 
 SITE = "www.onecloud.example"
 
 
 def _load(url: str, worker: int, acked: list[str], stop: threading.Event) -> None:
-    with httpx.Client(base_url=url, timeout=5, headers={"User-Agent": CHROME_UA, "Content-Type": "text/plain"}) as c:
+    with web.client(base_url=url, timeout=5, headers={"User-Agent": CHROME_UA, "Content-Type": "text/plain"}) as c:
         seq = 0
         while not stop.is_set():
             path = f"/k/w{worker}/s{seq}"
@@ -49,7 +50,7 @@ def test_kill_9_under_load_loses_no_acknowledged_event(tmp_path: Path, isp_db: P
 
         # A restart recovers the dead worker's open segment.
         with running_collector(data_dir, env) as again:
-            assert httpx.get(again.url + "/readyz").status_code == 200
+            assert web.get(again.url + "/readyz").status_code == 200
         counts = collections.Counter(str(r["path"]) for r in sealed_records(data_dir))
         missing = [p for p in acked if counts[p] == 0]
         duplicated = [p for p, n in counts.items() if n > 1]

@@ -15,6 +15,7 @@ from collector.pipeline import Dropped, Hit, Pipeline
 from collector.salts import DayKeys, FileSaltStore
 from collector.settings import Settings
 from collector.useragent import UAParser
+from tests import web
 from tests.conftest import CHROME_UA, Server, running_collector
 
 SITE = "www.onecloud.example"
@@ -92,7 +93,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, db: Path) -> Iterator[Serve
 
 
 def test_endpoint_reads_hints_and_counts_bots_by_kind(server: Server) -> None:
-    with httpx.Client(base_url=server.url, timeout=10) as client:
+    with web.client(base_url=server.url, timeout=10) as client:
 
         def post(ip: str, ua: str, **headers: str) -> httpx.Response:
             return client.post(

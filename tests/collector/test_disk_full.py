@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import web
 from tests.conftest import CHROME_UA, running_collector, sealed_records, small_tmpfs
 
 SITE = "www.onecloud.example"
@@ -27,7 +28,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def test_full_disk_answers_503_and_recovers(small_disk: Path, isp_db: Path) -> None:
     data_dir = small_disk / "data"
     env = {"ANALYTICS_ISP_DB": str(isp_db), "ANALYTICS_SITES": SITE, "ANALYTICS_SPOOL_SEGMENT_SECONDS": "60"}
-    with running_collector(data_dir, env) as server, httpx.Client(base_url=server.url, timeout=10) as c:
+    with running_collector(data_dir, env) as server, web.client(base_url=server.url, timeout=10) as c:
         headers = {"User-Agent": CHROME_UA, "Content-Type": "text/plain"}
         statuses: list[int] = []
         acked: list[str] = []

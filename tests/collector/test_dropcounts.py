@@ -10,11 +10,10 @@ import re
 from pathlib import Path
 from typing import get_args
 
-import httpx
-
 from collector.dropcounts import DropCounts
 from collector.reasons import DROP_KINDS, DROP_REASONS, DropKind, DropReason
 from collector.schema import DROP_COUNT_KINDS, DROP_COUNT_REASONS, DROP_COUNTS_SUFFIX, DropCount
+from tests import web
 from tests.conftest import CHROME_UA, running_collector, wait_until
 
 DAY = 20_413  # 2025-11-21, as a UTC day number
@@ -101,10 +100,10 @@ def test_every_worker_writes_its_counts_at_shutdown_and_they_match_metrics(
     data = tmp_path / "data"
     bot = "curl/8.5.0"
     with running_collector(data, collector_env, workers=2) as server:
-        with httpx.Client(base_url=server.url, timeout=10) as client:
+        with web.client(base_url=server.url, timeout=10) as client:
             for i in range(40):
                 # A new connection each time, so both workers answer some.
-                r = httpx.post(
+                r = web.post(
                     server.url + "/api/event",
                     json={"n": "pageview", "u": "https://www.onecloud.example/", "d": "www.onecloud.example"},
                     headers={"User-Agent": bot if i % 4 else CHROME_UA, "X-Forwarded-For": f"81.2.69.{i}"},

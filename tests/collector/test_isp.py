@@ -8,13 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
 from collector.isp import IspDatabase, UnsupportedDatabase, bundled_database, bundled_manifest
 from collector.ispbuild import build
+from tests import web
 from tests.conftest import CHROME_UA, ROOT, free_port, running_collector, sealed_records, small_tmpfs
 
 # The acceptance answers of issue 3, from the database shipped in the package.
@@ -158,7 +158,7 @@ def test_reload_picks_up_a_replaced_file_and_survives_a_broken_one(tmp_path: Pat
 
 
 def _post(url: str, ip: str) -> None:
-    r = httpx.post(
+    r = web.post(
         url + "/api/event",
         json={"n": "pageview", "u": "https://www.onecloud.example/", "d": "www.onecloud.example"},
         headers={"User-Agent": CHROME_UA, "X-Forwarded-For": ip},
@@ -181,7 +181,7 @@ ENV = {"ANALYTICS_SITES": "www.onecloud.example", "ANALYTICS_TRUSTED_PROXIES": "
 def test_end_to_end_with_the_bundled_database(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with running_collector(data, ENV) as server:  # no ANALYTICS_ISP_DB: the bundled one
-        assert httpx.get(server.url + "/readyz").json()["checks"]["isp_database"] is True
+        assert web.get(server.url + "/readyz").json()["checks"]["isp_database"] is True
         for ip in ACCEPTANCE:
             _post(server.url, ip)
         records = _records(data, len(ACCEPTANCE))

@@ -12,10 +12,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from collector.rdns import NetworkDomains, parse_server
+from tests import web
 from tests.conftest import CHROME_UA, running_collector, sealed_records, wait_until
 
 DNSMASQ = shutil.which("dnsmasq") or shutil.which("dnsmasq", path="/usr/sbin:/sbin")
@@ -193,7 +193,7 @@ ENV = {
 
 def _post(url: str, ip: str) -> float:
     t0 = time.monotonic()
-    r = httpx.post(
+    r = web.post(
         url + "/api/event",
         json={"n": "pageview", "u": "https://www.onecloud.example/", "d": "www.onecloud.example"},
         headers={"User-Agent": CHROME_UA, "X-Forwarded-For": ip},

@@ -12,10 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from collector.siteconfig import from_dict, load, save
+from tests import web
 from tests.conftest import CHROME_UA, ROOT, Server, free_port, running_collector, sealed_records
 
 A, B = "a.onecloud.example", "b.onecloud.example"
@@ -24,7 +24,7 @@ A, B = "a.onecloud.example", "b.onecloud.example"
 def _post(server: Server, site: str, name: str = "pageview", props: dict[str, str] | None = None) -> str | None:
     """The drop reason of one event (None: stored)."""
     body = {"n": name, "u": f"https://{site}/x", "d": site, "p": props or {}}
-    r = httpx.post(server.url + "/api/event", json=body, headers={"User-Agent": CHROME_UA}, timeout=10)
+    r = web.post(server.url + "/api/event", json=body, headers={"User-Agent": CHROME_UA}, timeout=10)
     assert r.status_code == 202, r.text
     return r.headers.get("x-drop-reason")
 
@@ -41,7 +41,7 @@ def _until_stored(server: Server, site: str, name: str, in_a_row: int = 12) -> N
 
 
 def _metric(server: Server, name: str, labels: str = "") -> float:
-    text = httpx.get(server.url + "/metrics", timeout=10).text
+    text = web.get(server.url + "/metrics", timeout=10).text
     pattern = re.escape(name) + (r"\{" + re.escape(labels) + r"\}" if labels else "") + r" (\S+)"
     found = re.search(r"^" + pattern + "$", text, re.M)
     return float(found.group(1)) if found else 0.0

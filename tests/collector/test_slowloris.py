@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import web
 from tests.conftest import CHROME_UA, ROOT, free_port
 
 SITE = "www.onecloud.example"
@@ -61,7 +62,7 @@ def collector_with_nofile(data_dir: Path, env: dict[str, str], nofile: int) -> I
         for _ in range(600):
             assert proc.poll() is None, (data_dir.parent / "collector.log").read_text()
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                if web.get(url + "/healthz", timeout=1).status_code == 200:
                     break
             time.sleep(0.05)
         yield url, proc.pid
@@ -141,7 +142,7 @@ def test_events_are_accepted_during_a_slowloris(tmp_path: Path, isp_db: Path) ->
             for _ in range(32):  # 8 s of probes
                 started = time.monotonic()
                 try:
-                    r = httpx.post(url + "/api/event", content=BODY, headers=headers, timeout=5)
+                    r = web.post(url + "/api/event", content=BODY, headers=headers, timeout=5)
                     results[str(r.status_code)] += 1
                 except httpx.HTTPError as exc:
                     results[type(exc).__name__] += 1

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import time
 
-import httpx
-
+from tests import web
 from tests.conftest import CHROME_UA, Server, sealed_records
 
 
@@ -14,7 +13,7 @@ def test_pageview_end_to_end(collector: Server) -> None:
         "d": "www.onecloud.example",
         "r": "https://www.google.com/search?q=onecloud",
     }
-    r = httpx.post(
+    r = web.post(
         collector.url + "/api/event",
         json=body,
         headers={"User-Agent": CHROME_UA, "X-Forwarded-For": "8.8.8.8"},

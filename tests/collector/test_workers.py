@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests import web
 from tests.conftest import CHROME_UA, running_collector, sealed_records
 
 SITE = "www.onecloud.example"
@@ -32,7 +32,7 @@ def test_workers_share_the_day_salt(tmp_path: Path, isp_db: Path) -> None:
             # A new connection each time, so the kernel spreads them over both workers.
             body = json.dumps({"n": "pageview", "u": f"https://{SITE}/p{i % 3}", "d": SITE}).encode()
             for ip in ("8.8.8.8", "1.1.1.1"):
-                r = httpx.post(
+                r = web.post(
                     server.url + "/api/event",
                     content=body,
                     headers={"User-Agent": CHROME_UA, "X-Forwarded-For": ip, "Content-Type": "text/plain"},
@@ -40,7 +40,7 @@ def test_workers_share_the_day_salt(tmp_path: Path, isp_db: Path) -> None:
                 assert r.status_code == 202
         # Whichever worker answers the scrape, it reports the sum over both.
         for _ in range(4):
-            text = httpx.get(server.url + "/metrics").text
+            text = web.get(server.url + "/metrics").text
             accepted = [ln for ln in text.splitlines() if ln.startswith("analytics_events_accepted_total")]
             assert accepted and float(accepted[0].split()[1]) == 120.0, accepted
     records = sealed_records(data_dir)

@@ -21,6 +21,7 @@ import pytest
 
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event
+from tests import web
 from tests.conftest import (
     CHROME_UA,
     ROOT,
@@ -83,7 +84,7 @@ def send_through_collector(data: Path) -> int:
         "ANALYTICS_CUSTOM_EVENTS": ",".join(COLLECTOR_PAYLOADS),
     }
     sent = 0
-    with running_collector(data, env) as collector, httpx.Client(base_url=collector.url, timeout=10) as client:
+    with running_collector(data, env) as collector, web.client(base_url=collector.url, timeout=10) as client:
         for i, payload in enumerate(COLLECTOR_PAYLOADS):
             utm = urlencode({"utm_source": payload, "utm_medium": payload, "utm_campaign": payload})
             for v in range(6):
@@ -221,7 +222,7 @@ def csrf_token(html: str) -> str:
 @contextlib.contextmanager
 def login(url: str, name: str, password: str) -> Iterator[httpx.Client]:
     """A logged-in httpx client (the real login form: GET for the token, POST with it)."""
-    with httpx.Client(base_url=url, timeout=30) as c:
+    with web.client(base_url=url, timeout=30) as c:
         token = csrf_token(c.get("/login").text)
         r = c.post("/login", data={"name": name, "password": password, "csrf_token": token, "next": "/sites"})
         assert r.status_code == 303, (r.status_code, r.text[:300])

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import web
 from tests.conftest import Server
 from tests.dashboards.conftest import (
     ADMIN,
@@ -27,15 +28,15 @@ from tests.dashboards.conftest import (
 
 def test_every_page_needs_a_login(dashboards: Server) -> None:
     for path in ("/sites", f"/sites/{DEMO}", f"/sites/{DEMO}/export/browsers.csv", "/admin/users", "/admin/audit"):
-        r = httpx.get(dashboards.url + path)
+        r = web.get(dashboards.url + path)
         assert r.status_code == 303, path
         assert r.headers["location"].startswith("/login?next="), path
-    r = httpx.post(dashboards.url + "/admin/users", data={"name": "x", "role": "admin"})
+    r = web.post(dashboards.url + "/admin/users", data={"name": "x", "role": "admin"})
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
 
 
 def test_session_cookie_is_signed_httponly_samesite(dashboards: Server) -> None:
-    with httpx.Client(base_url=dashboards.url) as c, httpx.Client(base_url=dashboards.url) as forged:
+    with web.client(base_url=dashboards.url) as c, web.client(base_url=dashboards.url) as forged:
         _cookie_checks(c, forged)
 
 
@@ -53,7 +54,7 @@ def _cookie_checks(c: httpx.Client, forged: httpx.Client) -> None:
 
 
 def test_login_needs_the_csrf_token_and_a_same_site_post(dashboards: Server) -> None:
-    with httpx.Client(base_url=dashboards.url) as c:
+    with web.client(base_url=dashboards.url) as c:
         _login_csrf_checks(c)
 
 
@@ -77,7 +78,7 @@ def _login_csrf_checks(c: httpx.Client) -> None:
 
 
 def test_wrong_password_is_refused_without_saying_which_part(dashboards: Server) -> None:
-    with httpx.Client(base_url=dashboards.url) as c:
+    with web.client(base_url=dashboards.url) as c:
         for name, password in ((ADMIN, "not-the-password"), ("nobody", "whatever-password")):
             token = csrf_token(c.get("/login").text)
             r = c.post("/login", data={"name": name, "password": password, "csrf_token": token})
@@ -101,7 +102,7 @@ def test_logout_kills_the_session_server_side(dashboards: Server) -> None:
         stolen = c.cookies["oc_session"]
         token = csrf_token(c.get("/sites").text)
         assert c.post("/logout", data={"csrf_token": token}).status_code == 303
-    with httpx.Client(base_url=dashboards.url, cookies={"oc_session": stolen}) as replay:
+    with web.client(base_url=dashboards.url, cookies={"oc_session": stolen}) as replay:
         assert replay.get("/sites").status_code == 303
 
 
@@ -120,7 +121,7 @@ def test_failed_logins_are_limited_per_account_and_per_address(seeded: Path) -> 
         "ANALYTICS_DASHBOARDS_LOGIN_LIMIT_ACCOUNT": "3/15minutes",
         "ANALYTICS_DASHBOARDS_LOGIN_LIMIT_ADDRESS": "6/15minutes",
     }
-    with running_dashboards(seeded, env) as server, httpx.Client(base_url=server.url) as c:
+    with running_dashboards(seeded, env) as server, web.client(base_url=server.url) as c:
 
         def attempt(name: str, password: str) -> int:
             token = csrf_token(c.get("/login").text)
@@ -153,26 +154,26 @@ def test_proxy_header_is_believed_only_from_trusted_proxies(seeded: Path) -> Non
     with running_dashboards(
         seeded, {"ANALYTICS_AUTH_PROXY_HEADER": "X-Remote-User", "ANALYTICS_TRUSTED_PROXIES": "127.0.0.1/32"}
     ) as server:
-        r = httpx.get(server.url + "/admin/users", headers=header)
+        r = web.get(server.url + "/admin/users", headers=header)
         assert r.status_code == 200 and "Administration" in r.text
-        assert httpx.get(server.url + "/sites", headers={"x-remote-user": "nobody"}).status_code == 303
+        assert web.get(server.url + "/sites", headers={"x-remote-user": "nobody"}).status_code == 303
         # The proxy's user still needs the CSRF token for a change.
-        r = httpx.post(server.url + "/admin/keys", data={"name": "k"}, headers=header)
+        r = web.post(server.url + "/admin/keys", data={"name": "k"}, headers=header)
         assert r.status_code == 403
     with running_dashboards(
         seeded, {"ANALYTICS_AUTH_PROXY_HEADER": "X-Remote-User", "ANALYTICS_TRUSTED_PROXIES": "192.0.2.0/24"}
     ) as server:
-        assert httpx.get(server.url + "/admin/users", headers=header).status_code == 303
+        assert web.get(server.url + "/admin/users", headers=header).status_code == 303
     # Without the setting the header means nothing.
     with running_dashboards(seeded) as server:
-        assert httpx.get(server.url + "/sites", headers=header).status_code == 303
+        assert web.get(server.url + "/sites", headers=header).status_code == 303
 
 
 def test_failed_logins_are_audited_as_the_account_and_typed_names_are_never_stored(tmp_path: Path) -> None:
     data = users_only(tmp_path / "data")
     typed = "jane.doe.4711@example.com"  # what people type into a login form: often their e-mail address
     env = {"ANALYTICS_DASHBOARDS_LOGIN_LIMIT_ACCOUNT": "2/15minutes"}
-    with running_dashboards(data, env) as server, httpx.Client(base_url=server.url) as c:
+    with running_dashboards(data, env) as server, web.client(base_url=server.url) as c:
 
         def attempt(name: str, password: str) -> int:
             token = csrf_token(c.get("/login").text)
@@ -199,7 +200,7 @@ def test_failed_logins_are_audited_as_the_account_and_typed_names_are_never_stor
 
 def _login_cookies(url: str, headers: dict[str, str]) -> list[str]:
     """The Set-Cookie values of the login form and of a good login, sent with these headers."""
-    with httpx.Client(base_url=url, headers=headers) as c:
+    with web.client(base_url=url, headers=headers) as c:
         form = c.get("/login")
         # Sent back by hand: the client's jar keeps Secure cookies off plain HTTP, as a browser would.
         login_cookie = form.headers["set-cookie"].split(";", 1)[0]

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
+from tests import web
 from tests.browser import CHROMIUM, launched_chromium
 from tests.conftest import ROOT, Server
 from tests.dashboards.conftest import (
@@ -79,7 +79,7 @@ def test_admin_flow_kpis_filter_export_audit_logout(browser: object, dashboards:
     page.click("form[action='/admin/keys'] button[type=submit]")
     key = page.inner_text("#new-key").strip()
     body = {"site_id": DEMO, "metrics": list(kpis), "date_range": "7d"}  # the same words mean the same days
-    api = httpx.post(dashboards.url + "/api/v2/query", json=body, headers={"authorization": f"Bearer {key}"}).json()
+    api = web.post(dashboards.url + "/api/v2/query", json=body, headers={"authorization": f"Bearer {key}"}).json()
     assert dict(zip(kpis, [float(v) for v in api["results"][0]["metrics"]], strict=True)) == kpis
     assert kpis["visitors"] > 0
 
@@ -194,7 +194,7 @@ def test_stored_xss_payloads_run_no_script(browser: object, dashboards: Server) 
     assert page.evaluate("typeof window.__xss") == "undefined"
     # Failed logins with payloads as user names: no such users, so the audit log says "(unknown user)" and
     # never stores what was typed (PRIVACY.md rule 10); the filter's query string above is listed as text.
-    with httpx.Client(base_url=dashboards.url) as c:
+    with web.client(base_url=dashboards.url) as c:
         for p in XSS_PAYLOADS[:4]:
             token = csrf_token(c.get("/login").text)
             assert c.post("/login", data={"name": p, "password": "x" * 12, "csrf_token": token}).status_code == 401

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from aggregator.drops import dropped
 from aggregator.settings import Settings as AggregatorSettings
+from tests import web
 from tests.conftest import CHROME_UA, running_collector, wait_for_records
 from tests.dashboards.conftest import (
     ADMIN,
@@ -52,7 +53,7 @@ def test_drops_are_counted_per_site_and_reason_from_collector_to_overview(
 ) -> None:
     data = tmp_path / "data"
     env = {**collector_env, "ANALYTICS_SITES": f"{DEMO},{SITE}"}
-    with running_collector(data, env) as collector, httpx.Client(base_url=collector.url, timeout=10) as client:
+    with running_collector(data, env) as collector, web.client(base_url=collector.url, timeout=10) as client:
         _send(client, 3, CHROME_UA, None)
         _send(client, 4, GOOGLEBOT, "bot")
         _send(client, 2, HEADLESS, "bot")

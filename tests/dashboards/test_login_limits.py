@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import web
 from tests.conftest import Server
 from tests.dashboards.conftest import (
     ADMIN,
@@ -44,13 +45,13 @@ def _login(client: httpx.Client, name: str, password: str) -> httpx.Response:
 
 def _flood(server: Server, attempts: list[tuple[str, str]]) -> list[httpx.Response]:
     """Every attempt at once, each on its own connection, from a browser no account knows."""
-    with httpx.Client(base_url=server.url) as c:
+    with web.client(base_url=server.url) as c:
         token = _token(c)
         cookies = dict(c.cookies)
 
     async def main() -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=len(attempts), max_keepalive_connections=0)
-        async with httpx.AsyncClient(base_url=server.url, cookies=cookies, limits=limits, timeout=300) as c:
+        async with web.async_client(base_url=server.url, cookies=cookies, limits=limits, timeout=300) as c:
             posts = [c.post("/login", data={"name": n, "password": p, "csrf_token": token}) for n, p in attempts]
             return list(await asyncio.gather(*posts))
 
@@ -71,7 +72,7 @@ def test_concurrent_wrong_passwords_take_their_places_before_any_hash(tmp_path: 
         "ANALYTICS_DASHBOARDS_LOGIN_LIMIT_ADDRESS": "1000/15minutes",
         "ANALYTICS_DASHBOARDS_LOGIN_HASH_SLOTS": "5",
     }
-    with running_dashboards(data, env) as server, httpx.Client(base_url=server.url) as owner:
+    with running_dashboards(data, env) as server, web.client(base_url=server.url) as owner:
         # The owner has logged in from this browser before the attack.
         assert _login(owner, ADMIN, ADMIN_PASSWORD).status_code == 303
         before = _last_id(data)
@@ -83,7 +84,7 @@ def test_concurrent_wrong_passwords_take_their_places_before_any_hash(tmp_path: 
         # Exactly five password checks ran (one login_failed row each); the rest were refused unchecked.
         assert rows == {(ADMIN, "login_failed"): 5, (ADMIN, "login_blocked"): FLOOD - 5}, rows
         # The account is locked for browsers it does not know...
-        with httpx.Client(base_url=server.url) as stranger:
+        with web.client(base_url=server.url) as stranger:
             r = _login(stranger, ADMIN, ADMIN_PASSWORD)
             assert r.status_code == 429 and "Too many failed logins" in r.text
         # ...but not for the browser its owner logged in from.
@@ -96,7 +97,7 @@ def test_concurrent_wrong_passwords_take_their_places_before_any_hash(tmp_path: 
 @pytest.mark.slow
 def test_a_flood_of_logins_runs_few_hashes_at_once_and_memory_stays_bounded(tmp_path: Path) -> None:
     data = users_only(tmp_path / "data")
-    with running_dashboards(data) as server, httpx.Client(base_url=server.url) as owner:  # default limits
+    with running_dashboards(data) as server, web.client(base_url=server.url) as owner:  # default limits
         assert _login(owner, VIEWER, VIEWER_PASSWORD).status_code == 303
         pid = server.proc.pid
         before = _last_id(data)
@@ -116,7 +117,7 @@ def test_a_flood_of_logins_runs_few_hashes_at_once_and_memory_stays_bounded(tmp_
         # 150 requests themselves. Unbounded, 150 concurrent checks would take gigabytes.
         assert peak - start < 3 * ARGON2_KIB + 32 * 1024, (start, peak)
         # Spend the rest of the address's failures (those refused as busy cost nothing)...
-        with httpx.Client(base_url=server.url) as stranger:
+        with web.client(base_url=server.url) as stranger:
             refused = [_login(stranger, f"more{i}", "wrong-password-x") for i in range(21 - len(checks))]
             assert refused[-1].status_code == 429 and "Too many failed logins" in refused[-1].text
             assert _login(stranger, VIEWER, VIEWER_PASSWORD).status_code == 429
@@ -129,7 +130,7 @@ def test_a_flood_of_logins_runs_few_hashes_at_once_and_memory_stays_bounded(tmp_
 def test_a_known_browser_cookie_works_only_for_its_account_and_only_signed(tmp_path: Path) -> None:
     data = users_only(tmp_path / "data")
     env = {"ANALYTICS_DASHBOARDS_LOGIN_LIMIT_ACCOUNT": "2/15minutes"}
-    with running_dashboards(data, env) as server, httpx.Client(base_url=server.url) as c:
+    with running_dashboards(data, env) as server, web.client(base_url=server.url) as c:
         assert _login(c, VIEWER, VIEWER_PASSWORD).status_code == 303
         device = c.cookies["oc_device"]
         c.cookies.clear()

@@ -8,10 +8,9 @@ import io
 import re
 from pathlib import Path
 
-import httpx
-
 from aggregator.query import Querier
 from aggregator.settings import Settings as AggregatorSettings
+from tests import web
 from tests.conftest import Server
 from tests.dashboards.conftest import DEMO, VIEWER, VIEWER_PASSWORD, XSS_SITE, Admin, base_env, csrf_token, login, run
 
@@ -23,12 +22,12 @@ CSP = (
 
 def test_security_headers_on_pages_static_and_api(dashboards: Server) -> None:
     for path in ("/login", "/static/app.css", "/sites"):
-        r = httpx.get(dashboards.url + path)
+        r = web.get(dashboards.url + path)
         assert r.headers["content-security-policy"].startswith(CSP), path
         assert r.headers["x-content-type-options"] == "nosniff"
         assert r.headers["referrer-policy"] == "no-referrer"
-    assert httpx.get(dashboards.url + "/login").headers["cache-control"] == "no-store"
-    assert httpx.post(dashboards.url + "/api/v2/query").headers["referrer-policy"] == "no-referrer"
+    assert web.get(dashboards.url + "/login").headers["cache-control"] == "no-store"
+    assert web.post(dashboards.url + "/api/v2/query").headers["referrer-policy"] == "no-referrer"
 
 
 def test_overview_shows_kpis_chart_panels_and_about(admin: Admin) -> None:

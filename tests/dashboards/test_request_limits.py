@@ -7,9 +7,9 @@ import select
 import socket
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests import web
 from tests.conftest import Server
 from tests.dashboards.conftest import (
     ADMIN,
@@ -68,7 +68,7 @@ def test_a_huge_query_body_is_refused_while_it_streams_in(seeded: Path) -> None:
         key = Admin(c).create_key("big-body")
         query = {"site_id": DEMO, "metrics": ["visitors"], "date_range": "7d"}
         auth = {"authorization": f"Bearer {key}"}
-        assert httpx.post(server.url + "/api/v2/query", json=query, headers=auth, timeout=60).status_code == 200
+        assert web.post(server.url + "/api/v2/query", json=query, headers=auth, timeout=60).status_code == 200
         pid = server.proc.pid
         reset_peak_rss(pid)
         start = memory_kib(pid)["VmRSS"]
@@ -86,13 +86,13 @@ def test_a_huge_query_body_is_refused_while_it_streams_in(seeded: Path) -> None:
         peak = memory_kib(pid)["VmHWM"]
         assert peak - start < 8 * 1024, (start, peak, sent)
         # The process is fine afterwards, and a body under the cap is still answered.
-        assert httpx.post(server.url + "/api/v2/query", json=query, headers=auth, timeout=60).status_code == 200
+        assert web.post(server.url + "/api/v2/query", json=query, headers=auth, timeout=60).status_code == 200
 
 
 def test_every_form_body_is_capped_too(dashboards: Server) -> None:
     # The login form is open to anyone: its body is capped like the API's.
     big = {"name": ADMIN, "password": "x" * 100_000, "csrf_token": "x"}
-    r = httpx.post(dashboards.url + "/login", data=big, timeout=60)
+    r = web.post(dashboards.url + "/login", data=big, timeout=60)
     assert r.status_code == 413
     assert r.headers["content-security-policy"].startswith("default-src 'self'")
 

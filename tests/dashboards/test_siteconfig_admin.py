@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from collector.siteconfig import DEMO_SITE, load
+from tests import web
 from tests.conftest import CHROME_UA, running_collector
 from tests.dashboards.conftest import (
     ADMIN,
@@ -78,7 +79,7 @@ def test_admins_change_the_configuration_and_a_collector_follows(tmp_path: Path,
         body = {"n": "Signup", "u": f"https://{SITE}/", "d": SITE, "p": {"plan": "Pro", "x": "y"}}
         deadline = time.monotonic() + 30
         while True:
-            r = httpx.post(collector.url + "/api/event", json=body, headers={"User-Agent": CHROME_UA}, timeout=10)
+            r = web.post(collector.url + "/api/event", json=body, headers={"User-Agent": CHROME_UA}, timeout=10)
             if "x-drop-reason" not in r.headers:
                 break
             assert time.monotonic() < deadline, collector.log()

@@ -7,20 +7,21 @@ import re
 
 import httpx
 
+from tests import web
 from tests.conftest import Server
 from tests.dashboards.conftest import DEMO, Admin, csrf_token
 
 
 def _query(url: str, key: str | None, body: object) -> httpx.Response:
     headers = {"authorization": f"Bearer {key}"} if key else {}
-    return httpx.post(url + "/api/v2/query", json=body, headers=headers, timeout=30)
+    return web.post(url + "/api/v2/query", json=body, headers=headers, timeout=30)
 
 
 def test_api_needs_a_valid_key(dashboards: Server) -> None:
     body = {"site_id": DEMO, "metrics": ["visitors"]}
     assert _query(dashboards.url, None, body).status_code == 401
     assert _query(dashboards.url, "oca_not-a-real-key", body).status_code == 401
-    r = httpx.post(dashboards.url + "/api/v2/query", json=body, headers={"authorization": "Basic eDp5"})
+    r = web.post(dashboards.url + "/api/v2/query", json=body, headers={"authorization": "Basic eDp5"})
     assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
 
 
@@ -53,7 +54,7 @@ def test_api_errors_name_the_bad_metric_or_dimension(dashboards: Server, admin: 
     assert r.status_code == 400 and "visit:ip" in r.json()["error"]
     r = _query(dashboards.url, key, {"site_id": "evil.example", "metrics": ["visitors"]})
     assert r.status_code == 400 and "site_id" in r.json()["error"]
-    r = httpx.post(dashboards.url + "/api/v2/query", content=b"{not json", headers={"authorization": f"Bearer {key}"})
+    r = web.post(dashboards.url + "/api/v2/query", content=b"{not json", headers={"authorization": f"Bearer {key}"})
     assert r.status_code == 400
 
 

@@ -9,10 +9,9 @@ import re
 from collections import defaultdict
 from types import ModuleType
 
-import httpx
-
 from aggregator.synth import Traffic, generate
 from collector.siteconfig import DEMO_SITE, demo_site
+from tests import web
 from tests.conftest import ROOT, free_port
 
 DEMO_DIR = ROOT / "deploy" / "local" / "demo-site"
@@ -68,10 +67,10 @@ def test_the_demo_site_has_a_way_to_every_goal() -> None:
         for goal in site.goals:
             if goal.kind == "page":
                 path = (goal.page or "").replace("*", "support-engineer")
-                r = httpx.get(base + path, timeout=10)
+                r = web.get(base + path, timeout=10)
                 assert r.status_code == 200 and "data-domain" in r.text, (goal.name, r.status_code)
-        assert httpx.get(base + "/pricing.html", timeout=10).status_code == 200  # the old names still work
-        assert httpx.get(base + "/nope", timeout=10).status_code == 404
+        assert web.get(base + "/pricing.html", timeout=10).status_code == 200  # the old names still work
+        assert web.get(base + "/nope", timeout=10).status_code == 404
     finally:
         server.shutdown()
         server.server_close()

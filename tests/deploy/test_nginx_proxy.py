@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import web
 from tests.conftest import CHROME_UA, ROOT, free_port, running_collector, sealed_records
 
 SITE = "www.onecloud.example"
@@ -202,5 +203,5 @@ def test_dashboards_cookies_are_secure_through_the_shipped_tls_site(tmp_path: Pa
             assert session and all("; Secure" in v for v in cookies), cookies
             assert c.get("/sites").status_code == 200  # and the browser-like client sends it back over TLS
         # The same process straight over plain HTTP (as `make run` serves it): not Secure, so logins work.
-        with httpx.Client(base_url=dashboards.url) as c:
+        with web.client(base_url=dashboards.url) as c:
             assert "Secure" not in c.get("/login").headers["set-cookie"]

@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests import web
 from tests.conftest import ROOT, free_port
 
 
@@ -49,19 +49,19 @@ def test_local_stack_starts_seeds_and_stops(tmp_path: Path) -> None:
         collector = f"http://127.0.0.1:{ports['ANALYTICS_PORT']}"
         dashboards = f"http://127.0.0.1:{ports['ANALYTICS_DASHBOARDS_PORT']}"
         demo = f"http://127.0.0.1:{ports['ANALYTICS_DEMO_PORT']}"
-        assert httpx.get(collector + "/readyz").status_code == 200
-        page = httpx.get(demo + "/pricing.html").text
+        assert web.get(collector + "/readyz").status_code == 200
+        page = web.get(demo + "/pricing.html").text
         assert f'src="{collector}/js/script.js"' in page and 'data-domain="demo.onecloud.example"' in page
         # Opt-out under `make run` (issue 18): the demo's privacy page links to the collector's /opt-out, which
         # links back to the demo site's real address (it used to say https://demo.onecloud.example/#…, which
         # does not resolve); the demo page also has the links itself.
-        privacy = httpx.get(demo + "/privacy.html").text
+        privacy = web.get(demo + "/privacy.html").text
         assert f'href="{collector}/opt-out"' in privacy and 'href="/#onecloud_ignore=true"' in privacy
-        opt_out = httpx.get(collector + "/opt-out", headers={"Referer": demo + "/"}).text
+        opt_out = web.get(collector + "/opt-out", headers={"Referer": demo + "/"}).text
         assert f'href="{demo}/#onecloud_ignore=true"' in opt_out and "https://demo.onecloud.example/#" not in opt_out
-        assert "https://demo.onecloud.example/#" in httpx.get(collector + "/opt-out").text  # no referer: the site
-        assert "(none): not in our network database" in httpx.get(collector + "/privacy").text
-        login = httpx.get(dashboards + "/sites", follow_redirects=False)
+        assert "https://demo.onecloud.example/#" in web.get(collector + "/opt-out").text  # no referer: the site
+        assert "(none): not in our network database" in web.get(collector + "/privacy").text
+        login = web.get(dashboards + "/sites", follow_redirects=False)
         assert login.status_code in (302, 303, 307) and "/login" in login.headers["location"]
 
         # The seeded month is in the lake: ask the aggregator the way an analyst would.
@@ -78,7 +78,7 @@ def test_local_stack_starts_seeds_and_stops(tmp_path: Path) -> None:
         assert visitors > 1000 and pageviews > visitors
 
         # A live event through the collector ends up sealed and ingested by the running stack.
-        r = httpx.post(
+        r = web.post(
             collector + "/api/event",
             content=json.dumps({"n": "pageview", "u": f"{demo}/live-check", "d": "demo.onecloud.example"}),
             headers={
@@ -100,7 +100,7 @@ def test_local_stack_starts_seeds_and_stops(tmp_path: Path) -> None:
         )
         assert key.returncode == 0, key.stderr
         body = {"site_id": "demo.onecloud.example", "metrics": ["visitors", "pageviews"], "date_range": "7d"}
-        answer = httpx.post(
+        answer = web.post(
             dashboards + "/api/v2/query", json=body, headers={"Authorization": f"Bearer {key.stdout.strip()}"}
         )
         assert answer.status_code == 200 and answer.json()["results"][0]["metrics"][0] > 0, answer.text

@@ -14,11 +14,11 @@ import json
 import re
 from pathlib import Path
 
-import httpx
 import pyarrow.parquet as pq
 
 from aggregator.drops import COLUMNS
 from collector.schema import DROP_COUNT_REASONS, DROP_COUNTS_SUFFIX
+from tests import web
 from tests.conftest import CHROME_UA, ROOT, running_collector
 from tests.dashboards.conftest import base_env, run
 
@@ -63,7 +63,7 @@ def test_drop_counts_hold_the_documented_fields_and_no_request_data(
     sent = _requests()
     assert {reason for *_, reason in sent} == set(DROP_COUNT_REASONS)  # every reason is exercised
     with running_collector(data, {**collector_env, "ANALYTICS_LOG_LEVEL": "debug"}) as server:
-        with httpx.Client(base_url=server.url) as client:
+        with web.client(base_url=server.url) as client:
             for body, headers, reason in sent:
                 r = client.post("/api/event", content=json.dumps(body).encode(), headers=headers)
                 assert r.status_code == 202 and r.headers.get("x-drop-reason") == reason, (body, r.headers)

@@ -28,10 +28,10 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import pyarrow.parquet as pq
 
 from dashboards.panels import PANELS
+from tests import web
 from tests.conftest import ROOT, running_collector, sealed_records
 from tests.dashboards.conftest import ADMIN, ADMIN_PASSWORD, base_env, login, running_dashboards
 from tests.privacy import needles
@@ -181,7 +181,7 @@ def test_no_planted_identifier_reaches_any_file(tmp_path: Path, isp_db: Path) ->
     }
     requests = _requests()
     stored = 0
-    with running_collector(data, collector_env) as server, httpx.Client(base_url=server.url) as client:
+    with running_collector(data, collector_env) as server, web.client(base_url=server.url) as client:
         for body, headers in requests:
             r = client.post("/api/event", content=json.dumps(body).encode(), headers=headers)
             # An identifier as the UA's product token may make it a bot (an e-mail address in a

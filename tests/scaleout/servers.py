@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from tests import web
 from tests.conftest import free_port
 
 
@@ -206,7 +207,7 @@ class SeaweedFS:
 
     def _master_leads(self) -> bool:
         try:
-            status = httpx.get(f"http://127.0.0.1:{self.ports['master']}/cluster/status", timeout=1).json()
+            status = web.get(f"http://127.0.0.1:{self.ports['master']}/cluster/status", timeout=1).json()
         except (httpx.HTTPError, ValueError):
             return False
         return bool(status.get("IsLeader"))

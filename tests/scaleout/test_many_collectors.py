@@ -34,6 +34,7 @@ import pytest
 
 from aggregator.query import Querier, QueryRequest
 from aggregator.settings import Settings
+from tests import web
 from tests.conftest import CHROME_UA, ROOT, Server, free_port, start_collector
 from tests.scaleout.servers import Postgres, SeaweedFS, seaweedfs_server
 
@@ -80,7 +81,7 @@ http {{
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
-            httpx.get(url + "/healthz", timeout=1)
+            web.get(url + "/healthz", timeout=1)
             return proc, url
         except httpx.HTTPError:
             time.sleep(0.05)
@@ -117,7 +118,7 @@ class Supervised:
 
 
 def _load(url: str, tag: str, worker: int, n: int, acked: list[str], sent: list[str]) -> None:
-    with httpx.Client(base_url=url, timeout=10, headers={"Content-Type": "text/plain"}) as c:
+    with web.client(base_url=url, timeout=10, headers={"Content-Type": "text/plain"}) as c:
         for seq in range(n):
             path = f"/k/{tag}/w{worker}/s{seq}"
             body = json.dumps({"n": "pageview", "u": f"https://{SITE}{path}", "d": SITE}).encode()

@@ -7,12 +7,12 @@ import datetime as dt
 import signal
 from pathlib import Path
 
-import httpx
 import pyarrow.fs as pafs
 
 from aggregator.drops import dropped
 from aggregator.ingest import Ingester
 from collector.schema import DROP_COUNTS_SUFFIX
+from tests import web
 from tests.aggregator.conftest import run_cli
 from tests.conftest import CHROME_UA, running_collector
 from tests.scaleout.servers import SeaweedFS
@@ -25,7 +25,7 @@ GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.
 def test_shipped_drop_counts_reach_the_s3_lake_once(s3: SeaweedFS, tmp_path: Path, isp_db: Path) -> None:
     url = f"s3://spool/{tmp_path.name}"
     env = {**s3.env(), "ANALYTICS_SPOOL_SHIP_URL": url, "ANALYTICS_ISP_DB": str(isp_db), "ANALYTICS_SITES": WWW}
-    with running_collector(tmp_path / "data", env) as server, httpx.Client(base_url=server.url) as client:
+    with running_collector(tmp_path / "data", env) as server, web.client(base_url=server.url) as client:
         body = {"n": "pageview", "u": f"https://{WWW}/", "d": WWW}
         for ua, reason in ((CHROME_UA, None), (GOOGLEBOT, "bot"), (GOOGLEBOT, "bot")):
             r = client.post("/api/event", json=body, headers={"User-Agent": ua})

@@ -18,6 +18,7 @@ from aggregator.rollupbuild import refresh_rollups
 from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event
+from tests import web
 from tests.aggregator.conftest import identity, run_cli
 from tests.scaleout.servers import SeaweedFS
 
@@ -227,7 +228,6 @@ def test_shipped_segments_are_ingested_once_even_if_shipped_twice(
 
 
 def test_collector_ships_its_last_segment_when_it_stops(s3: SeaweedFS, tmp_path: Path, isp_db: Path) -> None:
-    import httpx
     import pyarrow.fs as pafs
 
     from tests.conftest import CHROME_UA, running_collector
@@ -237,7 +237,7 @@ def test_collector_ships_its_last_segment_when_it_stops(s3: SeaweedFS, tmp_path:
            "ANALYTICS_SPOOL_SEGMENT_SECONDS": "60"}  # fmt: skip
     with running_collector(tmp_path / "data", env) as server:
         body = {"n": "pageview", "u": f"https://{WWW}/", "d": WWW}
-        assert httpx.post(server.url + "/api/event", json=body, headers={"User-Agent": CHROME_UA}).status_code == 202
+        assert web.post(server.url + "/api/event", json=body, headers={"User-Agent": CHROME_UA}).status_code == 202
     # SIGTERM: the open segment is sealed, then shipped before the process exits.
     assert not list((tmp_path / "data" / "spool" / "sealed").glob("*.jsonl"))
     fs = s3.filesystem()

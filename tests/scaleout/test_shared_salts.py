@@ -6,8 +6,7 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
-
+from tests import web
 from tests.conftest import CHROME_UA, running_collector, sealed_records
 from tests.scaleout.servers import Postgres
 
@@ -31,9 +30,7 @@ def test_two_hosts_give_the_same_visitor_the_same_key(
     env = {**collector_env, "ANALYTICS_SALT_STORE": "postgres", "ANALYTICS_SALT_DSN": dsn}
     with running_collector(tmp_path / "host-a", env) as a, running_collector(tmp_path / "host-b", env) as b:
         for server, ip in ((a, "8.8.8.8"), (b, "8.8.8.8"), (b, "1.1.1.1")):
-            r = httpx.post(
-                server.url + "/api/event", json=BODY, headers={"User-Agent": CHROME_UA, "X-Forwarded-For": ip}
-            )
+            r = web.post(server.url + "/api/event", json=BODY, headers={"User-Agent": CHROME_UA, "X-Forwarded-For": ip})
             assert r.status_code == 202, r.text
         (key_a,) = _keys(a.data_dir, 1)
         key_b, key_other = _keys(b.data_dir, 2)
