@@ -120,6 +120,18 @@ def _entries(directory: Path) -> list[tuple[str, bool]]:
         return []
 
 
+def file_bytes(directory: Path) -> dict[str, int]:
+    """Bytes of each file in a local directory or under an object prefix (one listing), by name."""
+    if is_object(directory):
+        sizes: dict[str, int] = directory.sizes()  # type: ignore[attr-defined]
+        return sizes
+    try:
+        with os.scandir(directory) as it:
+            return {e.name: e.stat().st_size for e in it if e.is_file()}
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+
+
 class Lake:
     def __init__(self, root: Path) -> None:
         self.root = root

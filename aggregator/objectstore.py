@@ -119,6 +119,14 @@ class ObjectPath(PosixPath):
             return []
         return [(posixpath.basename(i.path), i.type == pafs.FileType.Directory) for i in infos]
 
+    def sizes(self) -> dict[str, int]:
+        """Bytes of each direct child object by name, from one listing (no request per object)."""
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(self.key, recursive=False, allow_not_found=True))
+        except FileNotFoundError:
+            return {}
+        return {posixpath.basename(i.path): i.size or 0 for i in infos if i.type == pafs.FileType.File}
+
     def iterdir(self) -> Generator[ObjectPath, None, None]:
         for name, _ in self.entries():
             yield self / name

@@ -20,7 +20,7 @@ from pathlib import Path
 from aggregator import conversions
 from aggregator.db import connect
 from aggregator.filters import GoalLike
-from aggregator.lake import Lake, publish, sql_path
+from aggregator.lake import Lake, file_bytes, publish, sql_path
 from aggregator.rollup import TABLE_KINDS, compute_rollup, fingerprint, rollup_name, visits_name
 from aggregator.settings import Settings
 
@@ -77,7 +77,8 @@ def build_rollups(
             if progress is not None:
                 progress()
             continue
-        day_size = sum(f.stat().st_size for f in files)
+        sizes = file_bytes(day.day_dir)  # one listing: on object storage, not a request per file
+        day_size = sum(sizes.get(f.name, 0) for f in files)
         if batch and size + day_size > BATCH_BYTES:
             built += _build_batch(settings, lake, batch, progress)
             batch, size = [], 0

@@ -13,6 +13,7 @@ import pytest
 
 from aggregator.filters import Filter
 from aggregator.ingest import FAILPOINTS, Ingester
+from aggregator.lake import Lake, file_bytes
 from aggregator.query import Querier, QueryRequest
 from aggregator.rollupbuild import refresh_rollups
 from aggregator.settings import Settings
@@ -117,6 +118,12 @@ def test_s3_lake_answers_like_the_local_lake_and_chdb_agrees(
         write_segments(events, s.sealed_dir, per_segment=300)
         assert Ingester(s).run_once().events == len(events)
     assert _overview(remote) == _overview(local)  # raw events only
+    # What the rollup builder batches days by: each raw file's bytes, from one listing of the prefix.
+    rl = Lake(remote.lake_dir)
+    for day in rl.event_days(WWW):
+        files = rl.event_files(WWW, day)
+        assert file_bytes(files[0].parent) == {p.name: p.stat().st_size for p in files}  # one request each
+        assert all(p.stat().st_size > 0 for p in files)
     for s in (local, remote):
         refresh_rollups(s, NOW)
     assert _overview(remote) == _overview(local)  # closed days from rollups and per-visit tables
