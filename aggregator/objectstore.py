@@ -258,8 +258,8 @@ class ShippedSpool:
         seen = self._ledger()
         sealed.mkdir(parents=True, exist_ok=True)
         fetched = 0
-        for name, is_dir in self.root.entries():
-            if is_dir or not name.endswith((".jsonl", DROP_COUNTS_SUFFIX)):  # segments, drop counts
+        for name, size in sorted(self.root.sizes().items()):
+            if not name.endswith((".jsonl", DROP_COUNTS_SUFFIX)):  # segments, drop counts
                 continue
             if name in seen:
                 (self.root / name).unlink(missing_ok=True)  # shipped again after we ingested it
@@ -268,6 +268,9 @@ class ShippedSpool:
                 continue
             tmp = sealed / f".{name}.download"
             (self.root / name).download(str(tmp))
+            if os.path.getsize(tmp) != size:  # checked, as uploads are: a short copy is never ingested
+                tmp.unlink()
+                raise OSError(f"download of {name} did not complete ({size} bytes listed)")
             fd = os.open(tmp, os.O_RDONLY)
             try:
                 os.fsync(fd)

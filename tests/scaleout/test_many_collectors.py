@@ -148,6 +148,11 @@ def _wait_for(what: str, done: Callable[[], bool], timeout: float = 90.0) -> Non
         time.sleep(0.1)
 
 
+def _spool_dirs(tmp_path: Path) -> list[Path]:
+    """The collectors' spool directories (open and sealed segments of both hosts), for a failure's message."""
+    return sorted(d for host in ("host-a", "host-b") for d in (tmp_path / host / "spool").glob("*") if d.is_dir())
+
+
 def _lake_paths(settings: Settings) -> Counter[str]:
     from aggregator.db import connect
     from aggregator.lake import Lake
@@ -227,8 +232,10 @@ def test_three_collectors_one_visitor_nothing_acknowledged_lost(
             time.sleep(0.25)
         missing = [p for p in acked if got[p] == 0]
         assert not missing, (
-            f"{len(missing)} acknowledged events not in the lake; ingest log:\n"
-            + ((tmp_path / "ingest.log").read_text()[-3000:])
+            f"{len(missing)} acknowledged events not in the lake, by phase "
+            f"{dict(Counter(p.split('/')[2] for p in missing))}; segments left in the spools: "
+            f"{ {str(d.relative_to(tmp_path)): len(list(d.glob('*.jsonl'))) for d in _spool_dirs(tmp_path)} }; "
+            f"ingest log:\n" + ((tmp_path / "ingest.log").read_text()[-3000:])
         )
         assert max(got.values()) == 1, [p for p, n in got.items() if n > 1][:5]
         assert set(got) <= set(sent)
