@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -45,11 +46,17 @@ def test_workers_share_the_day_salt(tmp_path: Path, isp_db: Path) -> None:
             assert accepted and float(accepted[0].split()[1]) == 120.0, accepted
     records = sealed_records(data_dir)
     assert len(records) == 120
-    keys_by_asn: dict[object, set[object]] = {}
+    # One day key per visitor and day (a run across midnight UTC gives a visitor a second day, and key).
+    keys_by_visitor_day: dict[tuple[object, dt.date], set[object]] = {}
     for r in records:
-        keys_by_asn.setdefault(r["asn"], set()).add(r["day_key"])
-    assert keys_by_asn.keys() == {15169, 13335}
-    assert all(len(keys) == 1 for keys in keys_by_asn.values()), "one visitor got several day keys"
+        day = dt.datetime.fromtimestamp(r["ts"], dt.UTC).date()
+        keys_by_visitor_day.setdefault((r["asn"], day), set()).add(r["day_key"])
+    assert {asn for asn, _ in keys_by_visitor_day} == {15169, 13335}
+    assert all(len(keys) == 1 for keys in keys_by_visitor_day.values()), "one visitor got several day keys"
     writers = {writer_pid(p.name) for p in (data_dir / "spool" / "sealed").glob("*.jsonl")}
     assert len(writers) == 2, f"expected segments from both workers, got {writers}"
-    assert len(list((data_dir / "salts").glob("*.salt"))) == 1
+    # One salt file per day, shared by both workers: today's, and from 23:51 UTC tomorrow's, drawn early.
+    salts = sorted(p.name for p in (data_dir / "salts").glob("*.salt"))
+    days = {dt.datetime.fromtimestamp(r["ts"], dt.UTC).date() for r in records}
+    assert salts[: len(days)] == [f"{d.isoformat()}.salt" for d in sorted(days)], salts
+    assert len(salts) <= len(days) + 1, salts
