@@ -94,7 +94,8 @@ def _build_batch(
     settings: Settings, lake: Lake, batch: list[tuple[DayBuild, list[Path]]], progress: Callable[[], None] | None
 ) -> int:
     con = connect(settings)
-    published: list[tuple[DayBuild, list[tuple[Path, Path]], Path, Path]] = []
+    # Per day: its rollup directory and file name, its staged files (source, destination), its staged rollup.
+    published: list[tuple[Path, Path, str, list[tuple[Path, Path]], Path]] = []
     try:
         t = compute_rollup(con, [str(f) for _, files in batch for f in files], "r")
         lake.staging_dir.mkdir(parents=True, exist_ok=True)
@@ -128,12 +129,11 @@ def _build_batch(
             con.execute(
                 f"COPY (SELECT * FROM r WHERE {where} ORDER BY dimension, value) TO {sql_path(tmp)} (FORMAT parquet)"
             )
-            published.append((item, staged, tmp, visits_dir))
+            published.append((item.rollup_dir, visits_dir, rollup_name(files), staged, tmp))
     finally:
         con.close()
-    for item, staged, tmp, visits_dir in published:
-        files = next(f for d, f in batch if d is item)
-        _publish_day(item.rollup_dir, visits_dir, rollup_name(files), staged, tmp)
+    for rollup_dir, visits_dir, name, staged, tmp in published:
+        _publish_day(rollup_dir, visits_dir, name, staged, tmp)
         if progress is not None:
             progress()
     return len(published)
