@@ -23,7 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from dashboards.store import Store
-from dashboards.users import MIN_PASSWORD
+from dashboards.users import MIN_PASSWORD, dummy_hash
 
 TOKEN_PREFIX = "ocs_"
 MAX_NAME = 64
@@ -81,7 +81,7 @@ class SharedLinks:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._hasher = PasswordHasher()
-        self._dummy = self._hasher.hash(secrets.token_hex(16))
+        self._dummy = dummy_hash(self._hasher)
 
     def create(
         self,

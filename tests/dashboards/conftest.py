@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -182,6 +186,12 @@ def seed(data: Path) -> None:
     env = base_env(data)
     report = json.loads(run(["-m", "aggregator", "ingest"], env).splitlines()[-1])
     assert report["events"] == len(events) + sent and report["quarantined"] == 0
+    add_users(data)
+
+
+def add_users(data: Path) -> None:
+    """The admin and the viewer, added as an operator does (the real CLI: a process and an argon2 hash each)."""
+    env = base_env(data)
     run(["-m", "dashboards", "users", "add", ADMIN, "--admin", "--password-stdin"], env, ADMIN_PASSWORD + "\n")
     run(["-m", "dashboards", "users", "add", VIEWER, "--password-stdin"], env, VIEWER_PASSWORD + "\n")
 
@@ -248,11 +258,23 @@ def admin(dashboards: Server) -> Iterator[Admin]:
 
 
 def users_only(data_dir: Path) -> Path:
-    """A data dir with no lake, only the admin and the viewer (for tests of login and request limits)."""
-    env = base_env(data_dir)
-    run(["-m", "dashboards", "users", "add", ADMIN, "--admin", "--password-stdin"], env, ADMIN_PASSWORD + "\n")
-    run(["-m", "dashboards", "users", "add", VIEWER, "--password-stdin"], env, VIEWER_PASSWORD + "\n")
+    """A data dir with no lake, only the admin and the viewer (for tests of login and request limits).
+
+    ``data_dir`` may hold a lake already. The users' file is a copy of one made once per process by
+    ``add_users``: two CLI processes with their argon2 hashes cost ~2 CPU s, and eleven tests need the same.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for path in _users_template().iterdir():
+        shutil.copy2(path, data_dir / path.name)
     return data_dir
+
+
+@functools.cache
+def _users_template() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="oc-users-"))
+    atexit.register(shutil.rmtree, root, True)
+    add_users(root / "data")
+    return root / "data"
 
 
 def memory_kib(pid: int) -> dict[str, int]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from argon2 import PasswordHasher, extract_parameters
+from argon2.exceptions import VerifyMismatchError
 
 from aggregator.charts import Point, line_chart
 from aggregator.csvsafe import safe_cell, to_csv
 from aggregator.fmt import change, duration, metric
 from dashboards.charts import bar
+from dashboards.users import dummy_hash
 from dashboards.viewstate import MAX_CUSTOM_DAYS, ViewState, ViewStateError
 
 TODAY = dt.date(2026, 3, 15)
@@ -159,3 +162,17 @@ def test_conversion_rates_are_formatted_to_a_decimal() -> None:
     assert metric("conversion_rate", 4.17) == "4.2%" and metric("conversion_rate", 100.0) == "100%"
     assert metric("conversion_rate", None) == "–"
     assert change("conversion_rate", 3.1) == "+3.1 pp" and change("conversion_rate", -0.04) == "±0 pp"
+
+
+def test_the_dummy_hash_costs_what_a_real_one_does_and_matches_no_password() -> None:
+    # The unknown-name path verifies against it: it must run the full argon2 check (a malformed hash would
+    # fail at once, and tell an attacker which names exist) with the same costs, and never succeed.
+    hasher = PasswordHasher()
+    real, dummy = hasher.hash("a real password"), dummy_hash(hasher)
+    assert extract_parameters(dummy) == extract_parameters(real)
+    assert dummy != dummy_hash(hasher)
+    for password in ("", "a real password", dummy):
+        with pytest.raises(VerifyMismatchError):
+            hasher.verify(dummy, password)
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=16, salt_len=8)
+    assert extract_parameters(dummy_hash(cheap)) == extract_parameters(cheap.hash("x"))
