@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -39,8 +40,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: item.path not in slow_files)  # stable: collection order otherwise
 
 
+# Our own generator: hypothesis and tests may seed the global one.
+_PORTS = random.Random()
+_PORT_FLOOR = 10_000
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range for bind(0) and for outgoing connections' source ports."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A loopback TCP port nobody holds now, for a server a test is about to start, from below the ephemeral range.
+
+    A port from bind(0) is in the range the kernel also draws outgoing connections' source ports from, so
+    any client connection (the suite makes thousands, on two workers) could take it before the server
+    binds it: weed's volume server, started a second after its port was picked, once failed with
+    "address already in use". Below that range only another free_port() can pick the same port, and it
+    draws at random from ~20,000.
+    """
+    low = min(ephemeral_ports()[0], 65536)
+    for _ in range(100 if low - _PORT_FLOOR >= 1000 else 0):
+        port = _PORTS.randrange(_PORT_FLOOR, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # held, or in TIME_WAIT: the next one
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # no room below the range: the kernel's pick
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
