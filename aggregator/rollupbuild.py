@@ -40,9 +40,10 @@ BATCH_BYTES = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class DayBuild:
-    """One day to (re)build: its raw directory, its rollup directory and its site's goals."""
+    """One day to (re)build: its raw directory and current files, its rollup directory and its site's goals."""
 
     day_dir: Path
+    files: list[Path]  # Lake.visible_parquet(day_dir), as the caller listed it (a request on object storage)
     rollup_dir: Path
     goals: Sequence[GoalLike]
 
@@ -57,7 +58,7 @@ def build_rollup(
     """
     if goals is None:
         goals = conversions.site_goals(settings).get(rollup_dir.parent.name, ())
-    return build_rollups(settings, lake, [DayBuild(day_dir, rollup_dir, goals)]) > 0
+    return build_rollups(settings, lake, [DayBuild(day_dir, Lake.visible_parquet(day_dir), rollup_dir, goals)]) > 0
 
 
 def build_rollups(
@@ -70,34 +71,31 @@ def build_rollups(
     alone writes. Each day is then published in the crash-safe order of the module docstring. Returns how
     many days were built; ``progress`` is called once per day.
     """
-    todo = [(d, Lake.visible_parquet(d.day_dir)) for d in days]
-    batch: list[tuple[DayBuild, list[Path]]] = []
+    batch: list[DayBuild] = []
     size = built = 0
-    for day, files in todo:
-        if not files:
+    for day in days:
+        if not day.files:
             if progress is not None:
                 progress()
             continue
         sizes = file_bytes(day.day_dir)  # one listing: on object storage, not a request per file
-        day_size = sum(sizes.get(f.name, 0) for f in files)
+        day_size = sum(sizes.get(f.name, 0) for f in day.files)
         if batch and size + day_size > BATCH_BYTES:
             built += _build_batch(settings, lake, batch, progress)
             batch, size = [], 0
-        batch.append((day, files))
+        batch.append(day)
         size += day_size
     if batch:
         built += _build_batch(settings, lake, batch, progress)
     return built
 
 
-def _build_batch(
-    settings: Settings, lake: Lake, batch: list[tuple[DayBuild, list[Path]]], progress: Callable[[], None] | None
-) -> int:
+def _build_batch(settings: Settings, lake: Lake, batch: list[DayBuild], progress: Callable[[], None] | None) -> int:
     con = connect(settings)
     # Per day: its rollup directory and file name, its staged files (source, destination), its staged rollup.
     published: list[tuple[Path, Path, str, list[tuple[Path, Path]], Path]] = []
     try:
-        t = compute_rollup(con, [str(f) for _, files in batch for f in files], "r")
+        t = compute_rollup(con, [str(f) for item in batch for f in item.files], "r")
         lake.staging_dir.mkdir(parents=True, exist_ok=True)
         # Sorted by day key: a day key's rows sit together, and the files compress better.
         order = {
@@ -106,11 +104,12 @@ def _build_batch(
             "hits": "day_key, vno, c_page",
             "pages": "day_key, vno",
         }
-        goals = batch[0][0].goals
+        goals = batch[0].goals
         goal_set = conversions.goal_set_key(goals)
         if goal_set:
             conversions.build(con, "r", goals)
-        for item, files in batch:
+        for item in batch:
+            files = item.files
             day = dt.date.fromisoformat(item.day_dir.name.removeprefix("day="))
             where = f"day = DATE '{day.isoformat()}'"  # a date the lake's directory name holds, never input
             visits_dir = lake.visits_dir / item.rollup_dir.parent.name / item.rollup_dir.name
@@ -217,7 +216,7 @@ def refresh_rollups_locked(
                 if goal_set and not all((visits_dir / name).exists() for name in names):
                     conv_todo.append((day_dir, visits_dir, goals))
                 continue
-            todo.append(DayBuild(day_dir, rollup_dir, goals))
+            todo.append(DayBuild(day_dir, files, rollup_dir, goals))
     total = len(todo) + len(conv_todo)
     done = 0
 
