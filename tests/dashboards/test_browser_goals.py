@@ -89,7 +89,9 @@ def _wait_for(data: Path, names: dict[str, int]) -> list[dict[str, Any]]:
         time.sleep(0.05)
 
 
-def _visit(browser: Browser, agent: str, plans: list[str], outbound: bool) -> None:
+def _visit(browser: Browser, agent: str, plans: list[str], outbound: bool, data: Path, so_far: dict[str, int]) -> None:
+    """One visitor's page, signups and click; the context closes only once the collector has all of them
+    (``so_far``: the counts by then), since closing it cancels a request still in flight."""
     context = browser.new_context(user_agent=agent)
     page = context.new_page()
     page.goto(f"http://{SITE}/shop/pricing")
@@ -99,6 +101,7 @@ def _visit(browser: Browser, agent: str, plans: list[str], outbound: bool) -> No
     if outbound:
         with page.expect_request(lambda r: r.url.endswith("/api/event") and OUTBOUND in (r.post_data or "")):
             page.click("#out")  # the navigation that follows fails (no such host here): not our concern
+    _wait_for(data, so_far)
     context.close()
 
 
@@ -126,9 +129,9 @@ def test_a_tracker_event_with_props_and_an_outbound_click_reach_the_goals_and_pr
     with running_collector(data, env) as collector, TestSite(render) as site:
         port = int(collector.url.rsplit(":", 1)[1])
         with chromium({SITE: site.port, COLLECTOR: port}) as b:
-            _visit(b, AGENTS[0], ["Pro", "Pro"], outbound=True)
-            _visit(b, AGENTS[1], ["Pro"], outbound=False)
-            _visit(b, AGENTS[2], ["Free"], outbound=True)
+            _visit(b, AGENTS[0], ["Pro", "Pro"], True, data, {"pageview": 1, "Signup": 2, OUTBOUND: 1})
+            _visit(b, AGENTS[1], ["Pro"], False, data, {"pageview": 2, "Signup": 3, OUTBOUND: 1})
+            _visit(b, AGENTS[2], ["Free"], True, data, {"pageview": 3, "Signup": 4, OUTBOUND: 2})
             records = _wait_for(data, {"pageview": 3, "Signup": 4, OUTBOUND: 2})
     # Three visitors. (An engagement event sent as a page closes may leave with Chromium's own user agent, so
     # another day key: engagement events alone make no visitor.)
