@@ -135,16 +135,15 @@ GROUP BY 1"""
                 "WHERE list_contains(CAST($vals AS VARCHAR[]), value)",
                 params,
             )
+            # The union's visits, day rows and their sums in one statement (each temp table is a write).
             params = {}
             if self._on_hits():
-                visits = scope.page.name("ovis")
-                cur.execute(f"CREATE TEMP TABLE {visits} AS SELECT * FROM {visits_from_hits_sql(union, ())}")
-                sql = day_rows_sql([TOTAL], params, visits=visits, hits=union, dictionary=t.dict, scroll=self.scroll)
+                ctes = (f"ovis AS MATERIALIZED {visits_from_hits_sql(union, ())}",)
+                rows = day_rows_sql([TOTAL], params, visits="ovis", hits=union, dictionary=t.dict,
+                                    scroll=self.scroll, ctes=ctes)  # fmt: skip
             else:
-                sql = day_rows_sql([TOTAL], params, visits=union, hits=None, dictionary=t.dict, scroll=False)
-            table = scope.page.name("oday")
-            cur.execute(f"CREATE TEMP TABLE {table} AS {sql}", params)
-            for r in cur.execute(sums_sql(table)).fetchall():
+                rows = day_rows_sql([TOTAL], params, visits=union, hits=None, dictionary=t.dict, scroll=False)
+            for r in cur.execute(sums_sql(f"({rows})"), params).fetchall():
                 agg.comps.add(Components.from_row(tuple(r[3:-1])))
                 agg.max_daily = max(agg.max_daily, int(r[-1] or 0))
             row = cur.execute(f"SELECT count(DISTINCT profile) FROM {union} WHERE {counted}").fetchone()
