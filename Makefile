@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Covered share of the packages' lines (in-process) below which `make test` fails: a few points under
 # the measured figure (see docs/internals.md), raised when it rises.
 COV_FLOOR ?= 85
-# pytest runs on every core (pytest-xdist; how it shares the files out: docs/internals.md, Tests).
+# pytest runs one worker per core plus one (pytest-xdist, tests/conftest.py; how it shares the files out: docs/internals.md, Tests).
 # `make test TEST_WORKERS=0` runs everything in one process; one file: .venv/bin/python -m pytest FILE.
 TEST_WORKERS ?= auto
 # More pytest options, e.g. `make test PYTEST_ARGS="--durations=0 -v"` (per-test times, and which file ends last).

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
-from tests.conftest import ephemeral_ports, free_port
+import pytest
+
+from tests.conftest import ephemeral_ports, free_port, pytest_xdist_auto_num_workers
 
 
 def test_free_ports_are_bindable_and_outside_the_range_of_source_ports() -> None:
@@ -19,3 +22,10 @@ def test_free_ports_are_bindable_and_outside_the_range_of_source_ports() -> None
     for port in ports[:5]:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", port))
+
+
+def test_auto_workers_are_one_more_than_the_cores(monkeypatch: pytest.MonkeyPatch, pytestconfig: pytest.Config) -> None:
+    monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
+    assert pytest_xdist_auto_num_workers(pytestconfig) == len(os.sched_getaffinity(0)) + 1
+    monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "5")
+    assert pytest_xdist_auto_num_workers(pytestconfig) is None  # left to pytest-xdist, which reads it
