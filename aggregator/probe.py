@@ -139,8 +139,9 @@ GROUP BY 1"""
             params = {}
             if self._on_hits():
                 ctes = (f"ovis AS MATERIALIZED {visits_from_hits_sql(union, ())}",)
-                rows = day_rows_sql([TOTAL], params, visits="ovis", hits=union, dictionary=t.dict,
-                                    scroll=self.scroll, ctes=ctes)  # fmt: skip
+                rows = day_rows_sql(
+                    [TOTAL], params, visits="ovis", hits=union, dictionary=t.dict, scroll=self.scroll, ctes=ctes
+                )
             else:
                 rows = day_rows_sql([TOTAL], params, visits=union, hits=None, dictionary=t.dict, scroll=False)
             for r in cur.execute(sums_sql(f"({rows})"), params).fetchall():

@@ -33,7 +33,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     `make test` runs ``-n auto`` with ``--dist=loadfile --no-loadscope-reorder`` (pyproject.toml): a
     file's tests run on one worker, one after another (its module fixtures, a browser or an S3 server,
     are built once), and files are handed out in this order. With the long files first, the files left
-    at the end are short ones, so neither worker sits idle long waiting for the other. Without ``-n``
+    at the end are short ones, so no worker sits idle long waiting for the others. Without ``-n``
     (one file while developing) this only reorders the files.
     """
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
@@ -75,7 +75,7 @@ def free_port() -> int:
     """A loopback TCP port nobody holds now, for a server a test is about to start, from below the ephemeral range.
 
     A port from bind(0) is in the range the kernel also draws outgoing connections' source ports from, so
-    any client connection (the suite makes thousands, on two workers) could take it before the server
+    any client connection (the suite makes thousands, on every worker) could take it before the server
     binds it: weed's volume server, started a second after its port was picked, once failed with
     "address already in use". Below that range only another free_port() can pick the same port, and it
     draws at random from ~20,000.

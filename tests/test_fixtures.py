@@ -18,7 +18,7 @@ def test_free_ports_are_bindable_and_outside_the_range_of_source_ports() -> None
     ports = [free_port() for _ in range(50)]
     if low > 11_000:
         assert all(10_000 <= p < low for p in ports), ports
-    assert len(set(ports)) > 40  # drawn at random: two workers rarely meet
+    assert len(set(ports)) > 40  # drawn at random: workers rarely meet
     for port in ports[:5]:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", port))

@@ -18,7 +18,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page
@@ -49,6 +48,7 @@ CONFIG = {
         }
     ]
 }
+SENT = {"pageview": 3, "Signup": 4, OUTBOUND: 2}  # by the three visits below
 AGENTS = [
     f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0.0.0 Safari/537.36"
     for v in (131, 130, 129)
@@ -78,14 +78,14 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data
 
 
-def _wait_for(data: Path, names: dict[str, int]) -> list[dict[str, Any]]:
-    """The sealed records once every event name has arrived as often as sent (a positive signal, bounded)."""
+def _wait_for(data: Path, names: dict[str, int]) -> None:
+    """Until every event name has arrived in the spool as often as sent (a positive signal, bounded)."""
     deadline = time.monotonic() + 20
     while True:
         found = sealed_records(data)
         counts = {n: sum(1 for r in found if r["name"] == n) for n in names}
         if counts == names:
-            return found
+            return
         assert time.monotonic() < deadline, (counts, names)
         time.sleep(0.05)
 
@@ -132,12 +132,11 @@ def test_a_tracker_event_with_props_and_an_outbound_click_reach_the_goals_and_pr
         with chromium({SITE: site.port, COLLECTOR: port}) as b:
             _visit(b, AGENTS[0], ["Pro", "Pro"], True, data, {"pageview": 1, "Signup": 2, OUTBOUND: 1})
             _visit(b, AGENTS[1], ["Pro"], False, data, {"pageview": 2, "Signup": 3, OUTBOUND: 1})
-            _visit(b, AGENTS[2], ["Free"], True, data, {"pageview": 3, "Signup": 4, OUTBOUND: 2})
-            _wait_for(data, {"pageview": 3, "Signup": 4, OUTBOUND: 2})
+            _visit(b, AGENTS[2], ["Free"], True, data, SENT)
     # Read again once the browser and the collector are gone: a page that closes sends one more engagement
-    # event, which may land after the wait above.
+    # event, which may land after the last visit's wait.
     records = sealed_records(data)
-    assert Counter(r["name"] for r in records if r["name"] != "engagement") == {"pageview": 3, "Signup": 4, OUTBOUND: 2}
+    assert Counter(r["name"] for r in records if r["name"] != "engagement") == SENT
     # Three visitors. (An engagement event sent as a page closes may leave with Chromium's own user agent, so
     # another day key: engagement events alone make no visitor.)
     assert len({r["day_key"] for r in records if r["name"] != "engagement"}) == 3
