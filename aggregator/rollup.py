@@ -44,6 +44,10 @@ ROLLUP_FORMAT = 2
 VISITS_FORMAT = 7  # 7: hits.ts_more (funnels read step times from the hits)
 #: The three files of a day's per-visit tables (aggregator/tables.py), in the order they are published.
 TABLE_KINDS = ("dict", "visits", "hits", "pages")
+#: The day's slices file (aggregator/slices.py), published with the tables; optional to a query.
+SLICES_KIND = "slices"
+#: Every file of the per-visit kinds a build publishes for a day (a day missing one is built again).
+BUILT_KINDS = (*TABLE_KINDS, SLICES_KIND)
 ROLLUP_FAILPOINTS = ("visits-published", "rollup-published", "done")
 
 
@@ -64,6 +68,8 @@ def visits_name(files: list[Path], kind: str = "visits") -> str:
 def current_tables(lake: Lake, site: str, day: dt.date, raw_files: list[Path]) -> dict[str, Path] | None:
     """The day's per-visit tables built from exactly ``raw_files`` by kind (None: not all built from those files).
 
+    With them, under ``slices``, the day's slices file (aggregator/slices.py) if it is built.
+
     With them, under ``conv:<goal id>``, the day's conversions files built from those files (for whichever
     goal set, which their names say: queries check it against the goals in force; aggregator/conversions.py).
     """
@@ -74,6 +80,9 @@ def current_tables(lake: Lake, site: str, day: dt.date, raw_files: list[Path]) -
     if any(p is None for p in out.values()):
         return None
     found = {k: p for k, p in out.items() if p is not None}
+    slices = have.get(visits_name(raw_files, SLICES_KIND))  # aggregator/slices.py: optional, a query reads the tables
+    if slices is not None:
+        found[SLICES_KIND] = slices
     fp = fingerprint(raw_files)
     for name, path in sorted(have.items()):
         parts = conversions.file_parts(name)

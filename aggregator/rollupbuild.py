@@ -2,7 +2,7 @@
 
 Days are built in batches (:data:`BATCH_BYTES`): one sessionization and one rollup statement per batch, then
 each day's files are published on their own, in the order that makes every step safe to interrupt:
-the per-visit tables (and conversions files), then the rollup, then the day's older files are removed.
+the per-visit tables (with the slices and conversions files), then the rollup, then the day's older files are removed.
 ``ANALYTICS_ROLLUP_FAILPOINT`` kills the process at one of :data:`aggregator.rollup.ROLLUP_FAILPOINTS`, for
 the tests.
 """
@@ -17,11 +17,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aggregator import conversions
+from aggregator import conversions, slices
 from aggregator.db import connect
 from aggregator.filters import GoalLike
 from aggregator.lake import Lake, file_bytes, publish, sql_path
-from aggregator.rollup import TABLE_KINDS, compute_rollup, fingerprint, rollup_name, visits_name
+from aggregator.rollup import (
+    BUILT_KINDS,
+    SLICES_KIND,
+    TABLE_KINDS,
+    compute_rollup,
+    fingerprint,
+    rollup_name,
+    visits_name,
+)
 from aggregator.settings import Settings
 
 
@@ -96,6 +104,8 @@ def _build_batch(settings: Settings, lake: Lake, batch: list[DayBuild], progress
     published: list[tuple[Path, Path, str, list[tuple[Path, Path]], Path]] = []
     try:
         t = compute_rollup(con, [str(f) for item in batch for f in item.files], "r")
+        (site,) = con.execute("SELECT any_value(site) FROM r").fetchone() or (None,)
+        slices.build(con, t, "rs", site)
         lake.staging_dir.mkdir(parents=True, exist_ok=True)
         # Sorted by day key: a day key's rows sit together, and the files compress better.
         order = {
@@ -121,6 +131,9 @@ def _build_batch(settings: Settings, lake: Lake, batch: list[DayBuild], progress
                     f"TO {sql_path(tmp)} (FORMAT parquet)"
                 )
                 staged.append((tmp, visits_dir / visits_name(files, kind)))
+            tmp = lake.staging_dir / f"slices-{uuid.uuid4().hex}.parquet"
+            con.execute(slices.copy_sql("rs", where, tmp))
+            staged.append((tmp, visits_dir / visits_name(files, SLICES_KIND)))
             fp = fingerprint(files)
             for tmp_conv, gid in conversions.stage(con, lake.staging_dir, "r", goals, where) if goal_set else ():
                 staged.append((tmp_conv, visits_dir / conversions.file_name(fp, goal_set, gid)))
@@ -208,7 +221,7 @@ def refresh_rollups_locked(
             if not files:
                 continue
             visits_dir = lake.visits_dir / site_path.name / day_dir.name
-            have_tables = all((visits_dir / visits_name(files, kind)).exists() for kind in TABLE_KINDS)
+            have_tables = all((visits_dir / visits_name(files, kind)).exists() for kind in BUILT_KINDS)
             if not force and (rollup_dir / rollup_name(files)).exists() and have_tables:
                 # Goals changed since the day was built: only its conversions file is rebuilt.
                 fp = fingerprint(files)

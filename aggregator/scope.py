@@ -7,6 +7,11 @@ groups by, it decides the table (Plausible's ``table_decider``):
 * **rollup** — no filters and a column the daily rollups hold (totals, time
   buckets of days, one rollup dimension or pair): summed rollup rows, and days
   whose rollup is not built yet rolled up in memory once (aggregator/daycache.py);
+* **slices** — one ``is`` of one value of a browser, OS, device or channel over
+  whole days, and columns the rollups hold: the days' slices of that value
+  (aggregator/slices.py), summed like rollup rows; the privacy rules' probes
+  read the tables, as below (the scope's mode is still ``tables``: only where
+  its day rows come from differs);
 * **tables** — anything else: the day's coded per-visit and hits tables
   (aggregator/tables.py), filtered — visit columns from the visits (or, under
   a filter on events, from the visits the matching hits make up), event columns
@@ -24,8 +29,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aggregator import slices
 from aggregator.asks import Ask, DaySource, ask
 from aggregator.daycache import MissingDay, SumRow
 from aggregator.dimensions import ROLLUP_PAIRS
@@ -38,7 +45,7 @@ from aggregator.periods import bucket
 from aggregator.querybuild import TOTAL, Column, day_rows_sql, sums_sql
 from aggregator.querycomps import ALL_COMPONENTS, LIGHT_METRICS, components_of
 from aggregator.relations import Mode, Relations
-from aggregator.rollup import rollup_format
+from aggregator.rollup import SLICES_KIND, rollup_format
 from aggregator.tables import Tables
 
 if TYPE_CHECKING:
@@ -115,7 +122,8 @@ class Scope(Relations):
     def add_neighbour(self, other: Scope, mode: Mode) -> None:
         """Register a neighbouring scope this one's answers are compared with (before any is computed)."""
         # An unfiltered neighbour is the rollups' (or every row): nothing to gain from counting it with this one.
-        if mode == "tables" and other.filters and other not in self.fused_with:
+        # Nor is one that its slices answer (aggregator/slices.py): reading them costs less than counting it.
+        if mode == "tables" and other.filters and other not in self.fused_with and other.slice_files() is None:
             self.fused_with.append(other)
 
     def tables_asks(self) -> list[Ask]:
@@ -241,6 +249,8 @@ class Scope(Relations):
         every scope's visitors of every column, from one scan of the visits (and one of the pages): the day
         rows are a view of its result, and the neighbours' visitors another (:meth:`fused`).
         """
+        if "day_rows" not in self._tables and self._slice_day_rows():
+            return self._tables["day_rows"]
         if "day_rows" not in self._tables:
             cols = [TOTAL, *(a.column for a in self._need["tables"].values() if a.dimensions and not a.time_bucket)]
             params: dict[str, object] = {}
@@ -298,6 +308,36 @@ class Scope(Relations):
                 self._tables["day_rows"], self._tables["fused"] = name, f"{name}_fz"
                 self._fusion = fusion
         return self._tables["day_rows"]
+
+    def slice_files(self) -> list[Path] | None:
+        """The slice files (aggregator/slices.py) that answer every column asked of this scope's tables, or
+        None: they do for one ``is`` of one value of a slice dimension, over whole days whose slices are all
+        built, when every such column is one a slice holds."""
+        if self.ts is not None or not self.raw_days or slices.slice_of(self.filters) is None:
+            return None
+        found = [d.tables.get(SLICES_KIND) if d.tables is not None else None for d in self.raw_days]
+        files = [f for f in found if f is not None]
+        if len(files) != len(found) or not all(slices.answers(a) for a in self._need["tables"].values()):
+            return None
+        return files
+
+    def _slice_day_rows(self) -> bool:
+        """Make the day rows from the days' slices, if they answer (see :meth:`slice_files`)."""
+        files = self.slice_files()
+        if files is None:
+            return False
+        found = slices.slice_of(self.filters)
+        assert found is not None
+        names = {"": ""}
+        for a in self._need["tables"].values():
+            if a.dimensions and not a.time_bucket and a.rollup_name:
+                names[a.rollup_name] = a.column.name
+        params: dict[str, object] = {}
+        sql = slices.day_rows_sql_of(files, *found, names, params)
+        name = self.page.name("dr")
+        self.page.cur.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
+        self._tables["day_rows"] = name
+        return True
 
     def hits_for(self, col: Column, params: dict[str, object]) -> str:
         """The hits relation a column reads: expanded to goals for the goal column."""

@@ -18,7 +18,7 @@ import pytest
 from aggregator import rollupbuild
 from aggregator.lake import Lake
 from aggregator.query import Querier, QueryRequest
-from aggregator.rollup import TABLE_KINDS
+from aggregator.rollup import BUILT_KINDS
 from aggregator.rollupbuild import refresh_rollups
 from aggregator.settings import Settings
 from collector.schema import Event
@@ -190,7 +190,7 @@ def test_days_built_in_one_batch_are_the_files_each_day_built_alone_writes(
     assert refresh_rollups(alone, NOW) == _days(events)
     one, each = _contents(batched), _contents(alone)
     assert sorted(one) == sorted(each)
-    assert len(one) == _days(events) * (1 + len(TABLE_KINDS) + len(GOALS) - 1)  # rollup, tables, conversions
+    assert len(one) == _days(events) * (1 + len(BUILT_KINDS) + len(GOALS) - 1)  # rollup, tables and slices, conversions
     for name, rows in one.items():
         assert rows == each[name], name
     # Visits numbered within a day key (vno) on every day, not only on the first: what a batch could shift.

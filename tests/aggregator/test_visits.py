@@ -14,7 +14,7 @@ from aggregator.ingest import Ingester
 from aggregator.lake import Lake
 from aggregator.query import Querier, QueryRequest
 from aggregator.request import allowed_metrics
-from aggregator.rollup import ROLLUP_FAILPOINTS, TABLE_KINDS, rollup_name, visits_name
+from aggregator.rollup import BUILT_KINDS, ROLLUP_FAILPOINTS, rollup_name, visits_name
 from aggregator.rollupbuild import refresh_rollups
 from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
@@ -35,7 +35,7 @@ def _ev(key: int, at: int, name: str = "pageview", path: str = "/", **kw: object
 
 
 def _names(files: list[Path]) -> list[str]:
-    return sorted(visits_name(files, kind) for kind in TABLE_KINDS)
+    return sorted(visits_name(files, kind) for kind in BUILT_KINDS)
 
 
 def adversarial() -> list[Event]:
