@@ -94,11 +94,10 @@ ROLLUP_PAIRS: dict[tuple[str, ...], str] = {
     ("visit:os", "visit:os_version"): "pair:os_version",
 }
 
-#: Visit dimensions whose single values have daily *slices*: every rollup dimension's rows among the visits with
-#: that value, built with the per-visit tables (aggregator/slices.py), so that a click on one row of these
-#: panels (``is`` one value) is answered from summed rows, like an unfiltered page. Low-cardinality ones only:
-#: a slice file holds (values of the dimension) × (values of every column) rows a day.
-SLICE_DIMENSIONS: tuple[str, ...] = ("visit:browser", "visit:os", "visit:device", "visit:channel")
+#: The dimensions of the daily *slices*' cells (aggregator/slices.py): a filter on these alone is answered
+#: from summed rows, like an unfiltered page. All three come from the User-Agent the day key is keyed with
+#: (one cell per visitor and day, which the sums need) and have few values (a day's cells are their product).
+SLICE_DIMENSIONS: tuple[str, ...] = ("visit:browser", "visit:os", "visit:device")
 
 #: The columns a slice holds: every public rollup dimension (not the internal pairs).
 SLICE_COLUMNS: tuple[str, ...] = tuple(d for d in ROLLUP_DIMENSIONS if not DIMENSIONS[d].internal)

@@ -7,8 +7,8 @@ groups by, it decides the table (Plausible's ``table_decider``):
 * **rollup** — no filters and a column the daily rollups hold (totals, time
   buckets of days, one rollup dimension or pair): summed rollup rows, and days
   whose rollup is not built yet rolled up in memory once (aggregator/daycache.py);
-* **slices** — one ``is`` of one value of a browser, OS, device or channel over
-  whole days, and columns the rollups hold: the days' slices of that value
+* **slices** — filters on browser, OS and device only, over whole days, and
+  columns the rollups hold: the matching cells of the days' slices
   (aggregator/slices.py), summed like rollup rows; the privacy rules' probes
   read the tables, as below (the scope's mode is still ``tables``: only where
   its day rows come from differs);
@@ -310,15 +310,18 @@ class Scope(Relations):
         return self._tables["day_rows"]
 
     def slice_files(self) -> list[Path] | None:
-        """The slice files (aggregator/slices.py) that answer every column asked of this scope's tables, or
-        None: they do for one ``is`` of one value of a slice dimension, over whole days whose slices are all
-        built, when every such column is one a slice holds."""
-        if self.ts is not None or not self.raw_days or slices.slice_of(self.filters) is None:
+        """The slices files (aggregator/slices.py) that answer every column asked of this scope's tables, or
+        None: they do when every filter condition is on a cell dimension (browser, OS, device), over whole days
+        whose slices are all built, for columns (and scroll depths) a slice holds."""
+        if self.ts is not None or not self.raw_days or not slices.answerable(self.filters):
             return None
         found = [d.tables.get(SLICES_KIND) if d.tables is not None else None for d in self.raw_days]
         files = [f for f in found if f is not None]
-        if len(files) != len(found) or not all(slices.answers(a) for a in self._need["tables"].values()):
+        if len(files) != len(found):
             return None
+        for a in self._need["tables"].values():
+            if not slices.answers(a, ("" if a.time_bucket or not a.dimensions else a.column.name) in self._scroll):
+                return None
         return files
 
     def _slice_day_rows(self) -> bool:
@@ -326,16 +329,17 @@ class Scope(Relations):
         files = self.slice_files()
         if files is None:
             return False
-        found = slices.slice_of(self.filters)
-        assert found is not None
         names = {"": ""}
         for a in self._need["tables"].values():
             if a.dimensions and not a.time_bucket and a.rollup_name:
                 names[a.rollup_name] = a.column.name
         params: dict[str, object] = {}
-        sql = slices.day_rows_sql_of(files, *found, names, params)
+        sql = slices.day_rows_sql_of(files, self.filters, names, params)
         name = self.page.name("dr")
         self.page.cur.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
+        if self.page.cur.execute(f"SELECT 1 FROM {name} WHERE dimension = '{slices.INEXACT}' LIMIT 1").fetchone():
+            self.page.cur.execute(f"DROP TABLE {name}")  # a day whose cells cannot be summed: the tables answer
+            return False
         self._tables["day_rows"] = name
         return True
 

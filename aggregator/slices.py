@@ -1,22 +1,29 @@
-"""Daily slices: each rollup dimension's rows among the visits that have one value of a slice dimension.
+"""Daily slices: every rollup dimension's rows per (browser, OS, device) cell, so that filters on those three
+are answered by summing rows, as an unfiltered page is.
 
-Clicking a row of the browser, OS, device or channel panel filters the page by ``is`` that one value; the
-per-visit tables answer such a page by scanning and grouping the day's matching visits and pages, several
-times the cost of summing rollup rows. A day's **slices** are those answers computed once, when the day's
-rollup is built: for every value ``v`` of every dimension in :data:`SLICE_DIMENSIONS` and every column of
-:data:`SLICE_COLUMNS`, the day rows (the rollups' shape: day, dimension, value, components) of the visits
-with ``v``, plus their totals (dimension ``''``). A scope filtered by one such value over whole days reads
-them instead of the tables (aggregator/scope.py); the privacy rules' probes (profiles, the exact
-``(other)``) still read the tables, for the few rows that need them.
+Clicking a row of the browser, OS or device panel filters the page by it; the per-visit tables answer such
+a page by scanning and grouping the day's matching visits and pages, several times the cost of summing
+rollup rows. A day's **slices** are the rollup's rows split by *cell*, one cell per (browser, OS, device)
+of the day's visits: for each column of :data:`SLICE_COLUMNS` and the totals (dimension ``''``), the day
+rows (day, dimension, value, components) of the visits of each cell. The three are derived from the
+User-Agent (and its client hints) that the day key is keyed with, so a visitor normally belongs to one
+cell a day, and any filter whose every condition is on those three (``is``, ``is_not``, ``contains``,
+``matches``, several values, nested and/or/not: a click, its neighbours, an ``or`` of two panels) selects
+whole cells: its answer is the sum of the matching cells' rows, exactly (aggregator/scope.py).
+
+Exactness needs every day key in one cell. A day where one is not (a browser whose client hints changed
+between two events) has no cells: its slices file holds one marker row, and a query over it reads the
+tables as before. So do days without a slices file (built before them). The privacy rules' probes (profiles,
+the exact ``(other)``) still read the tables, for the few rows that need them.
 
 The rows are computed by the same SQL as every other day row (:func:`aggregator.querybuild.day_rows_sql`,
-over two-dimension columns), so they equal what the tables give under the filter: tested against it on
-adversarial lakes. Additive over days like the rollups (visitors are distinct day keys per day).
+over four-dimension columns), so they equal what the tables give (tested against them and the oracle).
+Scroll depth is kept for the totals and the page column only (a visit column's is rarely asked, and cost
+as much as the rest): a request for it on another column reads the tables.
 
-A slice file holds cross-tabulations of two dimensions per day, more than a day's rollup keeps after its
-raw events are purged, so it lives with the per-visit tables (one file per site and day,
-``visits/site=/day=/<fingerprint>-slices-v<format>.parquet``), is published with them and purged with
-them (PRIVACY.md "derived records"). A day without one is answered from the tables, exactly as before.
+A slices file holds cross-tabulations per day, more than a day's rollup keeps after its raw events are
+purged, so it lives with the per-visit tables (``visits/site=/day=/<fingerprint>-slices-v<format>.parquet``),
+is published with them and purged with them (PRIVACY.md "derived records").
 """
 
 from __future__ import annotations
@@ -28,94 +35,121 @@ from duckdb import DuckDBPyConnection as Connection
 
 from aggregator.asks import Ask
 from aggregator.dimensions import SLICE_COLUMNS, SLICE_DIMENSIONS
-from aggregator.filters import Expr, Filter
+from aggregator.filters import NEGATED, Compiler, Expr, Filter, leaves, value_condition
 from aggregator.lake import sql_path
 from aggregator.metrics import COMPONENT_NAMES
 from aggregator.querybuild import Column, column, day_rows_sql
-from aggregator.tables import Tables
+from aggregator.tables import Tables, code
 
-#: Rows of a file per Parquet row group: a read selects one (dimension, value) of a file sorted by them, and
+#: Rows of a file per Parquet row group: a read selects some dimensions of a file sorted by dimension, and
 #: small groups let the scan skip the rest by their min/max statistics.
 ROW_GROUP = 8192
-_SEP = ">"  # between the slice dimension and the column in the build's internal column names
+#: The marker row of a day whose cells cannot be summed (a day key in two of them).
+INEXACT = "#inexact"
+#: The text column of each cell dimension in a slices file.
+CELL: dict[str, str] = {d: d.split(":", 1)[1] for d in SLICE_DIMENSIONS}
+_TOTALS = "#totals"  # the build's name for the cells' totals column
+#: Columns whose scroll depth a slice holds (the totals are '').
+SCROLL_COLUMNS = frozenset({"", "event:page"})
 
 
-def columns(d: str) -> list[Column]:
-    """The build's columns of one slice dimension: its own (each value's totals) and its pair with each column."""
-    return [column((d,), name=d + _SEP), *(column((d, x), name=d + _SEP + x) for x in SLICE_COLUMNS if x != d)]
+def _columns() -> list[Column]:
+    """The build's columns: the cells' totals, and each column a slice holds (the cell dimensions themselves
+    are read from the totals: a cell has one value of each)."""
+    cells = tuple(SLICE_DIMENSIONS)
+    out = [column(cells, name=_TOTALS)]
+    out += [column((*cells, x), name=x) for x in SLICE_COLUMNS if x not in CELL]
+    return out
 
 
 def build(con: Connection, t: Tables, table: str, site: str | None) -> None:
     """The slices of the per-visit tables ``t`` (any days) into the new temp table ``table`` (a name made up by
-    the caller): site, day, fdim, fvalue, dimension, value, then the components as BIGINT.
-
-    One statement per slice dimension (each the size of the rollup's: all of them in one ran out of memory).
-    """
+    the caller): site, day, the cell's values, dimension, value, then the components as BIGINT."""
+    p: dict[str, object] = {"site": site}
+    scroll = frozenset({_TOTALS, "event:page"})
+    inner = day_rows_sql(_columns(), p, visits=t.visits, hits=t.hits, pages=t.pages, dictionary=t.dict, scroll=scroll)
     comps = ", ".join(f"CAST(coalesce({c}, 0) AS BIGINT) AS {c}" for c in COMPONENT_NAMES)
-    own = f"ends_with(dimension, '{_SEP}')"  # a value's totals: the value itself, not a pair
-    for i, d in enumerate(SLICE_DIMENSIONS):
-        p: dict[str, object] = {"site": site}
-        inner = day_rows_sql(columns(d), p, visits=t.visits, hits=t.hits, pages=t.pages, dictionary=t.dict, scroll=True)
-        head = f"CREATE TEMP TABLE {table} AS" if i == 0 else f"INSERT INTO {table}"
-        con.execute(
-            f"""{head}
-SELECT CAST($site AS VARCHAR) AS site, day, split_part(dimension, '{_SEP}', 1) AS fdim,
-       CASE WHEN {own} THEN value ELSE json_extract_string(value, '$[0]') END AS fvalue,
-       CASE WHEN {own} THEN '' ELSE split_part(dimension, '{_SEP}', 2) END AS dimension,
-       CASE WHEN {own} THEN '' ELSE json_extract_string(value, '$[1]') END AS value, {comps}
+    totals = f"dimension = '{_TOTALS}'"
+    cells = ", ".join(f"json_extract_string(value, '$[{i}]') AS {col}" for i, col in enumerate(CELL.values()))
+    last = len(CELL)
+    con.execute(
+        f"""CREATE TEMP TABLE {table} AS
+SELECT CAST($site AS VARCHAR) AS site, day, {cells},
+       CASE WHEN {totals} THEN '' ELSE dimension END AS dimension,
+       CASE WHEN {totals} THEN '' ELSE json_extract_string(value, '$[{last}]') END AS value, {comps}
 FROM ({inner}) WHERE dimension <> ''""",
-            p,
-        )
+        p,
+    )
+    # Days with a day key in two cells: their rows are replaced by the marker.
+    codes = ", ".join(code(d) for d in SLICE_DIMENSIONS)
+    split = f"""SELECT DISTINCT day FROM (
+  SELECT day, day_key FROM {t.visits} GROUP BY day, day_key HAVING count(DISTINCT ({codes})) > 1)"""
+    con.execute(f"CREATE TEMP TABLE {table}_split AS {split}")
+    con.execute(f"DELETE FROM {table} WHERE day IN (SELECT day FROM {table}_split)")
+    nulls = ", ".join(f"NULL AS {col}" for col in CELL.values())
+    zeros = ", ".join(f"0 AS {c}" for c in COMPONENT_NAMES)
+    con.execute(
+        f"INSERT INTO {table} SELECT CAST($site AS VARCHAR), day, {nulls}, '{INEXACT}', '', {zeros} FROM {table}_split",
+        {"site": site},
+    )
+    con.execute(f"DROP TABLE {table}_split")
 
 
 def copy_sql(table: str, where: str, path: Path) -> str:
     """The statement that writes the rows of ``table`` matching ``where`` (our own text) to ``path``."""
     return (
-        f"COPY (SELECT * FROM {table} WHERE {where} ORDER BY fdim, fvalue, dimension, value) "
+        f"COPY (SELECT * FROM {table} WHERE {where} ORDER BY dimension, value) "
         f"TO {sql_path(path)} (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})"
     )
 
 
-def slice_of(filters: tuple[Expr, ...]) -> tuple[str, str] | None:
-    """(dimension, value) when ``filters`` are one ``is`` of one value of a slice dimension, else None."""
-    if len(filters) != 1:
-        return None
-    f = filters[0]
-    if (
-        isinstance(f, Filter)
-        and f.op == "is"
-        and len(f.values) == 1
-        and f.case_sensitive
-        and f.dimension in SLICE_DIMENSIONS
-    ):
-        return f.dimension, f.values[0]
-    return None
+def answerable(filters: tuple[Expr, ...]) -> bool:
+    """Whether every condition of ``filters`` (at least one) is on a cell dimension."""
+    found = [leaf for f in filters for leaf in leaves(f)]
+    return bool(found) and all(leaf.dimension in CELL for leaf in found)
 
 
-def answers(a: Ask) -> bool:
+def answers(a: Ask, scroll: bool) -> bool:
     """Whether a slice holds the rows of a column (totals and time buckets: from its totals)."""
-    return a.rollup_name == "" or a.rollup_name in SLICE_COLUMNS
+    name = a.rollup_name
+    if name is None or (name != "" and name not in SLICE_COLUMNS and name not in CELL):
+        return False
+    return not scroll or name in SCROLL_COLUMNS
 
 
-def day_rows_sql_of(files: list[Path], fdim: str, fvalue: str, names: dict[str, str], params: dict[str, Any]) -> str:
-    """Day rows ``(day, dimension, value, <components>)`` of one slice value for the columns ``names`` (rollup
-    name → the column's name in the day rows; ``''`` the totals), from the days' slice ``files``.
+class _Cells(Compiler):
+    """Filter expressions over a slices file's cell columns: each condition on the cell's text value, with the
+    same operators as over the coded tables' dictionary."""
 
-    The column of the slice dimension itself is its one value, with the totals' figures.
-    """
-    params.update(sl_fdim=fdim, sl_fvalue=fvalue)
-    rn = [n for n in names if n != fdim]
+    def leaf(self, f: Filter) -> str:
+        positive = NEGATED.get(f.op, f.op)
+        cond = value_condition(
+            Filter(positive, f.dimension, f.values, f.case_sensitive), CELL[f.dimension], self._param
+        )
+        return f"NOT ({cond})" if f.op in NEGATED else f"({cond})"
+
+
+def day_rows_sql_of(files: list[Path], filters: tuple[Expr, ...], names: dict[str, str], params: dict[str, Any]) -> str:
+    """Day rows ``(day, dimension, value, <components>)`` of the cells ``filters`` select, for the columns
+    ``names`` (rollup name → the column's name in the day rows; ``''`` the totals), from the days' slices
+    ``files``; a day without cells gives a row of dimension :data:`INEXACT`."""
+    cond = _Cells(params, "", prefix="sl_").all(filters)
+    rn = [n for n in names if n not in CELL]
     params["sl_rn"], params["sl_cn"] = rn, [names[n] for n in rn]
-    comps = ", ".join(f"s.{c}" for c in COMPONENT_NAMES)
+    sums = ", ".join(f"sum({c}) AS {c}" for c in COMPONENT_NAMES)
     listed = ", ".join(sql_path(f) for f in files)
-    sql = f"""SELECT s.day, m.cn AS dimension, s.value, {comps}
+    parts = [
+        f"""SELECT s.day, m.cn AS dimension, s.value, {sums}
 FROM read_parquet([{listed}]) s
 JOIN (SELECT unnest(CAST($sl_rn AS VARCHAR[])) AS rn, unnest(CAST($sl_cn AS VARCHAR[])) AS cn) m ON m.rn = s.dimension
-WHERE s.fdim = $sl_fdim AND s.fvalue = $sl_fvalue"""
-    if fdim in names:
-        params["sl_own"] = names[fdim]
-        sql += f"""
-UNION ALL
-SELECT s.day, CAST($sl_own AS VARCHAR) AS dimension, s.fvalue AS value, {comps}
-FROM read_parquet([{listed}]) s WHERE s.fdim = $sl_fdim AND s.fvalue = $sl_fvalue AND s.dimension = ''"""
-    return sql
+WHERE {cond} GROUP BY s.day, m.cn, s.value"""
+    ]
+    for i, (dim, col) in enumerate((d, c) for d, c in CELL.items() if d in names):
+        params[f"sl_own{i}"] = names[dim]
+        parts.append(
+            f"""SELECT s.day, CAST($sl_own{i} AS VARCHAR) AS dimension, s.{col} AS value, {sums}
+FROM read_parquet([{listed}]) s WHERE s.dimension = '' AND {cond} GROUP BY s.day, s.{col}"""
+        )
+    parts.append(f"SELECT DISTINCT day, dimension, '' AS value, {', '.join(f'0 AS {c}' for c in COMPONENT_NAMES)} "
+                 f"FROM read_parquet([{listed}]) WHERE dimension = '{INEXACT}'")  # fmt: skip
+    return "\nUNION ALL\n".join(parts)
