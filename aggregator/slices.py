@@ -129,18 +129,25 @@ class _Cells(Compiler):
         return f"NOT ({cond})" if f.op in NEGATED else f"({cond})"
 
 
-def day_rows_sql_of(files: list[Path], filters: tuple[Expr, ...], names: dict[str, str], params: dict[str, Any]) -> str:
+def load_sql(files: list[Path], dimensions: list[str], params: dict[str, Any]) -> str:
+    """The rows of the days' slices ``files`` for these rollup ``dimensions`` (``''`` the totals), with the
+    marker rows of days without cells (what :func:`day_rows_sql_of` reads: loaded once for a page)."""
+    params["sl_dims"] = [*dimensions, INEXACT]
+    listed = ", ".join(sql_path(f) for f in files)
+    return f"SELECT * FROM read_parquet([{listed}]) WHERE list_contains(CAST($sl_dims AS VARCHAR[]), dimension)"
+
+
+def day_rows_sql_of(source: str, filters: tuple[Expr, ...], names: dict[str, str], params: dict[str, Any]) -> str:
     """Day rows ``(day, dimension, value, <components>)`` of the cells ``filters`` select, for the columns
-    ``names`` (rollup name → the column's name in the day rows; ``''`` the totals), from the days' slices
-    ``files``; a day without cells gives a row of dimension :data:`INEXACT`."""
+    ``names`` (rollup name → the column's name in the day rows; ``''`` the totals), from ``source`` (rows of
+    :func:`load_sql`); a day without cells gives a row of dimension :data:`INEXACT`."""
     cond = _Cells(params, "", prefix="sl_").all(filters)
     rn = [n for n in names if n not in CELL]
     params["sl_rn"], params["sl_cn"] = rn, [names[n] for n in rn]
     sums = ", ".join(f"sum({c}) AS {c}" for c in COMPONENT_NAMES)
-    listed = ", ".join(sql_path(f) for f in files)
     parts = [
         f"""SELECT s.day, m.cn AS dimension, s.value, {sums}
-FROM read_parquet([{listed}]) s
+FROM {source} s
 JOIN (SELECT unnest(CAST($sl_rn AS VARCHAR[])) AS rn, unnest(CAST($sl_cn AS VARCHAR[])) AS cn) m ON m.rn = s.dimension
 WHERE {cond} GROUP BY s.day, m.cn, s.value"""
     ]
@@ -148,8 +155,8 @@ WHERE {cond} GROUP BY s.day, m.cn, s.value"""
         params[f"sl_own{i}"] = names[dim]
         parts.append(
             f"""SELECT s.day, CAST($sl_own{i} AS VARCHAR) AS dimension, s.{col} AS value, {sums}
-FROM read_parquet([{listed}]) s WHERE s.dimension = '' AND {cond} GROUP BY s.day, s.{col}"""
+FROM {source} s WHERE s.dimension = '' AND {cond} GROUP BY s.day, s.{col}"""
         )
     parts.append(f"SELECT DISTINCT day, dimension, '' AS value, {', '.join(f'0 AS {c}' for c in COMPONENT_NAMES)} "
-                 f"FROM read_parquet([{listed}]) WHERE dimension = '{INEXACT}'")  # fmt: skip
+                 f"FROM {source} WHERE dimension = '{INEXACT}'")  # fmt: skip
     return "\nUNION ALL\n".join(parts)

@@ -52,7 +52,7 @@ def test_tables_of_an_older_format_are_not_read_and_are_rebuilt(tmp_path: Path) 
     # As the code before the hits kept ts_more left a lake: the hits without it, every file of format 6.
     visits = Lake(s.lake_dir).visits_dir
     current = sorted(visits.rglob(f"*-v{VISITS_FORMAT}.parquet"))
-    assert len(current) == 8  # four kinds, two days
+    assert len(current) == 10  # four kinds and the slices, two days
     con = duckdb.connect()
     for path in current:
         old = path.with_name(path.name.replace(f"-v{VISITS_FORMAT}.", "-v6."))
