@@ -342,7 +342,8 @@ class Scope(Relations):
             load: dict[str, object] = {}
             self.page.cur.execute(f"CREATE TEMP TABLE {source} AS {slices.load_sql(files, dims, load)}", load)
         params: dict[str, object] = {}
-        sql = slices.day_rows_sql_of(source, self.filters, names, params)
+        condition = self.condition(params)  # over the cells' codes, as over the visits'
+        sql = slices.day_rows_sql_of(source, condition, self.coded().dict, names, params)
         name = self.page.name("dr")
         self.page.cur.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
         if self.page.cur.execute(f"SELECT 1 FROM {name} WHERE dimension = '{slices.INEXACT}' LIMIT 1").fetchone():

@@ -8,6 +8,7 @@ path prefix, so it reads only its own records.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -144,13 +145,16 @@ def test_pageview_with_path_and_referrer_source(collector: Server, context: Brow
 
 def test_engaged_time_of_a_visible_page(collector: Server, context: BrowserContext) -> None:
     page = context.new_page()
+    started = time.monotonic()
     page.goto(f"{SITE_URL}/t2/first")
     page.wait_for_timeout(3000)
     page.goto(f"{SITE_URL}/t2/second")
+    # At most the whole time the first page could have been open (a loaded machine stretches the loads).
+    most = (time.monotonic() - started) * 1000 + 100
     recs = wait_records(collector, "/t2/", lambda r: any(x["name"] == "engagement" for x in r))
     engaged = [r for r in recs if r["name"] == "engagement"]
     assert [r["path"] for r in engaged] == ["/t2/first"]
-    assert 2500 <= int(engaged[0]["engaged_ms"]) <= 3500
+    assert 2500 <= int(engaged[0]["engaged_ms"]) <= max(3500, most)
     assert engaged[0]["scroll_depth"] is not None and 0 < int(engaged[0]["scroll_depth"]) < 100
 
 
