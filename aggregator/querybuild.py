@@ -126,7 +126,6 @@ def day_rows_sql(
     needs: dict[str, frozenset[str]] | None = None,
     ctes: tuple[str, ...] = (),
     others: int = 0,
-    codes: int = 0,
 ) -> str:
     """Day rows ``(day, dimension, value, <components>)`` of every column.
 
@@ -141,8 +140,7 @@ def day_rows_sql(
     hits' shape (the goal column: hits expanded to the goals they convert). ``ctes``: CTEs of the statement
     the relations may name; ``others`` > 0: ``visits`` are fused rows with memberships
     (querycomps.visit_sets), and the visit columns' rows carry ``n0``, ``v0`` … ``v{others}`` too (the other
-    columns' rows do not: NULL, by name). ``codes`` > 0: each row carries its column's codes ``g0`` …
-    ``g{codes - 1}`` (NULL past the column's own) instead of ``value``, and ``dictionary`` is not read.
+    columns' rows do not: NULL, by name).
     """
     parts = []
     base_hits = hits
@@ -193,13 +191,9 @@ def day_rows_sql(
                 kept = "".join(f", {x}" for x in mine)
                 coded = f"(SELECT day{g}, {COMPS}{kept}, NULL::BIGINT AS scroll_sum, NULL::BIGINT AS scroll_n " \
                         f"FROM ({comps}))"  # fmt: skip
+        joins, value = value_sql(col, dictionary)
         comps_out = ", ".join(f"c.{c}" for c in COMPONENT_NAMES)
         comps_out += "".join(f", c.{x}" for x in mine)
-        if codes:
-            gs = ", ".join(f"c.g{j}" if j < len(col.parts) else f"NULL::BIGINT AS g{j}" for j in range(codes))
-            parts.append(f"SELECT c.day, CAST($col{i} AS VARCHAR) AS dimension, {gs}, {comps_out} FROM {coded} c")
-            continue
-        joins, value = value_sql(col, dictionary)
         parts.append(f"SELECT c.day, CAST($col{i} AS VARCHAR) AS dimension, {value} AS value, {comps_out} "
                      f"FROM {coded} c{joins}")  # fmt: skip
     head = f"WITH {', '.join(with_)}\n" if with_ else ""

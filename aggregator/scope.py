@@ -333,17 +333,20 @@ class Scope(Relations):
         for a in self._need["tables"].values():
             if a.dimensions and not a.time_bucket and a.rollup_name:
                 names[a.rollup_name] = a.column.name
-        # The rows of the days' files for these columns, read once for the page (neighbours ask the same).
         dims = sorted({n for n in names if n not in slices.CELL} | {""})
+        params: dict[str, object] = {}
         key = (tuple(files), tuple(dims))
         source = self.page.slices.get(key)
         if source is None:
-            source = self.page.slices[key] = self.page.name("sl")
-            load: dict[str, object] = {}
-            self.page.cur.execute(f"CREATE TEMP TABLE {source} AS {slices.load_sql(files, dims, load)}", load)
-        params: dict[str, object] = {}
-        condition = self.condition(params)  # over the cells' codes, as over the visits'
-        sql = slices.day_rows_sql_of(source, condition, self.coded().dict, names, params)
+            read = f"({slices.load_sql(files, dims, params)})"
+            source = read
+            if any(other is not self and other.slice_files() == files for other in self.page.scopes.values()):
+                # Neighbours read the same days' rows: once for the page, into memory (a single reader scans
+                # the files in its own statement: writing them to memory would cost as much as reading them).
+                source = self.page.slices[key] = self.page.name("sl")
+                self.page.cur.execute(f"CREATE TEMP TABLE {source} AS {read}", params)
+                params = {}
+        sql = slices.day_rows_sql_of(source, self.filters, names, params)
         name = self.page.name("dr")
         self.page.cur.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
         if self.page.cur.execute(f"SELECT 1 FROM {name} WHERE dimension = '{slices.INEXACT}' LIMIT 1").fetchone():

@@ -35,7 +35,7 @@ from duckdb import DuckDBPyConnection as Connection
 
 from aggregator.asks import Ask
 from aggregator.dimensions import SLICE_COLUMNS, SLICE_DIMENSIONS
-from aggregator.filters import Expr, leaves
+from aggregator.filters import NEGATED, Compiler, Expr, Filter, leaves, value_condition
 from aggregator.lake import sql_path
 from aggregator.metrics import COMPONENT_NAMES
 from aggregator.querybuild import Column, column, day_rows_sql
@@ -46,12 +46,11 @@ from aggregator.tables import Tables, code
 ROW_GROUP = 8192
 #: The marker row of a day whose cells cannot be summed (a day key in two of them).
 INEXACT = "#inexact"
-#: The cell dimensions, by their code columns (the tables' codes: aggregator/tables.py).
-CELL: dict[str, str] = {d: code(d) for d in SLICE_DIMENSIONS}
+#: The text column of each cell dimension in a slices file.
+CELL: dict[str, str] = {d: d.split(":", 1)[1] for d in SLICE_DIMENSIONS}
 _TOTALS = "#totals"  # the build's name for the cells' totals column
 #: Columns whose scroll depth a slice holds (the totals are '').
 SCROLL_COLUMNS = frozenset({"", "event:page"})
-_WIDTH = len(SLICE_DIMENSIONS) + 1  # codes per row: the cell's, and the value's
 
 
 def _columns() -> list[Column]:
@@ -65,25 +64,24 @@ def _columns() -> list[Column]:
 
 def build(con: Connection, t: Tables, table: str, site: str | None) -> None:
     """The slices of the per-visit tables ``t`` (any days) into the new temp table ``table`` (a name made up by
-    the caller): site, day, the cell's codes, dimension, the value's code (NULL for the totals), then the
-    components as BIGINT. Values are the day's dictionary codes, as in the tables: a query groups integers
-    and turns the few rows it answers with into text."""
+    the caller): site, day, the cell's values, dimension, value, then the components as BIGINT."""
     p: dict[str, object] = {"site": site}
     scroll = frozenset({_TOTALS, "event:page"})
-    inner = day_rows_sql(
-        _columns(), p, visits=t.visits, hits=t.hits, pages=t.pages, dictionary=t.dict, scroll=scroll, codes=_WIDTH
-    )
+    inner = day_rows_sql(_columns(), p, visits=t.visits, hits=t.hits, pages=t.pages, dictionary=t.dict, scroll=scroll)
     comps = ", ".join(f"CAST(coalesce({c}, 0) AS BIGINT) AS {c}" for c in COMPONENT_NAMES)
-    cells = ", ".join(f"g{i} AS {col}" for i, col in enumerate(CELL.values()))
+    totals = f"dimension = '{_TOTALS}'"
+    cells = ", ".join(f"json_extract_string(value, '$[{i}]') AS {col}" for i, col in enumerate(CELL.values()))
+    last = len(CELL)
     con.execute(
         f"""CREATE TEMP TABLE {table} AS
 SELECT CAST($site AS VARCHAR) AS site, day, {cells},
-       CASE WHEN dimension = '{_TOTALS}' THEN '' ELSE dimension END AS dimension, g{_WIDTH - 1} AS code, {comps}
+       CASE WHEN {totals} THEN '' ELSE dimension END AS dimension,
+       CASE WHEN {totals} THEN '' ELSE json_extract_string(value, '$[{last}]') END AS value, {comps}
 FROM ({inner}) WHERE dimension <> ''""",
         p,
     )
     # Days with a day key in two cells: their rows are replaced by the marker.
-    codes = ", ".join(CELL.values())
+    codes = ", ".join(code(d) for d in SLICE_DIMENSIONS)
     split = f"""SELECT DISTINCT day FROM (
   SELECT day, day_key FROM {t.visits} GROUP BY day, day_key HAVING count(DISTINCT ({codes})) > 1)"""
     con.execute(f"CREATE TEMP TABLE {table}_split AS {split}")
@@ -91,8 +89,7 @@ FROM ({inner}) WHERE dimension <> ''""",
     nulls = ", ".join(f"NULL AS {col}" for col in CELL.values())
     zeros = ", ".join(f"0 AS {c}" for c in COMPONENT_NAMES)
     con.execute(
-        f"INSERT INTO {table} SELECT CAST($site AS VARCHAR), day, {nulls}, '{INEXACT}', NULL, {zeros} "
-        f"FROM {table}_split",
+        f"INSERT INTO {table} SELECT CAST($site AS VARCHAR), day, {nulls}, '{INEXACT}', '', {zeros} FROM {table}_split",
         {"site": site},
     )
     con.execute(f"DROP TABLE {table}_split")
@@ -101,7 +98,7 @@ FROM ({inner}) WHERE dimension <> ''""",
 def copy_sql(table: str, where: str, path: Path) -> str:
     """The statement that writes the rows of ``table`` matching ``where`` (our own text) to ``path``."""
     return (
-        f"COPY (SELECT * FROM {table} WHERE {where} ORDER BY dimension, code) "
+        f"COPY (SELECT * FROM {table} WHERE {where} ORDER BY dimension, value) "
         f"TO {sql_path(path)} (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})"
     )
 
@@ -120,6 +117,18 @@ def answers(a: Ask, scroll: bool) -> bool:
     return not scroll or name in SCROLL_COLUMNS
 
 
+class _Cells(Compiler):
+    """Filter expressions over a slices file's cell columns: each condition on the cell's text value, with the
+    same operators as over the coded tables' dictionary."""
+
+    def leaf(self, f: Filter) -> str:
+        positive = NEGATED.get(f.op, f.op)
+        cond = value_condition(
+            Filter(positive, f.dimension, f.values, f.case_sensitive), CELL[f.dimension], self._param
+        )
+        return f"NOT ({cond})" if f.op in NEGATED else f"({cond})"
+
+
 def load_sql(files: list[Path], dimensions: list[str], params: dict[str, Any]) -> str:
     """The rows of the days' slices ``files`` for these rollup ``dimensions`` (``''`` the totals), with the
     marker rows of days without cells (what :func:`day_rows_sql_of` reads: loaded once for a page)."""
@@ -128,31 +137,30 @@ def load_sql(files: list[Path], dimensions: list[str], params: dict[str, Any]) -
     return f"SELECT * FROM read_parquet([{listed}]) WHERE list_contains(CAST($sl_dims AS VARCHAR[]), dimension)"
 
 
-def day_rows_sql_of(source: str, condition: str, dictionary: str, names: dict[str, str], params: dict[str, Any]) -> str:
-    """Day rows ``(day, dimension, value, <components>)`` of the cells ``condition`` selects (the filters over
-    the cell codes, :class:`aggregator.filters.Compiler`'s), for the columns ``names`` (rollup name → the
-    column's name in the day rows; ``''`` the totals), from ``source`` (rows of :func:`load_sql`) and the days'
-    ``dictionary``; a day without cells gives a row of dimension :data:`INEXACT`."""
-    rn = [n for n in names if n not in CELL and n]
+def day_rows_sql_of(source: str, filters: tuple[Expr, ...], names: dict[str, str], params: dict[str, Any]) -> str:
+    """Day rows ``(day, dimension, value, <components>)`` of the cells ``filters`` select, for the columns
+    ``names`` (rollup name → the column's name in the day rows; ``''`` the totals), from ``source`` (rows of
+    :func:`load_sql`); a day without cells gives a row of dimension :data:`INEXACT`.
+
+    The matching rows are picked once (an in-memory CTE), then grouped per column.
+    """
+    cond = _Cells(params, "", prefix="sl_").all(filters)
+    rn = [n for n in names if n not in CELL]
     params["sl_rn"], params["sl_cn"] = rn, [names[n] for n in rn]
     sums = ", ".join(f"sum({c}) AS {c}" for c in COMPONENT_NAMES)
-    comps = ", ".join(f"s.{c}" for c in COMPONENT_NAMES)
     parts = [
-        f"""SELECT s.day, m.cn AS dimension, CAST(k.value AS VARCHAR) AS value, {comps}
-FROM (SELECT day, dimension, code, {sums} FROM {source}
-      WHERE list_contains(CAST($sl_rn AS VARCHAR[]), dimension) AND {condition} GROUP BY day, dimension, code) s
+        f"""SELECT s.day, m.cn AS dimension, s.value, {sums}
+FROM sl_rows s
 JOIN (SELECT unnest(CAST($sl_rn AS VARCHAR[])) AS rn, unnest(CAST($sl_cn AS VARCHAR[])) AS cn) m ON m.rn = s.dimension
-JOIN {dictionary} k ON k.day = s.day AND k.dimension = s.dimension AND k.code = s.code""",
-        f"""SELECT day, '' AS dimension, '' AS value, {sums} FROM {source}
-WHERE dimension = '' AND {condition} GROUP BY day""",
+GROUP BY s.day, m.cn, s.value"""
     ]
     for i, (dim, col) in enumerate((d, c) for d, c in CELL.items() if d in names):
         params[f"sl_own{i}"] = names[dim]
         parts.append(
-            f"""SELECT s.day, CAST($sl_own{i} AS VARCHAR) AS dimension, CAST(k.value AS VARCHAR) AS value, {comps}
-FROM (SELECT day, {col} AS code, {sums} FROM {source} WHERE dimension = '' AND {condition} GROUP BY day, {col}) s
-JOIN {dictionary} k ON k.day = s.day AND k.dimension = '{dim}' AND k.code = s.code"""
+            f"""SELECT s.day, CAST($sl_own{i} AS VARCHAR) AS dimension, s.{col} AS value, {sums}
+FROM sl_rows s WHERE s.dimension = '' GROUP BY s.day, s.{col}"""
         )
     parts.append(f"SELECT DISTINCT day, dimension, '' AS value, {', '.join(f'0 AS {c}' for c in COMPONENT_NAMES)} "
-                 f"FROM {source} WHERE dimension = '{INEXACT}'")  # fmt: skip
-    return "\nUNION ALL\n".join(parts)
+                 f"FROM sl_rows WHERE dimension = '{INEXACT}'")  # fmt: skip
+    rows = f"sl_rows AS MATERIALIZED (SELECT * FROM {source} WHERE ({cond}) OR dimension = '{INEXACT}')"
+    return f"WITH {rows}\n" + "\nUNION ALL\n".join(parts)
