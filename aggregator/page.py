@@ -35,9 +35,6 @@ class Page:
         self._bounds: dict[str, tuple[dt.date, dt.date] | None] = {}
         self.scopes: dict[tuple[object, ...], Scope] = {}
         self.coded: dict[tuple[object, ...], Tables] = {}  # coded tables by (site, raw days, datetime bounds)
-        #: Slices rows read into memory (aggregator/slices.py), by (files, dimensions): a scope and its
-        #: neighbours read the same days' files once.
-        self.slices: dict[tuple[object, ...], str] = {}
         self._n = 0
 
     def name(self, kind: str) -> str:

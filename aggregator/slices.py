@@ -131,7 +131,7 @@ class _Cells(Compiler):
 
 def load_sql(files: list[Path], dimensions: list[str], params: dict[str, Any]) -> str:
     """The rows of the days' slices ``files`` for these rollup ``dimensions`` (``''`` the totals), with the
-    marker rows of days without cells (what :func:`day_rows_sql_of` reads: loaded once for a page)."""
+    marker rows of days without cells (what :func:`day_rows_sql_of` reads)."""
     params["sl_dims"] = [*dimensions, INEXACT]
     listed = ", ".join(sql_path(f) for f in files)
     return f"SELECT * FROM read_parquet([{listed}]) WHERE list_contains(CAST($sl_dims AS VARCHAR[]), dimension)"
