@@ -16,7 +16,7 @@ import pytest
 
 from collector.rdns import NetworkDomains, parse_server
 from tests import web
-from tests.conftest import CHROME_UA, running_collector, sealed_records, wait_until
+from tests.conftest import CHROME_UA, free_port, running_collector, sealed_records, wait_until
 
 DNSMASQ = shutil.which("dnsmasq") or shutil.which("dnsmasq", path="/usr/sbin:/sbin")
 
@@ -36,40 +36,55 @@ def _ptr_name(ip: str) -> str:
     return ipaddress.ip_address(ip).reverse_pointer
 
 
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_dns_port() -> int:
+    """A loopback port free for both UDP and TCP (dnsmasq listens on both), from below the ephemeral range:
+    a UDP port from bind(0) can be the source port of some test's TCP connection, and dnsmasq then fails
+    with "address already in use" (it did, once, in a fresh-clone CI run)."""
+    for _ in range(100):
+        port = free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no loopback port free for both UDP and TCP")
 
 
 @pytest.fixture(scope="module")
 def dnsmasq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if DNSMASQ is None:
         pytest.fail("dnsmasq is not installed (it is in .system-deps; `make test` installs it as root)")
-    port = _free_udp_port()
-    log = tmp_path_factory.mktemp("dnsmasq") / "dnsmasq.log"
-    args = [
-        DNSMASQ,
-        "--keep-in-foreground",
-        "--no-resolv",
-        "--no-hosts",
-        "--conf-file=/dev/null",
-        "--listen-address=127.0.0.1",
-        "--bind-interfaces",
-        f"--port={port}",
-        "--pid-file=",
-        "--log-facility=-",
-        "--cache-size=0",
-    ]
-    args += [f"--ptr-record={_ptr_name(ip)},{name}" for ip, name in PTR.items()]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-    try:
+    base = tmp_path_factory.mktemp("dnsmasq")
+    for attempt in range(3):  # a port taken between the check and dnsmasq's bind: another port
+        port = _free_dns_port()
+        log = base / f"dnsmasq-{attempt}.log"
+        args = [
+            DNSMASQ,
+            "--keep-in-foreground",
+            "--no-resolv",
+            "--no-hosts",
+            "--conf-file=/dev/null",
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+            f"--port={port}",
+            "--pid-file=",
+            "--log-facility=-",
+            "--cache-size=0",
+        ]
+        args += [f"--ptr-record={_ptr_name(ip)},{name}" for ip, name in PTR.items()]
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
-        while b"started" not in log.read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"dnsmasq did not start: {log.read_text()}")
+        while b"started" not in log.read_bytes() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
+        if b"started" in log.read_bytes():
+            break
+        proc.kill()
+        proc.wait(timeout=10)
+        if b"in use" not in log.read_bytes() or attempt == 2:
+            raise RuntimeError(f"dnsmasq did not start: {log.read_text()}")
+    try:
         yield f"127.0.0.1:{port}"
     finally:
         proc.terminate()
