@@ -120,7 +120,7 @@ def rollup_columns(dimensions: tuple[str, ...]) -> list[Column]:
 
 def compute_rollup(
     con: Connection, files: list[str], table: str, dimensions: tuple[str, ...] = ROLLUP_DIMENSIONS
-) -> Tables:
+) -> tuple[Tables, str | None]:
     """Rollup rows of the raw ``files`` (one site, any days) into the new temp table ``table``.
 
     ``table`` is an identifier made up by the caller, never input. Columns:
@@ -130,11 +130,11 @@ def compute_rollup(
     each dimension do not depend on the others, so computing some of
     ``ROLLUP_DIMENSIONS`` (plus the totals, dimension ``''``) gives exactly those
     rows of the full rollup. The day's per-visit tables are left in ``<table>_dict``, ``<table>_visits``
-    and ``<table>_hits`` (aggregator/tables.py), from which the rollup is computed.
+    and ``<table>_hits`` (aggregator/tables.py), from which the rollup is computed; returned with the files' site.
     """
     t, site = compute_tables(con, files, table)
     rollup_rows(con, t, table, site, dimensions)
-    return t
+    return t, site
 
 
 def compute_tables(con: Connection, files: list[str], table: str) -> tuple[Tables, str | None]:

@@ -103,8 +103,7 @@ def _build_batch(settings: Settings, lake: Lake, batch: list[DayBuild], progress
     # Per day: its rollup directory and file name, its staged files (source, destination), its staged rollup.
     published: list[tuple[Path, Path, str, list[tuple[Path, Path]], Path]] = []
     try:
-        t = compute_rollup(con, [str(f) for item in batch for f in item.files], "r")
-        (site,) = con.execute("SELECT any_value(site) FROM r").fetchone() or (None,)
+        t, site = compute_rollup(con, [str(f) for item in batch for f in item.files], "r")
         slices.build(con, t, "rs", site)
         lake.staging_dir.mkdir(parents=True, exist_ok=True)
         # Sorted by day key: a day key's rows sit together, and the files compress better.

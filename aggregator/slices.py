@@ -77,7 +77,7 @@ def build(con: Connection, t: Tables, table: str, site: str | None) -> None:
 SELECT CAST($site AS VARCHAR) AS site, day, {cells},
        CASE WHEN {totals} THEN '' ELSE dimension END AS dimension,
        CASE WHEN {totals} THEN '' ELSE json_extract_string(value, '$[{last}]') END AS value, {comps}
-FROM ({inner}) WHERE dimension <> ''""",
+FROM ({inner})""",
         p,
     )
     # Days with a day key in two cells: their rows are replaced by the marker.
@@ -129,20 +129,12 @@ class _Cells(Compiler):
         return f"NOT ({cond})" if f.op in NEGATED else f"({cond})"
 
 
-def load_sql(files: list[Path], dimensions: list[str], params: dict[str, Any]) -> str:
-    """The rows of the days' slices ``files`` for these rollup ``dimensions`` (``''`` the totals), with the
-    marker rows of days without cells (what :func:`day_rows_sql_of` reads)."""
-    params["sl_dims"] = [*dimensions, INEXACT]
-    listed = ", ".join(sql_path(f) for f in files)
-    return f"SELECT * FROM read_parquet([{listed}]) WHERE list_contains(CAST($sl_dims AS VARCHAR[]), dimension)"
-
-
-def day_rows_sql_of(source: str, filters: tuple[Expr, ...], names: dict[str, str], params: dict[str, Any]) -> str:
+def day_rows_sql_of(files: list[Path], filters: tuple[Expr, ...], names: dict[str, str], params: dict[str, Any]) -> str:
     """Day rows ``(day, dimension, value, <components>)`` of the cells ``filters`` select, for the columns
-    ``names`` (rollup name → the column's name in the day rows; ``''`` the totals), from ``source`` (rows of
-    :func:`load_sql`); a day without cells gives a row of dimension :data:`INEXACT`.
+    ``names`` (rollup name → the column's name in the day rows; ``''`` the totals), from the days' slices
+    ``files``; a day without cells gives a row of dimension :data:`INEXACT`.
 
-    The matching rows are picked once (an in-memory CTE), then grouped per column.
+    The matching rows of the columns asked are read once (an in-memory CTE), then grouped per column.
     """
     cond = _Cells(params, "", prefix="sl_").all(filters)
     rn = [n for n in names if n not in CELL]
@@ -162,5 +154,8 @@ FROM sl_rows s WHERE s.dimension = '' GROUP BY s.day, s.{col}"""
         )
     parts.append(f"SELECT DISTINCT day, dimension, '' AS value, {', '.join(f'0 AS {c}' for c in COMPONENT_NAMES)} "
                  f"FROM sl_rows WHERE dimension = '{INEXACT}'")  # fmt: skip
-    rows = f"sl_rows AS MATERIALIZED (SELECT * FROM {source} WHERE ({cond}) OR dimension = '{INEXACT}')"
+    params["sl_dims"] = [*rn, INEXACT]  # the cell columns come from the totals ('', always asked)
+    listed = ", ".join(sql_path(f) for f in files)
+    rows = f"""sl_rows AS MATERIALIZED (SELECT * FROM read_parquet([{listed}])
+  WHERE list_contains(CAST($sl_dims AS VARCHAR[]), dimension) AND (({cond}) OR dimension = '{INEXACT}'))"""
     return f"WITH {rows}\n" + "\nUNION ALL\n".join(parts)
