@@ -19,6 +19,9 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
         config["threads"] = settings.duckdb_threads
     con = duckdb.connect(":memory:", config=config)
     con.execute("SET enable_progress_bar = false")  # our commands report their own progress; no bars in logs
+    # A page reads the same days' files in several statements (a scope, its neighbours, the probes): their
+    # footers are parsed once. Lake files never change under a name (aggregator/lake.py), so none goes stale.
+    con.execute("SET parquet_metadata_cache = true")
     if settings.lake_is_remote:
         from aggregator.objectstore import register
 

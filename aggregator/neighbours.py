@@ -26,7 +26,7 @@ def neighbour_diffs(scope: Scope, other: Scope, a: Ask) -> list[tuple[str, int, 
     if a.column.name not in cache:
         asks = [a, *(b for b in scope.tables_asks() if b.column.name not in cache and b.column.name != a.column.name)]
         params: dict[str, object] = {}
-        fused = scope.fused(other)
+        fused = scope.fused(other) or scope.slice_fused(other)
         if fused is not None:  # one row per (day, value) with both scopes' visitors
             table, j = fused
             rows = " UNION ALL ".join(_day_values(scope, b, "tables", i, params, table) for i, b in enumerate(asks))

@@ -94,6 +94,9 @@ class Scope(Relations):
         self._coded: Tables | None = None
         self.segment_reasons: dict[str, str | None] = {}  # per table: why the filtered totals cannot be shown
         self.fused_with: list[Scope] = []  # the neighbours in tables mode, counted in one pass with this scope
+        self.sliced_with: list[Scope] = []  # the neighbours its slices answer, read with this scope's if it is
+        self._sliced: tuple[str, list[Scope]] | None = None  # (visitors per scope, scopes) of one slices read
+        self._no_slices = False  # a day of the range has no cells (its slices were read once: not again)
         self._fusion: Fusion | None = None  # set by day_rows when the neighbours are counted in its statement
         self._fused_visits = ""  # the temp table of the fused visits, once made
         #: What each column's rows gain or lose against a neighbour (aggregator/neighbours.py), by neighbour.
@@ -123,8 +126,12 @@ class Scope(Relations):
         """Register a neighbouring scope this one's answers are compared with (before any is computed)."""
         # An unfiltered neighbour is the rollups' (or every row): nothing to gain from counting it with this one.
         # Nor is one that its slices answer (aggregator/slices.py): reading them costs less than counting it.
-        if mode == "tables" and other.filters and other not in self.fused_with and other.slice_files() is None:
+        if mode != "tables" or not other.filters or other in self.fused_with or other in self.sliced_with:
+            return
+        if other.slice_files() is None:
             self.fused_with.append(other)
+        else:
+            self.sliced_with.append(other)
 
     def tables_asks(self) -> list[Ask]:
         return list(self._need["tables"].values())
@@ -138,6 +145,14 @@ class Scope(Relations):
         self.day_rows()
         assert self._fusion is not None
         return self._tables["fused"], self._fusion.others.index(other) + 1
+
+    def slice_fused(self, other: Scope) -> tuple[str, int] | None:
+        """As :meth:`fused`, for a neighbour whose day rows came from the same read of the slices as this
+        scope's: (the relation ``(day, dimension, value, v0, v1, …)``, the column ``v{j}`` of ``other``'s)."""
+        self.day_rows()
+        if self._sliced is None or other not in self._sliced[1]:
+            return None
+        return self._sliced[0], self._sliced[1].index(other)
 
     def fused_visits(self) -> str:
         """The fused visits (after :meth:`fused` found a neighbour): each counted visit row any of the scopes
@@ -324,26 +339,45 @@ class Scope(Relations):
                 return None
         return files
 
-    def _slice_day_rows(self) -> bool:
-        """Make the day rows from the days' slices, if they answer (see :meth:`slice_files`)."""
-        files = self.slice_files()
-        if files is None:
-            return False
+    def _slice_names(self) -> dict[str, str]:
         names = {"": ""}
         for a in self._need["tables"].values():
             if a.dimensions and not a.time_bucket and a.rollup_name:
                 names[a.rollup_name] = a.column.name
-        params: dict[str, object] = {}
-        # Each scope scans the files in its own statement. A copy in memory shared with the neighbours was
-        # tried: on the 10M-event bench lake a two-filter page took 1.04 s and 321 MB with it, 1.09 s and
-        # 177 MB without (two runs, not side by side): not worth the memory, which grows with the range.
-        sql = slices.day_rows_sql_of(files, self.filters, names, params)
-        name = self.page.name("dr")
-        self.page.cur.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
-        if self.page.cur.execute(f"SELECT 1 FROM {name} WHERE dimension = '{slices.INEXACT}' LIMIT 1").fetchone():
-            self.page.cur.execute(f"DROP TABLE {name}")  # a day whose cells cannot be summed: the tables answer
+        return names
+
+    def _slice_day_rows(self) -> bool:
+        """Make the day rows from the days' slices, if they answer (see :meth:`slice_files`), together with
+        those of the neighbours they answer over the same days that are not made yet: one read for all."""
+        files = None if self._no_slices else self.slice_files()
+        if files is None:
             return False
-        self._tables["day_rows"] = name
+        group = [self] + [
+            o for o in self.sliced_with if "day_rows" not in o._tables and not o._no_slices and o.slice_files() == files
+        ]
+        names: dict[str, str] = {}
+        for s in group:
+            names.update(s._slice_names())
+        # Each scope sums only the components some request of it needs: a neighbour's visitors alone.
+        needs = [frozenset().union(*(s._comps.get(n, ALL_COMPONENTS) for n in s._need["tables"])) for s in group]
+        params: dict[str, object] = {}
+        sql = slices.day_rows_sql_of(files, [(s.filters, n) for s, n in zip(group, needs, strict=True)], names, params)
+        name = self.page.name("sl")
+        cur = self.page.cur
+        cur.execute(f"CREATE TEMP TABLE {name} AS {sql}", params)
+        if cur.execute(f"SELECT 1 FROM {name} WHERE dimension = '{slices.INEXACT}' LIMIT 1").fetchone():
+            cur.execute(f"DROP TABLE {name}")  # a day whose cells cannot be summed: the tables answer
+            for s in group:
+                s._no_slices = True
+            return False
+        for i, s in enumerate(group):
+            comps = ", ".join(f"s{i}_{c} AS {c}" for c in COMPONENT_NAMES)
+            view = f"SELECT day, dimension, value, {comps} FROM {name} WHERE n{i} > 0"
+            cur.execute(f"CREATE TEMP VIEW {name}_{i} AS {view}")
+            s._tables["day_rows"] = f"{name}_{i}"
+        vs = ", ".join(f"coalesce(s{i}_visitors, 0) AS v{i}" for i in range(len(group)))
+        cur.execute(f"CREATE TEMP VIEW {name}_v AS SELECT day, dimension, value, {vs} FROM {name}")
+        self._sliced = (f"{name}_v", group)
         return True
 
     def hits_for(self, col: Column, params: dict[str, object]) -> str:

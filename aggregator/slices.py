@@ -129,33 +129,66 @@ class _Cells(Compiler):
         return f"NOT ({cond})" if f.op in NEGATED else f"({cond})"
 
 
-def day_rows_sql_of(files: list[Path], filters: tuple[Expr, ...], names: dict[str, str], params: dict[str, Any]) -> str:
-    """Day rows ``(day, dimension, value, <components>)`` of the cells ``filters`` select, for the columns
-    ``names`` (rollup name → the column's name in the day rows; ``''`` the totals), from the days' slices
-    ``files``; a day without cells gives a row of dimension :data:`INEXACT`.
+def day_rows_sql_of(
+    files: list[Path],
+    scopes: list[tuple[tuple[Expr, ...], frozenset[str]]],
+    names: dict[str, str],
+    params: dict[str, Any],
+) -> str:
+    """Day rows of several scopes over the same days, from one read of their slices ``files``.
 
-    The matching rows of the columns asked are read once (an in-memory CTE), then grouped per column.
+    ``scopes``: each scope's filters and the components it needs (aggregator/querycomps.py's names); ``names``:
+    the columns to compute (rollup name → the column's name in the day rows; ``''`` the totals). One row per
+    ``(day, dimension, value)`` that any scope's cells hold, with ``n{i}`` (how many of scope ``i``'s cell rows
+    it sums: 0 when the row is not the scope's) and ``s{i}_<component>`` (NULL for a component scope ``i`` does
+    not need: a neighbour is compared by its visitors alone, and every summed column costs about as much as the
+    scan). A day without cells gives one row of dimension :data:`INEXACT`.
+
+    Two reads of the files, each grouped as it is read: the asked dimensions' rows, and the totals rows (the
+    first row group of each file: they sort first) for the cell dimensions' own rows. A shared in-memory copy
+    of the matching rows cost more than the second read saves.
     """
-    cond = _Cells(params, "", prefix="sl_").all(filters)
+    conds = [_Cells(params, "", prefix="sl_").all(filters) for filters, _ in scopes]
     rn = [n for n in names if n not in CELL]
-    params["sl_rn"], params["sl_cn"] = rn, [names[n] for n in rn]
-    sums = ", ".join(f"sum({c}) AS {c}" for c in COMPONENT_NAMES)
-    parts = [
-        f"""SELECT s.day, m.cn AS dimension, s.value, {sums}
-FROM sl_rows s
-JOIN (SELECT unnest(CAST($sl_rn AS VARCHAR[])) AS rn, unnest(CAST($sl_cn AS VARCHAR[])) AS cn) m ON m.rn = s.dimension
-GROUP BY s.day, m.cn, s.value"""
+    params["sl_rn"], params["sl_cn"] = [*rn, INEXACT], [*(names[n] for n in rn), INEXACT]
+    summed: list[list[str]] = [
+        [c for c in COMPONENT_NAMES if c in needs or (c.startswith("scroll_") and "scroll" in needs)]
+        for _, needs in scopes
     ]
-    for i, (dim, col) in enumerate((d, c) for d, c in CELL.items() if d in names):
-        params[f"sl_own{i}"] = names[dim]
-        parts.append(
-            f"""SELECT s.day, CAST($sl_own{i} AS VARCHAR) AS dimension, s.{col} AS value, {sums}
-FROM sl_rows s WHERE s.dimension = '' GROUP BY s.day, s.{col}"""
+    read = sorted({c for cs in summed for c in cs}, key=COMPONENT_NAMES.index)
+    flags = ", ".join(f"({cond}) AS m{i}" for i, cond in enumerate(conds))
+    # A day without cells keeps only its marker row: read whatever the filters, so that the caller sees it.
+    anyone = " OR ".join(f"({cond})" for cond in conds)
+    # sum(CASE …) rather than sum(…) FILTER: measured faster over these rows.
+    aggs = ", ".join(
+        f"count(*) FILTER (WHERE m{i}) AS n{i}, "
+        + ", ".join(
+            f"sum(CASE WHEN m{i} THEN {c} END) AS s{i}_{c}" if c in summed[i] else f"NULL::BIGINT AS s{i}_{c}"
+            for c in COMPONENT_NAMES
         )
-    parts.append(f"SELECT DISTINCT day, dimension, '' AS value, {', '.join(f'0 AS {c}' for c in COMPONENT_NAMES)} "
-                 f"FROM sl_rows WHERE dimension = '{INEXACT}'")  # fmt: skip
-    params["sl_dims"] = [*rn, INEXACT]  # the cell columns come from the totals ('', always asked)
+        for i in range(len(scopes))
+    )
     listed = ", ".join(sql_path(f) for f in files)
-    rows = f"""sl_rows AS MATERIALIZED (SELECT * FROM read_parquet([{listed}])
-  WHERE list_contains(CAST($sl_dims AS VARCHAR[]), dimension) AND (({cond}) OR dimension = '{INEXACT}'))"""
-    return f"WITH {rows}\n" + "\nUNION ALL\n".join(parts)
+    outs = ", ".join(f"g.n{i}, " + ", ".join(f"g.s{i}_{c}" for c in COMPONENT_NAMES) for i in range(len(scopes)))
+    parts = [
+        f"""SELECT g.day, m.cn AS dimension, g.value, {outs}
+FROM (SELECT day, dimension, value, {aggs}
+      FROM (SELECT day, dimension, value, {", ".join(read)}, {flags} FROM read_parquet([{listed}])
+            WHERE list_contains(CAST($sl_rn AS VARCHAR[]), dimension) AND ({anyone} OR dimension = '{INEXACT}'))
+      GROUP BY day, dimension, value) g
+JOIN (SELECT unnest(CAST($sl_rn AS VARCHAR[])) AS rn, unnest(CAST($sl_cn AS VARCHAR[])) AS cn) m
+  ON m.rn = g.dimension"""
+    ]
+    own = [(d, c) for d, c in CELL.items() if d in names]
+    if own:
+        for i, (d, _) in enumerate(own):
+            params[f"sl_own{i}"] = names[d]
+        pairs = ", ".join(f"(CAST($sl_own{i} AS VARCHAR), r.{col})" for i, (_, col) in enumerate(own))
+        cols = ", ".join([*(col for _, col in own), *read])
+        parts.append(
+            f"""SELECT day, dim AS dimension, val AS value, {aggs}
+FROM (SELECT day, {cols}, {flags} FROM read_parquet([{listed}]) WHERE dimension = '' AND ({anyone})) r,
+     LATERAL (VALUES {pairs}) t(dim, val)
+GROUP BY day, dim, val"""
+        )
+    return "\nUNION ALL\n".join(parts)

@@ -11,10 +11,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from aggregator.asks import ask
 from aggregator.dimensions import SLICE_COLUMNS, SLICE_DIMENSIONS
-from aggregator.filters import And, Expr, Filter, Not, Or
+from aggregator.filters import And, Expr, Filter, Not, Or, neighbours
 from aggregator.ingest import Ingester
 from aggregator.lake import Lake
+from aggregator.page import Page
+from aggregator.probe import ScopeProbe
 from aggregator.query import Querier, QueryRequest, QueryResult
 from aggregator.request import allowed_metrics
 from aggregator.retention import purge
@@ -229,6 +232,48 @@ def test_neighbours_read_from_slices_decide_as_the_tables_do(lakes: Lakes, filte
     for k in (2, 5):
         got, want = _page(lakes.sliced, filters, k), _page(lakes.plain, filters, k)
         assert [_rows(r) for r in got] == [_rows(r) for r in want], k
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        (Filter("is", "visit:browser", ("Chrome",)), Filter("is", "visit:os", ("Windows",))),
+        (Or((Filter("is", "visit:browser", ("Chrome",)), Filter("is", "visit:os", ("iOS",)))),),
+        (Filter("is", "visit:browser", ("Chrome", "Safari")), Not(Filter("contains", "visit:device", ("tab",)))),
+    ],
+    ids=["two", "or", "many-and-not"],
+)
+def test_neighbours_read_with_the_scope_differ_as_read_alone(lakes: Lakes, filters: tuple[Expr, ...]) -> None:
+    q = Querier(lakes.sliced)
+    for dims in [(), ("time:day",), ("visit:browser",), ("visit:entry_page",), ("event:page",)]:
+        together, alone = _probes(q, filters, dims, read_with=True), _probes(q, filters, dims, read_with=False)
+        assert together.scope.sliced_with and not alone.scope.sliced_with
+        assert [together.scope.slice_fused(o) is not None for o, _ in together._neighbours] == [True] * len(
+            together._neighbours
+        )
+        assert alone.scope.slice_fused(alone._neighbours[0][0]) is None
+        for n in range(together.neighbours):
+            got, want = together.diffs(n), alone.diffs(n)
+            assert {k: d for k, d in got.items() if d.total} == {k: d for k, d in want.items() if d.total}, dims
+            assert any(d.total for d in want.values()), dims  # the neighbours do differ
+    q.close()
+
+
+def _probes(q: Querier, filters: tuple[Expr, ...], dims: tuple[str, ...], *, read_with: bool) -> ScopeProbe:
+    """A probe of ``dims`` under ``filters``, its neighbours registered with the scope (read with it) or not."""
+    page = Page(q.lake, q.rollups, q._db.cursor(), 0.0, q.goals)
+    a, total = ask(dims, START), ask((), START)
+    scope = page.scope(WWW, START, END, filters)
+    mode = scope.need(a, ("visitors", "pageviews", "bounce_rate"))
+    scope.need(total, ("visitors", "visit_duration"))
+    others = []
+    for g in neighbours(filters):
+        other = page.scope(WWW, START, END, g)
+        others.append((other, other.need(a, ("visitors",))))
+        other.need(total, ("visitors",))
+        if read_with:
+            scope.add_neighbour(other, others[-1][1])
+    return ScopeProbe(scope, a, mode, others, False)
 
 
 def test_a_day_without_slices_is_built_again_and_they_are_purged_with_the_tables(lakes: Lakes, tmp_path: Path) -> None:
