@@ -21,7 +21,7 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     con.execute("SET enable_progress_bar = false")  # our commands report their own progress; no bars in logs
     # A page reads the same days' files in several statements (a scope, its neighbours, the probes): their
     # footers are parsed once. DuckDB checks a file's modification time before it uses a cached footer (a file
-    # replaced under the same name is read anew; checked by hand with DuckDB 2.0.1).
+    # replaced under the same name is read anew: tests/aggregator/test_db.py).
     con.execute("SET parquet_metadata_cache = true")
     if settings.lake_is_remote:
         from aggregator.objectstore import register
