@@ -159,11 +159,16 @@ def day_rows_sql_of(
     flags = ", ".join(f"({cond}) AS m{i}" for i, cond in enumerate(conds))
     # A day without cells keeps only its marker row: read whatever the filters, so that the caller sees it.
     anyone = " OR ".join(f"({cond})" for cond in conds)
-    # sum(CASE …) rather than sum(…) FILTER: measured faster over these rows.
+    # sum(CASE …) rather than sum(…) FILTER: measured faster over these rows. One scope alone reads only its
+    # own rows (and markers, which replace a day's rows): plain sums, half the cost of the tested ones.
+    one = len(scopes) == 1
     aggs = ", ".join(
-        f"count(*) FILTER (WHERE m{i}) AS n{i}, "
+        ("count(*)" if one else f"count(*) FILTER (WHERE m{i})")
+        + f" AS n{i}, "
         + ", ".join(
-            f"sum(CASE WHEN m{i} THEN {c} END) AS s{i}_{c}" if c in summed[i] else f"NULL::BIGINT AS s{i}_{c}"
+            (f"sum({c})" if one else f"sum(CASE WHEN m{i} THEN {c} END)") + f" AS s{i}_{c}"
+            if c in summed[i]
+            else f"NULL::BIGINT AS s{i}_{c}"
             for c in COMPONENT_NAMES
         )
         for i in range(len(scopes))
