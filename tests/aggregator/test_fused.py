@@ -109,16 +109,26 @@ def test_each_neighbours_visitors_are_its_own_scopes(lake: Settings, filters: tu
     q.close()
 
 
-def _probes(q: Querier, filters: tuple[Expr, ...], dims: tuple[str, ...], *, fused: bool) -> ScopeProbe:
-    """A probe of ``dims`` under ``filters`` with its neighbours, counted together (``fused``) or each alone."""
+def probes(
+    q: Querier,
+    filters: tuple[Expr, ...],
+    dims: tuple[str, ...],
+    *,
+    fused: bool,
+    days: tuple[str, dt.date, dt.date] = (SITE, START, END),
+    metrics: tuple[str, ...] = ("visitors",),
+) -> ScopeProbe:
+    """A probe of ``dims`` under ``filters`` (asking ``metrics``) with its neighbours (asking the visitors), counted
+    together (``fused``: registered with the scope) or each alone; ``days``: site, first and last day."""
     page = Page(q.lake, q.rollups, q._db.cursor(), 0.0, q.goals)
-    a, total = ask(dims, START), ask((), START)
-    scope = page.scope(SITE, START, END, filters)
-    mode = scope.need(a, ("visitors",))
-    scope.need(total, ("visitors",))
+    site, start, end = days
+    a, total = ask(dims, start), ask((), start)
+    scope = page.scope(site, start, end, filters)
+    mode = scope.need(a, metrics)
+    scope.need(total, metrics)
     others = []
     for g in neighbours(filters):
-        other = page.scope(SITE, START, END, g)
+        other = page.scope(site, start, end, g)
         others.append((other, other.need(a, ("visitors",))))
         other.need(total, ("visitors",))
         if fused:
@@ -136,7 +146,7 @@ def test_the_profiles_a_row_gains_or_loses_are_counted_the_same(
     lake: Settings, filters: tuple[Expr, ...], dims: tuple[str, ...]
 ) -> None:
     q = Querier(lake)
-    together, alone = _probes(q, filters, dims, fused=True), _probes(q, filters, dims, fused=False)
+    together, alone = probes(q, filters, dims, fused=True), probes(q, filters, dims, fused=False)
     keys = sorted(together.scope.groups(together.a, together.mode))
     assert keys
     for n in range(together.neighbours):

@@ -11,13 +11,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from aggregator.asks import ask
 from aggregator.dimensions import SLICE_COLUMNS, SLICE_DIMENSIONS
-from aggregator.filters import And, Expr, Filter, Not, Or, neighbours
+from aggregator.filters import And, Expr, Filter, Not, Or
 from aggregator.ingest import Ingester
 from aggregator.lake import Lake
-from aggregator.page import Page
-from aggregator.probe import ScopeProbe
 from aggregator.query import Querier, QueryRequest, QueryResult
 from aggregator.request import allowed_metrics
 from aggregator.retention import purge
@@ -26,6 +23,7 @@ from aggregator.settings import Settings
 from aggregator.synth import Traffic, generate, write_segments
 from collector.schema import Event
 from tests.aggregator.oracle import expected
+from tests.aggregator.test_fused import probes
 from tests.events import make_event
 
 WWW = "www.onecloud.example"
@@ -33,6 +31,8 @@ START = dt.date(2026, 11, 20)
 END = dt.date(2026, 11, 23)
 NOW = dt.datetime(2026, 11, 23, 23, 0, tzinfo=dt.UTC)
 T0 = int(dt.datetime(2026, 11, 21, 9, tzinfo=dt.UTC).timestamp())
+#: What the request asks in the probes' tests (its neighbours: the visitors).
+METRICS = ("visitors", "pageviews", "bounce_rate", "visit_duration")
 #: Columns asked under each slice value: every column a slice holds, and some it does not (read from the tables).
 COLUMNS: list[tuple[str, ...]] = [
     (),
@@ -246,7 +246,9 @@ def test_neighbours_read_from_slices_decide_as_the_tables_do(lakes: Lakes, filte
 def test_neighbours_read_with_the_scope_differ_as_read_alone(lakes: Lakes, filters: tuple[Expr, ...]) -> None:
     q = Querier(lakes.sliced)
     for dims in [(), ("time:day",), ("visit:browser",), ("visit:entry_page",), ("event:page",)]:
-        together, alone = _probes(q, filters, dims, read_with=True), _probes(q, filters, dims, read_with=False)
+        together, alone = (
+            probes(q, filters, dims, fused=f, days=(WWW, START, END), metrics=METRICS) for f in (True, False)
+        )
         assert together.scope.sliced_with and not alone.scope.sliced_with
         assert [together.scope.slice_fused(o) is not None for o, _ in together._neighbours] == [True] * len(
             together._neighbours
@@ -257,23 +259,6 @@ def test_neighbours_read_with_the_scope_differ_as_read_alone(lakes: Lakes, filte
             assert {k: d for k, d in got.items() if d.total} == {k: d for k, d in want.items() if d.total}, dims
             assert any(d.total for d in want.values()), dims  # the neighbours do differ
     q.close()
-
-
-def _probes(q: Querier, filters: tuple[Expr, ...], dims: tuple[str, ...], *, read_with: bool) -> ScopeProbe:
-    """A probe of ``dims`` under ``filters``, its neighbours registered with the scope (read with it) or not."""
-    page = Page(q.lake, q.rollups, q._db.cursor(), 0.0, q.goals)
-    a, total = ask(dims, START), ask((), START)
-    scope = page.scope(WWW, START, END, filters)
-    mode = scope.need(a, ("visitors", "pageviews", "bounce_rate"))
-    scope.need(total, ("visitors", "visit_duration"))
-    others = []
-    for g in neighbours(filters):
-        other = page.scope(WWW, START, END, g)
-        others.append((other, other.need(a, ("visitors",))))
-        other.need(total, ("visitors",))
-        if read_with:
-            scope.add_neighbour(other, others[-1][1])
-    return ScopeProbe(scope, a, mode, others, False)
 
 
 def test_a_day_without_slices_is_built_again_and_they_are_purged_with_the_tables(lakes: Lakes, tmp_path: Path) -> None:
