@@ -2,15 +2,14 @@
 
 The differencing defence (aggregator/kanon.py) compares each column of a filtered scope with each of its
 neighbours, by visitors per (day, value). One statement per neighbour answers every column asked of the
-scope (the day rows of both, or the fused day rows when the neighbour is counted in the scope's own pass,
-aggregator/fused.py), instead of one per column and neighbour.
+scope (the day rows of both, or one relation of both scopes' visitors when the neighbour is counted in the
+scope's own pass, aggregator/fused.py, or read with it from the slices, aggregator/slices.py), instead of one
+per column and neighbour.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-
-from aggregator.fused import fusable
 
 if TYPE_CHECKING:
     from aggregator.asks import Ask
@@ -64,7 +63,6 @@ def _day_values(scope: Scope, a: Ask, mode: Mode, k: int, params: dict[str, obje
 def counted_visits(scope: Scope) -> tuple[str, str]:
     """(relation, condition) of the visit rows this scope counts, with their codes and profile: the fused
     visits when its neighbours are counted with it (made once for both), else the matching visits."""
-    if scope.fused_with and fusable(scope, scope.fused_with):
-        scope.day_rows()
+    if scope.fused_with and scope.fused(scope.fused_with[0]) is not None:
         return f"(SELECT * FROM {scope.fused_visits()} WHERE m0)", "true"
     return scope.matching_visits(), "n_ev > 0"

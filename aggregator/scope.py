@@ -125,7 +125,8 @@ class Scope(Relations):
     def add_neighbour(self, other: Scope, mode: Mode) -> None:
         """Register a neighbouring scope this one's answers are compared with (before any is computed)."""
         # An unfiltered neighbour is the rollups' (or every row): nothing to gain from counting it with this one.
-        # Nor is one that its slices answer (aggregator/slices.py): reading them costs less than counting it.
+        # One that its slices answer (aggregator/slices.py) is read with this scope's slices, if they answer
+        # too (:meth:`_slice_day_rows`); any other is counted in this scope's pass over the tables.
         if mode != "tables" or not other.filters or other in self.fused_with or other in self.sliced_with:
             return
         if other.slice_files() is None:
@@ -139,16 +140,19 @@ class Scope(Relations):
     def fused(self, other: Scope) -> tuple[str, int] | None:
         """(table, j): the relation of this scope's and its fused neighbours' visitors per day row
         ``(day, dimension, value, v0, v1, …)`` (aggregator/fused.py) and the column ``v{j}`` of ``other``'s;
-        None when they are not counted together."""
+        None when they are not counted together (also when this scope's slices answered its day rows: a
+        neighbour registered while its own slices did not answer is then compared by its own day rows)."""
         if other not in self.fused_with or not fusable(self, self.fused_with):
             return None
         self.day_rows()
-        assert self._fusion is not None
+        if self._fusion is None:
+            return None
         return self._tables["fused"], self._fusion.others.index(other) + 1
 
     def slice_fused(self, other: Scope) -> tuple[str, int] | None:
-        """As :meth:`fused`, for a neighbour whose day rows came from the same read of the slices as this
-        scope's: (the relation ``(day, dimension, value, v0, v1, …)``, the column ``v{j}`` of ``other``'s)."""
+        """As :meth:`fused`, for a neighbour whose day rows came from the read of the slices this scope made
+        for itself and them: (the relation ``(day, dimension, value, v0, v1, …)``, the column ``v{j}`` of
+        ``other``'s); None otherwise (the two scopes' day rows are compared)."""
         self.day_rows()
         if self._sliced is None or other not in self._sliced[1]:
             return None
@@ -258,7 +262,9 @@ class Scope(Relations):
         return self._collect(asks, [(str(r[0]), str(r[1]), r[2], tuple(r[3:-1]), r[-1]) for r in rows], rollup=False)
 
     def day_rows(self) -> str:
-        """The temp table of this scope's day rows for every column asked of the tables (computed once).
+        """The relation of this scope's day rows for every column asked of the tables (computed once): a
+        temp table, or a view of one (fused neighbours below; slices, :meth:`_slice_day_rows`, where a
+        neighbour's rows may be a view of the read its scope made).
 
         With fused neighbours (aggregator/fused.py), one statement computes both this scope's day rows and
         every scope's visitors of every column, from one scan of the visits (and one of the pages): the day

@@ -261,6 +261,23 @@ def test_neighbours_read_with_the_scope_differ_as_read_alone(lakes: Lakes, filte
     q.close()
 
 
+def test_a_neighbour_the_slices_did_not_answer_when_registered_is_compared_by_its_own_rows(lakes: Lakes) -> None:
+    # The first request asks hours under Chrome (no slice holds them): Chrome is then a scope of the tables and
+    # the second request's neighbour in its pass, while the second request's own rows come from the slices.
+    chrome = Filter("is", "visit:browser", ("Chrome",))
+    requests = [
+        QueryRequest(WWW, ("visitors",), (START, END), ("time:hour",), filters=(chrome,)),
+        QueryRequest(
+            WWW, ("visitors",), (START, END), ("visit:source",), (chrome, Filter("is", "visit:os", ("Windows",)))
+        ),
+    ]
+    for k in (2, 5):
+        got = Querier(dataclasses.replace(lakes.sliced, k_anonymity=k)).run_many(requests, NOW)
+        want = Querier(dataclasses.replace(lakes.plain, k_anonymity=k)).run_many(requests, NOW)
+        assert [_rows(r) for r in got] == [_rows(r) for r in want], k
+        assert got[1].rows, k
+
+
 def test_a_day_without_slices_is_built_again_and_they_are_purged_with_the_tables(lakes: Lakes, tmp_path: Path) -> None:
     settings = dataclasses.replace(lakes.plain, data_dir=tmp_path / "again")
     shutil.copytree(lakes.plain.data_dir, settings.data_dir)
